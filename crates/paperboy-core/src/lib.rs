@@ -1,0 +1,13 @@
+//! Paperboy's domain types.
+//!
+//! Everything that enters Paperboy (a file, an API response, a form) is parsed into these types
+//! once, at the edge; code that holds a [`PaperRecord`] or an [`ArxivId`] can trust it without
+//! checking again. The crate knows nothing of storage, HTTP or file formats.
+
+mod arxiv_id;
+mod paper;
+pub mod taxonomy;
+pub mod text;
+
+pub use arxiv_id::{ArxivId, ArxivIdError};
+pub use paper::{InvalidRecord, Paper, PaperDraft, PaperId, PaperRecord, Source, limits};

@@ -1,0 +1,90 @@
+//! Text clean-up shared by every importer.
+//!
+//! Sources wrap titles and abstracts at 80 columns, indent continuation lines and sometimes
+//! carry stray control characters. Paperboy stores one canonical form: runs of whitespace become
+//! one space, control characters are dropped, everything else (LaTeX, Unicode) is kept as
+//! written.
+
+/// Collapses whitespace runs (including hard line wraps) to single spaces, trims the ends and
+/// drops control characters.
+pub fn normalize_whitespace(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut pending_space = false;
+    for ch in text.chars() {
+        if ch.is_whitespace() {
+            pending_space = !out.is_empty();
+        } else if ch.is_control() {
+            continue;
+        } else {
+            if pending_space {
+                out.push(' ');
+                pending_space = false;
+            }
+            out.push(ch);
+        }
+    }
+    out
+}
+
+/// The key under which papers without an arXiv id are de-duplicated: lower-cased words of
+/// letters and digits, separated by single spaces. "Attention Is All You Need!" and
+/// "attention is all  you need" share a key.
+pub fn title_key(title: &str) -> String {
+    let mut key = String::with_capacity(title.len());
+    let mut pending_space = false;
+    for ch in title.chars() {
+        if ch.is_alphanumeric() {
+            if pending_space {
+                key.push(' ');
+                pending_space = false;
+            }
+            key.extend(ch.to_lowercase());
+        } else {
+            pending_space = !key.is_empty();
+        }
+    }
+    key
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn joins_hard_wrapped_lines() {
+        assert_eq!(
+            normalize_whitespace(
+                "  Inelastic effects in molecular transport junctions: The probe technique\n  at high bias\n"
+            ),
+            "Inelastic effects in molecular transport junctions: The probe technique at high bias"
+        );
+    }
+
+    #[test]
+    fn keeps_latex_and_unicode_and_drops_control_characters() {
+        assert_eq!(
+            normalize_whitespace(
+                "Landauer-B\\\"uttiker $I$-$V$\u{0}  Stéphane \u{1F600}\t{\\em x}"
+            ),
+            "Landauer-B\\\"uttiker $I$-$V$ Stéphane \u{1F600} {\\em x}"
+        );
+    }
+
+    #[test]
+    fn title_keys_ignore_case_punctuation_and_spacing() {
+        assert_eq!(
+            title_key("Attention Is All You Need!"),
+            "attention is all you need"
+        );
+        assert_eq!(
+            title_key("  attention is\nall  you need"),
+            "attention is all you need"
+        );
+        assert_eq!(
+            title_key("MINE: Mutual Information"),
+            "mine mutual information"
+        );
+        assert_eq!(title_key("Über-Modelle"), "über modelle");
+        assert_eq!(title_key("!!!"), "");
+    }
+}
