@@ -306,6 +306,36 @@ pub struct PaperDraft {
     pub external_upvotes: Option<i64>,
 }
 
+impl From<PaperRecord> for PaperDraft {
+    /// Turns a record back into a draft, so that records read from an export go through the
+    /// same checks as any other source.
+    fn from(record: PaperRecord) -> Self {
+        PaperDraft {
+            arxiv_id: record.arxiv_id.map(|id| id.to_string()),
+            version: record.version,
+            title: Some(record.title),
+            abstract_text: Some(record.abstract_text),
+            authors: record.authors,
+            categories: record.categories,
+            primary_category: None,
+            published: record.published.map(|date| date.to_string()),
+            updated: record.updated.map(|date| date.to_string()),
+            listing_dates: record
+                .listing_dates
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
+            doi: record.doi,
+            journal_ref: record.journal_ref,
+            comment: record.comment,
+            code_url: record.code_url,
+            project_url: record.project_url,
+            github_stars: record.github_stars.map(i64::from),
+            external_upvotes: Some(i64::from(record.external_upvotes)),
+        }
+    }
+}
+
 /// Why a record was rejected. The message names the field and the offending value (shortened).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]

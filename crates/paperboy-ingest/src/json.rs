@@ -1,0 +1,515 @@
+//! The JSON formats: the Hugging Face daily-papers API response (one JSON array), and JSON lines
+//! whose schema is told by the keys of the first good line: arXiv metadata (this project's
+//! 2019 sample or the widely used arXiv snapshot dump), Paperboy's own export, or Hugging Face
+//! entries (raw or flattened).
+
+use std::fmt;
+use std::io::BufRead;
+
+use chrono::NaiveDate;
+use paperboy_core::{InvalidRecord, PaperDraft, PaperRecord, Source};
+use serde::de::{self, DeserializeSeed, SeqAccess, Visitor};
+use serde::{Deserialize, Deserializer};
+use serde_json::Value;
+
+use crate::authors::split_author_list;
+use crate::error::{FileError, Position};
+use crate::input::{Line, LineCounting, read_bounded_line};
+use crate::{Emitter, Format, Sink, shorten};
+
+/// Lines longer than this are skipped without being held in memory.
+const MAX_LINE_BYTES: usize = 16 * 1024 * 1024;
+
+type DraftResult = Result<PaperDraft, (Option<String>, InvalidRecord)>;
+
+// ---------------------------------------------------------------------------------------------
+// Hugging Face daily papers
+
+#[derive(Deserialize)]
+struct HfEntry {
+    paper: HfPaper,
+    #[serde(rename = "publishedAt")]
+    published_at: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct HfPaper {
+    id: String,
+    title: Option<String>,
+    summary: Option<String>,
+    #[serde(default)]
+    authors: Vec<HfAuthor>,
+    #[serde(rename = "publishedAt")]
+    published_at: Option<String>,
+    #[serde(rename = "submittedOnDailyAt")]
+    submitted_on_daily_at: Option<String>,
+    upvotes: Option<i64>,
+    #[serde(rename = "githubRepo")]
+    github_repo: Option<String>,
+    #[serde(rename = "githubStars")]
+    github_stars: Option<i64>,
+    #[serde(rename = "projectPage")]
+    project_page: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct HfAuthor {
+    name: String,
+}
+
+impl HfEntry {
+    /// The listing date is the day of the list the entry was fetched from: the file's date when
+    /// its name gives one, else the day it was submitted to the list, else the day it appeared.
+    fn into_draft(self, listing_date: Option<NaiveDate>) -> PaperDraft {
+        let paper = self.paper;
+        let listed = listing_date
+            .map(|date| date.to_string())
+            .or(paper.submitted_on_daily_at)
+            .or(self.published_at);
+        PaperDraft {
+            arxiv_id: Some(paper.id),
+            title: paper.title,
+            abstract_text: paper.summary,
+            authors: paper
+                .authors
+                .into_iter()
+                .map(|author| author.name)
+                .collect(),
+            published: paper.published_at,
+            listing_dates: listed.into_iter().collect(),
+            code_url: paper.github_repo,
+            project_url: paper.project_page,
+            github_stars: paper.github_stars,
+            external_upvotes: paper.upvotes,
+            ..PaperDraft::default()
+        }
+    }
+}
+
+/// One row of the flattened daily-papers file (`papers_flat.jsonl`).
+#[derive(Deserialize)]
+struct HfFlatRow {
+    list_date: String,
+    id: String,
+    title: Option<String>,
+    summary: Option<String>,
+    #[serde(default)]
+    authors: Vec<String>,
+    published_at: Option<String>,
+    upvotes: Option<i64>,
+    github_repo: Option<String>,
+    github_stars: Option<i64>,
+    project_page: Option<String>,
+}
+
+impl HfFlatRow {
+    fn into_draft(self) -> PaperDraft {
+        PaperDraft {
+            arxiv_id: Some(self.id),
+            title: self.title,
+            abstract_text: self.summary,
+            authors: self.authors,
+            published: self.published_at,
+            listing_dates: vec![self.list_date],
+            code_url: self.github_repo,
+            project_url: self.project_page,
+            github_stars: self.github_stars,
+            external_upvotes: self.upvotes,
+            ..PaperDraft::default()
+        }
+    }
+}
+
+/// Reads a daily-papers API response: a JSON array of entries, one record each.
+pub(crate) fn read_array(
+    reader: Box<dyn BufRead + Send>,
+    listing_date: Option<NaiveDate>,
+    sink: &mut Sink<'_>,
+) -> Result<Format, FileError> {
+    let mut emitter = Emitter::new(sink, Source::HfDaily);
+    let mut deserializer = serde_json::Deserializer::from_reader(LineCounting::new(reader));
+    let mut each = EachEntry {
+        emitter: &mut emitter,
+        listing_date,
+        stopped: false,
+    };
+    let result = each.deserialize(&mut deserializer);
+    let stopped = each.stopped;
+    match result.and_then(|()| deserializer.end()) {
+        Ok(()) => Ok(Format::HfDaily),
+        Err(_) if stopped => Ok(Format::HfDaily),
+        Err(error) => Err(json_file_error(&error, emitter.records)),
+    }
+}
+
+/// Visits the array's elements one by one, so a huge array never sits in memory whole and a bad
+/// element rejects only itself.
+struct EachEntry<'e, 's, 'a> {
+    emitter: &'e mut Emitter<'s, 'a>,
+    listing_date: Option<NaiveDate>,
+    stopped: bool,
+}
+
+impl<'de> DeserializeSeed<'de> for &mut EachEntry<'_, '_, '_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for &mut EachEntry<'_, '_, '_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an array of daily-paper entries")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while let Some(value) = seq.next_element::<Value>()? {
+            self.emitter.next_record();
+            let draft = typed::<HfEntry>(value, &["paper", "id"])
+                .map(|entry| entry.into_draft(self.listing_date));
+            if self.emitter.emit(None, draft).is_break() {
+                self.stopped = true;
+                return Err(de::Error::custom("stopped"));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn json_file_error(error: &serde_json::Error, records_so_far: u64) -> FileError {
+    let position = if error.line() > 0 {
+        Position::line(error.line() as u64)
+    } else {
+        Position::record(records_so_far + 1)
+    };
+    if error.is_io() {
+        let io_error = std::io::Error::other(error.to_string());
+        let kind = if error.to_string().contains("unexpected end") {
+            std::io::ErrorKind::UnexpectedEof
+        } else {
+            io_error.kind()
+        };
+        return FileError::read(position, &std::io::Error::new(kind, error.to_string()));
+    }
+    let message = if error.is_eof() {
+        "the JSON ends too early (a truncated file?)".to_owned()
+    } else {
+        format!("invalid JSON: {}", strip_position(error))
+    };
+    FileError::broken(position, message)
+}
+
+/// serde_json appends " at line L column C"; positions are reported separately.
+fn strip_position(error: &serde_json::Error) -> String {
+    let text = error.to_string();
+    match text.rfind(" at line ") {
+        Some(at) => text[..at].to_owned(),
+        None => text,
+    }
+}
+
+/// Deserialises a JSON value into a typed record, labelling failures with the string found at
+/// `label_path` (the record's id) when there is one.
+fn typed<T: for<'de> Deserialize<'de>>(
+    value: Value,
+    label_path: &[&str],
+) -> Result<T, (Option<String>, InvalidRecord)> {
+    let label = label_path
+        .iter()
+        .try_fold(&value, |value, key| value.get(key))
+        .and_then(Value::as_str)
+        .map(|id| shorten(id, 40));
+    T::deserialize(value).map_err(|error| (label, InvalidRecord::new(strip_position(&error))))
+}
+
+// ---------------------------------------------------------------------------------------------
+// arXiv metadata JSON lines
+
+#[derive(Deserialize)]
+struct ArxivMetadataLine {
+    id: String,
+    title: Option<String>,
+    #[serde(rename = "abstract")]
+    abstract_text: Option<String>,
+    authors: Option<Authors>,
+    categories: Option<Categories>,
+    primary_category: Option<String>,
+    /// Date of the first version (this project's sample).
+    created: Option<String>,
+    /// Date of the latest version (this project's sample).
+    updated: Option<String>,
+    /// Version history (the arXiv snapshot dump).
+    #[serde(default)]
+    versions: Vec<SnapshotVersion>,
+    /// Date the metadata was last updated (the arXiv snapshot dump).
+    update_date: Option<String>,
+    doi: Option<String>,
+    comments: Option<String>,
+    #[serde(alias = "journal-ref")]
+    journal_ref: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Authors {
+    Text(String),
+    List(Vec<String>),
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Categories {
+    Text(String),
+    List(Vec<String>),
+}
+
+#[derive(Deserialize)]
+struct SnapshotVersion {
+    version: String,
+    created: String,
+}
+
+impl ArxivMetadataLine {
+    fn into_draft(self) -> Result<PaperDraft, (Option<String>, InvalidRecord)> {
+        let label = Some(shorten(&self.id, 40));
+        let authors = match self.authors {
+            Some(Authors::Text(text)) => split_author_list(&text),
+            Some(Authors::List(list)) => list,
+            None => Vec::new(),
+        };
+        let categories = match self.categories {
+            Some(Categories::Text(text)) => text.split_whitespace().map(str::to_owned).collect(),
+            Some(Categories::List(list)) => list,
+            None => Vec::new(),
+        };
+        let mut versions = Vec::with_capacity(self.versions.len());
+        for version in &self.versions {
+            let number = version
+                .version
+                .trim_start_matches('v')
+                .parse::<u32>()
+                .map_err(|_| {
+                    (
+                        label.clone(),
+                        InvalidRecord::new(format!(
+                            "'{}' is not a version",
+                            shorten(&version.version, 20)
+                        )),
+                    )
+                })?;
+            let date = chrono::DateTime::parse_from_rfc2822(version.created.trim())
+                .map_err(|_| {
+                    (
+                        label.clone(),
+                        InvalidRecord::new(format!(
+                            "the version date '{}' is not a valid date",
+                            shorten(&version.created, 40)
+                        )),
+                    )
+                })?
+                .naive_utc()
+                .date();
+            versions.push((number, date));
+        }
+        versions.sort();
+        let first_version_date = versions.first().map(|(_, date)| date.to_string());
+        let latest_version = versions.last().copied();
+        Ok(PaperDraft {
+            arxiv_id: Some(self.id),
+            version: latest_version.map(|(number, _)| number),
+            title: self.title,
+            abstract_text: self.abstract_text,
+            authors,
+            categories,
+            primary_category: self.primary_category,
+            published: self.created.or(first_version_date),
+            updated: self
+                .updated
+                .or_else(|| latest_version.map(|(_, date)| date.to_string()))
+                .or(self.update_date.filter(|_| versions.is_empty())),
+            doi: self.doi,
+            journal_ref: self.journal_ref,
+            comment: self.comments,
+            ..PaperDraft::default()
+        })
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// JSON lines
+
+/// The schemas a JSON-lines file can have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LineSchema {
+    ArxivMetadata,
+    PaperboyExport,
+    HfEntry,
+    HfFlat,
+}
+
+impl LineSchema {
+    fn of(object: &serde_json::Map<String, Value>) -> Option<Self> {
+        let has = |key: &str| object.contains_key(key);
+        if has("paper") {
+            Some(LineSchema::HfEntry)
+        } else if has("list_date") && has("id") {
+            Some(LineSchema::HfFlat)
+        } else if has("listing_dates") && has("source") {
+            Some(LineSchema::PaperboyExport)
+        } else if has("id") && has("title") && has("abstract") {
+            Some(LineSchema::ArxivMetadata)
+        } else {
+            None
+        }
+    }
+
+    fn format(self) -> Format {
+        match self {
+            LineSchema::ArxivMetadata => Format::ArxivMetadata,
+            LineSchema::PaperboyExport => Format::PaperboyExport,
+            LineSchema::HfEntry => Format::HfDaily,
+            LineSchema::HfFlat => Format::HfDailyFlat,
+        }
+    }
+
+    fn source(self) -> Source {
+        match self {
+            LineSchema::ArxivMetadata => Source::ArxivMetadata,
+            LineSchema::PaperboyExport => Source::Listing,
+            LineSchema::HfEntry | LineSchema::HfFlat => Source::HfDaily,
+        }
+    }
+
+    fn parse(self, line: &str, listing_date: Option<NaiveDate>) -> (DraftResult, Option<Source>) {
+        let value = match serde_json::from_str::<Value>(line) {
+            Ok(value) => value,
+            Err(error) => {
+                return (
+                    Err((
+                        None,
+                        InvalidRecord::new(format!("invalid JSON: {}", strip_position(&error))),
+                    )),
+                    None,
+                );
+            }
+        };
+        match self {
+            LineSchema::ArxivMetadata => (
+                typed::<ArxivMetadataLine>(value, &["id"]).and_then(ArxivMetadataLine::into_draft),
+                None,
+            ),
+            LineSchema::HfEntry => (
+                typed::<HfEntry>(value, &["paper", "id"])
+                    .map(|entry| entry.into_draft(listing_date)),
+                None,
+            ),
+            LineSchema::HfFlat => (
+                typed::<HfFlatRow>(value, &["id"]).map(HfFlatRow::into_draft),
+                None,
+            ),
+            LineSchema::PaperboyExport => match typed::<PaperRecord>(value, &["arxiv_id"]) {
+                Ok(record) => {
+                    let source = record.source;
+                    (Ok(PaperDraft::from(record)), Some(source))
+                }
+                Err(error) => (Err(error), None),
+            },
+        }
+    }
+}
+
+/// Reads JSON lines, one record a line; blank lines are skipped.
+pub(crate) fn read_lines(
+    reader: Box<dyn BufRead + Send>,
+    listing_date: Option<NaiveDate>,
+    sink: &mut Sink<'_>,
+) -> Result<Format, FileError> {
+    let mut reader = reader;
+    let mut emitter = Emitter::new(sink, Source::ArxivMetadata);
+    let mut schema: Option<LineSchema> = None;
+    let (mut bytes, mut line) = (Vec::new(), String::new());
+    let mut line_number = 0u64;
+    loop {
+        line_number += 1;
+        let status = read_bounded_line(&mut *reader, &mut bytes, &mut line, MAX_LINE_BYTES)
+            .map_err(|error| FileError::read(Position::line(line_number), &error))?;
+        let flow = match status {
+            Line::Eof => break,
+            Line::Complete if line.trim().is_empty() => continue,
+            Line::TooLong(length) => {
+                emitter.next_record();
+                emitter.reject(
+                    Position::record_at_line(emitter.records, line_number),
+                    format!("the line is {length} bytes long; lines over {MAX_LINE_BYTES} bytes are skipped"),
+                )
+            }
+            Line::NotUtf8 => {
+                emitter.next_record();
+                emitter.reject(
+                    Position::record_at_line(emitter.records, line_number),
+                    "the line is not valid UTF-8 text",
+                )
+            }
+            Line::Complete => {
+                emitter.next_record();
+                let schema = match schema {
+                    Some(schema) => schema,
+                    None => match detect_schema(&line) {
+                        Ok(detected) => {
+                            emitter.set_source(detected.source());
+                            *schema.insert(detected)
+                        }
+                        Err(DetectError::NotJson(reason)) => {
+                            let position = Position::record_at_line(emitter.records, line_number);
+                            if emitter.reject(position, reason).is_break() {
+                                break;
+                            }
+                            continue;
+                        }
+                        Err(DetectError::UnknownKeys(keys)) => {
+                            return Err(FileError::Unrecognised(format!(
+                                "JSON lines with the keys {keys} are not a known paper format"
+                            )));
+                        }
+                    },
+                };
+                let (draft, own_source) = schema.parse(&line, listing_date);
+                if let Some(source) = own_source {
+                    emitter.set_source(source);
+                }
+                emitter.emit(Some(line_number), draft)
+            }
+        };
+        if flow.is_break() {
+            break;
+        }
+    }
+    match schema {
+        Some(schema) => Ok(schema.format()),
+        None if emitter.records == 0 => Err(FileError::Empty),
+        None => Err(FileError::Unrecognised(
+            "no line holds a JSON object".into(),
+        )),
+    }
+}
+
+enum DetectError {
+    NotJson(String),
+    UnknownKeys(String),
+}
+
+fn detect_schema(line: &str) -> Result<LineSchema, DetectError> {
+    let value: Value = serde_json::from_str(line).map_err(|error| {
+        DetectError::NotJson(format!("invalid JSON: {}", strip_position(&error)))
+    })?;
+    let Value::Object(object) = value else {
+        return Err(DetectError::NotJson("the line is not a JSON object".into()));
+    };
+    LineSchema::of(&object).ok_or_else(|| {
+        let keys: Vec<&str> = object.keys().take(8).map(String::as_str).collect();
+        DetectError::UnknownKeys(shorten(&keys.join(", "), 120))
+    })
+}

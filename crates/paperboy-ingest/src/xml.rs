@@ -1,0 +1,239 @@
+//! The XML formats (arXiv's Atom API and OAI-PMH), read as a stream of elements.
+//!
+//! [`XmlReader`] wraps quick-xml with what both parsers need: local names without namespace
+//! prefixes, element text with entities resolved and a size cap, and the line of every problem.
+
+mod atom;
+mod oai;
+
+use std::io::BufRead;
+
+use paperboy_core::{InvalidRecord, PaperDraft, limits};
+use quick_xml::Reader;
+use quick_xml::XmlVersion;
+use quick_xml::events::{BytesStart, Event};
+
+use crate::error::{FileError, Position};
+use crate::input::LineCounting;
+use crate::{Format, Sink, label_of};
+
+pub(crate) type DraftResult = Result<PaperDraft, (Option<String>, InvalidRecord)>;
+
+/// Text longer than this (in bytes) is not kept: the record is rejected as too large. It leaves
+/// room for multi-byte characters under the character limits that
+/// [`paperboy_core::PaperDraft::finish`] checks exactly.
+const MAX_TEXT_BYTES: usize = limits::MAX_ABSTRACT_CHARS * 4;
+
+/// Reads an XML document whose root element says which format it is.
+pub(crate) fn read(
+    reader: Box<dyn BufRead + Send>,
+    sink: &mut Sink<'_>,
+) -> Result<Format, FileError> {
+    let mut xml = XmlReader::new(reader);
+    loop {
+        match xml.next()? {
+            Tag::Start(root) | Tag::Empty(root) => {
+                return match root.name.as_str() {
+                    "feed" => atom::read(&mut xml, sink),
+                    "OAI-PMH" => oai::read(&mut xml, sink),
+                    other => Err(FileError::Unrecognised(format!(
+                        "an XML document whose root element is <{}>, not an arXiv Atom feed or OAI-PMH response",
+                        crate::shorten(other, 40)
+                    ))),
+                };
+            }
+            Tag::Eof => {
+                return Err(FileError::Unrecognised(
+                    "an XML document without elements".into(),
+                ));
+            }
+            Tag::End(_) => {}
+        }
+    }
+}
+
+/// An element's local name and attributes.
+#[derive(Debug)]
+pub(crate) struct Element {
+    pub(crate) name: String,
+    attributes: Vec<(String, String)>,
+}
+
+impl Element {
+    pub(crate) fn attribute(&self, name: &str) -> Option<&str> {
+        self.attributes
+            .iter()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.as_str())
+    }
+}
+
+/// The structural events the parsers act on; text is read with [`XmlReader::text`].
+#[derive(Debug)]
+pub(crate) enum Tag {
+    Start(Element),
+    Empty(Element),
+    End(String),
+    Eof,
+}
+
+/// The text of an element.
+#[derive(Debug)]
+pub(crate) enum Text {
+    Complete(String),
+    /// Longer than [`MAX_TEXT_BYTES`]; only its length was kept.
+    TooLong(usize),
+}
+
+pub(crate) struct XmlReader {
+    reader: Reader<LineCounting<Box<dyn BufRead + Send>>>,
+    buffer: Vec<u8>,
+}
+
+impl XmlReader {
+    fn new(reader: Box<dyn BufRead + Send>) -> Self {
+        let mut reader = Reader::from_reader(LineCounting::new(reader));
+        reader.config_mut().check_end_names = true;
+        XmlReader {
+            reader,
+            buffer: Vec::with_capacity(8 * 1024),
+        }
+    }
+
+    /// The line the reader has reached.
+    pub(crate) fn line(&self) -> u64 {
+        self.reader.get_ref().line()
+    }
+
+    fn error(&self, error: quick_xml::Error) -> FileError {
+        let position = Position::line(self.line());
+        match error {
+            quick_xml::Error::Io(io) => FileError::read(position, &io),
+            other => FileError::broken(position, format!("invalid XML: {other}")),
+        }
+    }
+
+    /// The next start, end or empty tag, skipping text, comments and declarations.
+    pub(crate) fn next(&mut self) -> Result<Tag, FileError> {
+        loop {
+            self.buffer.clear();
+            let event = match self.reader.read_event_into(&mut self.buffer) {
+                Ok(event) => event,
+                Err(error) => return Err(self.error(error)),
+            };
+            let tag = match event {
+                Event::Start(start) => Tag::Start(element(&start)),
+                Event::Empty(start) => Tag::Empty(element(&start)),
+                Event::End(end) => Tag::End(local(end.local_name().as_ref())),
+                Event::Eof => Tag::Eof,
+                _ => continue,
+            };
+            return Ok(tag);
+        }
+    }
+
+    /// Reads the text of the element just started, up to its end tag. Text of nested elements is
+    /// included; entities and character references are resolved.
+    pub(crate) fn text(&mut self) -> Result<Text, FileError> {
+        let mut text = String::new();
+        let mut length = 0usize;
+        let mut depth = 0usize;
+        loop {
+            self.buffer.clear();
+            let event = match self.reader.read_event_into(&mut self.buffer) {
+                Ok(event) => event,
+                Err(error) => return Err(self.error(error)),
+            };
+            let piece: std::borrow::Cow<'_, str> = match event {
+                Event::Text(content) => content.xml10_content(),
+                Event::CData(content) => content.xml10_content(),
+                Event::GeneralRef(reference) => match reference.resolve_char_ref() {
+                    Ok(Some(ch)) => ch.to_string().into(),
+                    Ok(None) => quick_xml::escape::resolve_predefined_entity(&reference)
+                        .map(Into::into)
+                        // An unknown entity is kept as written rather than lost.
+                        .unwrap_or_else(|| format!("&{};", &*reference).into()),
+                    Err(_) => format!("&{};", &*reference).into(),
+                },
+                Event::Start(_) => {
+                    depth += 1;
+                    continue;
+                }
+                Event::End(_) if depth == 0 => break,
+                Event::End(_) => {
+                    depth -= 1;
+                    continue;
+                }
+                Event::Eof => {
+                    return Err(FileError::broken(
+                        Position::line(self.line()),
+                        "the document ends inside an element",
+                    ));
+                }
+                _ => continue,
+            };
+            length += piece.len();
+            if length <= MAX_TEXT_BYTES {
+                text.push_str(&piece);
+            }
+        }
+        Ok(if length > MAX_TEXT_BYTES {
+            Text::TooLong(length)
+        } else {
+            Text::Complete(text)
+        })
+    }
+
+    /// Skips the rest of the element just started.
+    pub(crate) fn skip(&mut self) -> Result<(), FileError> {
+        self.text().map(drop)
+    }
+}
+
+fn local(name: &str) -> String {
+    name.to_owned()
+}
+
+fn element(start: &BytesStart<'_>) -> Element {
+    let mut attributes = Vec::new();
+    for attribute in start.attributes().flatten() {
+        let key = local(attribute.key.local_name().as_ref());
+        let value = attribute
+            .normalized_value(XmlVersion::Implicit1_0)
+            .map(|value| value.into_owned())
+            .unwrap_or_else(|_| attribute.value.clone().into_owned());
+        attributes.push((key, value));
+    }
+    Element {
+        name: local(start.local_name().as_ref()),
+        attributes,
+    }
+}
+
+/// Collects a record's fields, remembering the first problem found (the record is then rejected
+/// whole once its end tag is reached, so the parser stays in step with the document).
+#[derive(Debug, Default)]
+pub(crate) struct FieldProblems(Option<String>);
+
+impl FieldProblems {
+    /// Returns the text, or notes that it was too long and returns nothing.
+    pub(crate) fn take(&mut self, field: &str, text: Text) -> Option<String> {
+        match text {
+            Text::Complete(text) => Some(text),
+            Text::TooLong(length) => {
+                self.0.get_or_insert_with(|| {
+                    format!("the {field} is {length} bytes long; at most {MAX_TEXT_BYTES} are read")
+                });
+                None
+            }
+        }
+    }
+
+    /// The draft, or the record's rejection if a problem was noted.
+    pub(crate) fn finish(self, draft: PaperDraft) -> DraftResult {
+        match self.0 {
+            Some(problem) => Err((label_of(&draft), InvalidRecord::new(problem))),
+            None => Ok(draft),
+        }
+    }
+}
