@@ -1,5 +1,7 @@
 //! Every importer on real data from `../shared/data`, and every kind of bad input.
 
+#![allow(clippy::unwrap_used)]
+
 use std::io::Write;
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
@@ -466,7 +468,7 @@ fn invalid_xml_keeps_the_entries_before_it_and_names_the_line() {
     ))
     .unwrap();
     let second_entry = text.match_indices("<entry>").nth(1).unwrap().0;
-    let mut broken = text.clone();
+    let mut broken = text;
     broken.replace_range(second_entry..second_entry + 7, "<entry><oops a=>");
     let read = read_bytes("broken.xml", broken);
     assert_eq!(read.records.len(), 1);
@@ -579,7 +581,7 @@ fn a_ten_megabyte_abstract_is_rejected_in_every_format() {
     .unwrap();
     let start = atom.find("<summary>").unwrap() + "<summary>".len();
     let end = atom.find("</summary>").unwrap();
-    let mut atom = atom.clone();
+    let mut atom = atom;
     atom.replace_range(start..end, &huge);
     let read = read_bytes("feed.xml", atom);
     assert_eq!(read.records.len(), 2);
