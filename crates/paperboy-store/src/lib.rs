@@ -1,1 +1,139 @@
-//! stub
+//! Paperboy's system of record.
+//!
+//! The [`Store`] trait is everything the rest of Paperboy may ask of the database; all SQL lives
+//! in this crate. [`SqliteStore`] is the embedded default (one file, WAL). A PostgreSQL store
+//! for several servers comes later behind the same trait, selected by the URL scheme in
+//! [`open`].
+//!
+//! Writes go in batches, each in one transaction: a crash mid-import leaves every paper either
+//! fully written (row, categories, listing dates) or absent. How a record combines with what is
+//! stored is decided by [`PaperRecord::merge`] and planned in [`upsert`], apart from SQL.
+
+mod sqlite;
+pub mod upsert;
+
+use std::fmt;
+use std::path::Path;
+
+use async_trait::async_trait;
+use chrono::NaiveDate;
+use paperboy_core::{ArxivId, Paper, PaperId, PaperRecord};
+
+pub use sqlite::SqliteStore;
+pub use upsert::UpsertSummary;
+
+/// A failure of the store. Bad requests never reach here (queries are typed); these are
+/// configuration mistakes or the database's own failures.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("'{0}' is not a database URL Paperboy supports (use sqlite://PATH)")]
+    UnsupportedUrl(String),
+    #[error("{context}: {source}")]
+    Database {
+        context: &'static str,
+        #[source]
+        source: sqlx::Error,
+    },
+    #[error("the database schema could not be brought up to date: {0}")]
+    Migration(#[from] sqlx::migrate::MigrateError),
+    #[error(
+        "the database holds data Paperboy cannot read ({0}); was it written by a newer version?"
+    )]
+    Corrupt(String),
+}
+
+/// Adds what the store was doing to a database error.
+pub(crate) trait Context<T> {
+    fn context(self, context: &'static str) -> Result<T, StoreError>;
+}
+
+impl<T> Context<T> for Result<T, sqlx::Error> {
+    fn context(self, context: &'static str) -> Result<T, StoreError> {
+        self.map_err(|source| StoreError::Database { context, source })
+    }
+}
+
+/// Which papers to list, newest first (by latest listing date, else publication date; papers
+/// with neither come last).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PaperQuery {
+    /// Only papers dated on or after this day.
+    pub from: Option<NaiveDate>,
+    /// Only papers dated on or before this day.
+    pub until: Option<NaiveDate>,
+    /// Only papers in this category (`cs.IR`), or in any category of this archive (`cs`).
+    pub category: Option<String>,
+    pub limit: u32,
+    pub offset: u32,
+}
+
+/// Everything Paperboy asks of its database.
+#[async_trait]
+pub trait Store: Send + Sync + fmt::Debug {
+    /// Folds a batch of records into the store, in one transaction: new papers are inserted,
+    /// known ones merged (see [`PaperRecord::merge`]); the summary counts each record once.
+    async fn upsert_papers(&self, records: Vec<PaperRecord>) -> Result<UpsertSummary, StoreError>;
+
+    async fn paper(&self, id: PaperId) -> Result<Option<Paper>, StoreError>;
+
+    async fn paper_by_arxiv_id(&self, id: &ArxivId) -> Result<Option<Paper>, StoreError>;
+
+    /// Papers matching the query, newest first.
+    async fn list_papers(&self, query: &PaperQuery) -> Result<Vec<Paper>, StoreError>;
+
+    /// Up to `limit` papers with ids above `after`, in id order: a stable way to walk every
+    /// paper (exports, reindexing) without holding them all.
+    async fn papers_after(
+        &self,
+        after: Option<PaperId>,
+        limit: u32,
+    ) -> Result<Vec<Paper>, StoreError>;
+
+    async fn count_papers(&self) -> Result<u64, StoreError>;
+}
+
+/// Opens the store a database URL names, creating and migrating it as needed.
+pub async fn open(url: &str) -> Result<Box<dyn Store>, StoreError> {
+    if let Some(path) = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+    {
+        return Ok(Box::new(SqliteStore::open(Path::new(path)).await?));
+    }
+    Err(StoreError::UnsupportedUrl(redact_password(url)))
+}
+
+/// Hides the password of a URL (`postgres://user:secret@host` → `postgres://user:***@host`).
+pub fn redact_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let Some((credentials, host)) = rest.rsplit_once('@') else {
+        return url.to_owned();
+    };
+    match credentials.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_hidden_in_urls() {
+        assert_eq!(
+            redact_password("postgres://app:s3cret@db:5432/paperboy"),
+            "postgres://app:***@db:5432/paperboy"
+        );
+        assert_eq!(
+            redact_password("postgres://db/paperboy"),
+            "postgres://db/paperboy"
+        );
+        assert_eq!(
+            redact_password("sqlite://data/paperboy.sqlite3"),
+            "sqlite://data/paperboy.sqlite3"
+        );
+    }
+}

@@ -1,0 +1,518 @@
+//! The embedded store: one SQLite file in WAL mode.
+//!
+//! WAL with `synchronous = NORMAL` keeps every committed transaction across a process crash (a
+//! power cut may lose the last few, never consistency). Writes take the lock up front
+//! (`BEGIN IMMEDIATE`), so two writers queue instead of failing half-way.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::path::Path;
+use std::pin::Pin;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{NaiveDate, SecondsFormat, Utc};
+use paperboy_core::{ArxivId, Paper, PaperId, PaperRecord, Source};
+use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
+};
+use sqlx::{QueryBuilder, Row, SqlSafeStr, Sqlite, SqliteConnection};
+
+use crate::upsert::{Batch, plan};
+use crate::{Context, PaperQuery, Store, StoreError, UpsertSummary};
+
+/// Migrations compiled into the binary, applied in order on open.
+const MIGRATIONS: &[(i64, &str, &str)] = &[(
+    1,
+    "papers",
+    include_str!("../migrations/sqlite/0001_papers.sql"),
+)];
+
+/// SQLite accepts 32,766 bound values per statement; stay well below.
+const MAX_BINDS: usize = 30_000;
+
+const PAPER_COLUMNS: &str = "id, arxiv_id, version, title, abstract, authors, published, updated, \
+     doi, journal_ref, comment, code_url, project_url, github_stars, external_upvotes, source";
+
+#[derive(Debug)]
+struct EmbeddedMigrations;
+
+impl<'s> MigrationSource<'s> for EmbeddedMigrations {
+    fn resolve(
+        self,
+    ) -> Pin<Box<dyn Future<Output = Result<Vec<Migration>, sqlx::error::BoxDynError>> + Send + 's>>
+    {
+        Box::pin(async {
+            Ok(MIGRATIONS
+                .iter()
+                .map(|&(version, description, sql)| {
+                    Migration::new(
+                        version,
+                        Cow::Borrowed(description),
+                        MigrationType::Simple,
+                        sql.into_sql_str(),
+                        false,
+                    )
+                })
+                .collect())
+        })
+    }
+}
+
+/// The SQLite implementation of [`Store`].
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file and brings its schema up to date.
+    pub async fn open(path: &Path) -> Result<Self, StoreError> {
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(30));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await
+            .context("opening the SQLite database")?;
+        Migrator::new(EmbeddedMigrations).await?.run(&pool).await?;
+        Ok(SqliteStore { pool })
+    }
+
+    /// Closes the pool, checkpointing the WAL into the database file.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn upsert_papers(&self, records: Vec<PaperRecord>) -> Result<UpsertSummary, StoreError> {
+        if records.is_empty() {
+            return Ok(UpsertSummary::default());
+        }
+        let batch = Batch::new(records);
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .context("starting a write transaction")?;
+        let (ids, keys) = batch.lookup_keys();
+        let stored_ids = matching_ids(&mut tx, &ids, &keys).await?;
+        let stored = load_papers(&mut tx, &stored_ids).await?;
+        let plan = plan(batch, stored);
+
+        let mut seq: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(change_seq), 0) FROM papers")
+            .fetch_one(&mut *tx)
+            .await
+            .context("reading the change sequence")?;
+        let now = Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true);
+
+        let inserted = insert_papers(&mut tx, &plan.inserts, &mut seq, &now).await?;
+        for (id, record) in &plan.updates {
+            seq += 1;
+            update_paper(&mut tx, *id, record, seq, &now).await?;
+        }
+        let mut children: Vec<(PaperId, &PaperRecord)> = inserted;
+        children.extend(plan.updates.iter().map(|(id, record)| (*id, record)));
+        write_children(&mut tx, &children).await?;
+
+        tx.commit().await.context("committing a batch of papers")?;
+        Ok(plan.summary)
+    }
+
+    async fn paper(&self, id: PaperId) -> Result<Option<Paper>, StoreError> {
+        let mut conn = self.pool.acquire().await.context("connecting")?;
+        Ok(load_papers(&mut conn, &[id]).await?.pop())
+    }
+
+    async fn paper_by_arxiv_id(&self, id: &ArxivId) -> Result<Option<Paper>, StoreError> {
+        let mut conn = self.pool.acquire().await.context("connecting")?;
+        let found: Option<i64> = sqlx::query_scalar("SELECT id FROM papers WHERE arxiv_id = $1")
+            .bind(id.as_str())
+            .fetch_optional(&mut *conn)
+            .await
+            .context("looking up a paper by arXiv id")?;
+        match found {
+            Some(id) => Ok(load_papers(&mut conn, &[PaperId(id)]).await?.pop()),
+            None => Ok(None),
+        }
+    }
+
+    async fn list_papers(&self, query: &PaperQuery) -> Result<Vec<Paper>, StoreError> {
+        let mut conn = self.pool.acquire().await.context("connecting")?;
+        let mut sql = QueryBuilder::<Sqlite>::new("SELECT p.id FROM papers p WHERE 1 = 1");
+        if let Some(from) = query.from {
+            sql.push(" AND p.sort_date >= ").push_bind(from);
+        }
+        if let Some(until) = query.until {
+            sql.push(" AND p.sort_date <= ").push_bind(until);
+        }
+        if let Some(category) = &query.category {
+            sql.push(" AND EXISTS (SELECT 1 FROM paper_categories c WHERE c.paper_id = p.id AND (c.category = ")
+                .push_bind(category.clone());
+            if !category.contains('.') {
+                sql.push(" OR c.category LIKE ")
+                    .push_bind(format!("{category}.%"));
+            }
+            sql.push("))");
+        }
+        sql.push(" ORDER BY p.sort_date DESC NULLS LAST, p.id DESC LIMIT ")
+            .push_bind(i64::from(query.limit))
+            .push(" OFFSET ")
+            .push_bind(i64::from(query.offset));
+        let ids: Vec<PaperId> = sql
+            .build_query_scalar::<i64>()
+            .fetch_all(&mut *conn)
+            .await
+            .context("listing papers")?
+            .into_iter()
+            .map(PaperId)
+            .collect();
+        load_papers(&mut conn, &ids).await
+    }
+
+    async fn papers_after(
+        &self,
+        after: Option<PaperId>,
+        limit: u32,
+    ) -> Result<Vec<Paper>, StoreError> {
+        let mut conn = self.pool.acquire().await.context("connecting")?;
+        let ids: Vec<PaperId> = sqlx::query_scalar::<_, i64>(
+            "SELECT id FROM papers WHERE id > $1 ORDER BY id LIMIT $2",
+        )
+        .bind(after.map_or(0, |id| id.0))
+        .bind(i64::from(limit))
+        .fetch_all(&mut *conn)
+        .await
+        .context("walking papers in id order")?
+        .into_iter()
+        .map(PaperId)
+        .collect();
+        load_papers(&mut conn, &ids).await
+    }
+
+    async fn count_papers(&self) -> Result<u64, StoreError> {
+        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM papers")
+            .fetch_one(&self.pool)
+            .await
+            .context("counting papers")?;
+        Ok(count.unsigned_abs())
+    }
+}
+
+/// Ids of stored papers with one of these arXiv ids or title keys.
+async fn matching_ids(
+    conn: &mut SqliteConnection,
+    arxiv_ids: &[String],
+    title_keys: &[String],
+) -> Result<Vec<PaperId>, StoreError> {
+    let mut found = Vec::new();
+    for (column, values) in [("arxiv_id", arxiv_ids), ("title_key", title_keys)] {
+        for chunk in values.chunks(MAX_BINDS) {
+            let mut sql =
+                QueryBuilder::<Sqlite>::new(format!("SELECT id FROM papers WHERE {column} IN ("));
+            let mut list = sql.separated(", ");
+            for value in chunk {
+                list.push_bind(value.as_str());
+            }
+            sql.push(")");
+            let ids: Vec<i64> = sql
+                .build_query_scalar()
+                .fetch_all(&mut *conn)
+                .await
+                .context("matching incoming papers to stored ones")?;
+            found.extend(ids.into_iter().map(PaperId));
+        }
+    }
+    found.sort_unstable();
+    found.dedup();
+    Ok(found)
+}
+
+/// Loads whole papers (with categories and listing dates), in the order of `ids`.
+async fn load_papers(
+    conn: &mut SqliteConnection,
+    ids: &[PaperId],
+) -> Result<Vec<Paper>, StoreError> {
+    let mut papers: HashMap<i64, Paper> = HashMap::with_capacity(ids.len());
+    for chunk in ids.chunks(MAX_BINDS) {
+        let rows = select_in(
+            conn,
+            &format!("SELECT {PAPER_COLUMNS} FROM papers WHERE id IN ("),
+            chunk,
+            "",
+        )
+        .await
+        .context("loading papers")?;
+        for row in rows {
+            let paper = paper_from_row(&row)?;
+            papers.insert(paper.id.0, paper);
+        }
+        let categories = select_in(
+            conn,
+            "SELECT paper_id, category FROM paper_categories WHERE paper_id IN (",
+            chunk,
+            " ORDER BY paper_id, position",
+        )
+        .await
+        .context("loading categories")?;
+        for row in categories {
+            let id: i64 = row.get(0);
+            if let Some(paper) = papers.get_mut(&id) {
+                paper.record.categories.push(row.get(1));
+            }
+        }
+        let listings = select_in(
+            conn,
+            "SELECT paper_id, listing_date FROM paper_listings WHERE paper_id IN (",
+            chunk,
+            "",
+        )
+        .await
+        .context("loading listing dates")?;
+        for row in listings {
+            let id: i64 = row.get(0);
+            let date: NaiveDate = row
+                .try_get(1)
+                .map_err(|error| StoreError::Corrupt(format!("a listing date: {error}")))?;
+            if let Some(paper) = papers.get_mut(&id) {
+                paper.record.listing_dates.insert(date);
+            }
+        }
+    }
+    Ok(ids.iter().filter_map(|id| papers.remove(&id.0)).collect())
+}
+
+async fn select_in(
+    conn: &mut SqliteConnection,
+    head: &str,
+    ids: &[PaperId],
+    tail: &str,
+) -> Result<Vec<SqliteRow>, sqlx::Error> {
+    let mut sql = QueryBuilder::<Sqlite>::new(head);
+    let mut list = sql.separated(", ");
+    for id in ids {
+        list.push_bind(id.0);
+    }
+    sql.push(")").push(tail);
+    sql.build().fetch_all(conn).await
+}
+
+fn paper_from_row(row: &SqliteRow) -> Result<Paper, StoreError> {
+    let corrupt =
+        |what: &str, error: &dyn std::fmt::Display| StoreError::Corrupt(format!("{what}: {error}"));
+    let get_err = |error: sqlx::Error| corrupt("a paper row", &error);
+    let arxiv_id: Option<String> = row.try_get("arxiv_id").map_err(get_err)?;
+    let arxiv_id = arxiv_id
+        .map(|text| ArxivId::parse(&text))
+        .transpose()
+        .map_err(|error| corrupt("an arXiv id", &error))?;
+    let authors: String = row.try_get("authors").map_err(get_err)?;
+    let authors: Vec<String> =
+        serde_json::from_str(&authors).map_err(|error| corrupt("an author list", &error))?;
+    let source: String = row.try_get("source").map_err(get_err)?;
+    let source = Source::parse(&source).ok_or_else(|| corrupt("a source", &source))?;
+    let count = |column: &str| -> Result<Option<u32>, StoreError> {
+        let value: Option<i64> = row.try_get(column).map_err(get_err)?;
+        value
+            .map(|value| u32::try_from(value).map_err(|error| corrupt(column, &error)))
+            .transpose()
+    };
+    Ok(Paper {
+        id: PaperId(row.try_get("id").map_err(get_err)?),
+        record: PaperRecord {
+            arxiv_id,
+            version: count("version")?,
+            title: row.try_get("title").map_err(get_err)?,
+            abstract_text: row.try_get("abstract").map_err(get_err)?,
+            authors,
+            categories: Vec::new(),
+            published: row.try_get("published").map_err(get_err)?,
+            updated: row.try_get("updated").map_err(get_err)?,
+            listing_dates: Default::default(),
+            doi: row.try_get("doi").map_err(get_err)?,
+            journal_ref: row.try_get("journal_ref").map_err(get_err)?,
+            comment: row.try_get("comment").map_err(get_err)?,
+            code_url: row.try_get("code_url").map_err(get_err)?,
+            project_url: row.try_get("project_url").map_err(get_err)?,
+            github_stars: count("github_stars")?,
+            external_upvotes: count("external_upvotes")?.unwrap_or(0),
+            source,
+        },
+    })
+}
+
+/// The values of a paper row, in [`WRITE_COLUMNS`] order.
+const WRITE_COLUMNS: &str = "arxiv_id, version, title, title_key, abstract, authors, published, updated, \
+     sort_date, doi, journal_ref, comment, code_url, project_url, github_stars, external_upvotes, \
+     source, change_seq, changed_at";
+const WRITE_COLUMN_COUNT: usize = 19;
+
+fn push_paper_values(
+    values: &mut sqlx::query_builder::Separated<'_, Sqlite, &str>,
+    record: &PaperRecord,
+    seq: i64,
+    now: &str,
+) {
+    values
+        .push_bind(record.arxiv_id.as_ref().map(|id| id.to_string()))
+        .push_bind(record.version.map(i64::from))
+        .push_bind(record.title.clone())
+        .push_bind(record.title_key())
+        .push_bind(record.abstract_text.clone())
+        .push_bind(serde_json::to_string(&record.authors).unwrap_or_else(|_| "[]".into()))
+        .push_bind(record.published)
+        .push_bind(record.updated)
+        .push_bind(record.sort_date())
+        .push_bind(record.doi.clone())
+        .push_bind(record.journal_ref.clone())
+        .push_bind(record.comment.clone())
+        .push_bind(record.code_url.clone())
+        .push_bind(record.project_url.clone())
+        .push_bind(record.github_stars.map(i64::from))
+        .push_bind(i64::from(record.external_upvotes))
+        .push_bind(record.source.as_str())
+        .push_bind(seq)
+        .push_bind(now.to_owned());
+}
+
+/// Inserts new papers in multi-row statements; returns each one's new id.
+async fn insert_papers<'r>(
+    conn: &mut SqliteConnection,
+    records: &'r [PaperRecord],
+    seq: &mut i64,
+    now: &str,
+) -> Result<Vec<(PaperId, &'r PaperRecord)>, StoreError> {
+    let mut inserted = Vec::with_capacity(records.len());
+    let rows_per_statement = MAX_BINDS / (WRITE_COLUMN_COUNT + 1);
+    for chunk in records.chunks(rows_per_statement) {
+        let mut sql = QueryBuilder::<Sqlite>::new(format!(
+            "INSERT INTO papers ({WRITE_COLUMNS}, first_seen_at) "
+        ));
+        sql.push_values(chunk, |mut values, record| {
+            *seq += 1;
+            push_paper_values(&mut values, record, *seq, now);
+            values.push_bind(now.to_owned());
+        });
+        sql.push(" RETURNING id, arxiv_id, title_key");
+        let rows = sql
+            .build()
+            .fetch_all(&mut *conn)
+            .await
+            .context("inserting papers")?;
+        // RETURNING does not promise row order: match rows to records by their keys.
+        let mut by_arxiv: HashMap<String, i64> = HashMap::new();
+        let mut by_title: HashMap<String, i64> = HashMap::new();
+        for row in rows {
+            let id: i64 = row.get(0);
+            match row.get::<Option<String>, _>(1) {
+                Some(arxiv_id) => by_arxiv.insert(arxiv_id, id),
+                None => by_title.insert(row.get(2), id),
+            };
+        }
+        for record in chunk {
+            let id = match &record.arxiv_id {
+                Some(arxiv_id) => by_arxiv.get(arxiv_id.as_str()),
+                None => by_title.get(&record.title_key()),
+            };
+            let id =
+                id.ok_or_else(|| StoreError::Corrupt("an inserted paper was not returned".into()))?;
+            inserted.push((PaperId(*id), record));
+        }
+    }
+    Ok(inserted)
+}
+
+async fn update_paper(
+    conn: &mut SqliteConnection,
+    id: PaperId,
+    record: &PaperRecord,
+    seq: i64,
+    now: &str,
+) -> Result<(), StoreError> {
+    let mut sql = QueryBuilder::<Sqlite>::new(format!("UPDATE papers SET ({WRITE_COLUMNS}) = ("));
+    let mut values = sql.separated(", ");
+    push_paper_values(&mut values, record, seq, now);
+    sql.push(") WHERE id = ").push_bind(id.0);
+    sql.build()
+        .execute(&mut *conn)
+        .await
+        .context("updating a paper")?;
+    Ok(())
+}
+
+/// Rewrites the categories of these papers and adds their listing dates.
+async fn write_children(
+    conn: &mut SqliteConnection,
+    papers: &[(PaperId, &PaperRecord)],
+) -> Result<(), StoreError> {
+    if papers.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<PaperId> = papers.iter().map(|(id, _)| *id).collect();
+    for chunk in ids.chunks(MAX_BINDS) {
+        let mut sql =
+            QueryBuilder::<Sqlite>::new("DELETE FROM paper_categories WHERE paper_id IN (");
+        let mut list = sql.separated(", ");
+        for id in chunk {
+            list.push_bind(id.0);
+        }
+        sql.push(")");
+        sql.build()
+            .execute(&mut *conn)
+            .await
+            .context("clearing categories")?;
+    }
+
+    let categories: Vec<(i64, i64, &str)> = papers
+        .iter()
+        .flat_map(|(id, record)| {
+            record
+                .categories
+                .iter()
+                .enumerate()
+                .map(move |(position, category)| (id.0, position as i64, category.as_str()))
+        })
+        .collect();
+    for chunk in categories.chunks(MAX_BINDS / 3) {
+        let mut sql = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO paper_categories (paper_id, position, category) ",
+        );
+        sql.push_values(chunk, |mut values, (id, position, category)| {
+            values
+                .push_bind(*id)
+                .push_bind(*position)
+                .push_bind(category.to_string());
+        });
+        sql.build()
+            .execute(&mut *conn)
+            .await
+            .context("writing categories")?;
+    }
+
+    let listings: Vec<(i64, NaiveDate)> = papers
+        .iter()
+        .flat_map(|(id, record)| record.listing_dates.iter().map(move |date| (id.0, *date)))
+        .collect();
+    for chunk in listings.chunks(MAX_BINDS / 2) {
+        let mut sql =
+            QueryBuilder::<Sqlite>::new("INSERT INTO paper_listings (paper_id, listing_date) ");
+        sql.push_values(chunk, |mut values, (id, date)| {
+            values.push_bind(*id).push_bind(*date);
+        });
+        sql.push(" ON CONFLICT DO NOTHING");
+        sql.build()
+            .execute(&mut *conn)
+            .await
+            .context("writing listing dates")?;
+    }
+    Ok(())
+}

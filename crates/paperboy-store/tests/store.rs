@@ -1,0 +1,362 @@
+//! The store contract. Each check takes a `&dyn Store`, so every backend runs the same suite;
+//! today that is SQLite on a temporary file.
+
+#![allow(clippy::unwrap_used)]
+
+use chrono::NaiveDate;
+use paperboy_core::{ArxivId, PaperDraft, PaperRecord, Source};
+use paperboy_store::{PaperQuery, SqliteStore, Store, UpsertSummary};
+
+async fn sqlite() -> (tempfile::TempDir, SqliteStore) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("paperboy.sqlite3"))
+        .await
+        .unwrap();
+    (dir, store)
+}
+
+fn paper(id: Option<&str>, title: &str) -> PaperDraft {
+    PaperDraft {
+        arxiv_id: id.map(str::to_owned),
+        title: Some(title.into()),
+        abstract_text: Some(format!("Abstract of {title}.")),
+        authors: vec!["Ada Lovelace".into(), "Alan Turing".into()],
+        ..PaperDraft::default()
+    }
+}
+
+fn finish(draft: PaperDraft, source: Source) -> PaperRecord {
+    draft.finish(source).unwrap()
+}
+
+fn date(text: &str) -> NaiveDate {
+    text.parse().unwrap()
+}
+
+fn summary(inserted: u64, updated: u64, unchanged: u64) -> UpsertSummary {
+    UpsertSummary {
+        inserted,
+        updated,
+        unchanged,
+    }
+}
+
+async fn upserting_the_same_records_twice_changes_nothing(store: &dyn Store) {
+    let records = vec![
+        finish(
+            PaperDraft {
+                categories: vec!["cs.LG".into(), "stat.ML".into()],
+                primary_category: Some("stat.ML".into()),
+                listing_dates: vec!["2024-05-27".into(), "2024-05-28".into()],
+                published: Some("2024-05-24".into()),
+                code_url: Some("https://github.com/a/b".into()),
+                github_stars: Some(12),
+                external_upvotes: Some(30),
+                doi: Some("10.1/abc".into()),
+                ..paper(Some("2405.15738v2"), "ConvLLaVA")
+            },
+            Source::HfDaily,
+        ),
+        finish(paper(None, "A paper known by title"), Source::Listing),
+    ];
+    assert_eq!(
+        store.upsert_papers(records.clone()).await.unwrap(),
+        summary(2, 0, 0)
+    );
+    assert_eq!(
+        store.upsert_papers(records.clone()).await.unwrap(),
+        summary(0, 0, 2)
+    );
+    assert_eq!(store.count_papers().await.unwrap(), 2);
+
+    let stored = store
+        .paper_by_arxiv_id(&ArxivId::parse("2405.15738").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        stored.record, records[0],
+        "every field survives the round trip"
+    );
+    assert_eq!(stored.record.categories, ["stat.ML", "cs.LG"]);
+    assert_eq!(store.paper(stored.id).await.unwrap().unwrap(), stored);
+}
+
+async fn a_newer_version_replaces_an_older_one(store: &dyn Store) {
+    let v1 = finish(
+        PaperDraft {
+            categories: vec!["cs.IR".into()],
+            ..paper(Some("2101.00001v1"), "First title")
+        },
+        Source::ArxivApi,
+    );
+    let v2 = finish(
+        paper(Some("2101.00001v2"), "Second title"),
+        Source::ArxivApi,
+    );
+    store.upsert_papers(vec![v1.clone()]).await.unwrap();
+    assert_eq!(
+        store.upsert_papers(vec![v2]).await.unwrap(),
+        summary(0, 1, 0)
+    );
+    assert_eq!(
+        store.upsert_papers(vec![v1]).await.unwrap(),
+        summary(0, 0, 1),
+        "an older version changes nothing"
+    );
+    let stored = store
+        .paper_by_arxiv_id(&ArxivId::parse("2101.00001").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.record.title, "Second title");
+    assert_eq!(stored.record.version, Some(2));
+    assert_eq!(
+        stored.record.categories,
+        ["cs.IR"],
+        "fields the newer version lacks are kept"
+    );
+}
+
+async fn papers_without_ids_are_deduplicated_by_title(store: &dyn Store) {
+    store
+        .upsert_papers(vec![finish(
+            paper(None, "Attention Is All You Need"),
+            Source::Listing,
+        )])
+        .await
+        .unwrap();
+    let outcome = store
+        .upsert_papers(vec![finish(
+            paper(None, "attention is all you need."),
+            Source::Listing,
+        )])
+        .await
+        .unwrap();
+    assert_eq!(outcome.inserted, 0);
+    assert_eq!(store.count_papers().await.unwrap(), 1);
+    // Later the paper arrives from arXiv: it takes over the row instead of adding a second one.
+    let outcome = store
+        .upsert_papers(vec![finish(
+            paper(Some("1706.03762"), "Attention Is All You Need"),
+            Source::ArxivApi,
+        )])
+        .await
+        .unwrap();
+    assert_eq!(outcome, summary(0, 1, 0));
+    assert_eq!(store.count_papers().await.unwrap(), 1);
+    assert!(
+        store
+            .paper_by_arxiv_id(&ArxivId::parse("1706.03762").unwrap())
+            .await
+            .unwrap()
+            .is_some()
+    );
+}
+
+async fn listing_dates_accumulate_across_imports(store: &dyn Store) {
+    let day = |listing: &str, upvotes: i64| {
+        finish(
+            PaperDraft {
+                listing_dates: vec![listing.into()],
+                external_upvotes: Some(upvotes),
+                ..paper(Some("2604.07429"), "Listed twice")
+            },
+            Source::HfDaily,
+        )
+    };
+    store
+        .upsert_papers(vec![day("2026-04-16", 42)])
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .upsert_papers(vec![day("2026-04-10", 2)])
+            .await
+            .unwrap(),
+        summary(0, 1, 0)
+    );
+    let stored = store
+        .paper_by_arxiv_id(&ArxivId::parse("2604.07429").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        stored
+            .record
+            .listing_dates
+            .iter()
+            .copied()
+            .collect::<Vec<_>>(),
+        [date("2026-04-10"), date("2026-04-16")]
+    );
+    assert_eq!(stored.record.external_upvotes, 42);
+}
+
+async fn lists_newest_first_with_filters(store: &dyn Store) {
+    let dated = |id: &str, published: &str, categories: &[&str]| {
+        finish(
+            PaperDraft {
+                published: Some(published.into()),
+                categories: categories.iter().map(|c| c.to_string()).collect(),
+                ..paper(Some(id), &format!("Paper {id}"))
+            },
+            Source::ArxivMetadata,
+        )
+    };
+    store
+        .upsert_papers(vec![
+            dated("1901.00001", "2019-01-05", &["cs.IR"]),
+            dated("1901.00002", "2019-01-20", &["cs.DL", "cs.IR"]),
+            dated("1902.00001", "2019-02-10", &["physics.soc-ph"]),
+            finish(paper(None, "Undated"), Source::Listing),
+        ])
+        .await
+        .unwrap();
+    let ids = |papers: Vec<paperboy_core::Paper>| -> Vec<String> {
+        papers
+            .into_iter()
+            .map(|p| {
+                p.record
+                    .arxiv_id
+                    .map_or_else(|| p.record.title, |id| id.to_string())
+            })
+            .collect()
+    };
+    let all = store
+        .list_papers(&PaperQuery {
+            limit: 10,
+            ..PaperQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        ids(all),
+        ["1902.00001", "1901.00002", "1901.00001", "Undated"]
+    );
+
+    let january = PaperQuery {
+        from: Some(date("2019-01-01")),
+        until: Some(date("2019-01-31")),
+        limit: 10,
+        ..PaperQuery::default()
+    };
+    assert_eq!(
+        ids(store.list_papers(&january).await.unwrap()),
+        ["1901.00002", "1901.00001"]
+    );
+
+    let cs_ir = PaperQuery {
+        category: Some("cs.IR".into()),
+        limit: 10,
+        ..PaperQuery::default()
+    };
+    assert_eq!(
+        ids(store.list_papers(&cs_ir).await.unwrap()),
+        ["1901.00002", "1901.00001"]
+    );
+    let cs = PaperQuery {
+        category: Some("cs".into()),
+        limit: 10,
+        ..PaperQuery::default()
+    };
+    assert_eq!(
+        ids(store.list_papers(&cs).await.unwrap()),
+        ["1901.00002", "1901.00001"]
+    );
+    let physics = PaperQuery {
+        category: Some("physics".into()),
+        limit: 10,
+        ..PaperQuery::default()
+    };
+    assert_eq!(
+        ids(store.list_papers(&physics).await.unwrap()),
+        ["1902.00001"]
+    );
+
+    let page = PaperQuery {
+        limit: 2,
+        offset: 1,
+        ..PaperQuery::default()
+    };
+    assert_eq!(
+        ids(store.list_papers(&page).await.unwrap()),
+        ["1901.00002", "1901.00001"]
+    );
+
+    let mut walked = Vec::new();
+    let mut after = None;
+    loop {
+        let chunk = store.papers_after(after, 3).await.unwrap();
+        let Some(last) = chunk.last() else { break };
+        after = Some(last.id);
+        walked.extend(chunk);
+    }
+    assert_eq!(walked.len(), 4);
+    assert!(walked.windows(2).all(|pair| pair[0].id < pair[1].id));
+}
+
+async fn concurrent_writers_queue_instead_of_failing(store: &dyn Store) {
+    let batches: Vec<Vec<PaperRecord>> = (0..8)
+        .map(|writer| {
+            (0..50)
+                .map(|n| {
+                    finish(
+                        paper(
+                            Some(&format!("2201.{:05}", writer * 100 + n)),
+                            &format!("P{writer}-{n}"),
+                        ),
+                        Source::ArxivApi,
+                    )
+                })
+                .collect()
+        })
+        .collect();
+    let results =
+        futures_util::future::join_all(batches.into_iter().map(|batch| store.upsert_papers(batch)))
+            .await;
+    for result in results {
+        assert_eq!(result.unwrap().inserted, 50);
+    }
+    assert_eq!(store.count_papers().await.unwrap(), 400);
+}
+
+macro_rules! sqlite_contract {
+    ($($check:ident),* $(,)?) => {
+        mod sqlite_contract {
+            $(
+                #[tokio::test]
+                async fn $check() {
+                    let (_dir, store) = super::sqlite().await;
+                    super::$check(&store).await;
+                }
+            )*
+        }
+    };
+}
+
+sqlite_contract!(
+    upserting_the_same_records_twice_changes_nothing,
+    a_newer_version_replaces_an_older_one,
+    papers_without_ids_are_deduplicated_by_title,
+    listing_dates_accumulate_across_imports,
+    lists_newest_first_with_filters,
+    concurrent_writers_queue_instead_of_failing,
+);
+
+#[tokio::test]
+async fn reopening_keeps_the_data_and_skips_applied_migrations() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("paperboy.sqlite3");
+    let store = SqliteStore::open(&path).await.unwrap();
+    store
+        .upsert_papers(vec![finish(
+            paper(Some("2101.00001"), "Kept"),
+            Source::ArxivApi,
+        )])
+        .await
+        .unwrap();
+    store.close().await;
+    let store = SqliteStore::open(&path).await.unwrap();
+    assert_eq!(store.count_papers().await.unwrap(), 1);
+}
