@@ -10,18 +10,35 @@
 pub fn normalize_whitespace(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut pending_space = false;
-    for ch in text.chars() {
+    let mut rest = text;
+    // Copy runs of ordinary ASCII in one go; look closer only at whitespace, controls and
+    // non-ASCII characters.
+    while !rest.is_empty() {
+        let plain = rest
+            .bytes()
+            .position(|b| !(0x21..0x7f).contains(&b))
+            .unwrap_or(rest.len());
+        if plain > 0 {
+            if pending_space {
+                out.push(' ');
+                pending_space = false;
+            }
+            out.push_str(&rest[..plain]);
+            rest = &rest[plain..];
+            continue;
+        }
+        let mut chars = rest.chars();
+        let Some(ch) = chars.next() else { break };
         if ch.is_whitespace() {
             pending_space = !out.is_empty();
-        } else if ch.is_control() {
-            continue;
-        } else {
+        } else if !ch.is_control() {
             if pending_space {
                 out.push(' ');
                 pending_space = false;
             }
             out.push(ch);
         }
+        rest = chars.as_str();
     }
     out
 }
@@ -33,7 +50,13 @@ pub fn title_key(title: &str) -> String {
     let mut key = String::with_capacity(title.len());
     let mut pending_space = false;
     for ch in title.chars() {
-        if ch.is_alphanumeric() {
+        if ch.is_ascii_alphanumeric() {
+            if pending_space {
+                key.push(' ');
+                pending_space = false;
+            }
+            key.push(ch.to_ascii_lowercase());
+        } else if ch.is_alphanumeric() {
             if pending_space {
                 key.push(' ');
                 pending_space = false;
@@ -68,6 +91,16 @@ mod tests {
             ),
             "Landauer-B\\\"uttiker $I$-$V$ Stéphane \u{1F600} {\\em x}"
         );
+    }
+
+    #[test]
+    fn keeps_non_ascii_whitespace_rules() {
+        assert_eq!(
+            normalize_whitespace("a\u{a0}\u{a0}b\u{2028}c\u{85}d\u{200b}e"),
+            "a b c d\u{200b}e"
+        );
+        assert_eq!(normalize_whitespace("\u{0}\u{7f}x\u{9f}"), "x");
+        assert_eq!(normalize_whitespace(""), "");
     }
 
     #[test]

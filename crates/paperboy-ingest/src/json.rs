@@ -217,11 +217,7 @@ fn typed<T: for<'de> Deserialize<'de>>(
     value: Value,
     label_path: &[&str],
 ) -> Result<T, (Option<String>, InvalidRecord)> {
-    let label = label_path
-        .iter()
-        .try_fold(&value, |value, key| value.get(key))
-        .and_then(Value::as_str)
-        .map(|id| shorten(id, 40));
+    let label = label_at(&value, label_path);
     T::deserialize(value).map_err(|error| (label, InvalidRecord::new(strip_position(&error))))
 }
 
@@ -384,33 +380,22 @@ impl LineSchema {
     }
 
     fn parse(self, line: &str, listing_date: Option<NaiveDate>) -> (DraftResult, Option<Source>) {
-        let value = match serde_json::from_str::<Value>(line) {
-            Ok(value) => value,
-            Err(error) => {
-                return (
-                    Err((
-                        None,
-                        InvalidRecord::new(format!("invalid JSON: {}", strip_position(&error))),
-                    )),
-                    None,
-                );
-            }
-        };
         match self {
             LineSchema::ArxivMetadata => (
-                typed::<ArxivMetadataLine>(value, &["id"]).and_then(ArxivMetadataLine::into_draft),
+                typed_line::<ArxivMetadataLine>(line, &["id"])
+                    .and_then(ArxivMetadataLine::into_draft),
                 None,
             ),
             LineSchema::HfEntry => (
-                typed::<HfEntry>(value, &["paper", "id"])
+                typed_line::<HfEntry>(line, &["paper", "id"])
                     .map(|entry| entry.into_draft(listing_date)),
                 None,
             ),
             LineSchema::HfFlat => (
-                typed::<HfFlatRow>(value, &["id"]).map(HfFlatRow::into_draft),
+                typed_line::<HfFlatRow>(line, &["id"]).map(HfFlatRow::into_draft),
                 None,
             ),
-            LineSchema::PaperboyExport => match typed::<PaperRecord>(value, &["arxiv_id"]) {
+            LineSchema::PaperboyExport => match typed_line::<PaperRecord>(line, &["arxiv_id"]) {
                 Ok(record) => {
                     let source = record.source;
                     (Ok(PaperDraft::from(record)), Some(source))
@@ -419,6 +404,32 @@ impl LineSchema {
             },
         }
     }
+}
+
+/// Parses a line straight into its typed record; only when that fails is the line parsed again
+/// loosely, to find the record's id for the message.
+fn typed_line<T: for<'de> Deserialize<'de>>(
+    line: &str,
+    label_path: &[&str],
+) -> Result<T, (Option<String>, InvalidRecord)> {
+    serde_json::from_str::<T>(line).map_err(|error| {
+        let label = serde_json::from_str::<Value>(line)
+            .ok()
+            .and_then(|value| label_at(&value, label_path));
+        let reason = if error.is_syntax() || error.is_eof() {
+            format!("invalid JSON: {}", strip_position(&error))
+        } else {
+            strip_position(&error)
+        };
+        (label, InvalidRecord::new(reason))
+    })
+}
+
+fn label_at(value: &Value, path: &[&str]) -> Option<String> {
+    path.iter()
+        .try_fold(value, |value, key| value.get(key))
+        .and_then(Value::as_str)
+        .map(|id| shorten(id, 40))
 }
 
 /// Reads JSON lines, one record a line; blank lines are skipped.

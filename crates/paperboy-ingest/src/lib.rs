@@ -21,6 +21,7 @@ mod files;
 mod input;
 mod json;
 mod listing;
+pub mod pipeline;
 mod xml;
 
 use std::fmt;

@@ -20,7 +20,7 @@ use sqlx::sqlite::{
 };
 use sqlx::{QueryBuilder, Row, SqlSafeStr, Sqlite, SqliteConnection};
 
-use crate::upsert::{Batch, plan};
+use crate::upsert::{Batch, Keyed, LookupKeys, plan};
 use crate::{Context, PaperQuery, Store, StoreError, UpsertSummary};
 
 /// Migrations compiled into the binary, applied in order on open.
@@ -76,7 +76,14 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(30));
+            .page_size(16384)
+            .busy_timeout(Duration::from_secs(30))
+            // A 32 MiB page cache per connection keeps bulk imports off read().
+            .pragma("cache_size", "-32768")
+            .pragma("temp_store", "memory")
+            // Checkpoint the WAL every 64 MiB instead of every 4 MiB: bulk imports rewrite the
+            // same index pages many times between checkpoints.
+            .pragma("wal_autocheckpoint", "16384");
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .connect_with(options)
@@ -104,8 +111,7 @@ impl Store for SqliteStore {
             .begin_with("BEGIN IMMEDIATE")
             .await
             .context("starting a write transaction")?;
-        let (ids, keys) = batch.lookup_keys();
-        let stored_ids = matching_ids(&mut tx, &ids, &keys).await?;
+        let stored_ids = matching_ids(&mut tx, &batch.lookup_keys()).await?;
         let stored = load_papers(&mut tx, &stored_ids).await?;
         let plan = plan(batch, stored);
 
@@ -116,12 +122,12 @@ impl Store for SqliteStore {
         let now = Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true);
 
         let inserted = insert_papers(&mut tx, &plan.inserts, &mut seq, &now).await?;
-        for (id, record) in &plan.updates {
+        for (id, keyed) in &plan.updates {
             seq += 1;
-            update_paper(&mut tx, *id, record, seq, &now).await?;
+            update_paper(&mut tx, *id, keyed, seq, &now).await?;
         }
         let mut children: Vec<(PaperId, &PaperRecord)> = inserted;
-        children.extend(plan.updates.iter().map(|(id, record)| (*id, record)));
+        children.extend(plan.updates.iter().map(|(id, keyed)| (*id, &keyed.record)));
         write_children(&mut tx, &children).await?;
 
         tx.commit().await.context("committing a batch of papers")?;
@@ -208,17 +214,26 @@ impl Store for SqliteStore {
     }
 }
 
-/// Ids of stored papers with one of these arXiv ids or title keys.
+/// Ids of the stored papers a batch may match (see [`LookupKeys`]).
 async fn matching_ids(
     conn: &mut SqliteConnection,
-    arxiv_ids: &[String],
-    title_keys: &[String],
+    keys: &LookupKeys,
 ) -> Result<Vec<PaperId>, StoreError> {
+    let lookups = [
+        ("SELECT id FROM papers WHERE arxiv_id IN (", &keys.arxiv_ids),
+        (
+            "SELECT id FROM papers WHERE arxiv_id IS NULL AND title_key IN (",
+            &keys.titles_of_id_less,
+        ),
+        (
+            "SELECT id FROM papers WHERE title_key IN (",
+            &keys.titles_of_any,
+        ),
+    ];
     let mut found = Vec::new();
-    for (column, values) in [("arxiv_id", arxiv_ids), ("title_key", title_keys)] {
+    for (head, values) in lookups {
         for chunk in values.chunks(MAX_BINDS) {
-            let mut sql =
-                QueryBuilder::<Sqlite>::new(format!("SELECT id FROM papers WHERE {column} IN ("));
+            let mut sql = QueryBuilder::<Sqlite>::new(head);
             let mut list = sql.separated(", ");
             for value in chunk {
                 list.push_bind(value.as_str());
@@ -358,15 +373,16 @@ const WRITE_COLUMN_COUNT: usize = 19;
 
 fn push_paper_values(
     values: &mut sqlx::query_builder::Separated<'_, Sqlite, &str>,
-    record: &PaperRecord,
+    keyed: &Keyed,
     seq: i64,
     now: &str,
 ) {
+    let record = &keyed.record;
     values
         .push_bind(record.arxiv_id.as_ref().map(|id| id.to_string()))
         .push_bind(record.version.map(i64::from))
         .push_bind(record.title.clone())
-        .push_bind(record.title_key())
+        .push_bind(keyed.title_key.clone())
         .push_bind(record.abstract_text.clone())
         .push_bind(serde_json::to_string(&record.authors).unwrap_or_else(|_| "[]".into()))
         .push_bind(record.published)
@@ -387,7 +403,7 @@ fn push_paper_values(
 /// Inserts new papers in multi-row statements; returns each one's new id.
 async fn insert_papers<'r>(
     conn: &mut SqliteConnection,
-    records: &'r [PaperRecord],
+    records: &'r [Keyed],
     seq: &mut i64,
     now: &str,
 ) -> Result<Vec<(PaperId, &'r PaperRecord)>, StoreError> {
@@ -418,14 +434,14 @@ async fn insert_papers<'r>(
                 None => by_title.insert(row.get(2), id),
             };
         }
-        for record in chunk {
-            let id = match &record.arxiv_id {
+        for keyed in chunk {
+            let id = match &keyed.record.arxiv_id {
                 Some(arxiv_id) => by_arxiv.get(arxiv_id.as_str()),
-                None => by_title.get(&record.title_key()),
+                None => by_title.get(&keyed.title_key),
             };
             let id =
                 id.ok_or_else(|| StoreError::Corrupt("an inserted paper was not returned".into()))?;
-            inserted.push((PaperId(*id), record));
+            inserted.push((PaperId(*id), &keyed.record));
         }
     }
     Ok(inserted)
@@ -434,13 +450,13 @@ async fn insert_papers<'r>(
 async fn update_paper(
     conn: &mut SqliteConnection,
     id: PaperId,
-    record: &PaperRecord,
+    keyed: &Keyed,
     seq: i64,
     now: &str,
 ) -> Result<(), StoreError> {
     let mut sql = QueryBuilder::<Sqlite>::new(format!("UPDATE papers SET ({WRITE_COLUMNS}) = ("));
     let mut values = sql.separated(", ");
-    push_paper_values(&mut values, record, seq, now);
+    push_paper_values(&mut values, keyed, seq, now);
     sql.push(") WHERE id = ").push_bind(id.0);
     sql.build()
         .execute(&mut *conn)

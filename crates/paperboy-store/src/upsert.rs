@@ -36,49 +36,72 @@ impl AddAssign for UpsertSummary {
     }
 }
 
+/// A record with its title key, computed once.
+#[derive(Debug, Clone)]
+pub(crate) struct Keyed {
+    pub(crate) record: PaperRecord,
+    pub(crate) title_key: String,
+}
+
+impl Keyed {
+    fn new(record: PaperRecord) -> Self {
+        let title_key = record.title_key();
+        Keyed { record, title_key }
+    }
+
+    /// Merges `incoming` in, keeping the key in step with the title.
+    fn merge(&mut self, incoming: PaperRecord) -> bool {
+        let changed = self.record.merge(incoming);
+        if changed {
+            self.title_key = self.record.title_key();
+        }
+        changed
+    }
+}
+
 /// An incoming batch with its duplicates folded together.
 #[derive(Debug)]
 pub(crate) struct Batch {
-    pub(crate) records: Vec<PaperRecord>,
+    pub(crate) records: Vec<Keyed>,
     /// Outcomes of the records folded into earlier ones.
     folded: UpsertSummary,
 }
 
 impl Batch {
     pub(crate) fn new(records: Vec<PaperRecord>) -> Self {
-        let mut unique: Vec<PaperRecord> = Vec::with_capacity(records.len());
+        let mut unique: Vec<Keyed> = Vec::with_capacity(records.len());
         let mut by_arxiv: HashMap<ArxivId, usize> = HashMap::new();
         let mut by_title: HashMap<String, usize> = HashMap::new();
         let mut folded = UpsertSummary::default();
         for record in records {
-            let key = record.title_key();
-            let target = match &record.arxiv_id {
+            let keyed = Keyed::new(record);
+            let target = match &keyed.record.arxiv_id {
                 Some(id) => by_arxiv.get(id).copied().or_else(|| {
                     by_title
-                        .get(&key)
+                        .get(&keyed.title_key)
                         .copied()
-                        .filter(|&at| unique[at].arxiv_id.is_none())
+                        .filter(|&at| unique[at].record.arxiv_id.is_none())
                 }),
-                None => by_title.get(&key).copied(),
+                None => by_title.get(&keyed.title_key).copied(),
             };
             match target {
                 Some(at) => {
-                    if unique[at].merge(record) {
+                    if unique[at].merge(keyed.record) {
                         folded.updated += 1;
                     } else {
                         folded.unchanged += 1;
                     }
-                    if let Some(id) = &unique[at].arxiv_id {
+                    if let Some(id) = &unique[at].record.arxiv_id {
                         by_arxiv.insert(id.clone(), at);
                     }
                 }
                 None => {
                     let at = unique.len();
-                    if let Some(id) = &record.arxiv_id {
+                    if let Some(id) = &keyed.record.arxiv_id {
                         by_arxiv.insert(id.clone(), at);
                     }
-                    by_title.entry(key).or_insert(at);
-                    unique.push(record);
+                    by_title.entry(keyed.title_key.clone()).or_insert(at);
+                    unique.push(keyed);
                 }
             }
         }
@@ -88,25 +111,43 @@ impl Batch {
         }
     }
 
-    /// The arXiv ids and title keys to look up among stored papers.
-    pub(crate) fn lookup_keys(&self) -> (Vec<String>, Vec<String>) {
-        let ids = self
-            .records
-            .iter()
-            .filter_map(|record| record.arxiv_id.as_ref().map(|id| id.to_string()))
-            .collect();
-        let mut keys: Vec<String> = self.records.iter().map(PaperRecord::title_key).collect();
-        keys.sort_unstable();
-        keys.dedup();
-        (ids, keys)
+    /// What to look up among stored papers for this batch.
+    pub(crate) fn lookup_keys(&self) -> LookupKeys {
+        let mut keys = LookupKeys::default();
+        for keyed in &self.records {
+            match &keyed.record.arxiv_id {
+                Some(id) => {
+                    keys.arxiv_ids.push(id.to_string());
+                    keys.titles_of_id_less.push(keyed.title_key.clone());
+                }
+                None => keys.titles_of_any.push(keyed.title_key.clone()),
+            }
+        }
+        for titles in [&mut keys.titles_of_id_less, &mut keys.titles_of_any] {
+            titles.sort_unstable();
+            titles.dedup();
+        }
+        keys
     }
+}
+
+/// The stored papers a batch may match.
+#[derive(Debug, Default)]
+pub(crate) struct LookupKeys {
+    /// Papers with these arXiv ids.
+    pub(crate) arxiv_ids: Vec<String>,
+    /// Papers without an arXiv id whose title has one of these keys (records with an id may
+    /// claim them).
+    pub(crate) titles_of_id_less: Vec<String>,
+    /// Any paper whose title has one of these keys (records without an id match them).
+    pub(crate) titles_of_any: Vec<String>,
 }
 
 /// What to write for a batch.
 #[derive(Debug, Default)]
 pub(crate) struct Plan {
-    pub(crate) inserts: Vec<PaperRecord>,
-    pub(crate) updates: Vec<(PaperId, PaperRecord)>,
+    pub(crate) inserts: Vec<Keyed>,
+    pub(crate) updates: Vec<(PaperId, Keyed)>,
     pub(crate) summary: UpsertSummary,
 }
 
@@ -128,16 +169,16 @@ pub(crate) fn plan(batch: Batch, stored: Vec<Paper>) -> Plan {
         summary: batch.folded,
         ..Plan::default()
     };
-    for record in batch.records {
+    for keyed in batch.records {
         let unclaimed_with_title = |wants_id_less: bool| {
-            by_title.get(&record.title_key()).and_then(|candidates| {
+            by_title.get(&keyed.title_key).and_then(|candidates| {
                 candidates.iter().copied().find(|at| {
                     !claimed.contains(at)
                         && (!wants_id_less || stored[*at].record.arxiv_id.is_none())
                 })
             })
         };
-        let found = match &record.arxiv_id {
+        let found = match &keyed.record.arxiv_id {
             Some(id) => by_arxiv
                 .get(id)
                 .copied()
@@ -149,8 +190,8 @@ pub(crate) fn plan(batch: Batch, stored: Vec<Paper>) -> Plan {
             Some(at) => {
                 claimed.insert(at);
                 let paper = &stored[at];
-                let mut merged = paper.record.clone();
-                if merged.merge(record) {
+                let mut merged = Keyed::new(paper.record.clone());
+                if merged.merge(keyed.record) {
                     plan.summary.updated += 1;
                     plan.updates.push((paper.id, merged));
                 } else {
@@ -159,7 +200,7 @@ pub(crate) fn plan(batch: Batch, stored: Vec<Paper>) -> Plan {
             }
             None => {
                 plan.summary.inserted += 1;
-                plan.inserts.push(record);
+                plan.inserts.push(keyed);
             }
         }
     }
@@ -192,9 +233,9 @@ mod tests {
             record(None, "listing only!", "2021-01-01"),
         ]);
         assert_eq!(batch.records.len(), 2);
-        assert_eq!(batch.records[0].listing_dates.len(), 2);
+        assert_eq!(batch.records[0].record.listing_dates.len(), 2);
         // The second listing copy is as authoritative as the first, so its wording wins.
-        assert_eq!(batch.records[1].title, "listing only!");
+        assert_eq!(batch.records[1].record.title, "listing only!");
         assert_eq!(
             batch.folded,
             UpsertSummary {
@@ -222,8 +263,11 @@ mod tests {
         assert!(plan.inserts.is_empty());
         let (id, merged) = &plan.updates[0];
         assert_eq!(*id, PaperId(7));
-        assert_eq!(merged.arxiv_id.as_ref().unwrap().as_str(), "1706.03762");
-        assert_eq!(merged.listing_dates.len(), 2);
+        assert_eq!(
+            merged.record.arxiv_id.as_ref().unwrap().as_str(),
+            "1706.03762"
+        );
+        assert_eq!(merged.record.listing_dates.len(), 2);
     }
 
     #[test]

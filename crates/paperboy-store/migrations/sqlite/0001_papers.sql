@@ -22,7 +22,9 @@ CREATE TABLE papers (
     first_seen_at    TEXT NOT NULL,              -- RFC 3339, when the store first had it
     changed_at       TEXT NOT NULL               -- RFC 3339, last insert or change
 );
-CREATE INDEX papers_title_key ON papers (title_key);
+-- Papers known only by title are found by their key; the few lookups of a title among papers
+-- with arXiv ids (importing a listing) scan the table instead of every insert paying for an index.
+CREATE INDEX papers_title_key_without_id ON papers (title_key) WHERE arxiv_id IS NULL;
 CREATE INDEX papers_sort_date ON papers (sort_date DESC, id DESC);
 CREATE INDEX papers_change_seq ON papers (change_seq);
 
@@ -32,7 +34,7 @@ CREATE TABLE paper_categories (
     position INTEGER NOT NULL,
     category TEXT NOT NULL,
     PRIMARY KEY (paper_id, position)
-);
+) WITHOUT ROWID;
 CREATE INDEX paper_categories_category ON paper_categories (category, paper_id);
 
 -- Days on which a paper appeared in a daily list.
@@ -40,5 +42,5 @@ CREATE TABLE paper_listings (
     paper_id     INTEGER NOT NULL REFERENCES papers (id) ON DELETE CASCADE,
     listing_date TEXT NOT NULL,
     PRIMARY KEY (paper_id, listing_date)
-);
+) WITHOUT ROWID;
 CREATE INDEX paper_listings_date ON paper_listings (listing_date, paper_id);

@@ -1,0 +1,128 @@
+//! The command line: every subcommand and option, with defaults and environment variables
+//! declared once here.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use chrono::NaiveDate;
+use clap::{Args, Parser, Subcommand};
+use paperboy_store::Store;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "paperboy",
+    version,
+    about = "A self-hostable research-paper discovery service",
+    after_help = "Start with `paperboy demo` to load a few hundred recent papers, then `paperboy papers list`."
+)]
+pub(crate) struct Cli {
+    /// Folder for the database, indexes, model files and mail.
+    #[arg(
+        long,
+        global = true,
+        env = "PAPERBOY_DATA_DIR",
+        default_value = "paperboy-data"
+    )]
+    pub(crate) data_dir: PathBuf,
+
+    /// Database URL [default: sqlite://DATA_DIR/paperboy.sqlite3].
+    #[arg(
+        long,
+        global = true,
+        env = "PAPERBOY_DATABASE_URL",
+        hide_env_values = true
+    )]
+    pub(crate) database_url: Option<String>,
+
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Import papers from files and folders (arXiv API/OAI-PMH XML, Hugging Face daily JSON,
+    /// arXiv metadata or Paperboy JSON lines, listing text; .gz read transparently).
+    Import {
+        /// Files and folders; folders are read recursively.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+    },
+    /// Import the bundled demo corpus: recent Hugging Face daily lists and a saved listing page.
+    Demo,
+    /// Write every paper as Paperboy JSON lines (gzip when the file name ends in .gz).
+    Export {
+        /// Output file [default: standard output].
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
+    /// List and show papers.
+    Papers {
+        #[command(subcommand)]
+        command: PapersCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum PapersCommand {
+    /// List papers, newest first (by listing date, else publication date).
+    List(ListArgs),
+    /// Show one paper, by arXiv id (2101.00001, hep-th/9901001) or internal id.
+    Show {
+        id: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ListArgs {
+    /// Only papers dated on or after this day (YYYY-MM-DD).
+    #[arg(long, value_parser = parse_date)]
+    pub(crate) from: Option<NaiveDate>,
+    /// Only papers dated on or before this day (YYYY-MM-DD).
+    #[arg(long, value_parser = parse_date)]
+    pub(crate) until: Option<NaiveDate>,
+    /// Only papers in this category (cs.IR) or archive (cs).
+    #[arg(long)]
+    pub(crate) category: Option<String>,
+    /// How many papers to list.
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub(crate) limit: u32,
+    /// How many papers to skip.
+    #[arg(long, default_value_t = 0)]
+    pub(crate) offset: u32,
+    /// Print a JSON array.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+fn parse_date(text: &str) -> Result<NaiveDate, String> {
+    NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .map_err(|_| format!("'{text}' is not a date (YYYY-MM-DD)"))
+}
+
+impl Cli {
+    /// Opens the configured store, creating the data folder for the default SQLite file.
+    pub(crate) async fn open_store(&self) -> anyhow::Result<Box<dyn Store>> {
+        let url = match &self.database_url {
+            Some(url) => url.clone(),
+            None => default_database_url(&self.data_dir)?,
+        };
+        paperboy_store::open(&url).await.with_context(|| {
+            format!(
+                "cannot open the database {}",
+                paperboy_store::redact_password(&url)
+            )
+        })
+    }
+}
+
+fn default_database_url(data_dir: &Path) -> anyhow::Result<String> {
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("cannot create the data folder {}", data_dir.display()))?;
+    Ok(format!(
+        "sqlite://{}",
+        data_dir.join("paperboy.sqlite3").display()
+    ))
+}

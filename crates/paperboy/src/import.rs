@@ -1,0 +1,173 @@
+//! `paperboy import`: a progress bar on a terminal, plain lines otherwise, every rejected
+//! record named, and a summary at the end.
+
+use std::collections::HashMap;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use paperboy_ingest::RecordError;
+use paperboy_ingest::pipeline::{FileReport, ImportObserver, ImportReport, import_paths};
+use paperboy_store::Store;
+
+use crate::Outcome;
+
+/// Rejections printed per file before the rest are only counted.
+const MAX_REJECTIONS_SHOWN: u64 = 20;
+
+pub(crate) async fn run(store: &dyn Store, paths: &[PathBuf]) -> anyhow::Result<Outcome> {
+    let started = Instant::now();
+    let total_bytes = paperboy_ingest::expand_paths(paths)
+        .files
+        .iter()
+        .filter_map(|path| std::fs::metadata(path).ok())
+        .map(|metadata| metadata.len())
+        .sum();
+    let progress = Arc::new(CliProgress::new(total_bytes));
+    let report = import_paths(
+        store,
+        paths,
+        Arc::clone(&progress) as Arc<dyn ImportObserver>,
+    )
+    .await?;
+    progress.finish();
+    print_summary(store, &report, started.elapsed()).await?;
+    Ok(if report.had_problems() {
+        Outcome::Partial
+    } else {
+        Outcome::Success
+    })
+}
+
+pub(crate) async fn print_summary(
+    store: &dyn Store,
+    report: &ImportReport,
+    elapsed: Duration,
+) -> anyhow::Result<()> {
+    if !report.skipped_files.is_empty() {
+        eprintln!(
+            "Skipped {} file(s) in folders whose extension is not a paper format (e.g. {}).",
+            report.skipped_files.len(),
+            report.skipped_files[0].display()
+        );
+    }
+    let seconds = elapsed.as_secs_f64();
+    let records = report.summary.total() + report.rejected;
+    eprintln!(
+        "Imported {} new, {} updated, {} unchanged, {} rejected from {} file(s){} in {:.2} s ({:.0} records/s).",
+        report.summary.inserted,
+        report.summary.updated,
+        report.summary.unchanged,
+        report.rejected,
+        report.files,
+        if report.failed_files > 0 {
+            format!(" ({} failed)", report.failed_files)
+        } else {
+            String::new()
+        },
+        seconds,
+        records as f64 / seconds.max(1e-9),
+    );
+    eprintln!("The store holds {} papers.", store.count_papers().await?);
+    Ok(())
+}
+
+/// Draws a byte-based progress bar over all files on a terminal; elsewhere, prints one line per
+/// file.
+pub(crate) struct CliProgress {
+    bar: ProgressBar,
+    finished_bytes: AtomicU64,
+    current_size: AtomicU64,
+    rejections: Mutex<HashMap<String, u64>>,
+}
+
+impl CliProgress {
+    pub(crate) fn new(total_bytes: u64) -> Self {
+        let target = if std::io::stderr().is_terminal() {
+            ProgressDrawTarget::stderr()
+        } else {
+            ProgressDrawTarget::hidden()
+        };
+        let bar = ProgressBar::with_draw_target(Some(total_bytes), target);
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} ({bytes_per_sec}, {eta}) {msg}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        bar.enable_steady_tick(Duration::from_millis(200));
+        CliProgress {
+            bar,
+            finished_bytes: AtomicU64::new(0),
+            current_size: AtomicU64::new(0),
+            rejections: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub(crate) fn finish(&self) {
+        self.bar.finish_and_clear();
+    }
+
+    fn say(&self, line: &str) {
+        self.bar.suspend(|| eprintln!("{line}"));
+    }
+}
+
+impl ImportObserver for CliProgress {
+    fn file_started(&self, name: &str, size: u64) {
+        self.current_size.store(size, Ordering::Relaxed);
+        self.bar.set_message(name.to_owned());
+    }
+
+    fn progress(&self, bytes: u64) {
+        self.bar
+            .set_position(self.finished_bytes.load(Ordering::Relaxed) + bytes);
+    }
+
+    fn rejected(&self, name: &str, error: &RecordError) {
+        let count = {
+            let mut rejections = self
+                .rejections
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            let count = rejections.entry(name.to_owned()).or_insert(0);
+            *count += 1;
+            *count
+        };
+        if count <= MAX_REJECTIONS_SHOWN {
+            self.say(&format!("paperboy: {name}: {error}"));
+        }
+    }
+
+    fn file_finished(&self, name: &str, report: &FileReport) {
+        let size = self.current_size.swap(0, Ordering::Relaxed);
+        let done = self.finished_bytes.fetch_add(size, Ordering::Relaxed) + size;
+        self.bar.set_position(done);
+        if report.rejected > MAX_REJECTIONS_SHOWN {
+            self.say(&format!(
+                "paperboy: {name}: … and {} more rejected records",
+                report.rejected - MAX_REJECTIONS_SHOWN
+            ));
+        }
+        let counts = format!(
+            "{} new, {} updated, {} unchanged, {} rejected",
+            report.summary.inserted,
+            report.summary.updated,
+            report.summary.unchanged,
+            report.rejected
+        );
+        match (&report.error, report.format) {
+            (Some(error), _) if report.summary.total() == 0 => {
+                self.say(&format!("paperboy: {name}: {error}"))
+            }
+            (Some(error), _) => self.say(&format!(
+                "paperboy: {name}: {error} (before that: {counts})"
+            )),
+            (None, Some(format)) => self.say(&format!("{name}: {format}: {counts}")),
+            (None, None) => self.say(&format!("{name}: {counts}")),
+        }
+    }
+}
