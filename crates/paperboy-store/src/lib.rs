@@ -57,9 +57,9 @@ impl<T> Context<T> for Result<T, sqlx::Error> {
 /// with neither come last).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PaperQuery {
-    /// Only papers dated on or after this day.
+    /// Only papers listed (or, never listed, published) on or after this day.
     pub from: Option<NaiveDate>,
-    /// Only papers dated on or before this day.
+    /// Only papers listed (or, never listed, published) on or before this day.
     pub until: Option<NaiveDate>,
     /// Only papers in this category (`cs.IR`), or in any category of this archive (`cs`).
     pub category: Option<String>,

@@ -155,11 +155,14 @@ impl Store for SqliteStore {
     async fn list_papers(&self, query: &PaperQuery) -> Result<Vec<Paper>, StoreError> {
         let mut conn = self.pool.acquire().await.context("connecting")?;
         let mut sql = QueryBuilder::<Sqlite>::new("SELECT p.id FROM papers p WHERE 1 = 1");
-        if let Some(from) = query.from {
-            sql.push(" AND p.sort_date >= ").push_bind(from);
-        }
-        if let Some(until) = query.until {
-            sql.push(" AND p.sort_date <= ").push_bind(until);
+        if query.from.is_some() || query.until.is_some() {
+            // A paper is in the window when one of its listing dates is, or, never listed, when
+            // its publication date is.
+            sql.push(" AND (EXISTS (SELECT 1 FROM paper_listings l WHERE l.paper_id = p.id");
+            push_date_range(&mut sql, "l.listing_date", query);
+            sql.push(") OR (NOT EXISTS (SELECT 1 FROM paper_listings l WHERE l.paper_id = p.id)");
+            push_date_range(&mut sql, "p.published", query);
+            sql.push("))");
         }
         if let Some(category) = &query.category {
             sql.push(" AND EXISTS (SELECT 1 FROM paper_categories c WHERE c.paper_id = p.id AND (c.category = ")
@@ -211,6 +214,15 @@ impl Store for SqliteStore {
             .await
             .context("counting papers")?;
         Ok(count.unsigned_abs())
+    }
+}
+
+fn push_date_range(sql: &mut QueryBuilder<Sqlite>, column: &str, query: &PaperQuery) {
+    if let Some(from) = query.from {
+        sql.push(format_args!(" AND {column} >= ")).push_bind(from);
+    }
+    if let Some(until) = query.until {
+        sql.push(format_args!(" AND {column} <= ")).push_bind(until);
     }
 }
 

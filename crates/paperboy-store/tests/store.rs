@@ -296,6 +296,44 @@ async fn lists_newest_first_with_filters(store: &dyn Store) {
     assert!(walked.windows(2).all(|pair| pair[0].id < pair[1].id));
 }
 
+async fn a_date_window_finds_papers_by_any_listing_date(store: &dyn Store) {
+    let listed = |id: &str, dates: &[&str], published: &str| {
+        finish(
+            PaperDraft {
+                listing_dates: dates.iter().map(|d| d.to_string()).collect(),
+                published: Some(published.into()),
+                ..paper(Some(id), &format!("Paper {id}"))
+            },
+            Source::HfDaily,
+        )
+    };
+    store
+        .upsert_papers(vec![
+            listed("2608.12313", &["2026-08-13", "2026-08-19"], "2026-08-12"),
+            listed("2608.10000", &["2026-08-14"], "2026-08-13"),
+        ])
+        .await
+        .unwrap();
+    let day = PaperQuery {
+        from: Some(date("2026-08-13")),
+        until: Some(date("2026-08-13")),
+        limit: 10,
+        ..PaperQuery::default()
+    };
+    let found: Vec<String> = store
+        .list_papers(&day)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| p.record.arxiv_id.unwrap().to_string())
+        .collect();
+    assert_eq!(
+        found,
+        ["2608.12313"],
+        "listed papers are dated by their listings, not publication"
+    );
+}
+
 async fn concurrent_writers_queue_instead_of_failing(store: &dyn Store) {
     let batches: Vec<Vec<PaperRecord>> = (0..8)
         .map(|writer| {
@@ -341,6 +379,7 @@ sqlite_contract!(
     papers_without_ids_are_deduplicated_by_title,
     listing_dates_accumulate_across_imports,
     lists_newest_first_with_filters,
+    a_date_window_finds_papers_by_any_listing_date,
     concurrent_writers_queue_instead_of_failing,
 );
 
