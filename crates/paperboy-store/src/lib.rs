@@ -53,8 +53,8 @@ impl<T> Context<T> for Result<T, sqlx::Error> {
     }
 }
 
-/// Which papers to list, newest first (by latest listing date, else publication date; papers
-/// with neither come last).
+/// Which papers to list, newest first: by latest listing date, else publication date (papers
+/// with neither come last), the most upvoted first within a day.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PaperQuery {
     /// Only papers listed (or, never listed, published) on or after this day.

@@ -173,10 +173,12 @@ impl Store for SqliteStore {
             }
             sql.push("))");
         }
-        sql.push(" ORDER BY p.sort_date DESC NULLS LAST, p.id DESC LIMIT ")
-            .push_bind(i64::from(query.limit))
-            .push(" OFFSET ")
-            .push_bind(i64::from(query.offset));
+        sql.push(
+            " ORDER BY p.sort_date DESC NULLS LAST, p.external_upvotes DESC, p.id DESC LIMIT ",
+        )
+        .push_bind(i64::from(query.limit))
+        .push(" OFFSET ")
+        .push_bind(i64::from(query.offset));
         let ids: Vec<PaperId> = sql
             .build_query_scalar::<i64>()
             .fetch_all(&mut *conn)

@@ -8,8 +8,9 @@ use std::time::Instant;
 use paperboy_ingest::pipeline::{ImportObserver, ImportReport, import_stream};
 use paperboy_store::Store;
 
-use crate::Outcome;
+use crate::cli::ListArgs;
 use crate::import::{CliProgress, print_summary};
+use crate::{Outcome, papers};
 
 macro_rules! demo_files {
     ($($name:literal),* $(,)?) => {
@@ -49,6 +50,16 @@ pub(crate) async fn run(store: &dyn Store) -> anyhow::Result<Outcome> {
     }
     progress.finish();
     print_summary(store, &report, started.elapsed()).await?;
+    println!("The newest papers (more with `paperboy papers list --help`):");
+    let newest = ListArgs {
+        from: None,
+        until: None,
+        category: None,
+        limit: 10,
+        offset: 0,
+        json: false,
+    };
+    papers::list(store, &newest).await?;
     Ok(if report.had_problems() {
         Outcome::Partial
     } else {

@@ -9,6 +9,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use paperboy_core::ArxivId;
+use paperboy_ingest::pipeline::BATCH_SIZE;
 use paperboy_store::{SqliteStore, Store};
 use serde_json::Value;
 
@@ -235,7 +236,7 @@ fn an_import_killed_at_a_random_moment_completes_when_run_again() {
             count
         });
         assert!(
-            killed_at % 5_000 == 0 || killed_at == 46_006,
+            killed_at.is_multiple_of(BATCH_SIZE as u64) || killed_at == 46_006,
             "round {round} (killed after {delay:?}): {killed_at} papers is not a whole number of batches"
         );
 

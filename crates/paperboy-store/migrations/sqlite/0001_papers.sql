@@ -25,7 +25,7 @@ CREATE TABLE papers (
 -- Papers known only by title are found by their key; the few lookups of a title among papers
 -- with arXiv ids (importing a listing) scan the table instead of every insert paying for an index.
 CREATE INDEX papers_title_key_without_id ON papers (title_key) WHERE arxiv_id IS NULL;
-CREATE INDEX papers_sort_date ON papers (sort_date DESC, id DESC);
+CREATE INDEX papers_sort_date ON papers (sort_date DESC, external_upvotes DESC, id DESC);
 CREATE INDEX papers_change_seq ON papers (change_seq);
 
 -- arXiv categories of a paper; position 0 is the primary category.
