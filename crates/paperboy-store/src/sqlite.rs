@@ -414,49 +414,40 @@ fn push_paper_values(
         .push_bind(now.to_owned());
 }
 
-/// Inserts new papers in multi-row statements; returns each one's new id.
+/// Inserts new papers in multi-row statements; returns each one's new id. The ids are assigned
+/// here, after the largest one in use: the transaction holds SQLite's write lock, so nobody else
+/// can take them meanwhile.
 async fn insert_papers<'r>(
     conn: &mut SqliteConnection,
     records: &'r [Keyed],
     seq: &mut i64,
     now: &str,
 ) -> Result<Vec<(PaperId, &'r PaperRecord)>, StoreError> {
+    if records.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut next_id: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) + 1 FROM papers")
+        .fetch_one(&mut *conn)
+        .await
+        .context("reading the next paper id")?;
     let mut inserted = Vec::with_capacity(records.len());
-    let rows_per_statement = MAX_BINDS / (WRITE_COLUMN_COUNT + 1);
+    let rows_per_statement = MAX_BINDS / (WRITE_COLUMN_COUNT + 2);
     for chunk in records.chunks(rows_per_statement) {
         let mut sql = QueryBuilder::<Sqlite>::new(format!(
-            "INSERT INTO papers ({WRITE_COLUMNS}, first_seen_at) "
+            "INSERT INTO papers (id, {WRITE_COLUMNS}, first_seen_at) "
         ));
-        sql.push_values(chunk, |mut values, record| {
+        sql.push_values(chunk, |mut values, keyed| {
             *seq += 1;
-            push_paper_values(&mut values, record, *seq, now);
+            values.push_bind(next_id);
+            push_paper_values(&mut values, keyed, *seq, now);
             values.push_bind(now.to_owned());
+            inserted.push((PaperId(next_id), &keyed.record));
+            next_id += 1;
         });
-        sql.push(" RETURNING id, arxiv_id, title_key");
-        let rows = sql
-            .build()
-            .fetch_all(&mut *conn)
+        sql.build()
+            .execute(&mut *conn)
             .await
             .context("inserting papers")?;
-        // RETURNING does not promise row order: match rows to records by their keys.
-        let mut by_arxiv: HashMap<String, i64> = HashMap::new();
-        let mut by_title: HashMap<String, i64> = HashMap::new();
-        for row in rows {
-            let id: i64 = row.get(0);
-            match row.get::<Option<String>, _>(1) {
-                Some(arxiv_id) => by_arxiv.insert(arxiv_id, id),
-                None => by_title.insert(row.get(2), id),
-            };
-        }
-        for keyed in chunk {
-            let id = match &keyed.record.arxiv_id {
-                Some(arxiv_id) => by_arxiv.get(arxiv_id.as_str()),
-                None => by_title.get(&keyed.title_key),
-            };
-            let id =
-                id.ok_or_else(|| StoreError::Corrupt("an inserted paper was not returned".into()))?;
-            inserted.push((PaperId(*id), &keyed.record));
-        }
     }
     Ok(inserted)
 }
