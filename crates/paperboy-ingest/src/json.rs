@@ -3,13 +3,11 @@
 //! 2019 sample or the widely used arXiv snapshot dump), Paperboy's own export, or Hugging Face
 //! entries (raw or flattened).
 
-use std::fmt;
 use std::io::BufRead;
 
 use chrono::NaiveDate;
 use paperboy_core::{InvalidRecord, PaperDraft, PaperRecord, Source};
-use serde::de::{self, DeserializeSeed, SeqAccess, Visitor};
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 use serde_json::Value;
 
 use crate::authors::split_author_list;
@@ -127,79 +125,160 @@ pub(crate) fn read_array(
     sink: &mut Sink<'_>,
 ) -> Result<Format, FileError> {
     let mut emitter = Emitter::new(sink, Source::HfDaily);
-    let mut deserializer = serde_json::Deserializer::from_reader(LineCounting::new(reader));
-    let mut each = EachEntry {
-        emitter: &mut emitter,
-        listing_date,
-        stopped: false,
-    };
-    let result = each.deserialize(&mut deserializer);
-    let stopped = each.stopped;
-    match result.and_then(|()| deserializer.end()) {
-        Ok(()) => Ok(Format::HfDaily),
-        Err(_) if stopped => Ok(Format::HfDaily),
-        Err(error) => Err(json_file_error(&error, emitter.records)),
+    let mut elements = ArrayElements::new(reader);
+    let mut element = Vec::new();
+    while let Some(line) = elements.next_into(&mut element)? {
+        emitter.next_record();
+        let draft = match element.len() {
+            0 => Err((
+                None,
+                InvalidRecord::new(format!(
+                    "the entry is over {MAX_LINE_BYTES} bytes long and was skipped"
+                )),
+            )),
+            _ => typed_slice::<HfEntry>(&element, &["paper", "id"])
+                .map(|entry| entry.into_draft(listing_date)),
+        };
+        if emitter.emit(Some(line), draft).is_break() {
+            break;
+        }
     }
+    Ok(Format::HfDaily)
 }
 
-/// Visits the array's elements one by one, so a huge array never sits in memory whole and a bad
-/// element rejects only itself.
-struct EachEntry<'e, 's, 'a> {
-    emitter: &'e mut Emitter<'s, 'a>,
-    listing_date: Option<NaiveDate>,
-    stopped: bool,
+/// Cuts a JSON array into the bytes of its elements without parsing them, so that a huge array
+/// never sits in memory whole, each element is parsed straight into its type, and a bad element
+/// rejects only itself.
+struct ArrayElements {
+    reader: LineCounting<Box<dyn BufRead + Send>>,
+    opened: bool,
+    finished: bool,
 }
 
-impl<'de> DeserializeSeed<'de> for &mut EachEntry<'_, '_, '_> {
-    type Value = ();
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
-        deserializer.deserialize_seq(self)
-    }
-}
-
-impl<'de> Visitor<'de> for &mut EachEntry<'_, '_, '_> {
-    type Value = ();
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("an array of daily-paper entries")
+impl ArrayElements {
+    fn new(reader: Box<dyn BufRead + Send>) -> Self {
+        ArrayElements {
+            reader: LineCounting::new(reader),
+            opened: false,
+            finished: false,
+        }
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        while let Some(value) = seq.next_element::<Value>()? {
-            self.emitter.next_record();
-            let draft = typed::<HfEntry>(value, &["paper", "id"])
-                .map(|entry| entry.into_draft(self.listing_date));
-            if self.emitter.emit(None, draft).is_break() {
-                self.stopped = true;
-                return Err(de::Error::custom("stopped"));
+    fn broken(&self, message: &str) -> FileError {
+        FileError::broken(Position::line(self.reader.line()), message)
+    }
+
+    fn read_error(&self, error: &std::io::Error) -> FileError {
+        FileError::read(Position::line(self.reader.line()), error)
+    }
+
+    /// Skips whitespace and returns the next byte without consuming it.
+    fn peek_significant(&mut self) -> Result<Option<u8>, FileError> {
+        loop {
+            let buffer = match self.reader.fill_buf() {
+                Ok(buffer) => buffer,
+                Err(error) => return Err(self.read_error(&error)),
+            };
+            let Some(&first) = buffer.first() else {
+                return Ok(None);
+            };
+            if first.is_ascii_whitespace() {
+                self.reader.consume(1);
+            } else {
+                return Ok(Some(first));
             }
         }
-        Ok(())
     }
-}
 
-fn json_file_error(error: &serde_json::Error, records_so_far: u64) -> FileError {
-    let position = if error.line() > 0 {
-        Position::line(error.line() as u64)
-    } else {
-        Position::record(records_so_far + 1)
-    };
-    if error.is_io() {
-        let io_error = std::io::Error::other(error.to_string());
-        let kind = if error.to_string().contains("unexpected end") {
-            std::io::ErrorKind::UnexpectedEof
+    /// Copies the next element into `element` (left empty when it was too large and skipped)
+    /// and returns the line it starts on; `None` after the closing bracket.
+    fn next_into(&mut self, element: &mut Vec<u8>) -> Result<Option<u64>, FileError> {
+        element.clear();
+        if self.finished {
+            return Ok(None);
+        }
+        if !self.opened {
+            if self.peek_significant()? != Some(b'[') {
+                return Err(self.broken("expected a JSON array"));
+            }
+            self.reader.consume(1);
+            self.opened = true;
         } else {
-            io_error.kind()
-        };
-        return FileError::read(position, &std::io::Error::new(kind, error.to_string()));
+            match self.peek_significant()? {
+                Some(b',') => self.reader.consume(1),
+                Some(b']') => {}
+                Some(_) => {
+                    return Err(self.broken("invalid JSON: expected ',' or ']' after an entry"));
+                }
+                None => return Err(self.broken("the JSON ends too early (a truncated file?)")),
+            }
+        }
+        match self.peek_significant()? {
+            Some(b']') => {
+                self.reader.consume(1);
+                self.finished = true;
+                return match self.peek_significant()? {
+                    None => Ok(None),
+                    Some(_) => Err(self.broken("invalid JSON: text after the end of the array")),
+                };
+            }
+            None => return Err(self.broken("the JSON ends too early (a truncated file?)")),
+            Some(_) => {}
+        }
+        let start_line = self.reader.line();
+        let (mut depth, mut in_string, mut escaped, mut oversized) = (0usize, false, false, false);
+        loop {
+            let buffer = match self.reader.fill_buf() {
+                Ok(buffer) => buffer,
+                Err(error) => return Err(self.read_error(&error)),
+            };
+            if buffer.is_empty() {
+                return Err(self.broken("the JSON ends too early (a truncated file?)"));
+            }
+            let mut end = None;
+            for (at, &byte) in buffer.iter().enumerate() {
+                if in_string {
+                    match (escaped, byte) {
+                        (true, _) => escaped = false,
+                        (false, b'\\') => escaped = true,
+                        (false, b'"') => in_string = false,
+                        _ => {}
+                    }
+                    continue;
+                }
+                match byte {
+                    b'"' => in_string = true,
+                    b'{' | b'[' => depth += 1,
+                    b'}' | b']' if depth > 0 => {
+                        depth -= 1;
+                        if depth == 0 {
+                            end = Some(at + 1);
+                            break;
+                        }
+                    }
+                    // A bare value (not an object) ends at the next separator.
+                    b',' | b']' if depth == 0 => {
+                        end = Some(at);
+                        break;
+                    }
+                    _ => {}
+                }
+            }
+            let taken = end.unwrap_or(buffer.len());
+            if !oversized {
+                if element.len() + taken > MAX_LINE_BYTES {
+                    oversized = true;
+                    element.clear();
+                } else {
+                    element.extend_from_slice(&buffer[..taken]);
+                }
+            }
+            self.reader.consume(taken);
+            if end.is_some() {
+                return Ok(Some(start_line));
+            }
+        }
     }
-    let message = if error.is_eof() {
-        "the JSON ends too early (a truncated file?)".to_owned()
-    } else {
-        format!("invalid JSON: {}", strip_position(error))
-    };
-    FileError::broken(position, message)
 }
 
 /// serde_json appends " at line L column C"; positions are reported separately.
@@ -209,16 +288,6 @@ fn strip_position(error: &serde_json::Error) -> String {
         Some(at) => text[..at].to_owned(),
         None => text,
     }
-}
-
-/// Deserialises a JSON value into a typed record, labelling failures with the string found at
-/// `label_path` (the record's id) when there is one.
-fn typed<T: for<'de> Deserialize<'de>>(
-    value: Value,
-    label_path: &[&str],
-) -> Result<T, (Option<String>, InvalidRecord)> {
-    let label = label_at(&value, label_path);
-    T::deserialize(value).map_err(|error| (label, InvalidRecord::new(strip_position(&error))))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -403,6 +472,20 @@ impl LineSchema {
                 Err(error) => (Err(error), None),
             },
         }
+    }
+}
+
+/// Parses one element of an array straight into its typed record (see [`typed_line`]).
+fn typed_slice<T: for<'de> Deserialize<'de>>(
+    bytes: &[u8],
+    label_path: &[&str],
+) -> Result<T, (Option<String>, InvalidRecord)> {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => typed_line(text, label_path),
+        Err(_) => Err((
+            None,
+            InvalidRecord::new("the entry is not valid UTF-8 text"),
+        )),
     }
 }
 

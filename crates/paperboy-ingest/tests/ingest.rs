@@ -503,14 +503,49 @@ fn invalid_json_lines_are_rejected_one_by_one() {
 }
 
 #[test]
-fn invalid_json_in_a_daily_list_names_the_line() {
+fn invalid_json_in_a_daily_list_rejects_only_that_entry() {
+    let good = r#"{"paper": {"id": "2501.00001", "title": "T", "summary": "S", "authors": []}}"#;
     let read = read_bytes(
         "2025-01-01.json",
-        "[{\"paper\": {\"id\": \"2501.00001\", \"title\": \"T\", \"summary\": \"S\", \"authors\": []}},\n {\"paper\": oops}]",
+        format!(
+            "[{good},\n {{\"paper\": oops}},\n {}]",
+            good.replace("00001", "00003")
+        ),
+    );
+    assert_eq!(read.records.len(), 2);
+    let rejections = read.rejections();
+    assert_eq!(rejections.len(), 1);
+    assert!(
+        rejections[0].starts_with("record 2 (line 2): invalid JSON: expected value"),
+        "{rejections:?}"
+    );
+    assert_eq!(read.format(), Format::HfDaily);
+}
+
+#[test]
+fn a_broken_daily_list_keeps_the_entries_before_the_break() {
+    let good = r#"{"paper": {"id": "2501.00001", "title": "T", "summary": "S", "authors": []}}"#;
+    let read = read_bytes("2025-01-01.json", format!("[{good}\n {good}]"));
+    assert_eq!(read.records.len(), 1);
+    assert_eq!(
+        read.error(),
+        "line 2: invalid JSON: expected ',' or ']' after an entry"
+    );
+
+    let read = read_bytes(
+        "2025-01-01.json",
+        format!("[{good},\n{{\"paper\": {{\"id\""),
     );
     assert_eq!(read.records.len(), 1);
-    let error = read.error();
-    assert!(error.starts_with("line 2: invalid JSON"), "{error}");
+    assert!(
+        read.error().contains("the JSON ends too early"),
+        "{}",
+        read.error()
+    );
+
+    let read = read_bytes("2025-01-01.json", format!("[{good}] trailing"));
+    assert_eq!(read.records.len(), 1);
+    assert!(read.error().contains("text after the end of the array"));
 }
 
 #[test]

@@ -163,7 +163,14 @@ fn a_folder_with_bad_files_imports_the_good_records_and_names_every_problem() {
     expect("b-empty.json: it is empty");
     expect("c-garbage.txt: it is not in a format Paperboy reads: it holds binary data, not text");
     expect("d-broken.xml: line");
-    expect("e-truncated.json.gz: ");
+    let truncated = stderr
+        .lines()
+        .find(|line| line.contains("e-truncated.json.gz"))
+        .unwrap();
+    assert!(
+        truncated.contains(": line ") && truncated.contains("the file ends too early"),
+        "{truncated}"
+    );
     expect("f-dangling.json: cannot read it: No such file or directory");
     // Root reads any file whatever its mode; the permission case only shows for other users.
     let is_root = std::fs::read(dir.join("g-locked.json")).is_ok();
