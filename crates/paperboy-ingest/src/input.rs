@@ -160,9 +160,67 @@ impl<R: BufRead> BufRead for LineCounting<R> {
     }
 }
 
+/// Reads a text stream line by line, numbering lines from 1 and never holding more than
+/// `max_bytes` of one line.
+pub(crate) struct TextLines {
+    reader: Box<dyn BufRead + Send>,
+    bytes: Vec<u8>,
+    text: String,
+    number: u64,
+    max_bytes: usize,
+}
+
+/// A line from [`TextLines`].
+#[derive(Debug)]
+pub(crate) enum TextLine<'a> {
+    Text(&'a str),
+    /// A line that cannot be read as text, with why (too long, not UTF-8).
+    Unusable(String),
+}
+
+impl TextLines {
+    pub(crate) fn new(reader: Box<dyn BufRead + Send>, max_bytes: usize) -> Self {
+        TextLines {
+            reader,
+            bytes: Vec::new(),
+            text: String::new(),
+            number: 0,
+            max_bytes,
+        }
+    }
+
+    /// The next line and its number, `None` at the end of the stream.
+    pub(crate) fn next_line(&mut self) -> Result<Option<(u64, TextLine<'_>)>, FileError> {
+        self.number += 1;
+        let number = self.number;
+        let status = read_bounded_line(
+            &mut *self.reader,
+            &mut self.bytes,
+            &mut self.text,
+            self.max_bytes,
+        )
+        .map_err(|error| FileError::read(Position::line(number), &error))?;
+        Ok(match status {
+            Line::Eof => None,
+            Line::Complete => Some((number, TextLine::Text(&self.text))),
+            Line::TooLong(length) => Some((
+                number,
+                TextLine::Unusable(format!(
+                    "the line is {length} bytes long; lines over {} bytes are skipped",
+                    self.max_bytes
+                )),
+            )),
+            Line::NotUtf8 => Some((
+                number,
+                TextLine::Unusable("the line is not valid UTF-8 text".into()),
+            )),
+        })
+    }
+}
+
 /// One line read by [`read_bounded_line`].
 #[derive(Debug, PartialEq, Eq)]
-pub(crate) enum Line {
+enum Line {
     /// A complete line (without its line ending) is in the buffer.
     Complete,
     /// The line was longer than the limit and was skipped; its full length in bytes.
@@ -174,7 +232,7 @@ pub(crate) enum Line {
 
 /// Reads one line into `line`, never holding more than `max_bytes` of it: longer lines are
 /// consumed and reported as [`Line::TooLong`].
-pub(crate) fn read_bounded_line(
+fn read_bounded_line(
     reader: &mut dyn BufRead,
     bytes: &mut Vec<u8>,
     line: &mut String,

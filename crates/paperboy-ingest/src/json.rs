@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use crate::authors::split_author_list;
 use crate::error::{FileError, Position};
-use crate::input::{Line, LineCounting, read_bounded_line};
+use crate::input::{LineCounting, TextLine, TextLines};
 use crate::{Emitter, Format, Sink, shorten};
 
 /// Lines longer than this are skipped without being held in memory.
@@ -521,37 +521,24 @@ pub(crate) fn read_lines(
     listing_date: Option<NaiveDate>,
     sink: &mut Sink<'_>,
 ) -> Result<Format, FileError> {
-    let mut reader = reader;
     let mut emitter = Emitter::new(sink, Source::ArxivMetadata);
     let mut schema: Option<LineSchema> = None;
-    let (mut bytes, mut line) = (Vec::new(), String::new());
-    let mut line_number = 0u64;
-    loop {
-        line_number += 1;
-        let status = read_bounded_line(&mut *reader, &mut bytes, &mut line, MAX_LINE_BYTES)
-            .map_err(|error| FileError::read(Position::line(line_number), &error))?;
-        let flow = match status {
-            Line::Eof => break,
-            Line::Complete if line.trim().is_empty() => continue,
-            Line::TooLong(length) => {
+    let mut lines = TextLines::new(reader, MAX_LINE_BYTES);
+    while let Some((line_number, line)) = lines.next_line()? {
+        let flow = match line {
+            TextLine::Text(text) if text.trim().is_empty() => continue,
+            TextLine::Unusable(reason) => {
                 emitter.next_record();
                 emitter.reject(
                     Position::record_at_line(emitter.records, line_number),
-                    format!("the line is {length} bytes long; lines over {MAX_LINE_BYTES} bytes are skipped"),
+                    reason,
                 )
             }
-            Line::NotUtf8 => {
-                emitter.next_record();
-                emitter.reject(
-                    Position::record_at_line(emitter.records, line_number),
-                    "the line is not valid UTF-8 text",
-                )
-            }
-            Line::Complete => {
+            TextLine::Text(text) => {
                 emitter.next_record();
                 let schema = match schema {
                     Some(schema) => schema,
-                    None => match detect_schema(&line) {
+                    None => match detect_schema(text) {
                         Ok(detected) => {
                             emitter.set_source(detected.source());
                             *schema.insert(detected)
@@ -570,7 +557,7 @@ pub(crate) fn read_lines(
                         }
                     },
                 };
-                let (draft, own_source) = schema.parse(&line, listing_date);
+                let (draft, own_source) = schema.parse(text, listing_date);
                 if let Some(source) = own_source {
                     emitter.set_source(source);
                 }

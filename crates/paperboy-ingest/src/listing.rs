@@ -10,7 +10,7 @@ use std::io::BufRead;
 use paperboy_core::{PaperDraft, Source};
 
 use crate::error::{FileError, Position};
-use crate::input::{Line, read_bounded_line};
+use crate::input::{TextLine, TextLines};
 use crate::{Emitter, Format, Sink};
 
 const MAX_LINE_BYTES: usize = 1024 * 1024;
@@ -19,29 +19,16 @@ const PAGE_CHROME_PREFIXES: [&str; 1] = ["Get trending papers in your email inbo
 const GLUED_BUTTON: &str = "Subscribe";
 
 pub(crate) fn read(
-    mut reader: Box<dyn BufRead + Send>,
+    reader: Box<dyn BufRead + Send>,
     sink: &mut Sink<'_>,
 ) -> Result<Format, FileError> {
     let mut emitter = Emitter::new(sink, Source::Listing);
-    let (mut bytes, mut line) = (Vec::new(), String::new());
     let mut pending_title: Option<(u64, String)> = None;
     let mut seen_title = false;
-    let mut line_number = 0u64;
-    loop {
-        line_number += 1;
-        let status = read_bounded_line(&mut *reader, &mut bytes, &mut line, MAX_LINE_BYTES)
-            .map_err(|error| FileError::read(Position::line(line_number), &error))?;
-        let flow = match status {
-            Line::Eof => break,
-            Line::NotUtf8 | Line::TooLong(_) => {
-                let reason = match status {
-                    Line::TooLong(length) => {
-                        format!(
-                            "the line is {length} bytes long; lines over {MAX_LINE_BYTES} bytes are skipped"
-                        )
-                    }
-                    _ => "the line is not valid UTF-8 text".to_owned(),
-                };
+    let mut lines = TextLines::new(reader, MAX_LINE_BYTES);
+    while let Some((line_number, line)) = lines.next_line()? {
+        let flow = match line {
+            TextLine::Unusable(reason) => {
                 // The line stood for an abstract (or a title): its pair goes with it.
                 let title_line = pending_title.take().map_or(line_number, |(at, _)| at);
                 emitter.next_record();
@@ -50,8 +37,8 @@ pub(crate) fn read(
                     reason,
                 )
             }
-            Line::Complete => {
-                let text = line.trim();
+            TextLine::Text(text) => {
+                let text = text.trim();
                 if text.is_empty()
                     || PAGE_CHROME_PREFIXES
                         .iter()
