@@ -94,7 +94,7 @@ impl CliProgress {
         let bar = ProgressBar::with_draw_target(Some(total_bytes), target);
         bar.set_style(
             ProgressStyle::with_template(
-                "{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} ({bytes_per_sec}, {eta}) {msg}",
+                "{spinner} {msg:24!} [{elapsed_precise}] {bar:30} {bytes}/{total_bytes} ({bytes_per_sec}, eta {eta})",
             )
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
         );
@@ -119,7 +119,11 @@ impl CliProgress {
 impl ImportObserver for CliProgress {
     fn file_started(&self, name: &str, size: u64) {
         self.current_size.store(size, Ordering::Relaxed);
-        self.bar.set_message(name.to_owned());
+        let file_name = std::path::Path::new(name).file_name().map_or_else(
+            || name.to_owned(),
+            |file_name| file_name.to_string_lossy().into_owned(),
+        );
+        self.bar.set_message(file_name);
     }
 
     fn progress(&self, bytes: u64) {
