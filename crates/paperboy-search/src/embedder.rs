@@ -1,0 +1,130 @@
+//! Sentence embeddings with all-MiniLM-L6-v2: WordPiece tokens (at most 256), the BERT encoder,
+//! mean pooling over real tokens and L2 normalisation, exactly as sentence-transformers computes
+//! them. Texts are batched by length so that little of each batch is padding.
+
+use std::collections::HashMap;
+
+use candle_core::{DType, Device, Tensor};
+use candle_nn::VarBuilder;
+use tokenizers::{PaddingParams, Tokenizer, TruncationParams};
+
+use crate::bert::{Bert, BertConfig, mean_pool_normalised};
+use crate::model::{ModelDir, ModelError};
+
+/// Dimensions of an embedding.
+pub const DIMENSIONS: usize = 384;
+/// Tokens per text, special tokens included; the rest is cut, as the model was trained.
+pub const MAX_TOKENS: usize = 256;
+/// Texts encoded together.
+const BATCH_SIZE: usize = 16;
+
+/// Why embedding failed: the model could not be loaded or run.
+#[derive(Debug, thiserror::Error)]
+pub enum EmbedError {
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    #[error("cannot read the model's {file}: {message}")]
+    ModelFile { file: &'static str, message: String },
+    #[error("tokenizing failed: {0}")]
+    Tokenizer(String),
+    #[error("running the model failed: {0}")]
+    Tensor(#[from] candle_core::Error),
+}
+
+/// The text a paper is embedded as.
+pub fn paper_text(title: &str, abstract_text: &str) -> String {
+    format!("{title}. {abstract_text}")
+}
+
+/// A loaded embedding model.
+pub struct Embedder {
+    tokenizer: Tokenizer,
+    model: Bert,
+}
+
+impl std::fmt::Debug for Embedder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Embedder").finish_non_exhaustive()
+    }
+}
+
+impl Embedder {
+    pub fn load(dir: &ModelDir) -> Result<Self, EmbedError> {
+        let mut tokenizer = Tokenizer::from_file(dir.file("tokenizer.json")).map_err(|error| {
+            EmbedError::ModelFile {
+                file: "tokenizer.json",
+                message: error.to_string(),
+            }
+        })?;
+        tokenizer
+            .with_truncation(Some(TruncationParams {
+                max_length: MAX_TOKENS,
+                ..TruncationParams::default()
+            }))
+            .map_err(|error| EmbedError::Tokenizer(error.to_string()))?;
+        tokenizer.with_padding(None::<PaddingParams>);
+
+        let config_text = std::fs::read_to_string(dir.file("config.json")).map_err(|error| {
+            EmbedError::ModelFile {
+                file: "config.json",
+                message: error.to_string(),
+            }
+        })?;
+        let config: BertConfig =
+            serde_json::from_str(&config_text).map_err(|error| EmbedError::ModelFile {
+                file: "config.json",
+                message: error.to_string(),
+            })?;
+        let tensors: HashMap<String, Tensor> =
+            candle_core::safetensors::load(dir.file("model.safetensors"), &Device::Cpu)?;
+        let weights = VarBuilder::from_tensors(tensors, DType::F32, &Device::Cpu);
+        let model = Bert::load(weights, &config)?;
+        Ok(Embedder { tokenizer, model })
+    }
+
+    /// Token ids of a text, special tokens included, cut at [`MAX_TOKENS`].
+    pub fn tokens(&self, text: &str) -> Result<Vec<u32>, EmbedError> {
+        let encoding = self
+            .tokenizer
+            .encode(text, true)
+            .map_err(|error| EmbedError::Tokenizer(error.to_string()))?;
+        Ok(encoding.get_ids().to_vec())
+    }
+
+    /// Embeds texts; the result has one L2-normalised vector per text, in order.
+    pub fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
+        let tokenized = texts
+            .iter()
+            .map(|text| self.tokens(text))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut order: Vec<usize> = (0..texts.len()).collect();
+        order.sort_by_key(|&index| tokenized[index].len());
+        let mut embeddings = vec![Vec::new(); texts.len()];
+        for batch in order.chunks(BATCH_SIZE) {
+            let vectors =
+                self.embed_batch(batch.iter().map(|&index| tokenized[index].as_slice()))?;
+            for (&index, vector) in batch.iter().zip(vectors) {
+                embeddings[index] = vector;
+            }
+        }
+        Ok(embeddings)
+    }
+
+    fn embed_batch<'a>(
+        &self,
+        batch: impl ExactSizeIterator<Item = &'a [u32]> + Clone,
+    ) -> Result<Vec<Vec<f32>>, EmbedError> {
+        let rows = batch.len();
+        let width = batch.clone().map(<[u32]>::len).max().unwrap_or(0).max(1);
+        let mut ids = vec![0u32; rows * width];
+        let mut mask = vec![0u32; rows * width];
+        for (row, tokens) in batch.enumerate() {
+            ids[row * width..row * width + tokens.len()].copy_from_slice(tokens);
+            mask[row * width..row * width + tokens.len()].fill(1);
+        }
+        let ids = Tensor::from_vec(ids, (rows, width), &Device::Cpu)?;
+        let mask = Tensor::from_vec(mask, (rows, width), &Device::Cpu)?;
+        let hidden = self.model.forward(&ids, &mask)?;
+        Ok(mean_pool_normalised(&hidden, &mask)?.to_vec2::<f32>()?)
+    }
+}

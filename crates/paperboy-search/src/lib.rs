@@ -1,0 +1,12 @@
+//! Paperboy's search: sentence embeddings (all-MiniLM-L6-v2 on candle), and next the BM25 and
+//! vector indexes, hybrid ranking and their evaluation.
+//!
+//! This crate holds the heavy dependencies (candle, tokenizers) so that the rest of the
+//! workspace rebuilds without them.
+
+mod bert;
+pub mod embedder;
+pub mod model;
+
+pub use embedder::{DIMENSIONS, EmbedError, Embedder, MAX_TOKENS, paper_text};
+pub use model::{ModelDir, ModelError};

