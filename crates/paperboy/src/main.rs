@@ -4,6 +4,7 @@
 //! through), 2 when the command failed. Errors print once, with their causes, as
 //! `paperboy: …`.
 
+mod bench;
 mod cli;
 mod demo;
 mod export;
@@ -14,7 +15,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use cli::{Cli, Command, PapersCommand};
+use cli::{BenchCommand, Cli, Command, ModelCommand, PapersCommand};
 
 /// mimalloc instead of the system allocator: records are allocated on the parsing thread and
 /// freed on the writing one, a pattern glibc's allocator handles poorly (measured in
@@ -46,6 +47,12 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
+    if let Command::Model {
+        command: ModelCommand::Fetch,
+    } = &cli.command
+    {
+        return bench::fetch_model(&cli);
+    }
     runtime.block_on(async {
         let store = cli.open_store().await?;
         let outcome = match cli.command {
@@ -56,6 +63,10 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
                 PapersCommand::List(args) => papers::list(&*store, &args).await?,
                 PapersCommand::Show { id, json } => papers::show(&*store, &id, json).await?,
             },
+            Command::Bench {
+                command: BenchCommand::Embed { count },
+            } => bench::embed(&*store, cli.model()?, count).await?,
+            Command::Model { .. } => unreachable!("handled before the store is opened"),
         };
         Ok(outcome)
     })
