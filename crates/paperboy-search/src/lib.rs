@@ -6,7 +6,10 @@
 
 mod bert;
 pub mod embedder;
+pub mod indexing;
 pub mod model;
+pub mod vectors;
 
 pub use embedder::{DIMENSIONS, EmbedError, Embedder, MAX_TOKENS, paper_text};
 pub use model::{ModelDir, ModelError};
+pub use vectors::{Hit, VectorIndex};

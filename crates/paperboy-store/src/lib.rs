@@ -12,6 +12,7 @@
 mod sqlite;
 pub mod upsert;
 
+use std::collections::HashMap;
 use std::fmt;
 use std::path::Path;
 
@@ -90,6 +91,12 @@ pub trait Store: Send + Sync + fmt::Debug {
     ) -> Result<Vec<Paper>, StoreError>;
 
     async fn count_papers(&self) -> Result<u64, StoreError>;
+
+    /// Stored embeddings among these content hashes.
+    async fn embeddings(&self, hashes: &[String]) -> Result<HashMap<String, Vec<f32>>, StoreError>;
+
+    /// Saves embeddings by content hash (a hash already stored keeps its vector).
+    async fn put_embeddings(&self, embeddings: &[(String, Vec<f32>)]) -> Result<(), StoreError>;
 }
 
 /// Opens the store a database URL names, creating and migrating it as needed.

@@ -24,11 +24,18 @@ use crate::upsert::{Batch, Keyed, LookupKeys, plan};
 use crate::{Context, PaperQuery, Store, StoreError, UpsertSummary};
 
 /// Migrations compiled into the binary, applied in order on open.
-const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "papers",
-    include_str!("../migrations/sqlite/0001_papers.sql"),
-)];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "papers",
+        include_str!("../migrations/sqlite/0001_papers.sql"),
+    ),
+    (
+        2,
+        "embeddings",
+        include_str!("../migrations/sqlite/0002_embeddings.sql"),
+    ),
+];
 
 /// SQLite accepts 32,766 bound values per statement; stay well below.
 const MAX_BINDS: usize = 30_000;
@@ -210,6 +217,59 @@ impl Store for SqliteStore {
         load_papers(&mut conn, &ids).await
     }
 
+    async fn embeddings(&self, hashes: &[String]) -> Result<HashMap<String, Vec<f32>>, StoreError> {
+        let mut conn = self.pool.acquire().await.context("connecting")?;
+        let mut found = HashMap::with_capacity(hashes.len());
+        for chunk in hashes.chunks(MAX_BINDS) {
+            let mut sql = QueryBuilder::<Sqlite>::new(
+                "SELECT content_hash, vector FROM embeddings WHERE content_hash IN (",
+            );
+            let mut list = sql.separated(", ");
+            for hash in chunk {
+                list.push_bind(hash.as_str());
+            }
+            sql.push(")");
+            let rows = sql
+                .build()
+                .fetch_all(&mut *conn)
+                .await
+                .context("loading embeddings")?;
+            for row in rows {
+                let hash: String = row.get(0);
+                let bytes: Vec<u8> = row.get(1);
+                found.insert(hash, vector_from_bytes(&bytes)?);
+            }
+        }
+        Ok(found)
+    }
+
+    async fn put_embeddings(&self, embeddings: &[(String, Vec<f32>)]) -> Result<(), StoreError> {
+        if embeddings.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .context("starting a write transaction")?;
+        for chunk in embeddings.chunks(MAX_BINDS / 2) {
+            let mut sql =
+                QueryBuilder::<Sqlite>::new("INSERT INTO embeddings (content_hash, vector) ");
+            sql.push_values(chunk, |mut values, (hash, vector)| {
+                values
+                    .push_bind(hash.clone())
+                    .push_bind(vector_to_bytes(vector));
+            });
+            sql.push(" ON CONFLICT (content_hash) DO NOTHING");
+            sql.build()
+                .execute(&mut *tx)
+                .await
+                .context("saving embeddings")?;
+        }
+        tx.commit().await.context("committing embeddings")?;
+        Ok(())
+    }
+
     async fn count_papers(&self) -> Result<u64, StoreError> {
         let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM papers")
             .fetch_one(&self.pool)
@@ -217,6 +277,26 @@ impl Store for SqliteStore {
             .context("counting papers")?;
         Ok(count.unsigned_abs())
     }
+}
+
+fn vector_to_bytes(vector: &[f32]) -> Vec<u8> {
+    vector
+        .iter()
+        .flat_map(|value| value.to_le_bytes())
+        .collect()
+}
+
+fn vector_from_bytes(bytes: &[u8]) -> Result<Vec<f32>, StoreError> {
+    if !bytes.len().is_multiple_of(4) {
+        return Err(StoreError::Corrupt(format!(
+            "an embedding of {} bytes",
+            bytes.len()
+        )));
+    }
+    Ok(bytes
+        .chunks_exact(4)
+        .map(|chunk| f32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]))
+        .collect())
 }
 
 fn push_date_range(sql: &mut QueryBuilder<Sqlite>, column: &str, query: &PaperQuery) {

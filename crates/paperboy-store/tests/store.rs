@@ -359,6 +359,32 @@ async fn concurrent_writers_queue_instead_of_failing(store: &dyn Store) {
     assert_eq!(store.count_papers().await.unwrap(), 400);
 }
 
+async fn embeddings_are_kept_by_content_hash(store: &dyn Store) {
+    let vector: Vec<f32> = (0..384).map(|i| i as f32 / 384.0 - 0.5).collect();
+    store
+        .put_embeddings(&[
+            ("a".repeat(32), vector.clone()),
+            ("b".repeat(32), vec![1.0, -2.5]),
+        ])
+        .await
+        .unwrap();
+    store
+        .put_embeddings(&[("a".repeat(32), vec![9.0])])
+        .await
+        .unwrap();
+    let found = store
+        .embeddings(&["a".repeat(32), "b".repeat(32), "c".repeat(32)])
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 2);
+    assert_eq!(
+        found[&"a".repeat(32)],
+        vector,
+        "the first vector stored for a hash stays"
+    );
+    assert_eq!(found[&"b".repeat(32)], [1.0, -2.5]);
+}
+
 macro_rules! sqlite_contract {
     ($($check:ident),* $(,)?) => {
         mod sqlite_contract {
@@ -381,6 +407,7 @@ sqlite_contract!(
     lists_newest_first_with_filters,
     a_date_window_finds_papers_by_any_listing_date,
     concurrent_writers_queue_instead_of_failing,
+    embeddings_are_kept_by_content_hash,
 );
 
 #[tokio::test]

@@ -64,6 +64,19 @@ pub(crate) enum Command {
         #[command(subcommand)]
         command: PapersCommand,
     },
+    /// Embed every paper not embedded yet and rebuild the vector index.
+    Reindex,
+    /// Papers most like a paper, by meaning (cosine of their embeddings).
+    Similar {
+        /// arXiv id or internal id.
+        id: String,
+        /// How many papers.
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=1000))]
+        limit: u32,
+        /// Print a JSON array of {id, arxiv_id, title, score}.
+        #[arg(long)]
+        json: bool,
+    },
     /// Manage the embedding model.
     Model {
         #[command(subcommand)]
@@ -133,6 +146,11 @@ fn parse_date(text: &str) -> Result<NaiveDate, String> {
 }
 
 impl Cli {
+    /// Where the vector index is kept.
+    pub(crate) fn vector_index_path(&self) -> PathBuf {
+        self.data_dir.join("vectors").join("minilm.bin")
+    }
+
     /// The model folder: `--model-dir`, else the data folder's cache (fetched on first need).
     pub(crate) fn model(&self) -> anyhow::Result<paperboy_search::ModelDir> {
         if let Some(dir) = &self.model_dir {

@@ -10,6 +10,7 @@ mod demo;
 mod export;
 mod import;
 mod papers;
+mod similar;
 
 use std::process::ExitCode;
 
@@ -66,6 +67,14 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
             Command::Bench {
                 command: BenchCommand::Embed { count },
             } => bench::embed(&*store, cli.model()?, count).await?,
+            Command::Reindex => {
+                similar::reindex(&*store, cli.model()?, &cli.vector_index_path()).await?
+            }
+            Command::Similar {
+                ref id,
+                limit,
+                json,
+            } => similar::similar(&*store, &cli.vector_index_path(), id, limit, json).await?,
             Command::Model { .. } => unreachable!("handled before the store is opened"),
         };
         Ok(outcome)

@@ -71,7 +71,8 @@ pub(crate) async fn list(store: &dyn Store, args: &ListArgs) -> anyhow::Result<O
     Ok(Outcome::Success)
 }
 
-pub(crate) async fn show(store: &dyn Store, id: &str, json: bool) -> anyhow::Result<Outcome> {
+/// Finds a paper by arXiv id (any accepted form) or internal id.
+pub(crate) async fn find(store: &dyn Store, id: &str) -> anyhow::Result<Paper> {
     let paper = match id.trim().parse::<i64>() {
         Ok(internal) => store.paper(PaperId(internal)).await?,
         Err(_) => {
@@ -79,9 +80,11 @@ pub(crate) async fn show(store: &dyn Store, id: &str, json: bool) -> anyhow::Res
             store.paper_by_arxiv_id(&arxiv_id).await?
         }
     };
-    let Some(paper) = paper else {
-        bail!("no paper with id {id} in the store");
-    };
+    paper.with_context(|| format!("no paper with id {id} in the store"))
+}
+
+pub(crate) async fn show(store: &dyn Store, id: &str, json: bool) -> anyhow::Result<Outcome> {
+    let paper = find(store, id).await?;
     if json {
         println!("{}", serde_json::to_string_pretty(&PaperJson::new(&paper))?);
         return Ok(Outcome::Success);

