@@ -4,12 +4,14 @@
 //! the model and that text, so a re-import or a reindex never embeds an unchanged paper again,
 //! and an embedding run killed half-way keeps what it finished (it is saved chunk by chunk).
 
+use std::path::Path;
 use std::sync::Arc;
 
 use paperboy_core::{Paper, PaperId};
 use paperboy_store::{Store, StoreError};
 use sha2::{Digest, Sha256};
 
+use crate::bm25::{Bm25Builder, Bm25Index, Document};
 use crate::embedder::{EmbedError, Embedder, paper_text};
 use crate::model::MODEL_NAME;
 use crate::vectors::VectorIndex;
@@ -25,6 +27,8 @@ pub enum IndexError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Embed(#[from] EmbedError),
+    #[error("the keyword index failed: {0}")]
+    Keyword(#[from] tantivy::TantivyError),
 }
 
 /// The key an embedding is stored under: the model and the exact text embedded.
@@ -131,6 +135,26 @@ pub async fn build_vector_index(
         }
     }
     Ok((index, report))
+}
+
+/// Builds the keyword index of every paper in the store into `dir` (replacing it).
+pub async fn build_keyword_index(store: &dyn Store, dir: &Path) -> Result<Bm25Index, IndexError> {
+    let mut builder = Bm25Builder::new(Some(dir))?;
+    let mut after = None;
+    loop {
+        let papers = store.papers_after(after, PAGE).await?;
+        let Some(last) = papers.last() else { break };
+        after = Some(last.id);
+        for paper in &papers {
+            builder.add(&Document {
+                id: paper.id,
+                title: &paper.record.title,
+                abstract_text: &paper.record.abstract_text,
+                authors: &paper.record.authors,
+            })?;
+        }
+    }
+    Ok(builder.finish()?)
 }
 
 #[cfg(test)]

@@ -5,7 +5,10 @@
 //! workspace rebuilds without them.
 
 mod bert;
+pub mod bm25;
 pub mod embedder;
+pub mod eval;
+pub mod fusion;
 pub mod indexing;
 pub mod model;
 pub mod vectors;

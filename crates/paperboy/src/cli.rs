@@ -64,8 +64,21 @@ pub(crate) enum Command {
         #[command(subcommand)]
         command: PapersCommand,
     },
-    /// Embed every paper not embedded yet and rebuild the vector index.
+    /// Rebuild the search indexes from the store, embedding the papers not embedded yet.
     Reindex,
+    /// Search papers in plain words.
+    Search {
+        query: String,
+        /// keyword (BM25), semantic (embeddings) or hybrid (both).
+        #[arg(long, value_enum, default_value_t = SearchMode::Hybrid)]
+        mode: SearchMode,
+        /// How many papers.
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=1000))]
+        limit: u32,
+        /// Print a JSON array of {id, arxiv_id, title, score}.
+        #[arg(long)]
+        json: bool,
+    },
     /// Papers most like a paper, by meaning (cosine of their embeddings).
     Similar {
         /// arXiv id or internal id.
@@ -77,6 +90,11 @@ pub(crate) enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Measure search quality on public relevance judgements.
+    Eval {
+        #[command(subcommand)]
+        command: EvalCommand,
+    },
     /// Manage the embedding model.
     Model {
         #[command(subcommand)]
@@ -87,6 +105,40 @@ pub(crate) enum Command {
         #[command(subcommand)]
         command: BenchCommand,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum EvalCommand {
+    /// BEIR SciFact: nDCG@10, Recall@100 and MAP per ranking mode.
+    Scifact {
+        /// The BEIR SciFact folder.
+        #[arg(long, default_value = "../shared/data/scifact/beir")]
+        path: PathBuf,
+        /// Which judgements: test (the reported numbers) or train (for tuning).
+        #[arg(long, default_value = "test")]
+        split: String,
+        /// Which ranking to measure.
+        #[arg(long, value_enum, default_value_t = EvalMode::All)]
+        mode: EvalMode,
+        /// Also print hybrid nDCG@10 for keyword weights 0, 0.05, …, 1 (tune on train only).
+        #[arg(long)]
+        tune: bool,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum SearchMode {
+    Keyword,
+    Semantic,
+    Hybrid,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum EvalMode {
+    All,
+    Keyword,
+    Semantic,
+    Hybrid,
 }
 
 #[derive(Debug, Subcommand)]
@@ -146,11 +198,6 @@ fn parse_date(text: &str) -> Result<NaiveDate, String> {
 }
 
 impl Cli {
-    /// Where the vector index is kept.
-    pub(crate) fn vector_index_path(&self) -> PathBuf {
-        self.data_dir.join("vectors").join("minilm.bin")
-    }
-
     /// The model folder: `--model-dir`, else the data folder's cache (fetched on first need).
     pub(crate) fn model(&self) -> anyhow::Result<paperboy_search::ModelDir> {
         if let Some(dir) = &self.model_dir {

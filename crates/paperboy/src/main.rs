@@ -7,16 +7,17 @@
 mod bench;
 mod cli;
 mod demo;
+mod eval;
 mod export;
 mod import;
 mod papers;
-mod similar;
+mod search;
 
 use std::process::ExitCode;
 
 use clap::Parser;
 
-use cli::{BenchCommand, Cli, Command, ModelCommand, PapersCommand};
+use cli::{BenchCommand, Cli, Command, EvalCommand, ModelCommand, PapersCommand};
 
 /// mimalloc instead of the system allocator: records are allocated on the parsing thread and
 /// freed on the writing one, a pattern glibc's allocator handles poorly (measured in
@@ -67,14 +68,27 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
             Command::Bench {
                 command: BenchCommand::Embed { count },
             } => bench::embed(&*store, cli.model()?, count).await?,
-            Command::Reindex => {
-                similar::reindex(&*store, cli.model()?, &cli.vector_index_path()).await?
-            }
+            Command::Reindex => search::reindex(&*store, cli.model()?, &cli.data_dir).await?,
             Command::Similar {
                 ref id,
                 limit,
                 json,
-            } => similar::similar(&*store, &cli.vector_index_path(), id, limit, json).await?,
+            } => search::similar(&*store, &cli.data_dir, id, limit, json).await?,
+            Command::Search {
+                ref query,
+                mode,
+                limit,
+                json,
+            } => search::search(&*store, &cli, query, mode, limit, json).await?,
+            Command::Eval {
+                command:
+                    EvalCommand::Scifact {
+                        ref path,
+                        ref split,
+                        mode,
+                        tune,
+                    },
+            } => eval::scifact(&cli, path, split, mode, tune).await?,
             Command::Model { .. } => unreachable!("handled before the store is opened"),
         };
         Ok(outcome)

@@ -1,0 +1,60 @@
+//! Combining keyword and meaning: the hybrid ranking.
+//!
+//! Each ranking's scores are min-max normalised over its own candidates (BM25 scores have no
+//! fixed scale; cosines do, but their spread is narrow), then mixed as
+//! `weight · keyword + (1 − weight) · semantic`; a candidate missing from one ranking gets 0
+//! there. The weight was chosen on SciFact's train split (docs/search.md).
+
+use std::collections::HashMap;
+
+use paperboy_core::PaperId;
+
+/// The keyword share of the hybrid score, chosen on SciFact's train split.
+pub const KEYWORD_WEIGHT: f32 = 0.3;
+
+/// Mixes two rankings (each best first) into one, best first.
+pub fn fuse(
+    keyword: &[(PaperId, f32)],
+    semantic: &[(PaperId, f32)],
+    keyword_weight: f32,
+) -> Vec<(PaperId, f32)> {
+    let mut combined: HashMap<PaperId, f32> =
+        HashMap::with_capacity(keyword.len() + semantic.len());
+    for (ranking, weight) in [(keyword, keyword_weight), (semantic, 1.0 - keyword_weight)] {
+        let (low, high) = ranking.iter().fold(
+            (f32::INFINITY, f32::NEG_INFINITY),
+            |(low, high), (_, score)| (low.min(*score), high.max(*score)),
+        );
+        let spread = high - low;
+        for (id, score) in ranking {
+            let normalised = if spread > 0.0 {
+                (score - low) / spread
+            } else {
+                1.0
+            };
+            *combined.entry(*id).or_insert(0.0) += weight * normalised;
+        }
+    }
+    let mut fused: Vec<(PaperId, f32)> = combined.into_iter().collect();
+    fused.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    fused
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_rankings_count_and_missing_means_zero() {
+        let keyword = [(PaperId(1), 12.0), (PaperId(2), 6.0), (PaperId(3), 2.0)];
+        let semantic = [(PaperId(3), 0.9), (PaperId(4), 0.8), (PaperId(1), 0.5)];
+        let fused = fuse(&keyword, &semantic, 0.5);
+        let order: Vec<i64> = fused.iter().map(|(id, _)| id.0).collect();
+        // 1: 0.5·1 + 0.5·0 = 0.5; 3: 0 + 0.5 = 0.5; 4: 0.5·0.75; 2: 0.5·0.4.
+        assert_eq!(order, [1, 3, 4, 2]);
+        assert!((fused[0].1 - 0.5).abs() < 1e-6);
+        assert_eq!(fuse(&keyword, &[], 1.0)[0].0, PaperId(1));
+        assert_eq!(fuse(&[], &semantic, 0.0)[0].0, PaperId(3));
+        assert!(fuse(&[], &[], 0.5).is_empty());
+    }
+}
