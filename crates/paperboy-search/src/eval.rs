@@ -189,10 +189,7 @@ impl Retriever {
     }
 
     /// Both rankings of a query, [`DEPTH`] deep: (keyword, semantic).
-    pub fn candidates(
-        &self,
-        query: &str,
-    ) -> Result<(Vec<(PaperId, f32)>, Vec<(PaperId, f32)>), EvalError> {
+    pub fn candidates(&self, query: &str) -> Result<(Ranking, Ranking), EvalError> {
         let keyword = self.keyword.search(query, DEPTH)?;
         let semantic = match &self.vectors {
             None => Vec::new(),
