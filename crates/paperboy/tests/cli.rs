@@ -562,4 +562,47 @@ fn reindex_embeds_only_what_changed_and_similar_finds_related_papers() {
         "{}",
         unknown.stderr
     );
+
+    // Search in every mode finds the paper a query describes in other words.
+    for mode in ["keyword", "semantic", "hybrid"] {
+        let found = run(paperboy(data.path()).arg("--model-dir").arg(&model).args([
+            "search",
+            "Banach spaces of functions with an l1 norm for sparse kernel learning",
+            "--mode",
+            mode,
+            "--limit",
+            "3",
+            "--json",
+        ]));
+        assert_eq!(found.status, 0, "{mode}: {}", found.stderr);
+        let results: Vec<Value> = serde_json::from_str(&found.stdout).unwrap();
+        assert_eq!(results[0]["arxiv_id"], "1101.4388", "{mode}: {results:?}");
+        assert!(results.len() <= 3);
+    }
+
+    // Odd queries get an answer, never a crash.
+    let empty = run(paperboy(data.path()).args(["search", "  "]));
+    assert_eq!(empty.status, 2);
+    assert!(
+        empty.stderr.contains("the query is empty"),
+        "{}",
+        empty.stderr
+    );
+    let long_query = "kernel ".repeat(15_000);
+    for query in [
+        "the of and",
+        "\"unbalanced (title: AND",
+        "\u{1}\u{7f} control",
+        long_query.as_str(),
+    ] {
+        let answer = run(paperboy(data.path())
+            .arg("--model-dir")
+            .arg(&model)
+            .args(["search", query, "--json"]));
+        assert_eq!(answer.status, 0, "{query:.40}: {}", answer.stderr);
+        let _: Vec<Value> = serde_json::from_str(&answer.stdout).unwrap();
+    }
+    let stop_words =
+        run(paperboy(data.path()).args(["search", "the of and", "--mode", "keyword", "--json"]));
+    assert_eq!(stop_words.stdout.trim(), "[]");
 }
