@@ -9,8 +9,10 @@ use std::collections::HashMap;
 
 use paperboy_core::PaperId;
 
-/// The keyword share of the hybrid score, chosen on SciFact's train split.
-pub const KEYWORD_WEIGHT: f32 = 0.3;
+/// The keyword share of the hybrid score, chosen on SciFact's train split (809 queries):
+/// nDCG@10 0.696 at 1 (keyword only), 0.660 at 0 (semantic only), best 0.731 at 0.55, within
+/// 0.005 of it from 0.5 to 0.65.
+pub const KEYWORD_WEIGHT: f32 = 0.55;
 
 /// Mixes two rankings (each best first) into one, best first.
 pub fn fuse(
