@@ -17,7 +17,7 @@ use serde::Deserialize;
 use crate::bm25::{Bm25Index, Document};
 use crate::embedder::{Embedder, paper_text};
 use crate::fusion::fuse;
-use crate::indexing::{EmbedProgress, content_hash};
+use crate::indexing::{EmbedProgress, embed_cached};
 use crate::vectors::VectorIndex;
 
 /// Papers with their scores, best first.
@@ -177,7 +177,7 @@ impl Retriever {
                     .iter()
                     .map(|document| paper_text(&document.title, &document.text))
                     .collect();
-                let vectors = embed_cached(&texts, &embedder, cache, progress).await?;
+                let (vectors, _) = embed_cached(&texts, &embedder, cache, progress).await?;
                 let mut index = VectorIndex::with_capacity(documents.len());
                 for (row, vector) in vectors.iter().enumerate() {
                     index.push(PaperId(row as i64), vector);
@@ -204,45 +204,6 @@ impl Retriever {
         };
         Ok((keyword, semantic))
     }
-}
-
-/// Embeds texts, taking what is cached and caching what is new.
-async fn embed_cached(
-    texts: &[String],
-    embedder: &Arc<Embedder>,
-    cache: &dyn Store,
-    progress: &dyn EmbedProgress,
-) -> Result<Vec<Vec<f32>>, EvalError> {
-    let hashes: Vec<String> = texts.iter().map(|text| content_hash(text)).collect();
-    let mut cached = cache.embeddings(&hashes).await?;
-    let missing: Vec<usize> = (0..texts.len())
-        .filter(|&i| !cached.contains_key(&hashes[i]))
-        .collect();
-    progress.started(missing.len() as u64);
-    let mut done = 0;
-    for chunk in missing.chunks(64) {
-        let batch: Vec<String> = chunk.iter().map(|&i| texts[i].clone()).collect();
-        let model = Arc::clone(embedder);
-        let vectors = tokio::task::spawn_blocking(move || {
-            let refs: Vec<&str> = batch.iter().map(String::as_str).collect();
-            model.embed(&refs)
-        })
-        .await
-        .unwrap_or_else(|join_error| std::panic::resume_unwind(join_error.into_panic()))?;
-        let entries: Vec<(String, Vec<f32>)> = chunk
-            .iter()
-            .map(|&i| hashes[i].clone())
-            .zip(vectors)
-            .collect();
-        cache.put_embeddings(&entries).await?;
-        cached.extend(entries);
-        done += chunk.len() as u64;
-        progress.embedded(done);
-    }
-    Ok(hashes
-        .iter()
-        .map(|hash| cached.remove(hash).unwrap_or_default())
-        .collect())
 }
 
 /// Ranks candidates by a mode.

@@ -4,10 +4,10 @@
 //! the model and that text, so a re-import or a reindex never embeds an unchanged paper again,
 //! and an embedding run killed half-way keeps what it finished (it is saved chunk by chunk).
 
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::Arc;
 
-use paperboy_core::{Paper, PaperId};
 use paperboy_store::{Store, StoreError};
 use sha2::{Digest, Sha256};
 
@@ -44,13 +44,6 @@ pub fn content_hash(text: &str) -> String {
         .collect()
 }
 
-/// The text and hash a paper is embedded under.
-pub fn embedding_key(paper: &Paper) -> (String, String) {
-    let text = paper_text(&paper.record.title, &paper.record.abstract_text);
-    let hash = content_hash(&text);
-    (text, hash)
-}
-
 /// Hears how embedding goes (a progress bar).
 pub trait EmbedProgress: Send + Sync {
     /// `missing` papers need embedding.
@@ -82,59 +75,76 @@ pub async fn build_vector_index(
     embedder: Arc<Embedder>,
     progress: &dyn EmbedProgress,
 ) -> Result<(VectorIndex, IndexReport), IndexError> {
-    let total = store.count_papers().await? as usize;
-    let mut index = VectorIndex::with_capacity(total);
-    let mut rows: Vec<(PaperId, Option<Vec<f32>>, String)> = Vec::with_capacity(total);
-    let mut missing: Vec<(usize, String)> = Vec::new();
+    let mut ids = Vec::new();
+    let mut texts = Vec::new();
     let mut after = None;
     loop {
         let papers = store.papers_after(after, PAGE).await?;
         let Some(last) = papers.last() else { break };
         after = Some(last.id);
-        let keys: Vec<(String, String)> = papers.iter().map(embedding_key).collect();
-        let hashes: Vec<String> = keys.iter().map(|(_, hash)| hash.clone()).collect();
-        let mut stored = store.embeddings(&hashes).await?;
-        for (paper, (text, hash)) in papers.iter().zip(keys) {
-            let vector = stored.remove(&hash);
-            if vector.is_none() {
-                missing.push((rows.len(), text));
-            }
-            rows.push((paper.id, vector, hash));
+        for paper in &papers {
+            ids.push(paper.id);
+            texts.push(paper_text(&paper.record.title, &paper.record.abstract_text));
         }
     }
-
+    let (vectors, embedded) = embed_cached(&texts, &embedder, store, progress).await?;
+    let mut index = VectorIndex::with_capacity(ids.len());
+    for (id, vector) in ids.iter().zip(&vectors) {
+        index.push(*id, vector);
+    }
     let report = IndexReport {
-        papers: rows.len() as u64,
-        embedded: missing.len() as u64,
-        reused: (rows.len() - missing.len()) as u64,
+        papers: ids.len() as u64,
+        embedded,
+        reused: ids.len() as u64 - embedded,
     };
-    progress.started(report.embedded);
+    Ok((index, report))
+}
+
+/// Embeds texts, taking the embeddings `cache` already holds (by [`content_hash`]) and saving
+/// the new ones every [`EMBED_CHUNK`] texts. Returns the vectors in order and how many were
+/// embedded now.
+pub async fn embed_cached(
+    texts: &[String],
+    embedder: &Arc<Embedder>,
+    cache: &dyn Store,
+    progress: &dyn EmbedProgress,
+) -> Result<(Vec<Vec<f32>>, u64), IndexError> {
+    let hashes: Vec<String> = texts.iter().map(|text| content_hash(text)).collect();
+    let mut known: HashMap<String, Vec<f32>> = HashMap::with_capacity(texts.len());
+    for chunk in hashes.chunks(PAGE as usize) {
+        known.extend(cache.embeddings(chunk).await?);
+    }
+    // Texts without a stored embedding, each distinct text once.
+    let mut seen = HashSet::new();
+    let missing: Vec<usize> = (0..texts.len())
+        .filter(|&i| !known.contains_key(&hashes[i]) && seen.insert(hashes[i].as_str()))
+        .collect();
+    progress.started(missing.len() as u64);
     let mut done = 0u64;
     for chunk in missing.chunks(EMBED_CHUNK) {
-        let texts: Vec<String> = chunk.iter().map(|(_, text)| text.clone()).collect();
-        let model = Arc::clone(&embedder);
+        let batch: Vec<String> = chunk.iter().map(|&i| texts[i].clone()).collect();
+        let model = Arc::clone(embedder);
         let vectors = tokio::task::spawn_blocking(move || {
-            let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+            let refs: Vec<&str> = batch.iter().map(String::as_str).collect();
             model.embed(&refs)
         })
         .await
         .unwrap_or_else(|join_error| std::panic::resume_unwind(join_error.into_panic()))?;
-        let mut to_save = Vec::with_capacity(chunk.len());
-        for ((row, _), vector) in chunk.iter().zip(vectors) {
-            to_save.push((rows[*row].2.clone(), vector.clone()));
-            rows[*row].1 = Some(vector);
-        }
-        store.put_embeddings(&to_save).await?;
+        let entries: Vec<(String, Vec<f32>)> = chunk
+            .iter()
+            .map(|&i| hashes[i].clone())
+            .zip(vectors)
+            .collect();
+        cache.put_embeddings(&entries).await?;
+        known.extend(entries);
         done += chunk.len() as u64;
         progress.embedded(done);
     }
-
-    for (id, vector, _) in rows {
-        if let Some(vector) = vector {
-            index.push(id, &vector);
-        }
-    }
-    Ok((index, report))
+    let vectors = hashes
+        .iter()
+        .map(|hash| known.get(hash).cloned().unwrap_or_default())
+        .collect();
+    Ok((vectors, done))
 }
 
 /// Builds the keyword index of every paper in the store into `dir` (replacing it).
