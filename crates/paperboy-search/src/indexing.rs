@@ -8,7 +8,7 @@ use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::Arc;
 
-use paperboy_store::{Store, StoreError};
+use paperboy_store::{Store, StoreError, for_each_paper};
 use sha2::{Digest, Sha256};
 
 use crate::bm25::{Bm25Builder, Bm25Index, Document};
@@ -16,7 +16,7 @@ use crate::embedder::{EmbedError, Embedder, paper_text};
 use crate::model::MODEL_NAME;
 use crate::vectors::VectorIndex;
 
-/// Papers read from the store at a time.
+/// Embeddings looked up in the store at a time.
 const PAGE: u32 = 2_000;
 /// Papers embedded (and saved) at a time.
 const EMBED_CHUNK: usize = 64;
@@ -77,16 +77,12 @@ pub async fn build_vector_index(
 ) -> Result<(VectorIndex, IndexReport), IndexError> {
     let mut ids = Vec::new();
     let mut texts = Vec::new();
-    let mut after = None;
-    loop {
-        let papers = store.papers_after(after, PAGE).await?;
-        let Some(last) = papers.last() else { break };
-        after = Some(last.id);
-        for paper in &papers {
-            ids.push(paper.id);
-            texts.push(paper_text(&paper.record.title, &paper.record.abstract_text));
-        }
-    }
+    for_each_paper(store, |paper| -> Result<(), IndexError> {
+        ids.push(paper.id);
+        texts.push(paper_text(&paper.record.title, &paper.record.abstract_text));
+        Ok(())
+    })
+    .await?;
     let (vectors, embedded) = embed_cached(&texts, &embedder, store, progress).await?;
     let mut index = VectorIndex::with_capacity(ids.len());
     for (id, vector) in ids.iter().zip(&vectors) {
@@ -150,20 +146,16 @@ pub async fn embed_cached(
 /// Builds the keyword index of every paper in the store into `dir` (replacing it).
 pub async fn build_keyword_index(store: &dyn Store, dir: &Path) -> Result<Bm25Index, IndexError> {
     let mut builder = Bm25Builder::new(Some(dir))?;
-    let mut after = None;
-    loop {
-        let papers = store.papers_after(after, PAGE).await?;
-        let Some(last) = papers.last() else { break };
-        after = Some(last.id);
-        for paper in &papers {
-            builder.add(&Document {
-                id: paper.id,
-                title: &paper.record.title,
-                abstract_text: &paper.record.abstract_text,
-                authors: &paper.record.authors,
-            })?;
-        }
-    }
+    for_each_paper(store, |paper| -> Result<(), IndexError> {
+        builder.add(&Document {
+            id: paper.id,
+            title: &paper.record.title,
+            abstract_text: &paper.record.abstract_text,
+            authors: &paper.record.authors,
+        })?;
+        Ok(())
+    })
+    .await?;
     Ok(builder.finish()?)
 }
 

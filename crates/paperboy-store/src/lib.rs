@@ -99,6 +99,24 @@ pub trait Store: Send + Sync + fmt::Debug {
     async fn put_embeddings(&self, embeddings: &[(String, Vec<f32>)]) -> Result<(), StoreError>;
 }
 
+/// Visits every paper in id order, a page at a time, so that no caller holds them all.
+pub async fn for_each_paper<E: From<StoreError>>(
+    store: &dyn Store,
+    mut visit: impl FnMut(Paper) -> Result<(), E>,
+) -> Result<(), E> {
+    const PAGE: u32 = 2_000;
+    let mut after = None;
+    loop {
+        let papers = store.papers_after(after, PAGE).await?;
+        let Some(last) = papers.last() else { break };
+        after = Some(last.id);
+        for paper in papers {
+            visit(paper)?;
+        }
+    }
+    Ok(())
+}
+
 /// Opens the store a database URL names, creating and migrating it as needed.
 pub async fn open(url: &str) -> Result<Box<dyn Store>, StoreError> {
     if let Some(path) = url

@@ -10,11 +10,9 @@ use anyhow::Context as _;
 use flate2::Compression;
 use flate2::write::GzEncoder;
 use paperboy_ingest::export::write_record;
-use paperboy_store::Store;
+use paperboy_store::{Store, for_each_paper};
 
 use crate::Outcome;
-
-const PAGE: u32 = 1_000;
 
 pub(crate) async fn run(store: &dyn Store, output: Option<&Path>) -> anyhow::Result<Outcome> {
     let Some(path) = output else {
@@ -48,16 +46,12 @@ pub(crate) async fn run(store: &dyn Store, output: Option<&Path>) -> anyhow::Res
 }
 
 async fn write_all(store: &dyn Store, writer: &mut impl Write) -> anyhow::Result<u64> {
-    let mut after = None;
     let mut count = 0;
-    loop {
-        let papers = store.papers_after(after, PAGE).await?;
-        let Some(last) = papers.last() else { break };
-        after = Some(last.id);
-        for paper in &papers {
-            write_record(writer, &paper.record)?;
-            count += 1;
-        }
-    }
+    for_each_paper(store, |paper| -> anyhow::Result<()> {
+        write_record(writer, &paper.record)?;
+        count += 1;
+        Ok(())
+    })
+    .await?;
     Ok(count)
 }
