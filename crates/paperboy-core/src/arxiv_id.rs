@@ -12,6 +12,8 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use crate::text::shorten;
+
 /// A valid arXiv identifier without its version, in canonical form (`2101.00001`,
 /// `hep-th/9901001`).
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -30,7 +32,7 @@ impl ArxivId {
     /// version if one was given.
     pub fn parse_with_version(input: &str) -> Result<(Self, Option<u32>), ArxivIdError> {
         let error = |reason| ArxivIdError {
-            input: truncate_for_message(input),
+            input: shorten(input, 60),
             reason,
         };
         let mut rest = input.trim();
@@ -76,17 +78,6 @@ impl ArxivId {
     /// Whether this id uses the pre-2007 `archive/YYMMNNN` scheme.
     pub fn is_old_style(&self) -> bool {
         self.0.contains('/')
-    }
-}
-
-fn truncate_for_message(input: &str) -> String {
-    const MAX: usize = 60;
-    if input.chars().count() <= MAX {
-        input.to_owned()
-    } else {
-        let mut cut: String = input.chars().take(MAX).collect();
-        cut.push('…');
-        cut
     }
 }
 

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::arxiv_id::ArxivId;
 use crate::taxonomy;
-use crate::text::{normalize_whitespace, title_key};
+use crate::text::{normalize_whitespace, shorten, title_key};
 
 /// Size limits on one record: anything larger is rejected as malformed rather than stored.
 pub mod limits {
@@ -454,7 +454,7 @@ fn ordered_categories(
         if !taxonomy::is_well_formed_code(code) {
             return Err(InvalidRecord(format!(
                 "'{}' is not an arXiv category code",
-                shorten(code)
+                shorten(code, 40)
             )));
         }
         if !ordered.iter().any(|known| known == code) {
@@ -484,7 +484,7 @@ pub(crate) fn parse_date(field: &str, text: &str) -> Result<NaiveDate, InvalidRe
     let date = date.map_err(|()| {
         InvalidRecord(format!(
             "the {field} '{}' is not a valid date (expected YYYY-MM-DD)",
-            shorten(text)
+            shorten(text, 40)
         ))
     })?;
     if !limits::YEARS.contains(&date.year()) {
@@ -519,15 +519,6 @@ fn optional_url(field: &str, value: Option<String>) -> Result<Option<String>, In
 
 fn count(field: &str, value: i64) -> Result<u32, InvalidRecord> {
     u32::try_from(value).map_err(|_| InvalidRecord(format!("{field} {value} is not a count")))
-}
-
-fn shorten(text: &str) -> String {
-    const MAX: usize = 40;
-    if text.chars().count() <= MAX {
-        text.to_owned()
-    } else {
-        text.chars().take(MAX).chain(['…']).collect()
-    }
 }
 
 #[cfg(test)]

@@ -43,6 +43,16 @@ pub fn normalize_whitespace(text: &str) -> String {
     out
 }
 
+/// Cuts `text` to at most `max` characters, marking a cut with "…": for quoting input in
+/// messages.
+pub fn shorten(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        text.to_owned()
+    } else {
+        text.chars().take(max).chain(['…']).collect()
+    }
+}
+
 /// The key under which papers without an arXiv id are de-duplicated: lower-cased words of
 /// letters and digits, separated by single spaces. "Attention Is All You Need!" and
 /// "attention is all  you need" share a key.

@@ -6,6 +6,7 @@
 use std::io::BufRead;
 
 use chrono::NaiveDate;
+use paperboy_core::text::shorten;
 use paperboy_core::{InvalidRecord, PaperDraft, PaperRecord, Source};
 use serde::Deserialize;
 use serde_json::Value;
@@ -13,7 +14,7 @@ use serde_json::Value;
 use crate::authors::split_author_list;
 use crate::error::{FileError, Position};
 use crate::input::{LineCounting, TextLine, TextLines};
-use crate::{Emitter, Format, Sink, shorten};
+use crate::{Emitter, Format, Sink};
 
 /// Lines longer than this are skipped without being held in memory.
 const MAX_LINE_BYTES: usize = 16 * 1024 * 1024;

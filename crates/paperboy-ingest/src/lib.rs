@@ -32,6 +32,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
 use chrono::NaiveDate;
+use paperboy_core::text::shorten;
 use paperboy_core::{InvalidRecord, PaperDraft, PaperRecord, Source};
 
 pub use error::{FileError, Position, RecordError};
@@ -202,12 +203,4 @@ pub(crate) fn label_of(draft: &PaperDraft) -> Option<String> {
     }
     let title = paperboy_core::text::normalize_whitespace(draft.title.as_deref()?);
     (!title.is_empty()).then(|| format!("\"{}\"", shorten(&title, 50)))
-}
-
-fn shorten(text: &str, max: usize) -> String {
-    if text.chars().count() <= max {
-        text.to_owned()
-    } else {
-        text.chars().take(max).chain(['…']).collect()
-    }
 }

@@ -38,7 +38,7 @@ pub(crate) fn read(
                     "OAI-PMH" => oai::read(&mut xml, sink),
                     other => Err(FileError::Unrecognised(format!(
                         "an XML document whose root element is <{}>, not an arXiv Atom feed or OAI-PMH response",
-                        crate::shorten(other, 40)
+                        paperboy_core::text::shorten(other, 40)
                     ))),
                 };
             }
@@ -124,7 +124,7 @@ impl XmlReader {
             let tag = match event {
                 Event::Start(start) => Tag::Start(element(&start)),
                 Event::Empty(start) => Tag::Empty(element(&start)),
-                Event::End(end) => Tag::End(local(end.local_name().as_ref())),
+                Event::End(end) => Tag::End(end.local_name().as_ref().to_owned()),
                 Event::Eof => Tag::Eof,
                 _ => continue,
             };
@@ -190,14 +190,10 @@ impl XmlReader {
     }
 }
 
-fn local(name: &str) -> String {
-    name.to_owned()
-}
-
 fn element(start: &BytesStart<'_>) -> Element {
     let mut attributes = Vec::new();
     for attribute in start.attributes().flatten() {
-        let key = local(attribute.key.local_name().as_ref());
+        let key = attribute.key.local_name().as_ref().to_owned();
         let value = attribute
             .normalized_value(XmlVersion::Implicit1_0)
             .map(|value| value.into_owned())
@@ -205,7 +201,7 @@ fn element(start: &BytesStart<'_>) -> Element {
         attributes.push((key, value));
     }
     Element {
-        name: local(start.local_name().as_ref()),
+        name: start.local_name().as_ref().to_owned(),
         attributes,
     }
 }

@@ -70,7 +70,7 @@ fn read_record(xml: &mut XmlReader) -> Result<Option<DraftResult>, FileError> {
                             None,
                             InvalidRecord::new(format!(
                                 "the metadata format <{}> is not supported (ask for metadataPrefix=arXiv or oai_dc)",
-                                crate::shorten(other, 30)
+                                paperboy_core::text::shorten(other, 30)
                             )),
                         )));
                     }
