@@ -198,12 +198,17 @@ fn parse_date(text: &str) -> Result<NaiveDate, String> {
 }
 
 impl Cli {
+    /// The data folder's model cache.
+    pub(crate) fn model_cache(&self) -> PathBuf {
+        self.data_dir.join("models")
+    }
+
     /// The model folder: `--model-dir`, else the data folder's cache (fetched on first need).
     pub(crate) fn model(&self) -> anyhow::Result<paperboy_search::ModelDir> {
         if let Some(dir) = &self.model_dir {
             return Ok(paperboy_search::ModelDir::existing(dir)?);
         }
-        let cache = self.data_dir.join("models");
+        let cache = self.model_cache();
         if !cache.join(paperboy_search::model::MODEL_NAME).is_dir() {
             eprintln!(
                 "Fetching the embedding model ({}) into {}…",

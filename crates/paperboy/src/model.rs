@@ -8,7 +8,7 @@ use crate::Outcome;
 use crate::cli::Cli;
 
 pub(crate) fn fetch(cli: &Cli) -> anyhow::Result<Outcome> {
-    let cache = cli.data_dir.join("models");
+    let cache = cli.model_cache();
     let target = cache.join(MODEL_NAME);
     if target.is_dir() {
         let dir = ModelDir::existing(&target)?;
