@@ -8,15 +8,15 @@
 use std::path::Path;
 
 use paperboy_core::PaperId;
-use tantivy::collector::TopDocs;
+use tantivy::collector::{FilterCollector, TopDocs};
 use tantivy::query::QueryParser;
 use tantivy::schema::{
-    FAST, Field, INDEXED, IndexRecordOption, STORED, Schema, TextFieldIndexing, TextOptions, Value,
+    FAST, Field, INDEXED, IndexRecordOption, STORED, Schema, TextFieldIndexing, TextOptions,
 };
 use tantivy::tokenizer::{
     Language, LowerCaser, RemoveLongFilter, SimpleTokenizer, Stemmer, StopWordFilter, TextAnalyzer,
 };
-use tantivy::{Index, IndexReader, IndexWriter, TantivyDocument, doc};
+use tantivy::{Index, IndexReader, IndexWriter, doc};
 
 /// The analyzer of titles and abstracts.
 const STEMMED: &str = "paperboy_en_stem";
@@ -26,6 +26,8 @@ const NAMES: &str = "paperboy_names";
 /// (nDCG@10: 0.15 → 0.691, 0.3 → 0.697, 0.5 → 0.696, 1 → 0.675, 2 → lower): a title is short, so
 /// BM25 already scores its matches high.
 pub const TITLE_BOOST: f32 = 0.3;
+/// The field holding the paper id (a fast field, read for every hit).
+const ID_FIELD: &str = "id";
 /// Memory for the index writer.
 const WRITER_MEMORY: usize = 64 * 1024 * 1024;
 
@@ -50,7 +52,6 @@ struct Fields {
 pub struct Bm25Index {
     index: Index,
     reader: IndexReader,
-    fields: Fields,
     parser: QueryParser,
 }
 
@@ -70,7 +71,7 @@ fn schema() -> (Schema, Fields) {
         )
     };
     let fields = Fields {
-        id: builder.add_i64_field("id", INDEXED | STORED | FAST),
+        id: builder.add_i64_field(ID_FIELD, INDEXED | STORED | FAST),
         title: builder.add_text_field("title", text(STEMMED)),
         abstract_text: builder.add_text_field("abstract", text(STEMMED)),
         authors: builder.add_text_field("authors", text(NAMES)),
@@ -78,19 +79,21 @@ fn schema() -> (Schema, Fields) {
     (builder.build(), fields)
 }
 
+/// The analyzer of titles and abstracts (and of queries, and of highlighting).
+pub(crate) fn stemmed_analyzer() -> TextAnalyzer {
+    TextAnalyzer::builder(SimpleTokenizer::default())
+        .filter(RemoveLongFilter::limit(40))
+        .filter(LowerCaser)
+        .filter(
+            StopWordFilter::new(Language::English)
+                .unwrap_or_else(|| StopWordFilter::remove(Vec::<String>::new())),
+        )
+        .filter(Stemmer::new(Language::English))
+        .build()
+}
+
 fn register_analyzers(index: &Index) {
-    index.tokenizers().register(
-        STEMMED,
-        TextAnalyzer::builder(SimpleTokenizer::default())
-            .filter(RemoveLongFilter::limit(40))
-            .filter(LowerCaser)
-            .filter(
-                StopWordFilter::new(Language::English)
-                    .unwrap_or_else(|| StopWordFilter::remove(Vec::<String>::new())),
-            )
-            .filter(Stemmer::new(Language::English))
-            .build(),
-    );
+    index.tokenizers().register(STEMMED, stemmed_analyzer());
     index.tokenizers().register(
         NAMES,
         TextAnalyzer::builder(SimpleTokenizer::default())
@@ -131,7 +134,6 @@ impl Bm25Index {
         Ok(Bm25Index {
             index,
             reader,
-            fields,
             parser,
         })
     }
@@ -146,19 +148,36 @@ impl Bm25Index {
 
     /// The `limit` best BM25 matches of a plain-words query, best first.
     pub fn search(&self, query: &str, limit: usize) -> tantivy::Result<Vec<(PaperId, f32)>> {
+        self.search_where(query, limit, None::<fn(PaperId) -> bool>)
+    }
+
+    /// Like [`Bm25Index::search`], counting only the papers `keep` accepts (when given).
+    pub fn search_where(
+        &self,
+        query: &str,
+        limit: usize,
+        keep: Option<impl Fn(PaperId) -> bool + Clone + Send + Sync + 'static>,
+    ) -> tantivy::Result<Vec<(PaperId, f32)>> {
         if limit == 0 {
             return Ok(Vec::new());
         }
         let (query, _ignored_syntax_errors) = self.parser.parse_query_lenient(&sanitize(query));
         let searcher = self.reader.searcher();
-        let top = searcher.search(&query, &TopDocs::with_limit(limit).order_by_score())?;
-        let mut hits = Vec::with_capacity(top.len());
-        for (score, address) in top {
-            let document: TantivyDocument = searcher.doc(address)?;
-            if let Some(id) = document
-                .get_first(self.fields.id)
-                .and_then(|value| value.as_i64())
-            {
+        let top = TopDocs::with_limit(limit).order_by_score();
+        let found = match keep {
+            None => searcher.search(&query, &top)?,
+            Some(keep) => searcher.search(
+                &query,
+                &FilterCollector::new(ID_FIELD.to_owned(), move |id: i64| keep(PaperId(id)), top),
+            )?,
+        };
+        let mut hits = Vec::with_capacity(found.len());
+        for (score, address) in found {
+            let ids = searcher
+                .segment_reader(address.segment_ord)
+                .fast_fields()
+                .i64(ID_FIELD)?;
+            if let Some(id) = ids.first(address.doc_id) {
                 hits.push((PaperId(id), score));
             }
         }

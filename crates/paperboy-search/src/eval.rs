@@ -16,14 +16,11 @@ use serde::Deserialize;
 
 use crate::bm25::{Bm25Index, Document};
 use crate::embedder::{Embedder, paper_text};
-use crate::fusion::fuse;
 use crate::indexing::{EmbedProgress, embed_cached};
+use crate::searcher::SearchIndex;
 use crate::vectors::VectorIndex;
 
-/// Papers with their scores, best first.
-pub type Ranking = Vec<(PaperId, f32)>;
-
-/// Candidates taken from each ranking, and the depth metrics are computed to.
+/// The depth Recall and MAP are computed to.
 pub const DEPTH: usize = 100;
 
 #[derive(Debug, thiserror::Error)]
@@ -36,17 +33,10 @@ pub enum EvalError {
     Store(#[from] paperboy_store::StoreError),
     #[error(transparent)]
     Embed(#[from] crate::embedder::EmbedError),
+    #[error(transparent)]
+    Search(#[from] crate::searcher::SearchError),
     #[error("the keyword index failed: {0}")]
     Keyword(#[from] tantivy::TantivyError),
-}
-
-/// How to rank.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Mode {
-    Keyword,
-    Semantic,
-    /// Keyword and semantic mixed with this keyword weight.
-    Hybrid(f32),
 }
 
 /// A document of an evaluation corpus.
@@ -136,84 +126,41 @@ pub fn load_beir(dir: &Path, split: &str) -> Result<Dataset, EvalError> {
     Ok(dataset)
 }
 
-/// The indexes of a corpus, ready to rank.
-pub struct Retriever {
-    keyword: Bm25Index,
-    vectors: Option<(VectorIndex, Arc<Embedder>)>,
-}
-
-impl std::fmt::Debug for Retriever {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Retriever").finish_non_exhaustive()
+/// Indexes an evaluation corpus in memory (document `i` gets id `i`; no facets), embedding it
+/// with the embeddings cached in `cache` reused.
+pub async fn index_documents(
+    documents: &[EvalDocument],
+    embedder: &Arc<Embedder>,
+    cache: &dyn Store,
+    progress: &dyn EmbedProgress,
+) -> Result<SearchIndex, EvalError> {
+    let no_authors: Vec<String> = Vec::new();
+    let keyword = Bm25Index::build(
+        None,
+        documents
+            .iter()
+            .enumerate()
+            .map(|(index, document)| Document {
+                id: PaperId(index as i64),
+                title: &document.title,
+                abstract_text: &document.text,
+                authors: &no_authors,
+            }),
+    )?;
+    let texts: Vec<String> = documents
+        .iter()
+        .map(|document| paper_text(&document.title, &document.text))
+        .collect();
+    let (vectors, _) = embed_cached(&texts, embedder, cache, progress).await?;
+    let mut index = VectorIndex::with_capacity(documents.len());
+    for (row, vector) in vectors.iter().enumerate() {
+        index.push(PaperId(row as i64), vector);
     }
-}
-
-impl Retriever {
-    /// Indexes the documents (document `i` gets id `i`); with an embedder, also embeds them,
-    /// reusing embeddings cached in `cache`.
-    pub async fn build(
-        documents: &[EvalDocument],
-        embedder: Option<Arc<Embedder>>,
-        cache: &dyn Store,
-        progress: &dyn EmbedProgress,
-    ) -> Result<Self, EvalError> {
-        let no_authors: Vec<String> = Vec::new();
-        let keyword = Bm25Index::build(
-            None,
-            documents
-                .iter()
-                .enumerate()
-                .map(|(index, document)| Document {
-                    id: PaperId(index as i64),
-                    title: &document.title,
-                    abstract_text: &document.text,
-                    authors: &no_authors,
-                }),
-        )?;
-        let vectors = match embedder {
-            None => None,
-            Some(embedder) => {
-                let texts: Vec<String> = documents
-                    .iter()
-                    .map(|document| paper_text(&document.title, &document.text))
-                    .collect();
-                let (vectors, _) = embed_cached(&texts, &embedder, cache, progress).await?;
-                let mut index = VectorIndex::with_capacity(documents.len());
-                for (row, vector) in vectors.iter().enumerate() {
-                    index.push(PaperId(row as i64), vector);
-                }
-                Some((index, embedder))
-            }
-        };
-        Ok(Retriever { keyword, vectors })
-    }
-
-    /// Both rankings of a query, [`DEPTH`] deep: (keyword, semantic).
-    pub fn candidates(&self, query: &str) -> Result<(Ranking, Ranking), EvalError> {
-        let keyword = self.keyword.search(query, DEPTH)?;
-        let semantic = match &self.vectors {
-            None => Vec::new(),
-            Some((index, embedder)) => {
-                let vector = embedder.embed(&[query])?.pop().unwrap_or_default();
-                index
-                    .search(&vector, DEPTH, |_| true)
-                    .into_iter()
-                    .map(|hit| (hit.id, hit.score))
-                    .collect()
-            }
-        };
-        Ok((keyword, semantic))
-    }
-}
-
-/// Ranks candidates by a mode.
-pub fn rank(mode: Mode, keyword: &[(PaperId, f32)], semantic: &[(PaperId, f32)]) -> Vec<PaperId> {
-    let ranked: Vec<(PaperId, f32)> = match mode {
-        Mode::Keyword => keyword.to_vec(),
-        Mode::Semantic => semantic.to_vec(),
-        Mode::Hybrid(weight) => fuse(keyword, semantic, weight),
-    };
-    ranked.into_iter().take(DEPTH).map(|(id, _)| id).collect()
+    Ok(SearchIndex {
+        keyword,
+        vectors: index,
+        facets: Arc::default(),
+    })
 }
 
 /// Mean metrics over queries.
@@ -285,6 +232,186 @@ pub fn mean(all: &[Metrics]) -> Metrics {
     }
 }
 
+/// CSFCube: query papers, each with a pool of candidates graded 0–3 for one facet.
+#[derive(Debug, Default)]
+pub struct CsfCube {
+    /// Title and abstract of every query and candidate paper.
+    pub documents: Vec<EvalDocument>,
+    pub facets: Vec<Facet>,
+}
+
+/// One facet (background, method or result) of CSFCube.
+#[derive(Debug, Default)]
+pub struct Facet {
+    pub name: String,
+    /// Query paper id → its pool: candidate paper ids and their grades, in pool order.
+    pub pools: Vec<(String, Vec<(String, u32)>)>,
+    /// The two test folds (query paper ids); the paper averages the folds' means.
+    pub folds: [Vec<String>; 2],
+}
+
+/// The CSFCube facets, in the paper's order.
+pub const CSFCUBE_FACETS: [&str; 3] = ["background", "method", "result"];
+
+#[derive(Deserialize)]
+struct CsfCubePaper {
+    paper_id: String,
+    title: String,
+    #[serde(rename = "abstract")]
+    sentences: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct CsfCubePool {
+    cands: Vec<String>,
+    relevance_adju: Vec<u32>,
+}
+
+/// Loads a CSFCube folder (`corpus.jsonl.gz` and the untouched `original/` judgements).
+pub fn load_csfcube(dir: &Path) -> Result<CsfCube, EvalError> {
+    let mut cube = CsfCube::default();
+    let corpus = dir.join("corpus.jsonl.gz");
+    for line in read_lines(&corpus)? {
+        let paper: CsfCubePaper =
+            serde_json::from_str(&line).map_err(|error| data_error(&corpus, error))?;
+        cube.documents.push(EvalDocument {
+            id: paper.paper_id,
+            title: paper.title,
+            text: paper.sentences.join(" "),
+        });
+    }
+    let splits_path = dir.join("original").join("evaluation_splits.json");
+    let splits: HashMap<String, HashMap<String, Vec<String>>> = read_json(&splits_path)?;
+    for name in CSFCUBE_FACETS {
+        let path = dir
+            .join("original")
+            .join(format!("test-pid2anns-csfcube-{name}.json"));
+        let pools: HashMap<String, CsfCubePool> = read_json(&path)?;
+        let mut pools: Vec<(String, Vec<(String, u32)>)> = pools
+            .into_iter()
+            .map(|(query, pool)| {
+                if pool.cands.len() != pool.relevance_adju.len() {
+                    return Err(data_error(
+                        &path,
+                        format!("query {query}: candidates and grades differ in number"),
+                    ));
+                }
+                Ok((
+                    query,
+                    pool.cands.into_iter().zip(pool.relevance_adju).collect(),
+                ))
+            })
+            .collect::<Result<_, _>>()?;
+        pools.sort_by(|a, b| a.0.cmp(&b.0));
+        let fold = |key: &str| -> Result<Vec<String>, EvalError> {
+            let ids = splits
+                .get(name)
+                .and_then(|folds| folds.get(key))
+                .ok_or_else(|| data_error(&splits_path, format!("no {name} {key}")))?;
+            Ok(ids
+                .iter()
+                .map(|id| id.trim_end_matches(&format!("_{name}")).to_owned())
+                .collect())
+        };
+        cube.facets.push(Facet {
+            name: name.to_owned(),
+            pools,
+            folds: [fold("fold1_test")?, fold("fold2_test")?],
+        });
+    }
+    Ok(cube)
+}
+
+fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, EvalError> {
+    let text = std::fs::read_to_string(path).map_err(|error| data_error(path, error))?;
+    serde_json::from_str(&text).map_err(|error| data_error(path, error))
+}
+
+/// CSFCube's measures of one query's ranked pool, as its evaluation script computes them.
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+pub struct PoolMetrics {
+    /// nDCG at 20% of the pool's size, graded gains, the first two ranks undiscounted.
+    pub ndcg_pct20: f64,
+    /// Average precision, grade ≥ 2 counting as relevant.
+    pub map: f64,
+    /// Recall in the first 20, grade ≥ 2 counting as relevant.
+    pub recall_at_20: f64,
+}
+
+/// Scores the grades of a pool in the order a method ranked it.
+pub fn score_pool(ranked_grades: &[u32]) -> PoolMetrics {
+    let dcg = |grades: &[u32], k: usize| -> f64 {
+        grades
+            .iter()
+            .take(k)
+            .enumerate()
+            .map(|(rank, grade)| {
+                let discount = if rank == 0 {
+                    1.0
+                } else {
+                    (rank as f64 + 1.0).log2()
+                };
+                f64::from(*grade) / discount
+            })
+            .sum()
+    };
+    let cutoff = ranked_grades.len() / 5;
+    let mut ideal = ranked_grades.to_vec();
+    ideal.sort_unstable_by(|a, b| b.cmp(a));
+    let ideal_dcg = dcg(&ideal, cutoff);
+    let ndcg_pct20 = if ideal_dcg > 0.0 {
+        dcg(ranked_grades, cutoff) / ideal_dcg
+    } else {
+        0.0
+    };
+    let relevant: Vec<bool> = ranked_grades.iter().map(|grade| *grade >= 2).collect();
+    let total = relevant.iter().filter(|r| **r).count();
+    let mut hits = 0.0;
+    let mut precisions = 0.0;
+    for (rank, is_relevant) in relevant.iter().enumerate() {
+        if *is_relevant {
+            hits += 1.0;
+            precisions += hits / (rank as f64 + 1.0);
+        }
+    }
+    let (map, recall_at_20) = if total == 0 {
+        (0.0, 0.0)
+    } else {
+        let found = relevant.iter().take(20).filter(|r| **r).count();
+        (precisions / hits, found as f64 / total as f64)
+    };
+    PoolMetrics {
+        ndcg_pct20,
+        map,
+        recall_at_20,
+    }
+}
+
+/// The mean of the two folds' means, as the CSFCube paper reports a split.
+pub fn fold_mean(
+    per_query: &HashMap<String, PoolMetrics>,
+    folds: &[Vec<String>; 2],
+) -> PoolMetrics {
+    let fold_means: Vec<PoolMetrics> = folds
+        .iter()
+        .map(|fold| {
+            let metrics: Vec<&PoolMetrics> =
+                fold.iter().filter_map(|id| per_query.get(id)).collect();
+            let count = metrics.len().max(1) as f64;
+            PoolMetrics {
+                ndcg_pct20: metrics.iter().map(|m| m.ndcg_pct20).sum::<f64>() / count,
+                map: metrics.iter().map(|m| m.map).sum::<f64>() / count,
+                recall_at_20: metrics.iter().map(|m| m.recall_at_20).sum::<f64>() / count,
+            }
+        })
+        .collect();
+    PoolMetrics {
+        ndcg_pct20: (fold_means[0].ndcg_pct20 + fold_means[1].ndcg_pct20) / 2.0,
+        map: (fold_means[0].map + fold_means[1].map) / 2.0,
+        recall_at_20: (fold_means[0].recall_at_20 + fold_means[1].recall_at_20) / 2.0,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -318,6 +445,34 @@ mod tests {
         let average = mean(&[perfect, missed]);
         assert!((average.ndcg_at_10 - 0.5).abs() < 1e-12);
         assert_eq!(average.queries, 2);
+    }
+
+    #[test]
+    fn pool_metrics_follow_the_csfcube_script() {
+        // Ten candidates: cut-off 2; ranks 1 and 2 are both undiscounted.
+        let ranked = [1, 3, 0, 0, 2, 0, 0, 0, 0, 0];
+        let metrics = score_pool(&ranked);
+        assert!((metrics.ndcg_pct20 - (1.0 + 3.0) / (3.0 + 2.0)).abs() < 1e-12);
+        // Relevant (grade ≥ 2) at ranks 2 and 5.
+        assert!((metrics.map - (1.0 / 2.0 + 2.0 / 5.0) / 2.0).abs() < 1e-12);
+        assert!((metrics.recall_at_20 - 1.0).abs() < 1e-12);
+        assert_eq!(score_pool(&[0, 0, 0, 0, 0]), PoolMetrics::default());
+        let per_query: HashMap<String, PoolMetrics> = [("a", 1.0), ("b", 0.0), ("c", 0.8)]
+            .into_iter()
+            .map(|(id, value)| {
+                (
+                    id.to_owned(),
+                    PoolMetrics {
+                        ndcg_pct20: value,
+                        map: value,
+                        recall_at_20: value,
+                    },
+                )
+            })
+            .collect();
+        let folds = [vec!["a".to_owned(), "b".to_owned()], vec!["c".to_owned()]];
+        // Folds 0.5 and 0.8: 0.65, not the plain mean 0.6.
+        assert!((fold_mean(&per_query, &folds).ndcg_pct20 - 0.65).abs() < 1e-12);
     }
 
     #[test]

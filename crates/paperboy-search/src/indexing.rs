@@ -1,4 +1,5 @@
-//! Keeping the vector index in step with the store.
+//! Building the search index from the store: the keyword index, the vectors and the facets
+//! filters read, in one folder.
 //!
 //! Every paper is embedded as `title + ". " + abstract`; the embedding is stored under a hash of
 //! the model and that text, so a re-import or a reindex never embeds an unchanged paper again,
@@ -11,9 +12,12 @@ use std::sync::Arc;
 use paperboy_store::{Store, StoreError, for_each_paper};
 use sha2::{Digest, Sha256};
 
+use paperboy_core::PaperId;
+
 use crate::bm25::{Bm25Builder, Bm25Index, Document};
 use crate::embedder::{EmbedError, Embedder, paper_text};
 use crate::model::MODEL_NAME;
+use crate::searcher::{PaperFacets, SearchIndex};
 use crate::vectors::VectorIndex;
 
 /// Embeddings looked up in the store at a time.
@@ -29,6 +33,8 @@ pub enum IndexError {
     Embed(#[from] EmbedError),
     #[error("the keyword index failed: {0}")]
     Keyword(#[from] tantivy::TantivyError),
+    #[error("the search index cannot be read or written: {0}")]
+    Io(#[from] std::io::Error),
 }
 
 /// The key an embedding is stored under: the model and the exact text embedded.
@@ -68,32 +74,135 @@ pub struct IndexReport {
     pub reused: u64,
 }
 
-/// Builds the vector index of every paper in the store, embedding those without a stored
-/// embedding.
-pub async fn build_vector_index(
+/// Builds the search index of every paper in the store into the folder `dir`, embedding the
+/// papers without a stored embedding. The new index is written beside the old one and swapped
+/// in when complete, so a reader (or a crash) never sees half an index.
+pub async fn build_search_index(
     store: &dyn Store,
     embedder: Arc<Embedder>,
     progress: &dyn EmbedProgress,
-) -> Result<(VectorIndex, IndexReport), IndexError> {
+    dir: &Path,
+) -> Result<(SearchIndex, IndexReport), IndexError> {
+    let staging = sibling(dir, "new");
+    if staging.exists() {
+        std::fs::remove_dir_all(&staging)?;
+    }
+    std::fs::create_dir_all(&staging)?;
+    let mut keyword = Bm25Builder::new(Some(&staging.join(KEYWORD_DIR)))?;
     let mut ids = Vec::new();
     let mut texts = Vec::new();
+    let mut facets = HashMap::new();
     for_each_paper(store, |paper| -> Result<(), IndexError> {
+        let record = &paper.record;
+        keyword.add(&Document {
+            id: paper.id,
+            title: &record.title,
+            abstract_text: &record.abstract_text,
+            authors: &record.authors,
+        })?;
         ids.push(paper.id);
-        texts.push(paper_text(&paper.record.title, &paper.record.abstract_text));
+        texts.push(paper_text(&record.title, &record.abstract_text));
+        facets.insert(
+            paper.id,
+            PaperFacets {
+                dates: record
+                    .published
+                    .iter()
+                    .chain(&record.listing_dates)
+                    .copied()
+                    .collect(),
+                categories: record.categories.clone(),
+            },
+        );
         Ok(())
     })
     .await?;
+    let keyword = keyword.finish()?;
     let (vectors, embedded) = embed_cached(&texts, &embedder, store, progress).await?;
     let mut index = VectorIndex::with_capacity(ids.len());
     for (id, vector) in ids.iter().zip(&vectors) {
         index.push(*id, vector);
     }
+    index.save(&staging.join(VECTORS_FILE))?;
+    write_facets(&staging.join(FACETS_FILE), &facets)?;
+    drop(keyword);
+    swap_in(&staging, dir)?;
     let report = IndexReport {
         papers: ids.len() as u64,
         embedded,
         reused: ids.len() as u64 - embedded,
     };
-    Ok((index, report))
+    Ok((SearchIndex::open(dir)?, report))
+}
+
+/// The keyword index's folder inside a search index folder.
+const KEYWORD_DIR: &str = "bm25";
+const VECTORS_FILE: &str = "vectors.bin";
+const FACETS_FILE: &str = "facets.json";
+
+fn sibling(dir: &Path, suffix: &str) -> std::path::PathBuf {
+    let mut name = dir.file_name().unwrap_or_default().to_os_string();
+    name.push(format!(".{suffix}"));
+    dir.with_file_name(name)
+}
+
+/// Replaces `dir` with `staging`: `dir` moves aside, `staging` takes its place, the old one is
+/// removed. Should a crash fall between the two renames, [`SearchIndex::open`] finds the old
+/// index aside and uses it.
+fn swap_in(staging: &Path, dir: &Path) -> std::io::Result<()> {
+    let old = sibling(dir, "old");
+    if old.exists() {
+        std::fs::remove_dir_all(&old)?;
+    }
+    if dir.exists() {
+        std::fs::rename(dir, &old)?;
+    }
+    std::fs::rename(staging, dir)?;
+    if old.exists() {
+        std::fs::remove_dir_all(&old)?;
+    }
+    Ok(())
+}
+
+fn write_facets(path: &Path, facets: &HashMap<PaperId, PaperFacets>) -> std::io::Result<()> {
+    let rows: Vec<(i64, &PaperFacets)> = facets.iter().map(|(id, facets)| (id.0, facets)).collect();
+    let file = std::fs::File::create(path)?;
+    let mut out = std::io::BufWriter::new(file);
+    serde_json::to_writer(&mut out, &rows)?;
+    out.into_inner()
+        .map_err(|error| error.into_error())?
+        .sync_all()
+}
+
+impl SearchIndex {
+    /// Whether a search index was built in `dir` (or left beside it by an interrupted swap).
+    pub fn exists(dir: &Path) -> bool {
+        dir.join(FACETS_FILE).exists() || sibling(dir, "old").join(FACETS_FILE).exists()
+    }
+
+    /// Opens the search index built in `dir` by [`build_search_index`].
+    pub fn open(dir: &Path) -> Result<Self, IndexError> {
+        let aside = sibling(dir, "old");
+        let dir = if !dir.join(FACETS_FILE).exists() && aside.join(FACETS_FILE).exists() {
+            aside.as_path()
+        } else {
+            dir
+        };
+        let keyword = Bm25Index::open(&dir.join(KEYWORD_DIR))?;
+        let vectors = VectorIndex::load(&dir.join(VECTORS_FILE))?;
+        let file = std::fs::File::open(dir.join(FACETS_FILE))?;
+        let rows: Vec<(i64, PaperFacets)> =
+            serde_json::from_reader(std::io::BufReader::new(file)).map_err(std::io::Error::from)?;
+        let facets = rows
+            .into_iter()
+            .map(|(id, facets)| (PaperId(id), facets))
+            .collect();
+        Ok(SearchIndex {
+            keyword,
+            vectors,
+            facets: Arc::new(facets),
+        })
+    }
 }
 
 /// Embeds texts, taking the embeddings `cache` already holds (by [`content_hash`]) and saving
@@ -141,22 +250,6 @@ pub async fn embed_cached(
         .map(|hash| known.get(hash).cloned().unwrap_or_default())
         .collect();
     Ok((vectors, done))
-}
-
-/// Builds the keyword index of every paper in the store into `dir` (replacing it).
-pub async fn build_keyword_index(store: &dyn Store, dir: &Path) -> Result<Bm25Index, IndexError> {
-    let mut builder = Bm25Builder::new(Some(dir))?;
-    for_each_paper(store, |paper| -> Result<(), IndexError> {
-        builder.add(&Document {
-            id: paper.id,
-            title: &paper.record.title,
-            abstract_text: &paper.record.abstract_text,
-            authors: &paper.record.authors,
-        })?;
-        Ok(())
-    })
-    .await?;
-    Ok(builder.finish()?)
 }
 
 #[cfg(test)]

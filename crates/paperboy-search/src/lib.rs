@@ -1,5 +1,5 @@
-//! Paperboy's search: sentence embeddings (all-MiniLM-L6-v2 on candle), and next the BM25 and
-//! vector indexes, hybrid ranking and their evaluation.
+//! Paperboy's search: sentence embeddings (all-MiniLM-L6-v2 on candle), the BM25 and vector
+//! indexes, hybrid ranking, highlighting, and their evaluation.
 //!
 //! This crate holds the heavy dependencies (candle, tokenizers) so that the rest of the
 //! workspace rebuilds without them.
@@ -9,10 +9,15 @@ pub mod bm25;
 pub mod embedder;
 pub mod eval;
 pub mod fusion;
+pub mod highlight;
 pub mod indexing;
 pub mod model;
+pub mod searcher;
 pub mod vectors;
 
 pub use embedder::{DIMENSIONS, EmbedError, Embedder, MAX_TOKENS, paper_text};
 pub use model::{ModelDir, ModelError};
+pub use searcher::{
+    Filters, Mode, Query, SearchError, SearchHit, SearchIndex, SearchPage, Searcher,
+};
 pub use vectors::{Hit, VectorIndex};

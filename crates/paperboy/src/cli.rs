@@ -67,29 +67,9 @@ pub(crate) enum Command {
     /// Rebuild the search indexes from the store, embedding the papers not embedded yet.
     Reindex,
     /// Search papers in plain words.
-    Search {
-        query: String,
-        /// keyword (BM25), semantic (embeddings) or hybrid (both).
-        #[arg(long, value_enum, default_value_t = SearchMode::Hybrid)]
-        mode: SearchMode,
-        /// How many papers.
-        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=1000))]
-        limit: u32,
-        /// Print a JSON array of {id, arxiv_id, title, score}.
-        #[arg(long)]
-        json: bool,
-    },
-    /// Papers most like a paper, by meaning (cosine of their embeddings).
-    Similar {
-        /// arXiv id or internal id.
-        id: String,
-        /// How many papers.
-        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=1000))]
-        limit: u32,
-        /// Print a JSON array of {id, arxiv_id, title, score}.
-        #[arg(long)]
-        json: bool,
-    },
+    Search(SearchArgs),
+    /// Papers most like a paper (by its id) or like a text you paste (--text).
+    Similar(SimilarArgs),
     /// Measure search quality on public relevance judgements.
     Eval {
         #[command(subcommand)]
@@ -124,6 +104,15 @@ pub(crate) enum EvalCommand {
         #[arg(long)]
         tune: bool,
     },
+    /// CSFCube: NDCG%20, MAP and Recall@20 of "similar papers" per facet and overall.
+    Csfcube {
+        /// The CSFCube folder.
+        #[arg(long, default_value = "../shared/data/csfcube")]
+        path: PathBuf,
+        /// Which ranking to measure.
+        #[arg(long, value_enum, default_value_t = EvalMode::All)]
+        mode: EvalMode,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -131,6 +120,77 @@ pub(crate) enum SearchMode {
     Keyword,
     Semantic,
     Hybrid,
+}
+
+impl From<SearchMode> for paperboy_search::Mode {
+    fn from(mode: SearchMode) -> Self {
+        match mode {
+            SearchMode::Keyword => paperboy_search::Mode::Keyword,
+            SearchMode::Semantic => paperboy_search::Mode::Semantic,
+            SearchMode::Hybrid => paperboy_search::Mode::Hybrid,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct SearchArgs {
+    pub(crate) query: String,
+    /// keyword (BM25), semantic (embeddings) or hybrid (both).
+    #[arg(long, value_enum, default_value_t = SearchMode::Hybrid)]
+    pub(crate) mode: SearchMode,
+    #[command(flatten)]
+    pub(crate) results: ResultArgs,
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("like").required(true).args(["id", "text"])))]
+pub(crate) struct SimilarArgs {
+    /// arXiv id or internal id of a paper in the store.
+    pub(crate) id: Option<String>,
+    /// A title and abstract to find papers like ("-" reads standard input).
+    #[arg(long)]
+    pub(crate) text: Option<String>,
+    /// semantic (embeddings), keyword (BM25 of the paper's words) or hybrid (both).
+    #[arg(long, value_enum, default_value_t = SearchMode::Semantic)]
+    pub(crate) mode: SearchMode,
+    #[command(flatten)]
+    pub(crate) results: ResultArgs,
+}
+
+/// Which results to print, and how.
+#[derive(Debug, Args)]
+pub(crate) struct ResultArgs {
+    /// How many papers.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub(crate) limit: u32,
+    /// How many of the best to skip (for the next page).
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=100_000))]
+    pub(crate) offset: u32,
+    /// Only papers dated (published or listed) on or after this day (YYYY-MM-DD).
+    #[arg(long, value_parser = parse_date)]
+    pub(crate) from: Option<NaiveDate>,
+    /// Only papers dated (published or listed) on or before this day (YYYY-MM-DD).
+    #[arg(long, value_parser = parse_date)]
+    pub(crate) until: Option<NaiveDate>,
+    /// Only papers in this category (cs.IR) or archive (cs); repeat for any of several.
+    #[arg(long)]
+    pub(crate) category: Vec<String>,
+    /// Print a JSON array of {id, arxiv_id, title, score, …}.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+impl ResultArgs {
+    pub(crate) fn apply(&self, query: paperboy_search::Query) -> paperboy_search::Query {
+        query
+            .filters(paperboy_search::Filters {
+                from: self.from,
+                until: self.until,
+                categories: self.category.clone(),
+            })
+            .limit(self.limit as usize)
+            .offset(self.offset as usize)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

@@ -1,17 +1,46 @@
-//! `paperboy eval`: search quality on public judgements, per ranking mode.
+//! `paperboy eval`: search quality on public judgements, per ranking mode, through the same
+//! [`Searcher`] the other commands use.
 
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use paperboy_search::Embedder;
-use paperboy_search::eval::{Metrics, Mode, Retriever, load_beir, mean, rank, score_query};
-use paperboy_search::fusion::KEYWORD_WEIGHT;
+use paperboy_core::PaperId;
+use paperboy_search::eval::{
+    EvalDocument, Metrics, PoolMetrics, fold_mean, index_documents, load_beir, load_csfcube, mean,
+    score_pool, score_query,
+};
 use paperboy_search::indexing::Silent;
+use paperboy_search::{Embedder, Mode, Query, SearchIndex, Searcher, paper_text};
 use paperboy_store::SqliteStore;
 
 use crate::Outcome;
 use crate::cli::{Cli, EvalMode};
+
+/// Indexes an evaluation corpus in memory, with embeddings cached in the data folder.
+async fn searcher_for(cli: &Cli, documents: &[EvalDocument]) -> anyhow::Result<Searcher> {
+    let model = cli.model()?;
+    let embedder = tokio::task::spawn_blocking(move || Embedder::load(&model))
+        .await?
+        .context("loading the embedding model")?;
+    let embedder = Arc::new(embedder);
+    std::fs::create_dir_all(&cli.data_dir)?;
+    let cache = SqliteStore::open(&cli.data_dir.join("eval-cache.sqlite3"))
+        .await
+        .context("opening the evaluation embedding cache")?;
+    let index: SearchIndex = index_documents(documents, &embedder, &cache, &Silent).await?;
+    Ok(Searcher::new(Arc::new(index), Some(embedder)))
+}
+
+fn modes(mode: EvalMode) -> Vec<Mode> {
+    match mode {
+        EvalMode::All => vec![Mode::Keyword, Mode::Semantic, Mode::Hybrid],
+        EvalMode::Keyword => vec![Mode::Keyword],
+        EvalMode::Semantic => vec![Mode::Semantic],
+        EvalMode::Hybrid => vec![Mode::Hybrid],
+    }
+}
 
 pub(crate) async fn scifact(
     cli: &Cli,
@@ -28,72 +57,174 @@ pub(crate) async fn scifact(
         dataset.documents.len(),
         dataset.queries.len()
     );
-    let needs_embeddings = mode != EvalMode::Keyword || tune;
-    let embedder = if needs_embeddings {
-        let model = cli.model()?;
-        let embedder = tokio::task::spawn_blocking(move || Embedder::load(&model))
-            .await?
-            .context("loading the embedding model")?;
-        Some(Arc::new(embedder))
-    } else {
-        None
-    };
-    std::fs::create_dir_all(&cli.data_dir)?;
-    let cache = SqliteStore::open(&cli.data_dir.join("eval-cache.sqlite3"))
-        .await
-        .context("opening the evaluation embedding cache")?;
-    let retriever = Retriever::build(&dataset.documents, embedder, &cache, &Silent).await?;
-
-    let modes: Vec<(&str, Mode)> = match mode {
-        EvalMode::All => vec![
-            ("keyword", Mode::Keyword),
-            ("semantic", Mode::Semantic),
-            ("hybrid", Mode::Hybrid(KEYWORD_WEIGHT)),
-        ],
-        EvalMode::Keyword => vec![("keyword", Mode::Keyword)],
-        EvalMode::Semantic => vec![("semantic", Mode::Semantic)],
-        EvalMode::Hybrid => vec![("hybrid", Mode::Hybrid(KEYWORD_WEIGHT))],
-    };
+    let searcher = searcher_for(cli, &dataset.documents).await?;
+    let modes = modes(mode);
     let weights: Vec<f32> = if tune {
         (0..=20).map(|step| step as f32 * 0.05).collect()
     } else {
         Vec::new()
     };
-    let mut per_mode: Vec<Vec<Metrics>> = vec![Vec::new(); modes.len()];
-    let mut per_weight: Vec<Vec<Metrics>> = vec![Vec::new(); weights.len()];
-    for (query_id, text) in &dataset.queries {
-        let judged = &dataset.judgements[query_id];
-        let (keyword, semantic) = retriever.candidates(text)?;
-        let score = |mode: Mode| {
-            let ranking: Vec<&str> = rank(mode, &keyword, &semantic)
-                .into_iter()
-                .map(|id| dataset.documents[id.0 as usize].id.as_str())
-                .collect();
-            score_query(&ranking, judged)
-        };
-        for (metrics, (_, mode)) in per_mode.iter_mut().zip(&modes) {
-            metrics.push(score(*mode));
-        }
-        for (metrics, weight) in per_weight.iter_mut().zip(&weights) {
-            metrics.push(score(Mode::Hybrid(*weight)));
-        }
-    }
+    let tuning: Vec<Searcher> = weights
+        .iter()
+        .map(|weight| searcher.clone().with_keyword_weight(*weight))
+        .collect();
+    let (per_mode, per_weight) =
+        tokio::task::spawn_blocking(move || -> anyhow::Result<(Vec<Metrics>, Vec<Metrics>)> {
+            let mut per_mode = vec![Vec::new(); modes.len()];
+            let mut per_weight = vec![Vec::new(); tuning.len()];
+            for (query_id, text) in &dataset.queries {
+                let judged = &dataset.judgements[query_id];
+                let query = Query::new(text).limit(paperboy_search::eval::DEPTH);
+                let candidates = searcher.candidates(&query)?;
+                let score = |searcher: &Searcher, mode: Mode| {
+                    let ranking: Vec<&str> = searcher
+                        .rank(mode, &candidates)
+                        .into_iter()
+                        .map(|(id, _)| dataset.documents[id.0 as usize].id.as_str())
+                        .collect();
+                    score_query(&ranking, judged)
+                };
+                for (metrics, mode) in per_mode.iter_mut().zip(&modes) {
+                    metrics.push(score(&searcher, *mode));
+                }
+                for (metrics, tuned) in per_weight.iter_mut().zip(&tuning) {
+                    metrics.push(score(tuned, Mode::Hybrid));
+                }
+            }
+            Ok((
+                per_mode.iter().map(|metrics| mean(metrics)).collect(),
+                per_weight.iter().map(|metrics| mean(metrics)).collect(),
+            ))
+        })
+        .await??;
     println!(
         "mode       nDCG@10  Recall@100  MAP@100   (SciFact {split}, {} queries)",
-        dataset.queries.len()
+        per_mode.first().map_or(0, |metrics| metrics.queries)
     );
-    for ((name, _), metrics) in modes.iter().zip(&per_mode) {
-        let metrics = mean(metrics);
+    for (mode, metrics) in self::modes(mode).iter().zip(&per_mode) {
         println!(
-            "{name:<9}  {:.4}   {:.4}      {:.4}",
-            metrics.ndcg_at_10, metrics.recall_at_100, metrics.map
+            "{:<9}  {:.4}   {:.4}      {:.4}",
+            mode.name(),
+            metrics.ndcg_at_10,
+            metrics.recall_at_100,
+            metrics.map
         );
     }
     if tune {
         println!("\nkeyword weight  hybrid nDCG@10");
         for (weight, metrics) in weights.iter().zip(&per_weight) {
-            println!("{weight:>14.2}  {:.4}", mean(metrics).ndcg_at_10);
+            println!("{weight:>14.2}  {:.4}", metrics.ndcg_at_10);
         }
     }
     Ok(Outcome::Success)
+}
+
+pub(crate) async fn csfcube(cli: &Cli, path: &Path, mode: EvalMode) -> anyhow::Result<Outcome> {
+    let dir = path.to_path_buf();
+    let cube = tokio::task::spawn_blocking(move || load_csfcube(&dir)).await??;
+    eprintln!(
+        "CSFCube: {} papers, {} query facets.",
+        cube.documents.len(),
+        cube.facets
+            .iter()
+            .map(|facet| facet.pools.len())
+            .sum::<usize>()
+    );
+    let searcher = searcher_for(cli, &cube.documents).await?;
+    let modes = modes(mode);
+    let report = tokio::task::spawn_blocking(move || -> anyhow::Result<String> {
+        let row_of: HashMap<&str, PaperId> = cube
+            .documents
+            .iter()
+            .enumerate()
+            .map(|(row, document)| (document.id.as_str(), PaperId(row as i64)))
+            .collect();
+        let mut report = String::from(
+            "mode       facet        NDCG%20  MAP     Recall@20   (CSFCube test folds)\n",
+        );
+        for mode in &modes {
+            let mut all_queries: HashMap<String, PoolMetrics> = HashMap::new();
+            let mut all_folds: [Vec<String>; 2] = Default::default();
+            for facet in &cube.facets {
+                let mut per_query = HashMap::new();
+                for (query_id, pool) in &facet.pools {
+                    let query_row = *row_of
+                        .get(query_id.as_str())
+                        .with_context(|| format!("query paper {query_id} is not in the corpus"))?;
+                    let ranked =
+                        rank_pool(&searcher, &cube.documents, query_row, pool, &row_of, *mode)?;
+                    per_query.insert(query_id.clone(), score_pool(&ranked));
+                }
+                let metrics = fold_mean(&per_query, &facet.folds);
+                report.push_str(&format!(
+                    "{:<9}  {:<11}  {:.4}   {:.4}  {:.4}\n",
+                    mode.name(),
+                    facet.name,
+                    metrics.ndcg_pct20,
+                    metrics.map,
+                    metrics.recall_at_20
+                ));
+                for (fold, ids) in all_folds.iter_mut().zip(&facet.folds) {
+                    fold.extend(ids.iter().map(|id| format!("{id}_{}", facet.name)));
+                }
+                all_queries.extend(
+                    per_query
+                        .into_iter()
+                        .map(|(id, metrics)| (format!("{id}_{}", facet.name), metrics)),
+                );
+            }
+            let overall = fold_mean(&all_queries, &all_folds);
+            report.push_str(&format!(
+                "{:<9}  {:<11}  {:.4}   {:.4}  {:.4}\n",
+                mode.name(),
+                "all",
+                overall.ndcg_pct20,
+                overall.map,
+                overall.recall_at_20
+            ));
+        }
+        Ok(report)
+    })
+    .await??;
+    print!("{report}");
+    Ok(Outcome::Success)
+}
+
+/// Ranks a query paper's pool as "similar papers" would (the whole paper as the query, the
+/// paper itself left out) and returns the pool's grades in that order; candidates a mode does
+/// not score (no word in common) follow in pool order.
+fn rank_pool(
+    searcher: &Searcher,
+    documents: &[EvalDocument],
+    query_row: PaperId,
+    pool: &[(String, u32)],
+    row_of: &HashMap<&str, PaperId>,
+    mode: Mode,
+) -> anyhow::Result<Vec<u32>> {
+    let grade_of: HashMap<PaperId, u32> = pool
+        .iter()
+        .filter_map(|(id, grade)| Some((*row_of.get(id.as_str())?, *grade)))
+        .collect();
+    let members: HashSet<PaperId> = grade_of.keys().copied().collect();
+    let document = &documents[query_row.0 as usize];
+    let query = Query::like_paper(query_row, &paper_text(&document.title, &document.text))
+        .mode(mode)
+        .within(Arc::new(members))
+        .limit(pool.len());
+    let mut ranked: Vec<u32> = Vec::with_capacity(pool.len());
+    let mut seen = HashSet::new();
+    for hit in searcher.search(&query)?.hits {
+        if seen.insert(hit.id) {
+            ranked.push(grade_of.get(&hit.id).copied().unwrap_or(0));
+        }
+    }
+    for (id, grade) in pool {
+        if row_of
+            .get(id.as_str())
+            .is_none_or(|row| !seen.contains(row) && *row != query_row)
+        {
+            ranked.push(*grade);
+        }
+    }
+    Ok(ranked)
 }

@@ -70,17 +70,8 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
                 command: BenchCommand::Embed { count },
             } => bench::embed(&*store, cli.model()?, count).await?,
             Command::Reindex => search::reindex(&*store, cli.model()?, &cli.data_dir).await?,
-            Command::Similar {
-                ref id,
-                limit,
-                json,
-            } => search::similar(&*store, &cli.data_dir, id, limit, json).await?,
-            Command::Search {
-                ref query,
-                mode,
-                limit,
-                json,
-            } => search::search(&*store, &cli, query, mode, limit, json).await?,
+            Command::Similar(ref args) => search::similar(&*store, &cli, args).await?,
+            Command::Search(ref args) => search::search(&*store, &cli, args).await?,
             Command::Eval {
                 command:
                     EvalCommand::Scifact {
@@ -90,6 +81,9 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
                         tune,
                     },
             } => eval::scifact(&cli, path, split, mode, tune).await?,
+            Command::Eval {
+                command: EvalCommand::Csfcube { ref path, mode },
+            } => eval::csfcube(&cli, path, mode).await?,
             Command::Model { .. } => unreachable!("handled before the store is opened"),
         };
         Ok(outcome)

@@ -6,27 +6,22 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
+use chrono::NaiveDate;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use paperboy_core::PaperId;
-use paperboy_search::bm25::Bm25Index;
-use paperboy_search::eval::DEPTH;
-use paperboy_search::fusion::{KEYWORD_WEIGHT, fuse};
-use paperboy_search::indexing::{EmbedProgress, build_keyword_index, build_vector_index};
-use paperboy_search::{Embedder, ModelDir, VectorIndex};
+use paperboy_core::text::shorten;
+use paperboy_search::highlight::{Highlighter, mark};
+use paperboy_search::indexing::{EmbedProgress, build_search_index};
+use paperboy_search::{Embedder, ModelDir, Query, SearchIndex, Searcher, paper_text};
 use paperboy_store::Store;
 use serde::Serialize;
 
 use crate::Outcome;
-use crate::cli::{Cli, SearchMode};
+use crate::cli::{Cli, ResultArgs, SearchArgs, SimilarArgs};
 use crate::papers::find;
 
-/// Where the indexes live in a data folder.
-fn vector_path(data_dir: &Path) -> PathBuf {
-    data_dir.join("vectors").join("minilm.bin")
-}
-
-fn keyword_path(data_dir: &Path) -> PathBuf {
-    data_dir.join("index").join("bm25")
+/// Where the search index lives in a data folder.
+pub(crate) fn index_dir(data_dir: &Path) -> PathBuf {
+    data_dir.join("index")
 }
 
 pub(crate) async fn reindex(
@@ -35,24 +30,21 @@ pub(crate) async fn reindex(
     data_dir: &Path,
 ) -> anyhow::Result<Outcome> {
     let started = Instant::now();
-    let keyword = build_keyword_index(store, &keyword_path(data_dir)).await?;
-    eprintln!("The keyword index holds {} papers.", keyword.len());
-    let index_path = vector_path(data_dir);
     let embedder = tokio::task::spawn_blocking(move || Embedder::load(&model))
         .await?
         .context("loading the embedding model")?;
     let progress = EmbeddingBar::new();
-    let (index, report) = build_vector_index(store, Arc::new(embedder), &progress).await?;
+    let dir = index_dir(data_dir);
+    let (index, report) = build_search_index(store, Arc::new(embedder), &progress, &dir)
+        .await
+        .with_context(|| format!("cannot build the search index in {}", dir.display()))?;
     progress.bar.finish_and_clear();
-    index
-        .save(&index_path)
-        .with_context(|| format!("cannot write the vector index {}", index_path.display()))?;
     let seconds = started.elapsed().as_secs_f64();
     eprintln!(
-        "Embedded {} papers ({} unchanged ones reused) in {seconds:.1} s; the vector index holds {} papers.",
+        "Indexed {} papers in {seconds:.1} s ({} embedded now, {} embeddings reused).",
+        index.vectors.len(),
         report.embedded,
         report.reused,
-        index.len()
     );
     Ok(Outcome::Success)
 }
@@ -121,129 +113,185 @@ struct Found {
     arxiv_id: Option<String>,
     title: String,
     score: f32,
+    /// BM25 score, when the paper was among the keyword matches.
+    keyword_score: Option<f32>,
+    /// Cosine similarity to the query, in semantic and hybrid modes.
+    semantic_score: Option<f32>,
+    published: Option<NaiveDate>,
+    categories: Vec<String>,
+    /// The words of the title and abstract that match the query, as written there.
+    matched_words: Vec<String>,
+    /// The part of the abstract with the most matches.
+    snippet: String,
 }
 
-async fn load_vectors(data_dir: &Path) -> anyhow::Result<VectorIndex> {
-    let path = vector_path(data_dir);
-    if !path.exists() {
+/// Opens the data folder's search index, with the embedding model when `query` needs it.
+async fn open_searcher(cli: &Cli, query: &Query) -> anyhow::Result<Searcher> {
+    let dir = index_dir(&cli.data_dir);
+    if !SearchIndex::exists(&dir) {
         bail!("there is no search index yet: run `paperboy reindex` first");
     }
-    let reading = path.clone();
-    tokio::task::spawn_blocking(move || VectorIndex::load(&reading))
-        .await?
-        .with_context(|| format!("cannot read the vector index {}", path.display()))
-}
-
-fn load_keyword(data_dir: &Path) -> anyhow::Result<Bm25Index> {
-    let path = keyword_path(data_dir);
-    if !path.exists() {
-        bail!("there is no search index yet: run `paperboy reindex` first");
-    }
-    Bm25Index::open(&path)
-        .with_context(|| format!("cannot read the keyword index {}", path.display()))
-}
-
-pub(crate) async fn similar(
-    store: &dyn Store,
-    data_dir: &Path,
-    id: &str,
-    limit: u32,
-    json: bool,
-) -> anyhow::Result<Outcome> {
-    let paper = find(store, id).await?;
-    let index = load_vectors(data_dir).await?;
-    let Some(query) = index.vector_of(paper.id) else {
-        bail!("{id} was added after the last reindex: run `paperboy reindex` to include it");
+    let model = if query.needs_embedding() {
+        Some(cli.model()?)
+    } else {
+        None
     };
-    let hits: Vec<(PaperId, f32)> = index
-        .search(query, limit as usize, |other| other != paper.id)
-        .into_iter()
-        .map(|hit| (hit.id, hit.score))
-        .collect();
-    let heading = format!("Papers most like \"{}\":", paper.record.title);
-    print_results(store, &hits, json, &heading).await
+    let (index, embedder) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+        let index = SearchIndex::open(&dir)
+            .with_context(|| format!("cannot read the search index in {}", dir.display()))?;
+        let embedder = model
+            .map(|model| Embedder::load(&model).context("loading the embedding model"))
+            .transpose()?;
+        Ok((index, embedder))
+    })
+    .await??;
+    Ok(Searcher::new(Arc::new(index), embedder.map(Arc::new)))
 }
 
 pub(crate) async fn search(
     store: &dyn Store,
     cli: &Cli,
-    query: &str,
-    mode: SearchMode,
-    limit: u32,
-    json: bool,
+    args: &SearchArgs,
 ) -> anyhow::Result<Outcome> {
-    if query.trim().is_empty() {
-        bail!("the query is empty: give some words to search for");
-    }
-    let depth = (limit as usize).max(DEPTH);
-    let keyword = match mode {
-        SearchMode::Semantic => Vec::new(),
-        SearchMode::Keyword | SearchMode::Hybrid => {
-            load_keyword(&cli.data_dir)?.search(query, depth)?
-        }
-    };
-    let semantic = match mode {
-        SearchMode::Keyword => Vec::new(),
-        SearchMode::Semantic | SearchMode::Hybrid => {
-            let index = load_vectors(&cli.data_dir).await?;
-            let model = cli.model()?;
-            let text = query.to_owned();
-            let vector = tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<f32>> {
-                let embedder = Embedder::load(&model)?;
-                Ok(embedder.embed(&[&text])?.pop().unwrap_or_default())
-            })
-            .await??;
-            index
-                .search(&vector, depth, |_| true)
-                .into_iter()
-                .map(|hit| (hit.id, hit.score))
-                .collect()
-        }
-    };
-    let mut hits = match mode {
-        SearchMode::Keyword => keyword,
-        SearchMode::Semantic => semantic,
-        SearchMode::Hybrid => fuse(&keyword, &semantic, KEYWORD_WEIGHT),
-    };
-    hits.truncate(limit as usize);
-    let heading = format!(
-        "Papers for \"{}\":",
-        query.chars().take(80).collect::<String>()
-    );
-    print_results(store, &hits, json, &heading).await
+    let query = args
+        .results
+        .apply(Query::new(&args.query).mode(args.mode.into()));
+    let searcher = open_searcher(cli, &query).await?;
+    let heading = format!("Papers for \"{}\":", shorten(&args.query, 80));
+    run_query(store, searcher, query, &args.query, &args.results, &heading).await
 }
 
-async fn print_results(
+pub(crate) async fn similar(
     store: &dyn Store,
-    hits: &[(PaperId, f32)],
-    json: bool,
+    cli: &Cli,
+    args: &SimilarArgs,
+) -> anyhow::Result<Outcome> {
+    let (query, heading) = match (&args.id, &args.text) {
+        (Some(id), _) => {
+            let paper = find(store, id).await?;
+            let record = &paper.record;
+            let query =
+                Query::like_paper(paper.id, &paper_text(&record.title, &record.abstract_text));
+            (query, format!("Papers most like \"{}\":", record.title))
+        }
+        (None, Some(text)) => {
+            let text = if text == "-" {
+                std::io::read_to_string(std::io::stdin()).context("cannot read standard input")?
+            } else {
+                text.clone()
+            };
+            let heading = format!("Papers most like \"{}\":", shorten(&text, 80));
+            (Query::new(&text), heading)
+        }
+        (None, None) => bail!("give a paper id or --text"),
+    };
+    let query = args.results.apply(query.mode(args.mode.into()));
+    let searcher = open_searcher(cli, &query).await?;
+    if let Some(like) = query.like()
+        && searcher.index().vectors.vector_of(like).is_none()
+    {
+        bail!(
+            "{} was added after the last reindex: run `paperboy reindex` to include it",
+            args.id.as_deref().unwrap_or_default()
+        );
+    }
+    let highlight_text = query.text().to_owned();
+    run_query(
+        store,
+        searcher,
+        query,
+        &highlight_text,
+        &args.results,
+        &heading,
+    )
+    .await
+}
+
+async fn run_query(
+    store: &dyn Store,
+    searcher: Searcher,
+    query: Query,
+    highlight_text: &str,
+    args: &ResultArgs,
     heading: &str,
 ) -> anyhow::Result<Outcome> {
-    let mut results = Vec::with_capacity(hits.len());
-    for (id, score) in hits {
-        if let Some(found) = store.paper(*id).await? {
-            results.push(Found {
-                id: found.id.0,
-                arxiv_id: found.record.arxiv_id.map(|arxiv_id| arxiv_id.to_string()),
-                title: found.record.title,
-                score: *score,
-            });
+    let page = tokio::task::spawn_blocking(move || searcher.search(&query)).await??;
+    let highlighter = Highlighter::new(highlight_text);
+    let color = !args.json && std::io::IsTerminal::is_terminal(&std::io::stdout());
+    let mut results = Vec::with_capacity(page.hits.len());
+    let mut lines = String::new();
+    for (rank, hit) in page.hits.iter().enumerate() {
+        let Some(paper) = store.paper(hit.id).await? else {
+            continue; // indexed, then removed from the store: the next reindex drops it
+        };
+        let record = paper.record;
+        let title_spans = highlighter.spans(&record.title);
+        let snippet = highlighter.snippet(&record.abstract_text, SNIPPET_CHARS);
+        let mut matched_words: Vec<String> = Vec::new();
+        for (text, spans) in [
+            (&record.title, &title_spans),
+            (&snippet.text, &snippet.spans),
+        ] {
+            for span in spans {
+                let word = text[span.clone()].to_lowercase();
+                if !matched_words.contains(&word) {
+                    matched_words.push(word);
+                }
+            }
         }
+        let label = record
+            .arxiv_id
+            .as_ref()
+            .map_or_else(|| format!("#{}", paper.id.0), ToString::to_string);
+        let (open, close) = if color {
+            ("\x1b[1m", "\x1b[0m")
+        } else {
+            ("", "")
+        };
+        lines.push_str(&format!(
+            "{:>3}. {:.3}  {label:<16}  {}\n",
+            args.offset as usize + rank + 1,
+            hit.score,
+            mark(&record.title, &title_spans, open, close)
+        ));
+        if !snippet.spans.is_empty() {
+            lines.push_str(&format!(
+                "                             {}{}{}\n",
+                if snippet.cut_before { "…" } else { "" },
+                mark(&snippet.text, &snippet.spans, open, close),
+                if snippet.cut_after { "…" } else { "" }
+            ));
+        }
+        results.push(Found {
+            id: paper.id.0,
+            arxiv_id: record.arxiv_id.map(|arxiv_id| arxiv_id.to_string()),
+            title: record.title,
+            score: hit.score,
+            keyword_score: hit.keyword,
+            semantic_score: hit.semantic,
+            published: record.published,
+            categories: record.categories,
+            matched_words,
+            snippet: snippet.text,
+        });
     }
-    if json {
+    if args.json {
         println!("{}", serde_json::to_string_pretty(&results)?);
     } else {
         println!("{heading}");
         if results.is_empty() {
             println!("(nothing found)");
         }
-        for result in &results {
-            let label = result
-                .arxiv_id
-                .clone()
-                .unwrap_or_else(|| format!("#{}", result.id));
-            println!("{:.3}  {label:<16}  {}", result.score, result.title);
+        print!("{lines}");
+        if page.more {
+            println!(
+                "(more: --offset {})",
+                args.offset as usize + page.hits.len()
+            );
         }
     }
     Ok(Outcome::Success)
 }
+
+/// Characters of abstract shown under each result.
+const SNIPPET_CHARS: usize = 160;

@@ -518,9 +518,10 @@ fn reindex_embeds_only_what_changed_and_similar_finds_related_papers() {
         .arg("reindex"));
     assert_eq!(first.status, 0, "{}", first.stderr);
     assert!(
-        first
-            .stderr
-            .contains("Embedded 46 papers (0 unchanged ones reused)"),
+        first.stderr.contains("Indexed 46 papers")
+            && first
+                .stderr
+                .contains("(46 embedded now, 0 embeddings reused)"),
         "{}",
         first.stderr
     );
@@ -531,7 +532,7 @@ fn reindex_embeds_only_what_changed_and_similar_finds_related_papers() {
     assert!(
         second
             .stderr
-            .contains("Embedded 0 papers (46 unchanged ones reused)"),
+            .contains("(0 embedded now, 46 embeddings reused)"),
         "{}",
         second.stderr
     );
@@ -554,6 +555,54 @@ fn reindex_embeds_only_what_changed_and_similar_finds_related_papers() {
             .iter()
             .all(|r| r["arxiv_id"] != "1101.4388" && r["id"].is_i64() && r["title"].is_string())
     );
+
+    // Every mode of "similar" leaves the paper out; keyword and hybrid read its words.
+    for mode in ["keyword", "hybrid"] {
+        let like = run(paperboy(data.path()).args([
+            "similar",
+            "1101.4388",
+            "--mode",
+            mode,
+            "--limit",
+            "3",
+            "--json",
+        ]));
+        assert_eq!(like.status, 0, "{mode}: {}", like.stderr);
+        let results: Vec<Value> = serde_json::from_str(&like.stdout).unwrap();
+        assert_eq!(results.len(), 3, "{mode}");
+        assert!(
+            results.iter().all(|r| r["arxiv_id"] != "1101.4388"),
+            "{mode}"
+        );
+    }
+    // A pasted abstract (here the paper's own, from standard input) finds the paper first.
+    let shown = run(paperboy(data.path()).args(["papers", "show", "1101.4388", "--json"]));
+    let paper: Value = serde_json::from_str(&shown.stdout).unwrap();
+    let pasted = format!(
+        "{}. {}",
+        paper["title"].as_str().unwrap(),
+        paper["abstract"].as_str().unwrap()
+    );
+    let mut child = paperboy(data.path())
+        .arg("--model-dir")
+        .arg(&model)
+        .args(["similar", "--text", "-", "--json", "--limit", "2"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), pasted.as_bytes()).unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let results: Vec<Value> = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(results[0]["arxiv_id"], "1101.4388");
+    let neither = run(paperboy(data.path()).arg("similar"));
+    assert_eq!(neither.status, 2, "{}", neither.stderr);
 
     let unknown = run(paperboy(data.path()).args(["similar", "2101.99999"]));
     assert_eq!(unknown.status, 2);
@@ -578,13 +627,55 @@ fn reindex_embeds_only_what_changed_and_similar_finds_related_papers() {
         let results: Vec<Value> = serde_json::from_str(&found.stdout).unwrap();
         assert_eq!(results[0]["arxiv_id"], "1101.4388", "{mode}: {results:?}");
         assert!(results.len() <= 3);
+        if mode != "semantic" {
+            let words = results[0]["matched_words"].as_array().unwrap();
+            assert!(words.contains(&Value::from("banach")), "{mode}: {words:?}");
+        }
     }
+
+    // Pages follow on from each other; filters narrow the results inside the search.
+    let search = |extra: &[&str]| -> Vec<Value> {
+        let found = run(paperboy(data.path())
+            .arg("--model-dir")
+            .arg(&model)
+            .args(["search", "learning", "--json"])
+            .args(extra));
+        assert_eq!(found.status, 0, "{extra:?}: {}", found.stderr);
+        serde_json::from_str(&found.stdout).unwrap()
+    };
+    let ids = |results: &[Value]| -> Vec<i64> {
+        results.iter().map(|r| r["id"].as_i64().unwrap()).collect()
+    };
+    let first_six = search(&["--limit", "6"]);
+    let next_three = search(&["--limit", "3", "--offset", "3"]);
+    assert_eq!(ids(&first_six)[3..], ids(&next_three)[..]);
+    let statistics = search(&["--category", "stat.ML", "--limit", "50"]);
+    assert!(!statistics.is_empty());
+    assert!(statistics.iter().all(|r| {
+        r["categories"]
+            .as_array()
+            .unwrap()
+            .contains(&Value::from("stat.ML"))
+    }));
+    let biology = search(&["--category", "q-bio", "--limit", "50"]);
+    assert_eq!(
+        biology.len(),
+        1,
+        "the archive matches its one q-bio.QM paper"
+    );
+    assert!(search(&["--category", "hep-th", "--limit", "50"]).is_empty());
+    let later = search(&["--from", "2014-01-01", "--limit", "50"]);
+    let earlier = search(&["--until", "2013-12-31", "--limit", "50"]);
+    assert!(!later.is_empty() && !earlier.is_empty());
+    assert!(ids(&later).iter().all(|id| !ids(&earlier).contains(id)));
 
     // Odd queries get an answer, never a crash.
     let empty = run(paperboy(data.path()).args(["search", "  "]));
     assert_eq!(empty.status, 2);
     assert!(
-        empty.stderr.contains("the query is empty"),
+        empty
+            .stderr
+            .contains("the query has no words to search for"),
         "{}",
         empty.stderr
     );
