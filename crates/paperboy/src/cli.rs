@@ -50,9 +50,14 @@ pub(crate) enum Command {
         /// Files and folders; folders are read recursively.
         #[arg(required = true)]
         paths: Vec<PathBuf>,
+        #[command(flatten)]
+        indexing: IndexingArgs,
     },
     /// Import the bundled demo corpus: recent Hugging Face daily lists and a saved listing page.
-    Demo,
+    Demo {
+        #[command(flatten)]
+        indexing: IndexingArgs,
+    },
     /// Write every paper as Paperboy JSON lines (gzip when the file name ends in .gz).
     Export {
         /// Output file [default: standard output].
@@ -130,6 +135,14 @@ impl From<SearchMode> for paperboy_search::Mode {
             SearchMode::Hybrid => paperboy_search::Mode::Hybrid,
         }
     }
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct IndexingArgs {
+    /// Leave the search index as it is (run `paperboy reindex` later); otherwise new and changed
+    /// papers are indexed and embedded after the import.
+    #[arg(long)]
+    pub(crate) no_index: bool,
 }
 
 #[derive(Debug, Args)]

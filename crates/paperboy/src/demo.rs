@@ -38,7 +38,8 @@ pub(crate) const DEMO_FILES: &[(&str, &[u8])] = demo_files!(
     "seed-listing.txt.gz",
 );
 
-pub(crate) async fn run(store: &dyn Store) -> anyhow::Result<Outcome> {
+/// Imports the demo corpus; returns how it went and what it did.
+pub(crate) async fn run(store: &dyn Store) -> anyhow::Result<(Outcome, ImportReport)> {
     let started = Instant::now();
     let total: u64 = DEMO_FILES.iter().map(|(_, bytes)| bytes.len() as u64).sum();
     let progress = Arc::new(CliProgress::new(total));
@@ -50,6 +51,16 @@ pub(crate) async fn run(store: &dyn Store) -> anyhow::Result<Outcome> {
     }
     progress.finish();
     print_summary(store, &report, started.elapsed()).await?;
+    let outcome = if report.had_problems() {
+        Outcome::Partial
+    } else {
+        Outcome::Success
+    };
+    Ok((outcome, report))
+}
+
+/// Prints the newest papers, to show what the demo brought in.
+pub(crate) async fn show_newest(store: &dyn Store) -> anyhow::Result<()> {
     println!("The newest papers (more with `paperboy papers list --help`):");
     let newest = ListArgs {
         from: None,
@@ -60,9 +71,6 @@ pub(crate) async fn run(store: &dyn Store) -> anyhow::Result<Outcome> {
         json: false,
     };
     papers::list(store, &newest).await?;
-    Ok(if report.had_problems() {
-        Outcome::Partial
-    } else {
-        Outcome::Success
-    })
+    println!("Search them with `paperboy search \"…\"`.");
+    Ok(())
 }

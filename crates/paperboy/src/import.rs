@@ -18,7 +18,11 @@ use crate::Outcome;
 /// Rejections printed per file before the rest are only counted.
 const MAX_REJECTIONS_SHOWN: u64 = 20;
 
-pub(crate) async fn run(store: &dyn Store, paths: &[PathBuf]) -> anyhow::Result<Outcome> {
+/// Imports files; returns how it went and what it did.
+pub(crate) async fn run(
+    store: &dyn Store,
+    paths: &[PathBuf],
+) -> anyhow::Result<(Outcome, ImportReport)> {
     let started = Instant::now();
     let total_bytes = paperboy_ingest::expand_paths(paths)
         .files
@@ -35,11 +39,12 @@ pub(crate) async fn run(store: &dyn Store, paths: &[PathBuf]) -> anyhow::Result<
     .await?;
     progress.finish();
     print_summary(store, &report, started.elapsed()).await?;
-    Ok(if report.had_problems() {
+    let outcome = if report.had_problems() {
         Outcome::Partial
     } else {
         Outcome::Success
-    })
+    };
+    Ok((outcome, report))
 }
 
 pub(crate) async fn print_summary(

@@ -59,8 +59,20 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
     runtime.block_on(async {
         let store = cli.open_store().await?;
         let outcome = match cli.command {
-            Command::Import { paths } => import::run(&*store, &paths).await?,
-            Command::Demo => demo::run(&*store).await?,
+            Command::Import {
+                ref paths,
+                ref indexing,
+            } => {
+                let (outcome, report) = import::run(&*store, paths).await?;
+                search::index_after_import(&*store, &cli, &report, indexing).await?;
+                outcome
+            }
+            Command::Demo { ref indexing } => {
+                let (outcome, report) = demo::run(&*store).await?;
+                search::index_after_import(&*store, &cli, &report, indexing).await?;
+                demo::show_newest(&*store).await?;
+                outcome
+            }
             Command::Export { output } => export::run(&*store, output.as_deref()).await?,
             Command::Papers { command } => match command {
                 PapersCommand::List(args) => papers::list(&*store, &args).await?,

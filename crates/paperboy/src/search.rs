@@ -9,6 +9,7 @@ use anyhow::{Context as _, bail};
 use chrono::NaiveDate;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use paperboy_core::text::shorten;
+use paperboy_ingest::pipeline::ImportReport;
 use paperboy_search::highlight::{Highlighter, mark};
 use paperboy_search::indexing::{EmbedProgress, build_search_index};
 use paperboy_search::{Embedder, ModelDir, Query, SearchIndex, Searcher, paper_text};
@@ -16,7 +17,7 @@ use paperboy_store::Store;
 use serde::Serialize;
 
 use crate::Outcome;
-use crate::cli::{Cli, ResultArgs, SearchArgs, SimilarArgs};
+use crate::cli::{Cli, IndexingArgs, ResultArgs, SearchArgs, SimilarArgs};
 use crate::papers::find;
 
 /// Where the search index lives in a data folder.
@@ -47,6 +48,23 @@ pub(crate) async fn reindex(
         report.reused,
     );
     Ok(Outcome::Success)
+}
+
+/// Brings the search index up to date after an import: when it added or changed papers, or
+/// when there is no index yet (unless `--no-index`).
+pub(crate) async fn index_after_import(
+    store: &dyn Store,
+    cli: &Cli,
+    report: &ImportReport,
+    indexing: &IndexingArgs,
+) -> anyhow::Result<()> {
+    let changed = report.summary.inserted + report.summary.updated > 0;
+    let indexed = SearchIndex::exists(&index_dir(&cli.data_dir));
+    if indexing.no_index || (indexed && !changed) || store.count_papers().await? == 0 {
+        return Ok(());
+    }
+    reindex(store, cli.model()?, &cli.data_dir).await?;
+    Ok(())
 }
 
 /// A progress bar with the embedding rate and time left; plain lines every 30 s off a terminal.

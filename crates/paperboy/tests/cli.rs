@@ -65,7 +65,7 @@ async fn open(data_dir: &Path) -> SqliteStore {
 fn importing_the_arxiv_sample_twice_imports_then_leaves_everything_unchanged() {
     let data = tempfile::tempdir().unwrap();
     let first = run(paperboy(data.path())
-        .arg("import")
+        .args(["import", "--no-index"])
         .arg(shared("arxiv-metadata-cs-2019/papers.jsonl.gz")));
     assert_eq!(first.status, 0, "{}", first.stderr);
     assert!(
@@ -75,7 +75,7 @@ fn importing_the_arxiv_sample_twice_imports_then_leaves_everything_unchanged() {
     assert!(first.stderr.contains("The store holds 46006 papers."));
 
     let second = run(paperboy(data.path())
-        .arg("import")
+        .args(["import", "--no-index"])
         .arg(shared("arxiv-metadata-cs-2019/papers.jsonl.gz")));
     assert_eq!(second.status, 0, "{}", second.stderr);
     assert!(
@@ -87,7 +87,7 @@ fn importing_the_arxiv_sample_twice_imports_then_leaves_everything_unchanged() {
 fn importing_every_hugging_face_daily_file_gives_the_unique_papers() {
     let data = tempfile::tempdir().unwrap();
     let run = run(paperboy(data.path())
-        .arg("import")
+        .args(["import", "--no-index"])
         .arg(shared("hf-daily-papers/raw")));
     assert_eq!(run.status, 0, "{}", run.stderr);
     // Four papers were listed on two days: the later list updates them (a second listing date,
@@ -150,7 +150,9 @@ fn a_folder_with_bad_files_imports_the_good_records_and_names_every_problem() {
     std::fs::write(dir.join("notes.md"), "not a paper format").unwrap();
 
     let data = tempfile::tempdir().unwrap();
-    let run = run(paperboy(data.path()).arg("import").arg(dir));
+    let run = run(paperboy(data.path())
+        .args(["import", "--no-index"])
+        .arg(dir));
     assert_eq!(
         run.status, 1,
         "rejections make the exit status 1:\n{}",
@@ -217,7 +219,7 @@ fn an_import_killed_at_a_random_moment_completes_when_run_again() {
         // Let the first import create the store, then kill somewhere in its first seconds.
         let delay = Duration::from_millis(300 + u64::from(seed.wrapping_mul(round + 7) % 2_500));
         let mut child = paperboy(data.path())
-            .arg("import")
+            .args(["import", "--no-index"])
             .arg(&source)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -247,7 +249,9 @@ fn an_import_killed_at_a_random_moment_completes_when_run_again() {
             "round {round} (killed after {delay:?}): {killed_at} papers is not a whole number of batches"
         );
 
-        let rerun = run(paperboy(data.path()).arg("import").arg(&source));
+        let rerun = run(paperboy(data.path())
+            .args(["import", "--no-index"])
+            .arg(&source));
         assert_eq!(rerun.status, 0, "{}", rerun.stderr);
         let expected = format!(
             "Imported {} new, 0 updated, {killed_at} unchanged, 0 rejected",
@@ -293,7 +297,10 @@ fn an_import_killed_at_a_random_moment_completes_when_run_again() {
 #[test]
 fn an_export_imports_into_an_empty_store_and_exports_the_same_bytes() {
     let first = tempfile::tempdir().unwrap();
-    assert_eq!(run(paperboy(first.path()).arg("demo")).status, 0);
+    assert_eq!(
+        run(paperboy(first.path()).args(["demo", "--no-index"])).status,
+        0
+    );
     let exported = first.path().join("export.jsonl.gz");
     let export = run(paperboy(first.path())
         .arg("export")
@@ -307,7 +314,9 @@ fn an_export_imports_into_an_empty_store_and_exports_the_same_bytes() {
     );
 
     let second = tempfile::tempdir().unwrap();
-    let import = run(paperboy(second.path()).arg("import").arg(&exported));
+    let import = run(paperboy(second.path())
+        .args(["import", "--no-index"])
+        .arg(&exported));
     assert_eq!(import.status, 0, "{}", import.stderr);
     assert!(summary_line(&import).starts_with("Imported 561 new"));
     let again = run(paperboy(second.path()).arg("export"));
@@ -319,10 +328,13 @@ fn an_export_imports_into_an_empty_store_and_exports_the_same_bytes() {
 #[test]
 fn papers_are_listed_newest_first_with_filters_and_shown_by_either_id() {
     let data = tempfile::tempdir().unwrap();
-    assert_eq!(run(paperboy(data.path()).arg("demo")).status, 0);
+    assert_eq!(
+        run(paperboy(data.path()).args(["demo", "--no-index"])).status,
+        0
+    );
     assert_eq!(
         run(paperboy(data.path())
-            .args(["import"])
+            .args(["import", "--no-index"])
             .arg(shared("arxiv-api-fixtures/oai-pmh")))
         .status,
         0
@@ -454,7 +466,7 @@ fn papers_are_listed_newest_first_with_filters_and_shown_by_either_id() {
 fn the_data_folder_comes_from_the_environment_when_no_flag_is_given() {
     let data = tempfile::tempdir().unwrap();
     let status = Command::new(env!("CARGO_BIN_EXE_paperboy"))
-        .arg("demo")
+        .args(["demo", "--no-index"])
         .env("PAPERBOY_DATA_DIR", data.path())
         .env_remove("PAPERBOY_DATABASE_URL")
         .output()
@@ -500,7 +512,10 @@ fn reindex_embeds_only_what_changed_and_similar_finds_related_papers() {
     let listing =
         shared("arxiv-api-fixtures/oai-pmh/listrecords_arXiv_set-cs_2015-01-16_2015-01-18.xml");
     assert_eq!(
-        run(paperboy(data.path()).arg("import").arg(&listing)).status,
+        run(paperboy(data.path())
+            .args(["import", "--no-index"])
+            .arg(&listing))
+        .status,
         0
     );
 
@@ -536,6 +551,26 @@ fn reindex_embeds_only_what_changed_and_similar_finds_related_papers() {
         "{}",
         second.stderr
     );
+
+    // An import indexes and embeds what it brought, and only that.
+    let more = run(paperboy(data.path())
+        .arg("--model-dir")
+        .arg(&model)
+        .arg("import")
+        .arg(shared(
+            "arxiv-api-fixtures/atom-api/query_search_2026-04-05_3-entries.xml",
+        )));
+    assert_eq!(more.status, 0, "{}", more.stderr);
+    assert!(
+        more.stderr.contains("Indexed 49 papers")
+            && more
+                .stderr
+                .contains("(3 embedded now, 46 embeddings reused)"),
+        "{}",
+        more.stderr
+    );
+    let new_paper = run(paperboy(data.path()).args(["similar", "2404.05657", "--json"]));
+    assert_eq!(new_paper.status, 0, "{}", new_paper.stderr);
 
     let similar =
         run(paperboy(data.path()).args(["similar", "1101.4388", "--limit", "5", "--json"]));
