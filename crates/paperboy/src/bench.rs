@@ -1,18 +1,39 @@
 //! `paperboy bench`: measuring how fast things run on this machine.
 
-use std::time::Instant;
+use std::io::BufRead as _;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
-use paperboy_search::{Embedder, ModelDir, paper_text};
+use paperboy_search::{Embedder, Mode, ModelDir, Query, SearchIndex, Searcher, paper_text};
 use paperboy_store::Store;
 
 use crate::Outcome;
+use crate::cli::Cli;
+use crate::search::index_dir;
+
+/// Papers embedded to measure throughput by `bench search`.
+const THROUGHPUT_SAMPLE: u32 = 64;
 
 pub(crate) async fn embed(
     store: &dyn Store,
     model: ModelDir,
     count: u32,
 ) -> anyhow::Result<Outcome> {
+    let embedder = tokio::task::spawn_blocking(move || Embedder::load(&model))
+        .await?
+        .context("loading the embedding model")?;
+    println!("{}", throughput(store, Arc::new(embedder), count).await?);
+    Ok(Outcome::Success)
+}
+
+/// Embeds the first `count` papers of the store and says how fast it went.
+async fn throughput(
+    store: &dyn Store,
+    embedder: Arc<Embedder>,
+    count: u32,
+) -> anyhow::Result<String> {
     let papers = store.papers_after(None, count).await?;
     if papers.is_empty() {
         bail!("the store has no papers: import some first (e.g. paperboy demo)");
@@ -21,8 +42,7 @@ pub(crate) async fn embed(
         .iter()
         .map(|paper| paper_text(&paper.record.title, &paper.record.abstract_text))
         .collect();
-    let report = tokio::task::spawn_blocking(move || -> anyhow::Result<String> {
-        let embedder = Embedder::load(&model).context("loading the embedding model")?;
+    tokio::task::spawn_blocking(move || -> anyhow::Result<String> {
         let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
         embedder.embed(&refs[..refs.len().min(16)])?;
         let tokens: usize = refs
@@ -39,7 +59,133 @@ pub(crate) async fn embed(
             refs.len() as f64 / seconds
         ))
     })
+    .await?
+}
+
+/// Query latency per mode over the data folder's search index, query embedding included.
+pub(crate) async fn search(
+    store: &dyn Store,
+    cli: &Cli,
+    queries_path: &Path,
+    count: usize,
+) -> anyhow::Result<Outcome> {
+    let dir = index_dir(&cli.data_dir);
+    if !SearchIndex::exists(&dir) {
+        bail!("there is no search index yet: import papers and run `paperboy reindex` first");
+    }
+    let queries = read_queries(queries_path, count)?;
+    let model = cli.model()?;
+    let (index, embedder) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+        let index = SearchIndex::open(&dir)
+            .with_context(|| format!("cannot read the search index in {}", dir.display()))?;
+        Ok((index, Arc::new(Embedder::load(&model)?)))
+    })
     .await??;
-    println!("{report}");
+    let papers = index.vectors.len();
+    let searcher = Searcher::new(Arc::new(index), Some(Arc::clone(&embedder)));
+    println!(
+        "{} queries (SciFact claims) over {papers} papers, 10 results each, one at a time:",
+        queries.len()
+    );
+    let report = tokio::task::spawn_blocking(move || -> anyhow::Result<String> {
+        let mut report = String::from("mode       p50 ms  p95 ms  p99 ms  mean ms\n");
+        // `None`: embedding the query alone, the part of semantic search outside the index.
+        for mode in [Some(Mode::Keyword), Some(Mode::Semantic), Some(Mode::Hybrid), None] {
+            let timings = time_each(&queries, |query| -> anyhow::Result<()> {
+                match mode {
+                    Some(mode) => {
+                        searcher.search(&Query::new(query).mode(mode).limit(10))?;
+                    }
+                    None => {
+                        if let Some(embedder) = searcher.embedder() {
+                            embedder.embed(&[query])?;
+                        }
+                    }
+                }
+                Ok(())
+            })?;
+            report.push_str(&format!(
+                "{:<9}  {:>6.2}  {:>6.2}  {:>6.2}  {:>7.2}\n",
+                mode.map_or("(embed)", Mode::name),
+                percentile(&timings, 0.50),
+                percentile(&timings, 0.95),
+                percentile(&timings, 0.99),
+                timings.iter().sum::<f64>() / timings.len().max(1) as f64
+            ));
+        }
+        Ok(report)
+    })
+    .await??;
+    print!("{report}");
+    println!("{}", throughput(store, embedder, THROUGHPUT_SAMPLE).await?);
     Ok(Outcome::Success)
+}
+
+/// Milliseconds each query took, after a few untimed ones to warm caches.
+fn time_each(
+    queries: &[String],
+    run: impl Fn(&str) -> anyhow::Result<()>,
+) -> anyhow::Result<Vec<f64>> {
+    for query in queries.iter().take(5) {
+        run(query)?;
+    }
+    let mut timings = Vec::with_capacity(queries.len());
+    for query in queries {
+        let started = Instant::now();
+        run(query)?;
+        timings.push(duration_ms(started.elapsed()));
+    }
+    timings.sort_by(f64::total_cmp);
+    Ok(timings)
+}
+
+fn duration_ms(duration: Duration) -> f64 {
+    duration.as_secs_f64() * 1000.0
+}
+
+/// The value below which `share` of the sorted values fall (nearest rank).
+fn percentile(sorted: &[f64], share: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let rank = (share * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+/// The texts of the first `count` queries of a BEIR `queries.jsonl`.
+fn read_queries(path: &Path, count: usize) -> anyhow::Result<Vec<String>> {
+    #[derive(serde::Deserialize)]
+    struct Line {
+        text: String,
+    }
+    let file = std::fs::File::open(path)
+        .with_context(|| format!("cannot read the queries {}", path.display()))?;
+    let mut queries = Vec::with_capacity(count);
+    for (number, line) in std::io::BufReader::new(file).lines().enumerate() {
+        if queries.len() == count {
+            break;
+        }
+        let line = line.with_context(|| format!("cannot read {}", path.display()))?;
+        let parsed: Line = serde_json::from_str(&line)
+            .with_context(|| format!("{}: line {}", path.display(), number + 1))?;
+        queries.push(parsed.text);
+    }
+    if queries.is_empty() {
+        bail!("{} has no queries", path.display());
+    }
+    Ok(queries)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_take_the_nearest_rank() {
+        let values: Vec<f64> = (1..=100).map(f64::from).collect();
+        assert_eq!(percentile(&values, 0.50), 50.0);
+        assert_eq!(percentile(&values, 0.99), 99.0);
+        assert_eq!(percentile(&[7.0], 0.95), 7.0);
+        assert_eq!(percentile(&[], 0.5), 0.0);
+    }
 }

@@ -228,6 +228,15 @@ pub(crate) enum BenchCommand {
         #[arg(long, default_value_t = 512)]
         count: u32,
     },
+    /// Query latency (p50/p95/p99) per mode over the search index, and embedding throughput.
+    Search {
+        /// BEIR queries (JSON lines with a "text" field) to search for.
+        #[arg(long, default_value = "../shared/data/scifact/beir/queries.jsonl")]
+        queries: PathBuf,
+        /// How many of them.
+        #[arg(long, default_value_t = 300)]
+        count: usize,
+    },
 }
 
 #[derive(Debug, Subcommand)]
