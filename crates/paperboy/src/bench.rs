@@ -90,7 +90,12 @@ pub(crate) async fn search(
     let report = tokio::task::spawn_blocking(move || -> anyhow::Result<String> {
         let mut report = String::from("mode       p50 ms  p95 ms  p99 ms  mean ms\n");
         // `None`: embedding the query alone, the part of semantic search outside the index.
-        for mode in [Some(Mode::Keyword), Some(Mode::Semantic), Some(Mode::Hybrid), None] {
+        for mode in [
+            Some(Mode::Keyword),
+            Some(Mode::Semantic),
+            Some(Mode::Hybrid),
+            None,
+        ] {
             let timings = time_each(&queries, |query| -> anyhow::Result<()> {
                 match mode {
                     Some(mode) => {

@@ -82,11 +82,7 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
                 command: BenchCommand::Embed { count },
             } => bench::embed(&*store, cli.model()?, count).await?,
             Command::Bench {
-                command:
-                    BenchCommand::Search {
-                        ref queries,
-                        count,
-                    },
+                command: BenchCommand::Search { ref queries, count },
             } => bench::search(&*store, &cli, queries, count).await?,
             Command::Reindex => search::reindex(&*store, cli.model()?, &cli.data_dir).await?,
             Command::Similar(ref args) => search::similar(&*store, &cli, args).await?,
