@@ -33,8 +33,6 @@ pub enum EvalError {
     Store(#[from] paperboy_store::StoreError),
     #[error(transparent)]
     Embed(#[from] crate::embedder::EmbedError),
-    #[error(transparent)]
-    Search(#[from] crate::searcher::SearchError),
     #[error("the keyword index failed: {0}")]
     Keyword(#[from] tantivy::TantivyError),
 }

@@ -117,7 +117,8 @@ pub async fn build_search_index(
         Ok(())
     })
     .await?;
-    let keyword = keyword.finish()?;
+    // Committed in the staging folder; opened again below from where it ends up.
+    keyword.finish()?;
     let (vectors, embedded) = embed_cached(&texts, &embedder, store, progress).await?;
     let mut index = VectorIndex::with_capacity(ids.len());
     for (id, vector) in ids.iter().zip(&vectors) {
@@ -125,14 +126,18 @@ pub async fn build_search_index(
     }
     index.save(&staging.join(VECTORS_FILE))?;
     write_facets(&staging.join(FACETS_FILE), &facets)?;
-    drop(keyword);
     swap_in(&staging, dir)?;
     let report = IndexReport {
         papers: ids.len() as u64,
         embedded,
         reused: ids.len() as u64 - embedded,
     };
-    Ok((SearchIndex::open(dir)?, report))
+    let built = SearchIndex {
+        keyword: Bm25Index::open(&dir.join(KEYWORD_DIR))?,
+        vectors: index,
+        facets: Arc::new(facets),
+    };
+    Ok((built, report))
 }
 
 /// The keyword index's folder inside a search index folder.

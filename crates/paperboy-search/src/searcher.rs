@@ -190,10 +190,6 @@ impl Query {
         &self.text
     }
 
-    pub fn get_mode(&self) -> Mode {
-        self.mode
-    }
-
     /// The paper this query asks for papers like.
     pub fn like(&self) -> Option<PaperId> {
         self.like

@@ -10,7 +10,7 @@ use paperboy_store::Store;
 
 use crate::cli::ListArgs;
 use crate::import::{CliProgress, print_summary};
-use crate::{Outcome, papers};
+use crate::papers;
 
 macro_rules! demo_files {
     ($($name:literal),* $(,)?) => {
@@ -38,8 +38,8 @@ pub(crate) const DEMO_FILES: &[(&str, &[u8])] = demo_files!(
     "seed-listing.txt.gz",
 );
 
-/// Imports the demo corpus; returns how it went and what it did.
-pub(crate) async fn run(store: &dyn Store) -> anyhow::Result<(Outcome, ImportReport)> {
+/// Imports the demo corpus; returns what it did.
+pub(crate) async fn run(store: &dyn Store) -> anyhow::Result<ImportReport> {
     let started = Instant::now();
     let total: u64 = DEMO_FILES.iter().map(|(_, bytes)| bytes.len() as u64).sum();
     let progress = Arc::new(CliProgress::new(total));
@@ -51,12 +51,7 @@ pub(crate) async fn run(store: &dyn Store) -> anyhow::Result<(Outcome, ImportRep
     }
     progress.finish();
     print_summary(store, &report, started.elapsed()).await?;
-    let outcome = if report.had_problems() {
-        Outcome::Partial
-    } else {
-        Outcome::Success
-    };
-    Ok((outcome, report))
+    Ok(report)
 }
 
 /// Prints the newest papers, to show what the demo brought in.

@@ -68,9 +68,10 @@ pub(crate) async fn scifact(
         .iter()
         .map(|weight| searcher.clone().with_keyword_weight(*weight))
         .collect();
+    let measured = modes.clone();
     let (per_mode, per_weight) =
         tokio::task::spawn_blocking(move || -> anyhow::Result<(Vec<Metrics>, Vec<Metrics>)> {
-            let mut per_mode = vec![Vec::new(); modes.len()];
+            let mut per_mode = vec![Vec::new(); measured.len()];
             let mut per_weight = vec![Vec::new(); tuning.len()];
             for (query_id, text) in &dataset.queries {
                 let judged = &dataset.judgements[query_id];
@@ -84,7 +85,7 @@ pub(crate) async fn scifact(
                         .collect();
                     score_query(&ranking, judged)
                 };
-                for (metrics, mode) in per_mode.iter_mut().zip(&modes) {
+                for (metrics, mode) in per_mode.iter_mut().zip(&measured) {
                     metrics.push(score(&searcher, *mode));
                 }
                 for (metrics, tuned) in per_weight.iter_mut().zip(&tuning) {
@@ -101,7 +102,7 @@ pub(crate) async fn scifact(
         "mode       nDCG@10  Recall@100  MAP@100   (SciFact {split}, {} queries)",
         per_mode.first().map_or(0, |metrics| metrics.queries)
     );
-    for (mode, metrics) in self::modes(mode).iter().zip(&per_mode) {
+    for (mode, metrics) in modes.iter().zip(&per_mode) {
         println!(
             "{:<9}  {:.4}   {:.4}      {:.4}",
             mode.name(),

@@ -13,16 +13,11 @@ use paperboy_ingest::RecordError;
 use paperboy_ingest::pipeline::{FileReport, ImportObserver, ImportReport, import_paths};
 use paperboy_store::Store;
 
-use crate::Outcome;
-
 /// Rejections printed per file before the rest are only counted.
 const MAX_REJECTIONS_SHOWN: u64 = 20;
 
-/// Imports files; returns how it went and what it did.
-pub(crate) async fn run(
-    store: &dyn Store,
-    paths: &[PathBuf],
-) -> anyhow::Result<(Outcome, ImportReport)> {
+/// Imports files; returns what it did.
+pub(crate) async fn run(store: &dyn Store, paths: &[PathBuf]) -> anyhow::Result<ImportReport> {
     let started = Instant::now();
     let total_bytes = paperboy_ingest::expand_paths(paths)
         .files
@@ -39,12 +34,7 @@ pub(crate) async fn run(
     .await?;
     progress.finish();
     print_summary(store, &report, started.elapsed()).await?;
-    let outcome = if report.had_problems() {
-        Outcome::Partial
-    } else {
-        Outcome::Success
-    };
-    Ok((outcome, report))
+    Ok(report)
 }
 
 pub(crate) async fn print_summary(

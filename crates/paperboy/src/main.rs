@@ -34,6 +34,17 @@ pub(crate) enum Outcome {
     Partial,
 }
 
+impl Outcome {
+    /// Partial when an import rejected something.
+    fn of_import(report: &paperboy_ingest::pipeline::ImportReport) -> Self {
+        if report.had_problems() {
+            Outcome::Partial
+        } else {
+            Outcome::Success
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
@@ -63,15 +74,15 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
                 ref paths,
                 ref indexing,
             } => {
-                let (outcome, report) = import::run(&*store, paths).await?;
+                let report = import::run(&*store, paths).await?;
                 search::index_after_import(&*store, &cli, &report, indexing).await?;
-                outcome
+                Outcome::of_import(&report)
             }
             Command::Demo { ref indexing } => {
-                let (outcome, report) = demo::run(&*store).await?;
+                let report = demo::run(&*store).await?;
                 search::index_after_import(&*store, &cli, &report, indexing).await?;
                 demo::show_newest(&*store).await?;
-                outcome
+                Outcome::of_import(&report)
             }
             Command::Export { output } => export::run(&*store, output.as_deref()).await?,
             Command::Papers { command } => match command {
