@@ -2,9 +2,11 @@
 //! nothing else. Written out here rather than taken from candle-transformers, whose hundreds of
 //! models would dominate the build for the one we run.
 
-use candle_core::{CpuStorage, CustomOp1, D, DType, Layout, Module, Shape, Tensor};
+use candle_core::{D, DType, Module, Tensor};
 use candle_nn::{Embedding, LayerNorm, Linear, VarBuilder, embedding, layer_norm, linear};
 use serde::Deserialize;
+
+use crate::kernels::{BiasGelu, BiasResidualNorm, MaskedSoftmax};
 
 /// The fields of the model's `config.json` the encoder needs.
 #[derive(Debug, Clone, Deserialize)]
@@ -32,14 +34,21 @@ pub(crate) struct Bert {
 
 #[derive(Debug)]
 struct Layer {
+    /// The query projection, pre-scaled by 1/√head_size so scores need no scaling.
     query: Linear,
     key: Linear,
     value: Linear,
+    /// Without bias: the bias is added by [`BiasResidualNorm`] with `attention_norm`.
     attention_output: Linear,
-    attention_norm: LayerNorm,
+    /// Bias of `attention_output`, then the norm's gamma and beta: `[3, hidden]`.
+    attention_norm: Tensor,
+    /// Without bias: the bias is added by [`BiasGelu`].
     intermediate: Linear,
+    intermediate_bias: Tensor,
+    /// Without bias, as `attention_output`.
     output: Linear,
-    output_norm: LayerNorm,
+    output_norm: Tensor,
+    norm_eps: f32,
     heads: usize,
     head_size: usize,
 }
@@ -91,10 +100,8 @@ impl Bert {
             .broadcast_add(&self.position_embeddings.forward(&positions)?)?
             .broadcast_add(&self.token_type_zero)?;
         let mut hidden = self.embeddings_norm.forward(&hidden)?;
-        // Padding gets a large negative bias before the softmax: [batch, 1, 1, tokens].
-        let bias = ((mask.to_dtype(DType::F32)? - 1.0)? * 1e4)?
-            .unsqueeze(1)?
-            .unsqueeze(1)?;
+        // Padding gets a large negative bias before the softmax: [batch, tokens].
+        let bias = ((mask.to_dtype(DType::F32)? - 1.0)? * 1e4)?;
         for layer in &self.layers {
             hidden = layer.forward(&hidden, &bias)?;
         }
@@ -105,23 +112,41 @@ impl Bert {
 impl Layer {
     fn load(vb: VarBuilder<'_>, config: &BertConfig) -> candle_core::Result<Self> {
         let hidden = config.hidden_size;
-        let eps = config.layer_norm_eps;
+        let heads = config.num_attention_heads;
+        let head_size = hidden / heads;
         let attention = vb.pp("attention");
+        let query = linear(hidden, hidden, attention.pp("self.query"))?;
+        let scale = 1.0 / (head_size as f64).sqrt();
+        let query = Linear::new(
+            (query.weight() * scale)?,
+            query.bias().map(|bias| bias * scale).transpose()?,
+        );
+        let (attention_output, attention_norm) =
+            unbiased_with_norm(hidden, hidden, attention.pp("output"))?;
+        let intermediate = linear(
+            hidden,
+            config.intermediate_size,
+            vb.pp("intermediate.dense"),
+        )?;
+        let intermediate_bias = intermediate
+            .bias()
+            .cloned()
+            .ok_or_else(|| candle_core::Error::Msg("intermediate.dense has no bias".into()))?;
+        let (output, output_norm) =
+            unbiased_with_norm(config.intermediate_size, hidden, vb.pp("output"))?;
         Ok(Layer {
-            query: linear(hidden, hidden, attention.pp("self.query"))?,
+            query,
             key: linear(hidden, hidden, attention.pp("self.key"))?,
             value: linear(hidden, hidden, attention.pp("self.value"))?,
-            attention_output: linear(hidden, hidden, attention.pp("output.dense"))?,
-            attention_norm: layer_norm(hidden, eps, attention.pp("output.LayerNorm"))?,
-            intermediate: linear(
-                hidden,
-                config.intermediate_size,
-                vb.pp("intermediate.dense"),
-            )?,
-            output: linear(config.intermediate_size, hidden, vb.pp("output.dense"))?,
-            output_norm: layer_norm(hidden, eps, vb.pp("output.LayerNorm"))?,
-            heads: config.num_attention_heads,
-            head_size: hidden / config.num_attention_heads,
+            attention_output,
+            attention_norm,
+            intermediate: Linear::new(intermediate.weight().clone(), None),
+            intermediate_bias,
+            output,
+            output_norm,
+            norm_eps: config.layer_norm_eps as f32,
+            heads,
+            head_size,
         })
     }
 
@@ -137,88 +162,49 @@ impl Layer {
         let query = self.split_heads(&self.query.forward(hidden)?)?;
         let key = self.split_heads(&self.key.forward(hidden)?)?;
         let value = self.split_heads(&self.value.forward(hidden)?)?;
-        let scale = 1.0 / (self.head_size as f64).sqrt();
-        let scores = (query.matmul(&key.t()?)? * scale)?.broadcast_add(bias)?;
-        let weights = candle_nn::ops::softmax_last_dim(&scores)?;
+        let weights = query
+            .matmul(&key.t()?)?
+            .apply_op2_no_bwd(bias, &MaskedSoftmax)?;
         let context = weights
             .matmul(&value)?
             .transpose(1, 2)?
             .reshape((batch, tokens, width))?;
-        let attended = self
-            .attention_norm
-            .forward(&(self.attention_output.forward(&context)? + hidden)?)?;
+        let norm = BiasResidualNorm { eps: self.norm_eps };
+        let attended = self.attention_output.forward(&context)?.apply_op3_no_bwd(
+            hidden,
+            &self.attention_norm,
+            &norm,
+        )?;
         let inner = self
             .intermediate
             .forward(&attended)?
-            .apply_op1_no_bwd(&Gelu)?;
-        self.output_norm
-            .forward(&(self.output.forward(&inner)? + attended)?)
+            .apply_op2_no_bwd(&self.intermediate_bias, &BiasGelu)?;
+        self.output
+            .forward(&inner)?
+            .apply_op3_no_bwd(&attended, &self.output_norm, &norm)
     }
 }
 
-/// BERT's exact (erf) GELU, on every core. candle's own `gelu_erf` calls libm's `erf` for one
-/// element after another on one thread, which took a tenth of the embedding time; this erf is
-/// a polynomial (Abramowitz and Stegun 7.1.28: absolute error below 3e-7 in exact arithmetic,
-/// 2e-6 in f32) that the compiler vectorises.
-struct Gelu;
-
-/// Elements below which splitting across threads does not pay.
-const GELU_CHUNK: usize = 1 << 14;
-
-impl CustomOp1 for Gelu {
-    fn name(&self) -> &'static str {
-        "gelu-erf"
-    }
-
-    fn cpu_fwd(
-        &self,
-        storage: &CpuStorage,
-        layout: &Layout,
-    ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let CpuStorage::F32(data) = storage else {
-            candle_core::bail!("gelu expects f32 values");
-        };
-        let Some((start, end)) = layout.contiguous_offsets() else {
-            candle_core::bail!("gelu expects a contiguous tensor");
-        };
-        let input = &data[start..end];
-        let mut output = vec![0f32; input.len()];
-        let threads = candle_core::utils::get_num_threads().max(1);
-        let chunk = input.len().div_ceil(threads).max(GELU_CHUNK);
-        std::thread::scope(|scope| {
-            for (from, to) in input.chunks(chunk).zip(output.chunks_mut(chunk)) {
-                scope.spawn(move || {
-                    for (x, y) in from.iter().zip(to) {
-                        *y = gelu(*x);
-                    }
-                });
-            }
-        });
-        Ok((CpuStorage::F32(output), layout.shape().clone()))
-    }
-}
-
-fn gelu(x: f32) -> f32 {
-    0.5 * x * (1.0 + erf(x * std::f32::consts::FRAC_1_SQRT_2))
-}
-
-fn erf(x: f32) -> f32 {
-    const A: [f32; 6] = [
-        0.070_523_08,
-        0.042_282_01,
-        0.009_270_527,
-        0.000_152_014_3,
-        0.000_276_567_2,
-        0.000_043_063_8,
-    ];
-    let z = x.abs();
-    let polynomial =
-        1.0 + z * (A[0] + z * (A[1] + z * (A[2] + z * (A[3] + z * (A[4] + z * A[5])))));
-    let p2 = polynomial * polynomial;
-    let p4 = p2 * p2;
-    let p8 = p4 * p4;
-    let magnitude = 1.0 - 1.0 / (p8 * p8);
-    magnitude.copysign(x)
+/// A dense layer followed by a residual layer norm (`{prefix}.dense`, `{prefix}.LayerNorm`),
+/// loaded as the layer without its bias and `[3, out]` holding the bias, gamma and beta for
+/// [`BiasResidualNorm`].
+fn unbiased_with_norm(
+    inputs: usize,
+    outputs: usize,
+    vb: VarBuilder<'_>,
+) -> candle_core::Result<(Linear, Tensor)> {
+    let dense = linear(inputs, outputs, vb.pp("dense"))?;
+    let norm = vb.pp("LayerNorm");
+    let gamma = norm.get(outputs, "weight")?;
+    let beta = norm.get(outputs, "bias")?;
+    let bias = dense
+        .bias()
+        .cloned()
+        .ok_or_else(|| candle_core::Error::Msg("a dense layer has no bias".into()))?;
+    Ok((
+        Linear::new(dense.weight().clone(), None),
+        Tensor::stack(&[&bias, &gamma, &beta], 0)?,
+    ))
 }
 
 /// Mean of the hidden states over real tokens, L2-normalised: `[batch, hidden]`.
@@ -233,47 +219,4 @@ pub(crate) fn mean_pool_normalised(hidden: &Tensor, mask: &Tensor) -> candle_cor
         .sqrt()?
         .clamp(1e-12, f64::MAX)?;
     mean.broadcast_div(&norms)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_polynomial_erf_is_within_2e_6_of_the_exact_one() {
-        let mut worst = 0f64;
-        for step in -6000..=6000 {
-            let x = step as f32 / 1000.0;
-            let exact = libm_erf(f64::from(x));
-            worst = worst.max((f64::from(erf(x)) - exact).abs());
-        }
-        assert!(worst < 2e-6, "worst error {worst}");
-        assert_eq!(erf(100.0), 1.0);
-        assert_eq!(erf(-100.0), -1.0);
-        assert!(erf(f32::NAN).is_nan());
-    }
-
-    /// erf by its Taylor series (|x| < 3) or asymptotic continued fraction, in f64.
-    fn libm_erf(x: f64) -> f64 {
-        let z = x.abs();
-        let value = if z < 3.0 {
-            let mut sum = 0.0;
-            let mut term = z;
-            let mut n = 0.0;
-            while term.abs() > 1e-17 {
-                sum += term / (2.0 * n + 1.0);
-                n += 1.0;
-                term *= -z * z / n;
-            }
-            sum * 2.0 / std::f64::consts::PI.sqrt()
-        } else {
-            // erfc via a continued fraction, accurate for large z.
-            let mut fraction = 0.0;
-            for k in (1..60).rev() {
-                fraction = f64::from(k) / 2.0 / (z + fraction);
-            }
-            1.0 - (-z * z).exp() / std::f64::consts::PI.sqrt() / (z + fraction)
-        };
-        value.copysign(x)
-    }
 }

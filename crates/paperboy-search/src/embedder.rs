@@ -1,6 +1,7 @@
 //! Sentence embeddings with all-MiniLM-L6-v2: WordPiece tokens (at most 256), the BERT encoder,
 //! mean pooling over real tokens and L2 normalisation, exactly as sentence-transformers computes
-//! them. Texts are batched by length so that little of each batch is padding.
+//! them. Texts are batched by length so that little of each batch is padding, and the batches
+//! are spread over the cores, one thread each.
 
 use std::collections::HashMap;
 
@@ -35,6 +36,9 @@ pub enum EmbedError {
 pub fn paper_text(title: &str, abstract_text: &str) -> String {
     format!("{title}. {abstract_text}")
 }
+
+/// What one worker embedded: text positions and their vectors.
+type Share = Vec<(usize, Vec<f32>)>;
 
 /// A loaded embedding model.
 pub struct Embedder {
@@ -78,6 +82,11 @@ impl Embedder {
         let tensors: HashMap<String, Tensor> =
             candle_core::safetensors::load(dir.file("model.safetensors"), &Device::Cpu)?;
         let weights = VarBuilder::from_tensors(tensors, DType::F32, &Device::Cpu);
+        // Every core encodes batches of its own (see `embed`), so the matrix products must not
+        // also split themselves across the cores: with both, each core kept waiting for the
+        // other, and 2 cores gave 18.6 docs/s instead of 25 (docs/benchmarks.md). This is a
+        // process-wide setting of the matrix library, which only the embedder uses.
+        gemm::set_threading_threshold(usize::MAX);
         let model = Bert::load(weights, &config)?;
         Ok(Embedder { tokenizer, model })
     }
@@ -99,11 +108,38 @@ impl Embedder {
             .collect::<Result<Vec<_>, _>>()?;
         let mut order: Vec<usize> = (0..texts.len()).collect();
         order.sort_by_key(|&index| tokenized[index].len());
+        let batches: Vec<&[usize]> = order.chunks(BATCH_SIZE).collect();
+        // Batches go to the cores in turn, each encoded on one thread from start to end.
+        let workers = candle_core::utils::get_num_threads().clamp(1, batches.len().max(1));
+        let embed_share = |worker: usize| -> Result<Share, EmbedError> {
+            let mut done = Vec::new();
+            for batch in batches.iter().skip(worker).step_by(workers) {
+                let vectors =
+                    self.embed_batch(batch.iter().map(|&index| tokenized[index].as_slice()))?;
+                done.extend(batch.iter().copied().zip(vectors));
+            }
+            Ok(done)
+        };
+        let shares: Vec<Result<Share, EmbedError>> = if workers == 1 {
+            vec![embed_share(0)]
+        } else {
+            std::thread::scope(|scope| {
+                let handles: Vec<_> = (0..workers)
+                    .map(|worker| scope.spawn(move || embed_share(worker)))
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|handle| {
+                        handle
+                            .join()
+                            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+                    })
+                    .collect()
+            })
+        };
         let mut embeddings = vec![Vec::new(); texts.len()];
-        for batch in order.chunks(BATCH_SIZE) {
-            let vectors =
-                self.embed_batch(batch.iter().map(|&index| tokenized[index].as_slice()))?;
-            for (&index, vector) in batch.iter().zip(vectors) {
+        for share in shares {
+            for (index, vector) in share? {
                 embeddings[index] = vector;
             }
         }

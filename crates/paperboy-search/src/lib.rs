@@ -11,6 +11,7 @@ pub mod eval;
 pub mod fusion;
 pub mod highlight;
 pub mod indexing;
+mod kernels;
 pub mod model;
 pub mod searcher;
 pub mod vectors;

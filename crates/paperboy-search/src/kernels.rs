@@ -1,0 +1,371 @@
+//! The encoder's element-wise work, fused and spread over the cores.
+//!
+//! candle runs each element-wise operation as its own pass over memory, with a fresh tensor for
+//! each result: adding a bias, the residual, normalising, scaling the attention scores, masking
+//! them, the softmax. Each kernel here does one layer step in one pass per row, with reductions
+//! in eight lanes and a polynomial `exp` and `erf`, so that the compiler vectorises all of it.
+//! They run on the calling thread: the embedder gives each core whole batches.
+
+use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Shape};
+
+/// `softmax(scores + mask)` over the last dimension: `scores` is `[batch, heads, tokens,
+/// tokens]`, `mask` is `[batch, tokens]` (0 for real tokens, a large negative for padding).
+pub(crate) struct MaskedSoftmax;
+
+/// `gelu(x + bias)` for `x` `[rows, width]` and `bias` `[width]`, with BERT's exact (erf) GELU.
+pub(crate) struct BiasGelu;
+
+/// `layer_norm(x + residual + bias) · gamma + beta` per row, for `x` and `residual`
+/// `[rows, width]` and `params` `[3, width]` holding bias, gamma and beta.
+pub(crate) struct BiasResidualNorm {
+    pub(crate) eps: f32,
+}
+
+fn contiguous<'a>(storage: &'a CpuStorage, layout: &Layout) -> candle_core::Result<&'a [f32]> {
+    let CpuStorage::F32(data) = storage else {
+        candle_core::bail!("the encoder's kernels expect f32 values");
+    };
+    let Some((start, end)) = layout.contiguous_offsets() else {
+        candle_core::bail!("the encoder's kernels expect contiguous tensors");
+    };
+    Ok(&data[start..end])
+}
+
+/// Fills `output` row by row (`row_len` values each) with `fill(row, values)`.
+fn for_each_row(output: &mut [f32], row_len: usize, fill: impl Fn(usize, &mut [f32])) {
+    for (row, values) in output.chunks_mut(row_len.max(1)).enumerate() {
+        fill(row, values);
+    }
+}
+
+impl CustomOp2 for MaskedSoftmax {
+    fn name(&self) -> &'static str {
+        "masked-softmax"
+    }
+
+    fn cpu_fwd(
+        &self,
+        scores_storage: &CpuStorage,
+        scores_layout: &Layout,
+        mask_storage: &CpuStorage,
+        mask_layout: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let scores = contiguous(scores_storage, scores_layout)?;
+        let mask = contiguous(mask_storage, mask_layout)?;
+        let (batch, heads, queries, tokens) = scores_layout.shape().dims4()?;
+        if mask_layout.shape().dims2()? != (batch, tokens) {
+            candle_core::bail!("the mask does not match the attention scores");
+        }
+        let rows_per_item = heads * queries;
+        let mut output = vec![0f32; scores.len()];
+        for_each_row(&mut output, tokens, |row, values| {
+            let item_mask = &mask[(row / rows_per_item) * tokens..][..tokens];
+            let row_scores = &scores[row * tokens..][..tokens];
+            for ((value, score), bias) in values.iter_mut().zip(row_scores).zip(item_mask) {
+                *value = score + bias;
+            }
+            let max = lanes_max(values);
+            for value in values.iter_mut() {
+                *value = exp(*value - max);
+            }
+            let scale = 1.0 / lanes_sum(values);
+            for value in values.iter_mut() {
+                *value *= scale;
+            }
+        });
+        Ok((CpuStorage::F32(output), scores_layout.shape().clone()))
+    }
+}
+
+impl CustomOp2 for BiasGelu {
+    fn name(&self) -> &'static str {
+        "bias-gelu"
+    }
+
+    fn cpu_fwd(
+        &self,
+        x_storage: &CpuStorage,
+        x_layout: &Layout,
+        bias_storage: &CpuStorage,
+        bias_layout: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let x = contiguous(x_storage, x_layout)?;
+        let bias = contiguous(bias_storage, bias_layout)?;
+        let width = bias.len();
+        if width == 0 || x.len() % width != 0 {
+            candle_core::bail!("the bias does not match the input's width");
+        }
+        let mut output = vec![0f32; x.len()];
+        for_each_row(&mut output, width, |row, values| {
+            for ((value, input), bias) in values.iter_mut().zip(&x[row * width..]).zip(bias) {
+                *value = gelu(input + bias);
+            }
+        });
+        Ok((CpuStorage::F32(output), x_layout.shape().clone()))
+    }
+}
+
+impl CustomOp3 for BiasResidualNorm {
+    fn name(&self) -> &'static str {
+        "bias-residual-norm"
+    }
+
+    fn cpu_fwd(
+        &self,
+        x_storage: &CpuStorage,
+        x_layout: &Layout,
+        residual_storage: &CpuStorage,
+        residual_layout: &Layout,
+        params_storage: &CpuStorage,
+        params_layout: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let x = contiguous(x_storage, x_layout)?;
+        let residual = contiguous(residual_storage, residual_layout)?;
+        let params = contiguous(params_storage, params_layout)?;
+        let (three, width) = params_layout.shape().dims2()?;
+        if three != 3 || width == 0 || x.len() % width != 0 || residual.len() != x.len() {
+            candle_core::bail!("bias-residual-norm: mismatched shapes");
+        }
+        let (bias, rest) = params.split_at(width);
+        let (gamma, beta) = rest.split_at(width);
+        let eps = self.eps;
+        let mut output = vec![0f32; x.len()];
+        for_each_row(&mut output, width, |row, values| {
+            let start = row * width;
+            for (((value, input), skip), bias) in values
+                .iter_mut()
+                .zip(&x[start..])
+                .zip(&residual[start..])
+                .zip(bias)
+            {
+                *value = input + skip + bias;
+            }
+            let mean = lanes_sum(values) / width as f32;
+            for value in values.iter_mut() {
+                *value -= mean;
+            }
+            let variance = lanes_sum_of_squares(values) / width as f32;
+            let scale = 1.0 / (variance + eps).sqrt();
+            for ((value, gamma), beta) in values.iter_mut().zip(gamma).zip(beta) {
+                *value = *value * scale * gamma + beta;
+            }
+        });
+        Ok((CpuStorage::F32(output), x_layout.shape().clone()))
+    }
+}
+
+/// Reductions in eight independent lanes: a float sum or maximum in one chain cannot be
+/// vectorised (its order is part of its result), eight chains can.
+fn lanes_sum(values: &[f32]) -> f32 {
+    let add = |total: f32, value: f32| total + value;
+    lanes(values, 0.0, add, add)
+}
+
+fn lanes_sum_of_squares(values: &[f32]) -> f32 {
+    let add_square = |total: f32, value: f32| total + value * value;
+    lanes(values, 0.0, add_square, |total, lane| total + lane)
+}
+
+fn lanes_max(values: &[f32]) -> f32 {
+    let greater = |best: f32, value: f32| if value > best { value } else { best };
+    lanes(values, f32::NEG_INFINITY, greater, greater)
+}
+
+/// Folds `values` with `step` in eight lanes, then the lanes with `combine`.
+fn lanes(
+    values: &[f32],
+    start: f32,
+    step: impl Fn(f32, f32) -> f32,
+    combine: impl Fn(f32, f32) -> f32,
+) -> f32 {
+    let mut lanes = [start; 8];
+    let chunks = values.chunks_exact(8);
+    let tail = chunks
+        .remainder()
+        .iter()
+        .fold(start, |total, value| step(total, *value));
+    for chunk in chunks {
+        for (lane, value) in lanes.iter_mut().zip(chunk) {
+            *lane = step(*lane, *value);
+        }
+    }
+    lanes.into_iter().fold(tail, combine)
+}
+
+fn gelu(x: f32) -> f32 {
+    0.5 * x * (1.0 + erf(x * std::f32::consts::FRAC_1_SQRT_2))
+}
+
+/// erf by Abramowitz and Stegun 7.1.28: absolute error below 3e-7 in exact arithmetic, 2e-6
+/// in f32.
+fn erf(x: f32) -> f32 {
+    const A: [f32; 6] = [
+        0.070_523_08,
+        0.042_282_01,
+        0.009_270_527,
+        0.000_152_014_3,
+        0.000_276_567_2,
+        0.000_043_063_8,
+    ];
+    let z = x.abs();
+    let polynomial =
+        1.0 + z * (A[0] + z * (A[1] + z * (A[2] + z * (A[3] + z * (A[4] + z * A[5])))));
+    let p2 = polynomial * polynomial;
+    let p4 = p2 * p2;
+    let p8 = p4 * p4;
+    let magnitude = 1.0 - 1.0 / (p8 * p8);
+    magnitude.copysign(x)
+}
+
+/// e^x for the softmax (x ≤ 0 there), as Cephes computes it: x = n·ln 2 + r with |r| ≤ ln2/2,
+/// e^r by a degree-6 polynomial, 2^n put into the exponent bits. Relative error below 2e-7;
+/// inputs below −87 give the smallest normal float instead of 0.
+fn exp(x: f32) -> f32 {
+    const LOG2_E: f32 = std::f32::consts::LOG2_E;
+    const LN2_HIGH: f32 = 0.693_359_4;
+    const LN2_LOW: f32 = -2.121_944_4e-4;
+    /// 1.5 · 2^23: adding it rounds to an integer, in vectorisable arithmetic.
+    const ROUND: f32 = 12_582_912.0;
+    let x = x.clamp(-87.0, 88.0);
+    let shifted = x * LOG2_E + ROUND;
+    let n = shifted - ROUND;
+    let r = x - n * LN2_HIGH - n * LN2_LOW;
+    let polynomial = 1.987_569_1e-4;
+    let polynomial = polynomial * r + 1.398_199_9e-3;
+    let polynomial = polynomial * r + 8.333_452e-3;
+    let polynomial = polynomial * r + 4.166_579_6e-2;
+    let polynomial = polynomial * r + 1.666_666_5e-1;
+    let polynomial = polynomial * r + 0.5;
+    let e_r = polynomial * r * r + r + 1.0;
+    // `shifted`'s low mantissa bits hold n (two's complement, |n| < 2^22): 2^n is n + 127 in
+    // the exponent field.
+    let two_to_n = shifted
+        .to_bits()
+        .wrapping_sub(ROUND.to_bits())
+        .wrapping_add(127)
+        << 23;
+    e_r * f32::from_bits(two_to_n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::{Device, Tensor};
+
+    #[test]
+    fn lane_reductions_match_plain_ones() {
+        for length in [0, 1, 7, 8, 9, 100] {
+            let values: Vec<f32> = (0..length).map(|i| ((i * 37) % 11) as f32 - 5.0).collect();
+            assert_eq!(lanes_sum(&values), values.iter().sum::<f32>());
+            assert_eq!(
+                lanes_sum_of_squares(&values),
+                values.iter().map(|v| v * v).sum::<f32>()
+            );
+            let max = values.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            assert_eq!(lanes_max(&values), max);
+        }
+    }
+
+    #[test]
+    fn the_polynomial_exp_is_within_3e_7_relative() {
+        let mut worst = 0f64;
+        for step in 0..=87_000 {
+            let x = -(step as f32) / 1000.0;
+            let exact = f64::from(x).exp();
+            worst = worst.max(((f64::from(exp(x)) - exact) / exact).abs());
+        }
+        assert!(worst < 3e-7, "worst relative error {worst}");
+        assert_eq!(exp(0.0), 1.0);
+        assert!(exp(-1e4) > 0.0 && exp(-1e4) < 1e-37);
+    }
+
+    #[test]
+    fn the_polynomial_erf_is_within_2e_6_of_the_exact_one() {
+        let mut worst = 0f64;
+        for step in -6000..=6000 {
+            let x = step as f32 / 1000.0;
+            let exact = exact_erf(f64::from(x));
+            worst = worst.max((f64::from(erf(x)) - exact).abs());
+        }
+        assert!(worst < 2e-6, "worst error {worst}");
+        assert_eq!(erf(100.0), 1.0);
+        assert_eq!(erf(-100.0), -1.0);
+        assert!(erf(f32::NAN).is_nan());
+    }
+
+    /// erf by its Taylor series (|x| < 3) or asymptotic continued fraction, in f64.
+    fn exact_erf(x: f64) -> f64 {
+        let z = x.abs();
+        let value = if z < 3.0 {
+            let mut sum = 0.0;
+            let mut term = z;
+            let mut n = 0.0;
+            while term.abs() > 1e-17 {
+                sum += term / (2.0 * n + 1.0);
+                n += 1.0;
+                term *= -z * z / n;
+            }
+            sum * 2.0 / std::f64::consts::PI.sqrt()
+        } else {
+            // erfc via a continued fraction, accurate for large z.
+            let mut fraction = 0.0;
+            for k in (1..60).rev() {
+                fraction = f64::from(k) / 2.0 / (z + fraction);
+            }
+            1.0 - (-z * z).exp() / std::f64::consts::PI.sqrt() / (z + fraction)
+        };
+        value.copysign(x)
+    }
+
+    /// The kernels against the same steps written with candle's own operations.
+    #[test]
+    fn kernels_match_candles_unfused_operations() {
+        let device = Device::Cpu;
+        for (batch, tokens) in [(2, 5), (4, 64)] {
+            let heads = 3;
+            let scores = Tensor::randn(0f32, 3.0, (batch, heads, tokens, tokens), &device).unwrap();
+            let mut mask = vec![0f32; batch * tokens];
+            mask[tokens - 1] = -1e4; // the first item's last token is padding
+            let mask = Tensor::from_vec(mask, (batch, tokens), &device).unwrap();
+            let fused = scores.apply_op2_no_bwd(&mask, &MaskedSoftmax).unwrap();
+            let expected = candle_nn::ops::softmax_last_dim(
+                &scores
+                    .broadcast_add(&mask.unsqueeze(1).unwrap().unsqueeze(1).unwrap())
+                    .unwrap(),
+            )
+            .unwrap();
+            assert_close(&fused, &expected);
+
+            let width = 48;
+            let rows = batch * tokens;
+            let x = Tensor::randn(0f32, 2.0, (rows, width), &device).unwrap();
+            let residual = Tensor::randn(0f32, 2.0, (rows, width), &device).unwrap();
+            let bias = Tensor::randn(0f32, 1.0, width, &device).unwrap();
+            let gamma = Tensor::randn(1f32, 0.1, width, &device).unwrap();
+            let beta = Tensor::randn(0f32, 0.1, width, &device).unwrap();
+            let gelu = x.apply_op2_no_bwd(&bias, &BiasGelu).unwrap();
+            assert_close(&gelu, &x.broadcast_add(&bias).unwrap().gelu_erf().unwrap());
+
+            let params = Tensor::stack(&[&bias, &gamma, &beta], 0).unwrap();
+            let normed = x
+                .apply_op3_no_bwd(&residual, &params, &BiasResidualNorm { eps: 1e-12 })
+                .unwrap();
+            let norm = candle_nn::LayerNorm::new(gamma.clone(), beta.clone(), 1e-12);
+            let expected = candle_core::Module::forward(
+                &norm,
+                &(x.broadcast_add(&bias).unwrap() + &residual).unwrap(),
+            )
+            .unwrap();
+            assert_close(&normed, &expected);
+        }
+    }
+
+    fn assert_close(actual: &Tensor, expected: &Tensor) {
+        let actual = actual.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        let expected = expected.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        assert_eq!(actual.len(), expected.len());
+        for (a, e) in actual.iter().zip(&expected) {
+            assert!((a - e).abs() <= 1e-5 + 1e-4 * e.abs(), "{a} vs {e}");
+        }
+    }
+}
