@@ -23,7 +23,7 @@ use crate::vectors::VectorIndex;
 /// Embeddings looked up in the store at a time.
 const PAGE: u32 = 2_000;
 /// Papers embedded (and saved) at a time.
-const EMBED_CHUNK: usize = 64;
+const EMBED_CHUNK: usize = 256;
 
 #[derive(Debug, thiserror::Error)]
 pub enum IndexError {
