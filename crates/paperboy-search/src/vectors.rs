@@ -2,8 +2,9 @@
 //!
 //! Exact search is a dot product per paper (the vectors are L2-normalised, so it is the cosine),
 //! written so the compiler vectorises it; at 46k papers it is about 8 ms, bound by reading the
-//! 70 MB matrix (docs/benchmarks.md says what would make it faster without losing recall). The index is derived
-//! from the store's embeddings and saved as one file, rewritten whole and renamed into place.
+//! 70 MB matrix (docs/benchmarks.md says what would make it faster without losing recall). The
+//! index is derived from the store's embeddings and saved as one file, rewritten whole and
+//! renamed into place.
 
 use std::cmp::{Ordering, Reverse};
 use std::collections::{BinaryHeap, HashMap};
