@@ -3,7 +3,8 @@
 //! models would dominate the build for the one we run.
 
 use candle_core::{D, DType, Module, Tensor};
-use candle_nn::{Embedding, LayerNorm, Linear, VarBuilder, embedding, layer_norm, linear};
+use candle_nn::{Embedding, LayerNorm, VarBuilder, embedding, layer_norm, linear};
+use rayon::prelude::*;
 use serde::Deserialize;
 
 use crate::kernels::{BiasGelu, BiasResidualNorm, MaskedSoftmax};
@@ -35,18 +36,18 @@ pub(crate) struct Bert {
 #[derive(Debug)]
 struct Layer {
     /// The query projection, pre-scaled by 1/√head_size so scores need no scaling.
-    query: Linear,
-    key: Linear,
-    value: Linear,
+    query: Dense,
+    key: Dense,
+    value: Dense,
     /// Without bias: the bias is added by [`BiasResidualNorm`] with `attention_norm`.
-    attention_output: Linear,
+    attention_output: Dense,
     /// Bias of `attention_output`, then the norm's gamma and beta: `[3, hidden]`.
     attention_norm: Tensor,
     /// Without bias: the bias is added by [`BiasGelu`].
-    intermediate: Linear,
+    intermediate: Dense,
     intermediate_bias: Tensor,
     /// Without bias, as `attention_output`.
-    output: Linear,
+    output: Dense,
     output_norm: Tensor,
     norm_eps: f32,
     heads: usize,
@@ -90,8 +91,14 @@ impl Bert {
     }
 
     /// Encodes a padded batch: `ids` and `mask` are `[batch, tokens]` (`mask` 1 for real tokens,
-    /// 0 for padding). Returns the last hidden states, `[batch, tokens, hidden]`.
-    pub(crate) fn forward(&self, ids: &Tensor, mask: &Tensor) -> candle_core::Result<Tensor> {
+    /// 0 for padding). Returns the last hidden states, `[batch, tokens, hidden]`. The dense
+    /// layers' products are computed in `parts` blocks at once (1: on the calling thread).
+    pub(crate) fn forward(
+        &self,
+        ids: &Tensor,
+        mask: &Tensor,
+        parts: usize,
+    ) -> candle_core::Result<Tensor> {
         let (_, tokens) = ids.dims2()?;
         let positions = Tensor::arange(0u32, tokens as u32, ids.device())?;
         let hidden = self
@@ -103,7 +110,7 @@ impl Bert {
         // Padding gets a large negative bias before the softmax: [batch, tokens].
         let bias = ((mask.to_dtype(DType::F32)? - 1.0)? * 1e4)?;
         for layer in &self.layers {
-            hidden = layer.forward(&hidden, &bias)?;
+            hidden = layer.forward(&hidden, &bias, parts)?;
         }
         Ok(hidden)
     }
@@ -117,10 +124,10 @@ impl Layer {
         let attention = vb.pp("attention");
         let query = linear(hidden, hidden, attention.pp("self.query"))?;
         let scale = 1.0 / (head_size as f64).sqrt();
-        let query = Linear::new(
-            (query.weight() * scale)?,
+        let query = Dense::new(
+            &(query.weight() * scale)?,
             query.bias().map(|bias| bias * scale).transpose()?,
-        );
+        )?;
         let (attention_output, attention_norm) =
             unbiased_with_norm(hidden, hidden, attention.pp("output"))?;
         let intermediate = linear(
@@ -136,11 +143,11 @@ impl Layer {
             unbiased_with_norm(config.intermediate_size, hidden, vb.pp("output"))?;
         Ok(Layer {
             query,
-            key: linear(hidden, hidden, attention.pp("self.key"))?,
-            value: linear(hidden, hidden, attention.pp("self.value"))?,
+            key: Dense::load(hidden, hidden, attention.pp("self.key"))?,
+            value: Dense::load(hidden, hidden, attention.pp("self.value"))?,
             attention_output,
             attention_norm,
-            intermediate: Linear::new(intermediate.weight().clone(), None),
+            intermediate: Dense::new(intermediate.weight(), None)?,
             intermediate_bias,
             output,
             output_norm,
@@ -157,11 +164,11 @@ impl Layer {
             .contiguous()
     }
 
-    fn forward(&self, hidden: &Tensor, bias: &Tensor) -> candle_core::Result<Tensor> {
+    fn forward(&self, hidden: &Tensor, bias: &Tensor, parts: usize) -> candle_core::Result<Tensor> {
         let (batch, tokens, width) = hidden.dims3()?;
-        let query = self.split_heads(&self.query.forward(hidden)?)?;
-        let key = self.split_heads(&self.key.forward(hidden)?)?;
-        let value = self.split_heads(&self.value.forward(hidden)?)?;
+        let query = self.split_heads(&self.query.forward(hidden, parts)?)?;
+        let key = self.split_heads(&self.key.forward(hidden, parts)?)?;
+        let value = self.split_heads(&self.value.forward(hidden, parts)?)?;
         let weights = query
             .matmul(&key.t()?)?
             .apply_op2_no_bwd(bias, &MaskedSoftmax)?;
@@ -170,18 +177,70 @@ impl Layer {
             .transpose(1, 2)?
             .reshape((batch, tokens, width))?;
         let norm = BiasResidualNorm { eps: self.norm_eps };
-        let attended = self.attention_output.forward(&context)?.apply_op3_no_bwd(
-            hidden,
-            &self.attention_norm,
-            &norm,
-        )?;
+        let attended = self
+            .attention_output
+            .forward(&context, parts)?
+            .apply_op3_no_bwd(hidden, &self.attention_norm, &norm)?;
         let inner = self
             .intermediate
-            .forward(&attended)?
+            .forward(&attended, parts)?
             .apply_op2_no_bwd(&self.intermediate_bias, &BiasGelu)?;
         self.output
-            .forward(&inner)?
+            .forward(&inner, parts)?
             .apply_op3_no_bwd(&attended, &self.output_norm, &norm)
+    }
+}
+
+/// A dense layer, `[outputs, inputs]` as candle's `Linear`, that can split its matrix product
+/// over the cores by output columns. A lone short text is one small product per layer, which
+/// one core computes while the other idles; split, both work on it (see [`Embedder::embed`]).
+///
+/// [`Embedder::embed`]: crate::Embedder::embed
+#[derive(Debug)]
+struct Dense {
+    weight: Tensor,
+    bias: Option<Tensor>,
+}
+
+impl Dense {
+    fn new(weight: &Tensor, bias: Option<Tensor>) -> candle_core::Result<Self> {
+        Ok(Dense {
+            weight: weight.contiguous()?,
+            bias,
+        })
+    }
+
+    fn load(inputs: usize, outputs: usize, vb: VarBuilder<'_>) -> candle_core::Result<Self> {
+        let layer = linear(inputs, outputs, vb)?;
+        Dense::new(layer.weight(), layer.bias().cloned())
+    }
+
+    /// `[batch, tokens, inputs]` to `[batch, tokens, outputs]`, the product computed in `parts`
+    /// column blocks at once.
+    fn forward(&self, x: &Tensor, parts: usize) -> candle_core::Result<Tensor> {
+        let (batch, tokens, inputs) = x.dims3()?;
+        let rows = x.reshape((batch * tokens, inputs))?;
+        let outputs = self.weight.dim(0)?;
+        let product = if parts > 1 {
+            let block = outputs.div_ceil(parts);
+            let blocks = (0..outputs)
+                .step_by(block)
+                .collect::<Vec<_>>()
+                .into_par_iter()
+                .map(|start| {
+                    let weight = self.weight.narrow(0, start, block.min(outputs - start))?;
+                    rows.matmul(&weight.t()?)
+                })
+                .collect::<candle_core::Result<Vec<_>>>()?;
+            Tensor::cat(&blocks, 1)?
+        } else {
+            rows.matmul(&self.weight.t()?)?
+        };
+        let product = match &self.bias {
+            Some(bias) => product.broadcast_add(bias)?,
+            None => product,
+        };
+        product.reshape((batch, tokens, ()))
     }
 }
 
@@ -192,7 +251,7 @@ fn unbiased_with_norm(
     inputs: usize,
     outputs: usize,
     vb: VarBuilder<'_>,
-) -> candle_core::Result<(Linear, Tensor)> {
+) -> candle_core::Result<(Dense, Tensor)> {
     let dense = linear(inputs, outputs, vb.pp("dense"))?;
     let norm = vb.pp("LayerNorm");
     let gamma = norm.get(outputs, "weight")?;
@@ -202,7 +261,7 @@ fn unbiased_with_norm(
         .cloned()
         .ok_or_else(|| candle_core::Error::Msg("a dense layer has no bias".into()))?;
     Ok((
-        Linear::new(dense.weight().clone(), None),
+        Dense::new(dense.weight(), None)?,
         Tensor::stack(&[&bias, &gamma, &beta], 0)?,
     ))
 }

@@ -109,13 +109,18 @@ impl Embedder {
         let mut order: Vec<usize> = (0..texts.len()).collect();
         order.sort_by_key(|&index| tokenized[index].len());
         let batches: Vec<&[usize]> = order.chunks(BATCH_SIZE).collect();
-        // Batches go to the cores in turn, each encoded on one thread from start to end.
-        let workers = candle_core::utils::get_num_threads().clamp(1, batches.len().max(1));
+        // Batches go to the cores in turn, each encoded on one thread from start to end. A lone
+        // batch (a query) has its products split over the cores instead.
+        let cores = candle_core::utils::get_num_threads().max(1);
+        let workers = cores.min(batches.len().max(1));
+        let parts = if batches.len() == 1 { cores } else { 1 };
         let embed_share = |worker: usize| -> Result<Share, EmbedError> {
             let mut done = Vec::new();
             for batch in batches.iter().skip(worker).step_by(workers) {
-                let vectors =
-                    self.embed_batch(batch.iter().map(|&index| tokenized[index].as_slice()))?;
+                let vectors = self.embed_batch(
+                    batch.iter().map(|&index| tokenized[index].as_slice()),
+                    parts,
+                )?;
                 done.extend(batch.iter().copied().zip(vectors));
             }
             Ok(done)
@@ -149,6 +154,7 @@ impl Embedder {
     fn embed_batch<'a>(
         &self,
         batch: impl ExactSizeIterator<Item = &'a [u32]> + Clone,
+        parts: usize,
     ) -> Result<Vec<Vec<f32>>, EmbedError> {
         let rows = batch.len();
         let width = batch.clone().map(<[u32]>::len).max().unwrap_or(0).max(1);
@@ -160,7 +166,7 @@ impl Embedder {
         }
         let ids = Tensor::from_vec(ids, (rows, width), &Device::Cpu)?;
         let mask = Tensor::from_vec(mask, (rows, width), &Device::Cpu)?;
-        let hidden = self.model.forward(&ids, &mask)?;
+        let hidden = self.model.forward(&ids, &mask, parts)?;
         Ok(mean_pool_normalised(&hidden, &mask)?.to_vec2::<f32>()?)
     }
 }

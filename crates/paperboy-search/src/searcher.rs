@@ -241,9 +241,12 @@ pub enum SearchError {
 /// Both rankings of a query, before fusing: papers with scores, best first.
 #[derive(Debug, Clone, Default)]
 pub struct Candidates {
-    pub keyword: Vec<(PaperId, f32)>,
-    pub semantic: Vec<(PaperId, f32)>,
+    pub keyword: Ranking,
+    pub semantic: Ranking,
 }
+
+/// Papers with their scores, best first.
+pub type Ranking = Vec<(PaperId, f32)>;
 
 /// The indexes a [`Searcher`] reads: keyword, vectors and the facets filters look at.
 #[derive(Debug)]
@@ -337,41 +340,65 @@ impl Searcher {
         }
         let depth = self.depth.max(query.offset.saturating_add(query.limit));
         let keep = self.admission(query);
-        let mut candidates = Candidates::default();
-        if query.mode != Mode::Semantic {
-            candidates.keyword = self.index.keyword.search_where(
-                &query.text,
-                depth,
-                keep.clone().map(Admission::into_fn),
-            )?;
-        }
-        if query.mode != Mode::Keyword {
-            let stored = query
-                .like
-                .and_then(|id| self.index.vectors.vector_of(id).map(<[f32]>::to_vec));
-            let vector = match stored {
-                Some(vector) => vector,
-                None => self
-                    .embedder
-                    .as_ref()
-                    .ok_or(SearchError::NoModel)?
-                    .embed(&[&query.text])?
-                    .pop()
-                    .unwrap_or_default(),
-            };
-            let hits = match &keep {
-                None => self.index.vectors.search(&vector, depth, |_| true),
-                Some(keep) => self
-                    .index
-                    .vectors
-                    .search(&vector, depth, |id| keep.admits(id)),
-            };
-            candidates.semantic = hits.into_iter().map(|hit| (hit.id, hit.score)).collect();
+        // The keyword search runs while the query is embedded: a lone query leaves cores idle.
+        let (keyword, semantic) = rayon::join(
+            || match query.mode {
+                Mode::Semantic => Ok(Vec::new()),
+                _ => self.index.keyword.search_where(
+                    &query.text,
+                    depth,
+                    keep.clone().map(Admission::into_fn),
+                ),
+            },
+            || match query.mode {
+                Mode::Keyword => Ok(None),
+                _ => self
+                    .semantic_candidates(query, depth, keep.as_ref())
+                    .map(Some),
+            },
+        );
+        let mut candidates = Candidates {
+            keyword: keyword?,
+            semantic: Vec::new(),
+        };
+        if let Some((vector, semantic)) = semantic? {
+            candidates.semantic = semantic;
             if query.mode == Mode::Hybrid {
                 self.add_cosines(&vector, &mut candidates);
             }
         }
         Ok(candidates)
+    }
+
+    /// The query's vector (the stored one for a paper's neighbours) and its nearest papers.
+    fn semantic_candidates(
+        &self,
+        query: &Query,
+        depth: usize,
+        keep: Option<&Admission>,
+    ) -> Result<(Vec<f32>, Ranking), SearchError> {
+        let stored = query
+            .like
+            .and_then(|id| self.index.vectors.vector_of(id).map(<[f32]>::to_vec));
+        let vector = match stored {
+            Some(vector) => vector,
+            None => self
+                .embedder
+                .as_ref()
+                .ok_or(SearchError::NoModel)?
+                .embed(&[&query.text])?
+                .pop()
+                .unwrap_or_default(),
+        };
+        let hits = match keep {
+            None => self.index.vectors.search(&vector, depth, |_| true),
+            Some(keep) => self
+                .index
+                .vectors
+                .search(&vector, depth, |id| keep.admits(id)),
+        };
+        let ranked = hits.into_iter().map(|hit| (hit.id, hit.score)).collect();
+        Ok((vector, ranked))
     }
 
     /// Gives the keyword candidates missing from the semantic list their true cosine, so that

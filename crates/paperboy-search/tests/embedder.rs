@@ -48,8 +48,11 @@ fn embeddings_match_the_reference_implementation() {
     assert_eq!(references.len(), 16);
     let embedder = Embedder::load(&model()).unwrap();
     let texts: Vec<&str> = references.iter().map(|r| r.text.as_str()).collect();
-    let embeddings = embedder.embed(&texts).unwrap();
-    for (reference, embedding) in references.iter().zip(&embeddings) {
+    // Twice over, so there are two batches, each encoded on one core; a lone batch (below) has
+    // its products split over the cores instead. Both must match.
+    let embeddings = embedder.embed(&texts.repeat(2)).unwrap();
+    assert_eq!(embeddings.len(), 2 * references.len());
+    for (reference, embedding) in references.iter().cycle().zip(&embeddings) {
         let label: String = reference.text.chars().take(40).collect();
         assert_eq!(
             embedder.tokens(&reference.text).unwrap().len(),
@@ -65,4 +68,9 @@ fn embeddings_match_the_reference_implementation() {
     // Batching must not change a text's embedding.
     let alone = embedder.embed(&texts[..1]).unwrap();
     assert!(cosine(&alone[0], &embeddings[0]) > 0.999_999);
+    let one_batch = embedder.embed(&texts).unwrap();
+    for (reference, embedding) in references.iter().zip(&one_batch) {
+        let similarity = cosine(embedding, &reference.embedding);
+        assert!(similarity >= 0.9999, "one batch: cosine {similarity}");
+    }
 }

@@ -6,7 +6,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
-use paperboy_search::{Embedder, Mode, ModelDir, Query, SearchIndex, Searcher, paper_text};
+use paperboy_search::{
+    Embedder, Hit, Mode, ModelDir, Query, SearchIndex, Searcher, VectorIndex, paper_text,
+};
 use paperboy_store::Store;
 
 use crate::Outcome;
@@ -82,11 +84,13 @@ pub(crate) async fn search(
     })
     .await??;
     let papers = index.vectors.len();
-    let searcher = Searcher::new(Arc::new(index), Some(Arc::clone(&embedder)));
+    let index = Arc::new(index);
+    let searcher = Searcher::new(Arc::clone(&index), Some(Arc::clone(&embedder)));
     println!(
         "{} queries (SciFact claims) over {papers} papers, 10 results each, one at a time:",
         queries.len()
     );
+    let query_embedder = Arc::clone(&embedder);
     let report = tokio::task::spawn_blocking(move || -> anyhow::Result<String> {
         let mut report = String::from("mode       p50 ms  p95 ms  p99 ms  mean ms\n");
         // `None`: embedding the query alone, the part of semantic search outside the index.
@@ -118,12 +122,54 @@ pub(crate) async fn search(
                 timings.iter().sum::<f64>() / timings.len().max(1) as f64
             ));
         }
+        let texts: Vec<&str> = queries.iter().map(String::as_str).collect();
+        report.push_str(&scan_report(&index.vectors, &query_embedder.embed(&texts)?));
         Ok(report)
     })
     .await??;
     print!("{report}");
     println!("{}", throughput(store, embedder, THROUGHPUT_SAMPLE).await?);
     Ok(Outcome::Success)
+}
+
+/// The vector scan alone, quantised (what searches use) against exact, and the share of the
+/// exact top hits the quantised scan finds.
+fn scan_report(vectors: &VectorIndex, queries: &[Vec<f32>]) -> String {
+    let mut report = String::new();
+    for limit in [10, 100] {
+        let time = |search: &dyn Fn(&[f32]) -> Vec<Hit>| {
+            let mut timings: Vec<f64> = queries
+                .iter()
+                .map(|query| {
+                    let started = Instant::now();
+                    search(query);
+                    duration_ms(started.elapsed())
+                })
+                .collect();
+            timings.sort_by(f64::total_cmp);
+            percentile(&timings, 0.50)
+        };
+        let exact_ms = time(&|query| vectors.search_exact(query, limit));
+        let quantised_ms = time(&|query| vectors.search(query, limit, |_| true));
+        let found: usize = queries
+            .iter()
+            .map(|query| {
+                let exact = vectors.search_exact(query, limit);
+                let quantised = vectors.search(query, limit, |_| true);
+                exact
+                    .iter()
+                    .filter(|hit| quantised.iter().any(|other| other.id == hit.id))
+                    .count()
+            })
+            .sum();
+        let wanted = queries.len() * limit.min(vectors.len());
+        report.push_str(&format!(
+            "vector scan, top {limit}: exact p50 {exact_ms:.2} ms, quantised p50 {quantised_ms:.2} ms, \
+             recall@{limit} {:.4}\n",
+            found as f64 / wanted.max(1) as f64
+        ));
+    }
+    report
 }
 
 /// Milliseconds each query took, after a few untimed ones to warm caches.
