@@ -10,4 +10,4 @@ pub mod taxonomy;
 pub mod text;
 
 pub use arxiv_id::{ArxivId, ArxivIdError};
-pub use paper::{InvalidRecord, Paper, PaperDraft, PaperId, PaperRecord, Source, limits};
+pub use paper::{InvalidRecord, Paper, PaperDraft, PaperId, PaperKey, PaperRecord, Source, limits};

@@ -41,6 +41,25 @@ impl fmt::Display for PaperId {
     }
 }
 
+/// How people name a paper: by arXiv id (`1801.04062`, any version or URL form), or by the
+/// store's own number for papers without one (a new-style arXiv id always has a dot, an old one
+/// a slash, so a bare number is never one).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PaperKey {
+    Internal(PaperId),
+    Arxiv(ArxivId),
+}
+
+impl PaperKey {
+    pub fn parse(text: &str) -> Result<Self, crate::ArxivIdError> {
+        let text = text.trim();
+        match text.parse::<i64>() {
+            Ok(internal) => Ok(PaperKey::Internal(PaperId(internal))),
+            Err(_) => ArxivId::parse(text).map(PaperKey::Arxiv),
+        }
+    }
+}
+
 /// Where the bibliographic fields of a paper came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]

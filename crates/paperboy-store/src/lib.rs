@@ -18,7 +18,7 @@ use std::path::Path;
 
 use async_trait::async_trait;
 use chrono::NaiveDate;
-use paperboy_core::{ArxivId, Paper, PaperId, PaperRecord};
+use paperboy_core::{ArxivId, Paper, PaperId, PaperKey, PaperRecord};
 
 pub use sqlite::SqliteStore;
 pub use upsert::UpsertSummary;
@@ -92,6 +92,9 @@ pub trait Store: Send + Sync + fmt::Debug {
 
     async fn count_papers(&self) -> Result<u64, StoreError>;
 
+    /// Every day some paper was listed on, oldest first.
+    async fn listing_dates(&self) -> Result<Vec<NaiveDate>, StoreError>;
+
     /// Stored embeddings among these content hashes.
     async fn embeddings(&self, hashes: &[String]) -> Result<HashMap<String, Vec<f32>>, StoreError>;
 
@@ -100,6 +103,14 @@ pub trait Store: Send + Sync + fmt::Debug {
 }
 
 /// Visits every paper in id order, a page at a time, so that no caller holds them all.
+/// The paper a key names, if the store has it.
+pub async fn paper_by_key(store: &dyn Store, key: &PaperKey) -> Result<Option<Paper>, StoreError> {
+    match key {
+        PaperKey::Internal(id) => store.paper(*id).await,
+        PaperKey::Arxiv(arxiv_id) => store.paper_by_arxiv_id(arxiv_id).await,
+    }
+}
+
 pub async fn for_each_paper<E: From<StoreError>>(
     store: &dyn Store,
     mut visit: impl FnMut(Paper) -> Result<(), E>,

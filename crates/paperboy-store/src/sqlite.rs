@@ -277,6 +277,16 @@ impl Store for SqliteStore {
             .context("counting papers")?;
         Ok(count.unsigned_abs())
     }
+
+    async fn listing_dates(&self) -> Result<Vec<NaiveDate>, StoreError> {
+        let dates: Vec<NaiveDate> = sqlx::query_scalar(
+            "SELECT DISTINCT listing_date FROM paper_listings ORDER BY listing_date",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .context("listing the days with papers")?;
+        Ok(dates)
+    }
 }
 
 fn vector_to_bytes(vector: &[f32]) -> Vec<u8> {

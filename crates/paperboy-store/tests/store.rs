@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used)]
 
 use chrono::NaiveDate;
-use paperboy_core::{ArxivId, PaperDraft, PaperRecord, Source};
+use paperboy_core::{ArxivId, PaperDraft, PaperKey, PaperRecord, Source};
 use paperboy_store::{PaperQuery, SqliteStore, Store, UpsertSummary};
 
 async fn sqlite() -> (tempfile::TempDir, SqliteStore) {
@@ -191,6 +191,20 @@ async fn listing_dates_accumulate_across_imports(store: &dyn Store) {
         [date("2026-04-10"), date("2026-04-16")]
     );
     assert_eq!(stored.record.external_upvotes, 42);
+    assert_eq!(
+        store.listing_dates().await.unwrap(),
+        [date("2026-04-10"), date("2026-04-16")],
+        "each listing day once, oldest first"
+    );
+    let by_key = |key: &str| {
+        let key = PaperKey::parse(key).unwrap();
+        async move { paperboy_store::paper_by_key(store, &key).await.unwrap() }
+    };
+    assert_eq!(by_key("arXiv:2604.07429v3").await.unwrap().id, stored.id);
+    assert_eq!(by_key(&stored.id.to_string()).await.unwrap().id, stored.id);
+    assert!(by_key("2604.99999").await.is_none());
+    assert!(by_key("999999").await.is_none());
+    assert!(PaperKey::parse("<script>").is_err());
 }
 
 async fn lists_newest_first_with_filters(store: &dyn Store) {

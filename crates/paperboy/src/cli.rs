@@ -13,7 +13,7 @@ use paperboy_store::Store;
     name = "paperboy",
     version,
     about = "A self-hostable research-paper discovery service",
-    after_help = "Start with `paperboy demo` to load a few hundred recent papers, then `paperboy papers list`."
+    after_help = "Start with `paperboy serve`: on an empty data folder it loads a few hundred recent papers and serves them on http://127.0.0.1:8080."
 )]
 pub(crate) struct Cli {
     /// Folder for the database, indexes, model files and mail.
@@ -71,6 +71,13 @@ pub(crate) enum Command {
     },
     /// Rebuild the search indexes from the store, embedding the papers not embedded yet.
     Reindex,
+    /// Serve the website and JSON API. On an empty data folder, imports the demo papers and
+    /// builds the search index first (fetching the model if it is missing).
+    Serve {
+        /// Address and port to listen on.
+        #[arg(long, env = "PAPERBOY_LISTEN", default_value = "127.0.0.1:8080")]
+        listen: std::net::SocketAddr,
+    },
     /// Search papers in plain words.
     Search(SearchArgs),
     /// Papers most like a paper (by its id) or like a text you paste (--text).

@@ -13,6 +13,7 @@ mod import;
 mod model;
 mod papers;
 mod search;
+mod serve;
 
 use std::process::ExitCode;
 
@@ -96,6 +97,7 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
                 command: BenchCommand::Search { ref queries, count },
             } => bench::search(&*store, &cli, queries, count).await?,
             Command::Reindex => search::reindex(&*store, cli.model()?, &cli.data_dir).await?,
+            Command::Serve { listen } => serve::run(store, &cli, listen).await?,
             Command::Similar(ref args) => search::similar(&*store, &cli, args).await?,
             Command::Search(ref args) => search::search(&*store, &cli, args).await?,
             Command::Eval {

@@ -2,7 +2,7 @@
 //! programs (`--json`).
 
 use anyhow::{Context as _, bail};
-use paperboy_core::{ArxivId, Paper, PaperId};
+use paperboy_core::{Paper, PaperKey};
 use paperboy_store::{PaperQuery, Store};
 use serde::Serialize;
 
@@ -73,14 +73,10 @@ pub(crate) async fn list(store: &dyn Store, args: &ListArgs) -> anyhow::Result<O
 
 /// Finds a paper by arXiv id (any accepted form) or internal id.
 pub(crate) async fn find(store: &dyn Store, id: &str) -> anyhow::Result<Paper> {
-    let paper = match id.trim().parse::<i64>() {
-        Ok(internal) => store.paper(PaperId(internal)).await?,
-        Err(_) => {
-            let arxiv_id = ArxivId::parse(id).context("expected an arXiv id or an internal id")?;
-            store.paper_by_arxiv_id(&arxiv_id).await?
-        }
-    };
-    paper.with_context(|| format!("no paper with id {id} in the store"))
+    let key = PaperKey::parse(id).context("expected an arXiv id or an internal id")?;
+    paperboy_store::paper_by_key(store, &key)
+        .await?
+        .with_context(|| format!("no paper with id {id} in the store"))
 }
 
 pub(crate) async fn show(store: &dyn Store, id: &str, json: bool) -> anyhow::Result<Outcome> {

@@ -1,0 +1,349 @@
+//! The JSON API under `/api`. `GET /api/daily_papers` answers in the shape of the Hugging Face
+//! daily-papers API, so a client of that API can point here. Errors are always
+//! `{"code": "...", "message": "..."}` with a 4xx or 5xx status.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Path, Query as QueryParams, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use chrono::NaiveDate;
+use paperboy_core::{Paper, PaperKey};
+use paperboy_search::{Mode, Query, SearchError, SearchHit, paper_text};
+use paperboy_store::PaperQuery;
+use serde::{Deserialize, Serialize};
+
+use crate::AppState;
+use crate::view::paper_key;
+
+/// Results per request when none is asked for, and the most that may be.
+const DEFAULT_LIMIT: usize = 20;
+const MAX_LIMIT: usize = 100;
+
+/// An error in the API's one shape.
+#[derive(Debug, Serialize)]
+pub(crate) struct ApiError {
+    #[serde(skip)]
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+impl ApiError {
+    pub(crate) fn not_found(message: impl Into<String>) -> Self {
+        ApiError {
+            status: StatusCode::NOT_FOUND,
+            code: "not_found",
+            message: message.into(),
+        }
+    }
+
+    fn bad_request(message: impl Into<String>) -> Self {
+        ApiError {
+            status: StatusCode::BAD_REQUEST,
+            code: "bad_request",
+            message: message.into(),
+        }
+    }
+
+    fn internal(error: impl std::fmt::Display) -> Self {
+        eprintln!("paperboy: request failed: {error}");
+        ApiError {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            code: "internal",
+            message: "the server failed to answer; the error is in its log".to_owned(),
+        }
+    }
+
+    pub(crate) fn into_response_value(self) -> Response {
+        (self.status, Json(&self)).into_response()
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        self.into_response_value()
+    }
+}
+
+impl From<SearchError> for ApiError {
+    fn from(error: SearchError) -> Self {
+        match error {
+            SearchError::EmptyQuery => ApiError::bad_request(error.to_string()),
+            other => ApiError::internal(other),
+        }
+    }
+}
+
+impl From<paperboy_store::StoreError> for ApiError {
+    fn from(error: paperboy_store::StoreError) -> Self {
+        ApiError::internal(error)
+    }
+}
+
+/// Query parameters that failed to parse become a 400 in the API's shape.
+pub(crate) struct Params<T>(pub(crate) T);
+
+impl<T, S> axum::extract::FromRequestParts<S> for Params<T>
+where
+    T: serde::de::DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        QueryParams::<T>::from_request_parts(parts, state)
+            .await
+            .map(|QueryParams(value)| Params(value))
+            .map_err(|rejection| ApiError::bad_request(rejection.body_text()))
+    }
+}
+
+/// A paper as the API returns it.
+#[derive(Debug, Serialize)]
+pub(crate) struct PaperJson {
+    /// The key of its page and API routes: the arXiv id, else the store's number.
+    id: String,
+    arxiv_id: Option<String>,
+    title: String,
+    summary: String,
+    authors: Vec<String>,
+    categories: Vec<String>,
+    published: Option<NaiveDate>,
+    listing_dates: Vec<NaiveDate>,
+    upvotes: u32,
+    code_url: Option<String>,
+    github_stars: Option<u32>,
+    project_url: Option<String>,
+    abstract_url: Option<String>,
+    pdf_url: Option<String>,
+}
+
+impl PaperJson {
+    fn new(paper: &Paper) -> Self {
+        let record = &paper.record;
+        PaperJson {
+            id: paper_key(paper),
+            arxiv_id: record.arxiv_id.as_ref().map(ToString::to_string),
+            title: record.title.clone(),
+            summary: record.abstract_text.clone(),
+            authors: record.authors.clone(),
+            categories: record.categories.clone(),
+            published: record.published,
+            listing_dates: record.listing_dates.iter().copied().collect(),
+            upvotes: record.external_upvotes,
+            code_url: record.code_url.clone(),
+            github_stars: record.github_stars,
+            project_url: record.project_url.clone(),
+            abstract_url: paper.record.abstract_url(),
+            pdf_url: paper.record.pdf_url(),
+        }
+    }
+}
+
+/// A search result: the paper and how it scored.
+#[derive(Debug, Serialize)]
+pub(crate) struct HitJson {
+    #[serde(flatten)]
+    paper: PaperJson,
+    score: f32,
+    keyword_score: Option<f32>,
+    semantic_score: Option<f32>,
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct SearchParams {
+    q: Option<String>,
+    limit: Option<usize>,
+    mode: Option<String>,
+}
+
+pub(crate) async fn search(
+    State(state): State<AppState>,
+    Params(params): Params<SearchParams>,
+) -> Result<Json<Vec<HitJson>>, ApiError> {
+    let text = params.q.unwrap_or_default();
+    if text.trim().is_empty() {
+        return Err(ApiError::bad_request("give the search words as q"));
+    }
+    let query = Query::new(&text)
+        .mode(parse_mode(params.mode.as_deref())?)
+        .limit(limit(params.limit)?);
+    Ok(Json(hits_json(&state, query).await?))
+}
+
+pub(crate) async fn paper(
+    State(state): State<AppState>,
+    Path(key): Path<String>,
+) -> Result<Json<PaperJson>, ApiError> {
+    Ok(Json(PaperJson::new(&find(&state, &key).await?)))
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct SimilarParams {
+    limit: Option<usize>,
+}
+
+pub(crate) async fn similar(
+    State(state): State<AppState>,
+    Path(key): Path<String>,
+    Params(params): Params<SimilarParams>,
+) -> Result<Json<Vec<HitJson>>, ApiError> {
+    let paper = find(&state, &key).await?;
+    let query = Query::like_paper(
+        paper.id,
+        &paper_text(&paper.record.title, &paper.record.abstract_text),
+    )
+    .mode(Mode::Semantic)
+    .limit(limit(params.limit)?);
+    Ok(Json(hits_json(&state, query).await?))
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct DailyParams {
+    date: Option<String>,
+    limit: Option<usize>,
+    /// The page, from 0.
+    p: Option<u32>,
+}
+
+/// One entry of the daily list, shaped like the Hugging Face API's.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct DailyEntry {
+    paper: DailyPaper,
+    published_at: Option<String>,
+    title: String,
+    summary: String,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct DailyPaper {
+    id: String,
+    title: String,
+    summary: String,
+    authors: Vec<DailyAuthor>,
+    published_at: Option<String>,
+    upvotes: u32,
+    github_repo: Option<String>,
+    github_stars: Option<u32>,
+    project_page: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct DailyAuthor {
+    name: String,
+}
+
+pub(crate) async fn daily_papers(
+    State(state): State<AppState>,
+    Params(params): Params<DailyParams>,
+) -> Result<Json<Vec<DailyEntry>>, ApiError> {
+    let day = match params.date.as_deref() {
+        Some(text) => Some(parse_day(text)?),
+        None => state.store.listing_dates().await?.last().copied(),
+    };
+    let Some(day) = day else {
+        return Ok(Json(Vec::new()));
+    };
+    let limit = limit(params.limit)?;
+    let papers = state
+        .store
+        .list_papers(&PaperQuery {
+            from: Some(day),
+            until: Some(day),
+            category: None,
+            limit: limit as u32,
+            offset: params.p.unwrap_or(0).saturating_mul(limit as u32),
+        })
+        .await?;
+    Ok(Json(papers.iter().map(daily_entry).collect()))
+}
+
+fn daily_entry(paper: &Paper) -> DailyEntry {
+    let record = &paper.record;
+    let published_at = record.published.map(|day| format!("{day}T00:00:00.000Z"));
+    DailyEntry {
+        paper: DailyPaper {
+            id: paper_key(paper),
+            title: record.title.clone(),
+            summary: record.abstract_text.clone(),
+            authors: record
+                .authors
+                .iter()
+                .map(|name| DailyAuthor { name: name.clone() })
+                .collect(),
+            published_at: published_at.clone(),
+            upvotes: record.external_upvotes,
+            github_repo: record.code_url.clone(),
+            github_stars: record.github_stars,
+            project_page: record.project_url.clone(),
+        },
+        published_at,
+        title: record.title.clone(),
+        summary: record.abstract_text.clone(),
+    }
+}
+
+/// Runs a query off the async threads and loads its papers.
+async fn hits_json(state: &AppState, query: Query) -> Result<Vec<HitJson>, ApiError> {
+    let hits = run_search(state, query).await?;
+    let mut results = Vec::with_capacity(hits.len());
+    for hit in hits {
+        if let Some(paper) = state.store.paper(hit.id).await? {
+            results.push(HitJson {
+                paper: PaperJson::new(&paper),
+                score: hit.score,
+                keyword_score: hit.keyword,
+                semantic_score: hit.semantic,
+            });
+        }
+    }
+    Ok(results)
+}
+
+pub(crate) async fn run_search(
+    state: &AppState,
+    query: Query,
+) -> Result<Vec<SearchHit>, SearchError> {
+    let searcher = Arc::clone(&state.searcher);
+    match tokio::task::spawn_blocking(move || searcher.search(&query)).await {
+        Ok(page) => Ok(page?.hits),
+        Err(panic) => std::panic::resume_unwind(panic.into_panic()),
+    }
+}
+
+async fn find(state: &AppState, key: &str) -> Result<Paper, ApiError> {
+    let not_found = || ApiError::not_found(format!("no paper with id {key:?}"));
+    let key = PaperKey::parse(key).map_err(|_| not_found())?;
+    paperboy_store::paper_by_key(&*state.store, &key)
+        .await?
+        .ok_or_else(not_found)
+}
+
+pub(crate) fn parse_mode(text: Option<&str>) -> Result<Mode, ApiError> {
+    match text {
+        None | Some("") => Ok(Mode::Hybrid),
+        Some(text) => text.parse().map_err(ApiError::bad_request),
+    }
+}
+
+fn parse_day(text: &str) -> Result<NaiveDate, ApiError> {
+    NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .map_err(|_| ApiError::bad_request(format!("expected a date as YYYY-MM-DD, got {text:?}")))
+}
+
+fn limit(asked: Option<usize>) -> Result<usize, ApiError> {
+    match asked {
+        None => Ok(DEFAULT_LIMIT),
+        Some(limit) if (1..=MAX_LIMIT).contains(&limit) => Ok(limit),
+        Some(limit) => Err(ApiError::bad_request(format!(
+            "limit must be from 1 to {MAX_LIMIT}, got {limit}"
+        ))),
+    }
+}

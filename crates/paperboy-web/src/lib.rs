@@ -1,0 +1,93 @@
+//! Paperboy's website and JSON API: the daily papers, search, paper pages with similar papers,
+//! and `/api` for programs. Pages are server-rendered from templates compiled into the binary
+//! (askama, escaped by default), styled by one small stylesheet, and need no JavaScript.
+//!
+//! Everything a handler needs is in [`AppState`]; searches run on the blocking pool, off the
+//! async threads, since they embed the query and scan the vectors.
+
+mod api;
+mod pages;
+mod view;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::Request;
+use axum::http::{HeaderName, HeaderValue, header};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::get;
+use paperboy_search::Searcher;
+use paperboy_store::Store;
+
+/// What the handlers share.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub searcher: Arc<Searcher>,
+}
+
+/// The whole site: pages, API, static files and headers.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/", get(pages::daily))
+        .route("/search", get(pages::search))
+        .route("/similar", get(pages::similar_to_text))
+        .route("/papers/{key}", get(pages::paper))
+        .route("/about", get(pages::about))
+        .route("/static/style.css", get(pages::stylesheet))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/api/daily_papers", get(api::daily_papers))
+        .route("/api/papers/search", get(api::search))
+        .route("/api/papers/{key}", get(api::paper))
+        .route("/api/papers/{key}/similar", get(api::similar))
+        .fallback(not_found)
+        .layer(middleware::from_fn(security_headers))
+        .with_state(state)
+}
+
+/// Serves the site on `listener` until `shutdown` completes, then finishes the requests in
+/// flight.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// An unknown path: a JSON error under `/api`, a page elsewhere.
+async fn not_found(request: Request) -> Response {
+    if request.uri().path().starts_with("/api/") {
+        api::ApiError::not_found("no such API route").into_response_value()
+    } else {
+        pages::not_found_page("There is no page at this address.")
+    }
+}
+
+/// The content security policy: everything from this host only, no inline scripts or styles,
+/// not framed by other sites.
+const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
+     img-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'self'; \
+     frame-ancestors 'none'";
+
+async fn security_headers(request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    for (name, value) in [
+        (header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::REFERRER_POLICY, "same-origin"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (
+            HeaderName::from_static("cross-origin-opener-policy"),
+            "same-origin",
+        ),
+    ] {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
+    response
+}

