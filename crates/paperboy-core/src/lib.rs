@@ -8,6 +8,7 @@ mod arxiv_id;
 mod paper;
 pub mod taxonomy;
 pub mod text;
+pub mod trending;
 
 pub use arxiv_id::{ArxivId, ArxivIdError};
 pub use paper::{InvalidRecord, Paper, PaperDraft, PaperId, PaperKey, PaperRecord, Source, limits};

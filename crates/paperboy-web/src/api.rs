@@ -9,17 +9,20 @@ use axum::extract::{Path, Query as QueryParams, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use chrono::NaiveDate;
-use paperboy_core::{Paper, PaperKey};
+use paperboy_core::{Paper, PaperKey, trending};
 use paperboy_search::{Mode, Query, SearchError, SearchHit, paper_text};
-use paperboy_store::PaperQuery;
 use serde::{Deserialize, Serialize};
 
 use crate::AppState;
+use crate::lists::listed_between;
+use crate::period::Period;
 use crate::view::paper_key;
 
 /// Results per request when none is asked for, and the most that may be.
 const DEFAULT_LIMIT: usize = 20;
 const MAX_LIMIT: usize = 100;
+/// The most papers of one period the daily API reads.
+const MAX_PERIOD_PAPERS: u32 = 10_000;
 
 /// An error in the API's one shape.
 #[derive(Debug, Serialize)]
@@ -206,9 +209,13 @@ pub(crate) async fn similar(
 #[derive(Debug, Deserialize)]
 pub(crate) struct DailyParams {
     date: Option<String>,
+    week: Option<String>,
+    month: Option<String>,
     limit: Option<usize>,
     /// The page, from 0.
-    p: Option<u32>,
+    p: Option<usize>,
+    /// `publishedAt` (newest listing first, most upvoted first within a day) or `trending`.
+    sort: Option<String>,
 }
 
 /// One entry of the daily list, shaped like the Hugging Face API's.
@@ -244,25 +251,50 @@ pub(crate) async fn daily_papers(
     State(state): State<AppState>,
     Params(params): Params<DailyParams>,
 ) -> Result<Json<Vec<DailyEntry>>, ApiError> {
-    let day = match params.date.as_deref() {
-        Some(text) => Some(parse_day(text)?),
-        None => state.store.listing_dates().await?.last().copied(),
-    };
-    let Some(day) = day else {
-        return Ok(Json(Vec::new()));
+    let by_trend = match params.sort.as_deref() {
+        None | Some("" | "publishedAt") => false,
+        Some("trending") => true,
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "sort must be publishedAt or trending, got {other:?}"
+            )));
+        }
     };
     let limit = limit(params.limit)?;
-    let papers = state
-        .store
-        .list_papers(&PaperQuery {
-            from: Some(day),
-            until: Some(day),
-            category: None,
-            limit: limit as u32,
-            offset: params.p.unwrap_or(0).saturating_mul(limit as u32),
-        })
-        .await?;
-    Ok(Json(papers.iter().map(daily_entry).collect()))
+    let asked = Period::from_params(
+        params.date.as_deref(),
+        params.week.as_deref(),
+        params.month.as_deref(),
+    )
+    .map_err(ApiError::bad_request)?;
+    let period = match asked {
+        Some(period) => period,
+        None => match state.store.listing_dates().await?.last() {
+            Some(day) => Period::Day(*day),
+            None => return Ok(Json(Vec::new())),
+        },
+    };
+    let (from, until) = period.range();
+    let mut papers = listed_between(&*state.store, from, until, MAX_PERIOD_PAPERS, 0).await?;
+    if by_trend {
+        let trend = |paper: &Paper| {
+            trending::score(
+                paper.record.external_upvotes,
+                paper.record.sort_date().unwrap_or(until),
+                until,
+            )
+        };
+        papers.sort_by(|a, b| trend(b).total_cmp(&trend(a)).then(a.id.cmp(&b.id)));
+    }
+    let skip = params.p.unwrap_or(0).saturating_mul(limit);
+    Ok(Json(
+        papers
+            .iter()
+            .skip(skip)
+            .take(limit)
+            .map(daily_entry)
+            .collect(),
+    ))
 }
 
 fn daily_entry(paper: &Paper) -> DailyEntry {
@@ -331,11 +363,6 @@ pub(crate) fn parse_mode(text: Option<&str>) -> Result<Mode, ApiError> {
         None | Some("") => Ok(Mode::Hybrid),
         Some(text) => text.parse().map_err(ApiError::bad_request),
     }
-}
-
-fn parse_day(text: &str) -> Result<NaiveDate, ApiError> {
-    NaiveDate::parse_from_str(text, "%Y-%m-%d")
-        .map_err(|_| ApiError::bad_request(format!("expected a date as YYYY-MM-DD, got {text:?}")))
 }
 
 fn limit(asked: Option<usize>) -> Result<usize, ApiError> {

@@ -6,7 +6,10 @@
 //! async threads, since they embed the query and scan the vectors.
 
 mod api;
+mod feeds;
+mod lists;
 mod pages;
+mod period;
 mod view;
 
 use std::future::Future;
@@ -26,18 +29,25 @@ use paperboy_store::Store;
 pub struct AppState {
     pub store: Arc<dyn Store>,
     pub searcher: Arc<Searcher>,
+    /// The address readers reach the site at (`https://papers.example.org`), for the absolute
+    /// links feeds need.
+    pub public_url: String,
 }
 
 /// The whole site: pages, API, static files and headers.
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/", get(pages::daily))
+        .route("/trending", get(pages::trending))
         .route("/search", get(pages::search))
         .route("/similar", get(pages::similar_to_text))
         .route("/papers/{key}", get(pages::paper))
         .route("/about", get(pages::about))
         .route("/static/style.css", get(pages::stylesheet))
         .route("/healthz", get(|| async { "ok\n" }))
+        .route("/feeds/daily.atom", get(feeds::daily))
+        .route("/feeds/trending.atom", get(feeds::trending_feed))
+        .route("/feeds/search.atom", get(feeds::search))
         .route("/api/daily_papers", get(api::daily_papers))
         .route("/api/papers/search", get(api::search))
         .route("/api/papers/{key}", get(api::paper))

@@ -7,14 +7,17 @@ use axum::extract::{Path, Query as QueryParams, State};
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use chrono::NaiveDate;
+use paperboy_core::trending::Window;
 use paperboy_core::{Paper, PaperKey};
 use paperboy_search::highlight::Highlighter;
 use paperboy_search::{Mode, Query, SearchError, paper_text};
-use paperboy_store::PaperQuery;
 use serde::Deserialize;
 
 use crate::AppState;
 use crate::api::run_search;
+use crate::feeds::urlencode;
+use crate::lists::{self, listed_between};
+use crate::period::Period;
 use crate::view::{Card, Piece, author_line, bibtex, pieces};
 
 /// Papers on one page of the daily list or of search results.
@@ -27,9 +30,36 @@ const STYLESHEET: &str = include_str!("../static/style.css");
 #[derive(Template)]
 #[template(path = "daily.html")]
 struct DailyPage {
-    day: Option<NaiveDate>,
-    previous: Option<NaiveDate>,
-    next: Option<NaiveDate>,
+    /// What is shown; `None` when the store has no listed papers.
+    period: Option<Period>,
+    previous: Option<Period>,
+    next: Option<Period>,
+    cards: Vec<Card>,
+}
+
+impl DailyPage {
+    /// The day, week and month views around what is shown, as (label, query, current).
+    fn views(&self) -> Vec<(&'static str, String, bool)> {
+        let Some(period) = self.period else {
+            return Vec::new();
+        };
+        let day = period.anchor();
+        [
+            ("Day", Period::Day(day)),
+            ("Week", Period::week_of(day)),
+            ("Month", Period::month_of(day)),
+        ]
+        .into_iter()
+        .map(|(label, view)| (label, view.query(), view.kind() == period.kind()))
+        .collect()
+    }
+}
+
+#[derive(Template)]
+#[template(path = "trending.html")]
+struct TrendingPage {
+    window: &'static str,
+    windows: Vec<&'static str>,
     cards: Vec<Card>,
 }
 
@@ -38,10 +68,31 @@ struct DailyPage {
 struct SearchPage {
     q: String,
     mode: &'static str,
+    from: String,
+    until: String,
+    category: String,
     cards: Vec<Card>,
     page: usize,
     more: bool,
     error: Option<String>,
+}
+
+impl SearchPage {
+    /// The query string of another page of the same search.
+    fn page_query(&self, page: usize) -> String {
+        let mut query = format!("q={}&mode={}", urlencode(&self.q), self.mode);
+        for (name, value) in [
+            ("from", &self.from),
+            ("until", &self.until),
+            ("category", &self.category),
+        ] {
+            if !value.is_empty() {
+                query.push_str(&format!("&{name}={}", urlencode(value)));
+            }
+        }
+        query.push_str(&format!("&page={page}"));
+        query
+    }
 }
 
 #[derive(Template)]
@@ -133,48 +184,48 @@ fn failure_page(error: impl std::fmt::Display) -> Response {
 #[derive(Debug, Deserialize)]
 pub(crate) struct DailyParams {
     date: Option<String>,
+    week: Option<String>,
+    month: Option<String>,
 }
 
-/// `/`: the papers listed on a day (the latest by default), with the days before and after.
+/// `/`: the papers listed on a day (the latest by default), a week or a month, with links to
+/// the periods before and after.
 pub(crate) async fn daily(
     State(state): State<AppState>,
     params: Result<QueryParams<DailyParams>, QueryRejection>,
 ) -> Response {
-    let asked = params.ok().and_then(|QueryParams(params)| params.date);
+    let Ok(QueryParams(params)) = params else {
+        return bad_request_page("The address's parameters could not be read.".to_owned());
+    };
     let dates = match state.store.listing_dates().await {
         Ok(dates) => dates,
         Err(error) => return failure_page(error),
     };
-    let day = match asked.as_deref().filter(|text| !text.is_empty()) {
-        Some(text) => match NaiveDate::parse_from_str(text, "%Y-%m-%d") {
-            Ok(day) => Some(day),
-            Err(_) => return bad_request_page(format!("{text:?} is not a date (YYYY-MM-DD).")),
-        },
-        None => dates.last().copied(),
+    let asked = Period::from_params(
+        params.date.as_deref(),
+        params.week.as_deref(),
+        params.month.as_deref(),
+    );
+    let period = match asked {
+        Ok(Some(period)) => Some(period),
+        Ok(None) => dates.last().copied().map(Period::Day),
+        Err(message) => return bad_request_page(format!("{message}.")),
     };
-    let cards = match day {
-        Some(day) => match state
-            .store
-            .list_papers(&PaperQuery {
-                from: Some(day),
-                until: Some(day),
-                category: None,
-                limit: 200,
-                offset: 0,
-            })
-            .await
-        {
-            Ok(papers) => papers.iter().map(|paper| Card::new(paper, None)).collect(),
-            Err(error) => return failure_page(error),
-        },
+    let cards = match period {
+        Some(period) => {
+            let (from, until) = period.range();
+            match listed_between(&*state.store, from, until, 500, 0).await {
+                Ok(papers) => papers.iter().map(|paper| Card::new(paper, None)).collect(),
+                Err(error) => return failure_page(error),
+            }
+        }
         None => Vec::new(),
     };
-    let previous = day.and_then(|day| dates.iter().rev().find(|&&other| other < day).copied());
-    let next = day.and_then(|day| dates.iter().find(|&&other| other > day).copied());
+    let (previous, next) = period.map_or((None, None), |period| period.neighbours(&dates));
     render(
         StatusCode::OK,
         &DailyPage {
-            day,
+            period,
             previous,
             next,
             cards,
@@ -183,9 +234,51 @@ pub(crate) async fn daily(
 }
 
 #[derive(Debug, Deserialize)]
+pub(crate) struct TrendingParams {
+    window: Option<String>,
+}
+
+/// `/trending`: the papers gathering upvotes, over a day, a week (default) or a month.
+pub(crate) async fn trending(
+    State(state): State<AppState>,
+    params: Result<QueryParams<TrendingParams>, QueryRejection>,
+) -> Response {
+    let asked = params.ok().and_then(|QueryParams(params)| params.window);
+    let window = match asked.as_deref() {
+        None | Some("") => Window::default(),
+        Some(text) => match Window::parse(text) {
+            Some(window) => window,
+            None => {
+                return bad_request_page(format!(
+                    "{text:?} is not a trending window (day, week or month)."
+                ));
+            }
+        },
+    };
+    match lists::trending(&*state.store, window).await {
+        Ok(scored) => render(
+            StatusCode::OK,
+            &TrendingPage {
+                window: window.name(),
+                windows: Window::ALL.iter().map(|window| window.name()).collect(),
+                cards: scored
+                    .iter()
+                    .take(PAGE_SIZE * 2)
+                    .map(|(paper, _)| Card::new(paper, None))
+                    .collect(),
+            },
+        ),
+        Err(error) => failure_page(error),
+    }
+}
+
+#[derive(Debug, Deserialize)]
 pub(crate) struct SearchParams {
     q: Option<String>,
     mode: Option<String>,
+    from: Option<String>,
+    until: Option<String>,
+    category: Option<String>,
     page: Option<usize>,
 }
 
@@ -206,9 +299,13 @@ pub(crate) async fn search(
         },
     };
     let page = params.page.unwrap_or(1).max(1);
+    let text_of = |value: Option<String>| value.unwrap_or_default().trim().to_owned();
     let mut view = SearchPage {
         q: q.clone(),
         mode: mode.name(),
+        from: text_of(params.from),
+        until: text_of(params.until),
+        category: text_of(params.category),
         cards: Vec::new(),
         page,
         more: false,
@@ -217,10 +314,28 @@ pub(crate) async fn search(
     if q.trim().is_empty() {
         return render(StatusCode::OK, &view);
     }
-    let query = Query::new(&q)
+    let mut query = Query::new(&q)
         .mode(mode)
         .limit(PAGE_SIZE + 1)
         .offset((page - 1).saturating_mul(PAGE_SIZE));
+    for (name, text) in [("from", &view.from), ("until", &view.until)] {
+        if text.is_empty() {
+            continue;
+        }
+        let Ok(day) = NaiveDate::parse_from_str(text, "%Y-%m-%d") else {
+            return bad_request_page(format!(
+                "The {name} date {text:?} is not a date (YYYY-MM-DD)."
+            ));
+        };
+        query = if name == "from" {
+            query.from(day)
+        } else {
+            query.until(day)
+        };
+    }
+    if !view.category.is_empty() {
+        query = query.category(&view.category);
+    }
     match run_search(&state, query).await {
         Ok(hits) => {
             view.more = hits.len() > PAGE_SIZE;

@@ -106,12 +106,13 @@ async fn start() -> Site {
     )
     .await
     .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
     let state = AppState {
         store,
         searcher: Arc::new(Searcher::new(Arc::new(index), Some(embedder))),
+        public_url: base.clone(),
     };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(paperboy_web::serve(listener, state, std::future::pending()));
     Site {
         base,
@@ -134,6 +135,10 @@ async fn every_route_answers_and_every_error_has_its_shape() {
     assert!(front.contains(r#"href="/?date=2026-08-20""#));
     assert!(!front.contains(r#"rel="next""#));
     assert!(
+        front.contains(r#"href="/feeds/daily.atom""#),
+        "feeds are linked"
+    );
+    assert!(
         front.find("EnvHarness").unwrap() < front.find("FACET: Preserving").unwrap(),
         "the most upvoted paper of the day comes first"
     );
@@ -150,10 +155,36 @@ async fn every_route_answers_and_every_error_has_its_shape() {
     assert!(before.contains(r#"href="/?date=2026-08-21""#));
     let (status, empty_day) = site.page("/?date=2020-01-01").await;
     assert_eq!(status, StatusCode::OK);
-    assert!(empty_day.contains("No papers were listed on this day."));
+    assert!(empty_day.contains("No papers were listed in this day."));
     let (status, bad_day) = site.page("/?date=yesterday").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(bad_day.contains("is not a date"));
+    // Week and month views hold both days.
+    for view in ["/?week=2026-W34", "/?month=2026-08"] {
+        let (status, page) = site.page(view).await;
+        assert_eq!(status, StatusCode::OK, "{view}");
+        assert!(
+            page.contains("Zetta") && page.contains("EnvHarness"),
+            "{view}"
+        );
+    }
+    let (status, _) = site.page("/?week=2026-W99").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _) = site.page("/?date=2026-08-21&month=2026-08").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    // Trending: upvotes discounted by age, in three windows.
+    let (status, trending) = site.page("/trending").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(trending.find("EnvHarness").unwrap() < trending.find("FACET").unwrap());
+    let (status, day) = site.page("/trending?window=day").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        !day.contains("Zetta"),
+        "the day window holds only the latest day"
+    );
+    let (status, _) = site.page("/trending?window=decade").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
 
     // Hostile text is shown as text, never as markup.
     let (_, search) = site.page("/search?q=alert+quoted+bold").await;
@@ -183,6 +214,16 @@ async fn every_route_answers_and_every_error_has_its_shape() {
     assert!(search.contains("/papers/2608.18580"));
     let (status, _) = site.page("/search?q=agents&mode=keyword&page=2").await;
     assert_eq!(status, StatusCode::OK);
+    let (status, filtered) = site
+        .page("/search?q=terminal+task+synthesis&from=2026-08-20&until=2026-08-20")
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        !filtered.contains("/papers/2608.18580"),
+        "listed on the 21st only"
+    );
+    let (status, _) = site.page("/search?q=agents&from=someday").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
     let (status, bad_mode) = site.page("/search?q=agents&mode=psychic").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(bad_mode.contains("unknown search mode"));
@@ -227,6 +268,38 @@ async fn every_route_answers_and_every_error_has_its_shape() {
             .unwrap()
             .starts_with("text/css")
     );
+    // Feeds: Atom with absolute links; a search feed for any query.
+    for (path, expected) in [
+        ("/feeds/daily.atom", "EnvHarness"),
+        ("/feeds/trending.atom", "Zetta"),
+        ("/feeds/search.atom?q=terminal+task+synthesis", "FACET"),
+    ] {
+        let response = site.get(path).await;
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+        assert!(
+            response.headers()[reqwest::header::CONTENT_TYPE]
+                .to_str()
+                .unwrap()
+                .starts_with("application/atom+xml")
+        );
+        let feed = response.text().await.unwrap();
+        assert!(
+            feed.starts_with("<?xml")
+                && feed.contains(r#"<feed xmlns="http://www.w3.org/2005/Atom">"#)
+        );
+        assert!(feed.contains(expected), "{path}");
+        assert!(
+            feed.contains(&format!("<id>{}/papers/", site.base)),
+            "{path}"
+        );
+        assert_eq!(
+            feed.matches("<entry>").count(),
+            feed.matches("</entry>").count()
+        );
+    }
+    let (status, _) = site.page("/feeds/search.atom").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
     let (status, health) = site.page("/healthz").await;
     assert_eq!((status, health.as_str()), (StatusCode::OK, "ok\n"));
     let (status, missing) = site.page("/no/such/page").await;
@@ -296,6 +369,16 @@ async fn the_api_answers_in_json_with_one_error_shape() {
         ),
         (
             "/api/daily_papers?date=2026-13-01",
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+        ),
+        (
+            "/api/daily_papers?sort=random",
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+        ),
+        (
+            "/api/daily_papers?week=2026-W34&month=2026-08",
             StatusCode::BAD_REQUEST,
             "bad_request",
         ),

@@ -77,6 +77,10 @@ pub(crate) enum Command {
         /// Address and port to listen on.
         #[arg(long, env = "PAPERBOY_LISTEN", default_value = "127.0.0.1:8080")]
         listen: std::net::SocketAddr,
+        /// The address readers reach the site at, for absolute links in feeds
+        /// [default: http://LISTEN].
+        #[arg(long, env = "PAPERBOY_PUBLIC_URL")]
+        public_url: Option<String>,
     },
     /// Search papers in plain words.
     Search(SearchArgs),

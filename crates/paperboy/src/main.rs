@@ -97,7 +97,10 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
                 command: BenchCommand::Search { ref queries, count },
             } => bench::search(&*store, &cli, queries, count).await?,
             Command::Reindex => search::reindex(&*store, cli.model()?, &cli.data_dir).await?,
-            Command::Serve { listen } => serve::run(store, &cli, listen).await?,
+            Command::Serve {
+                listen,
+                ref public_url,
+            } => serve::run(store, &cli, listen, public_url.clone()).await?,
             Command::Similar(ref args) => search::similar(&*store, &cli, args).await?,
             Command::Search(ref args) => search::search(&*store, &cli, args).await?,
             Command::Eval {

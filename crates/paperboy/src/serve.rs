@@ -18,6 +18,7 @@ pub(crate) async fn run(
     store: Box<dyn Store>,
     cli: &Cli,
     listen: SocketAddr,
+    public_url: Option<String>,
 ) -> anyhow::Result<Outcome> {
     let store: Arc<dyn Store> = Arc::from(store);
     let dir = index_dir(&cli.data_dir);
@@ -41,14 +42,15 @@ pub(crate) async fn run(
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
+    let address = listener.local_addr()?;
     println!(
-        "Serving {} papers on http://{} (Ctrl-C to stop)",
+        "Serving {} papers on http://{address} (Ctrl-C to stop)",
         store.count_papers().await?,
-        listener.local_addr()?
     );
     let state = AppState {
         store,
         searcher: Arc::new(searcher),
+        public_url: public_url.unwrap_or_else(|| format!("http://{address}")),
     };
     paperboy_web::serve(listener, state, shutdown_requested()).await?;
     eprintln!("Stopped.");

@@ -1,0 +1,228 @@
+//! Atom 1.0 feeds (RFC 4287): the latest day's papers, the week's trending papers, and any
+//! search, for feed readers. Links are absolute, built on the configured public URL.
+
+use axum::extract::{Query as QueryParams, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use chrono::{NaiveDate, Utc};
+use paperboy_core::Paper;
+use paperboy_core::trending::Window;
+use paperboy_search::{Query, SearchError};
+use serde::Deserialize;
+
+use crate::AppState;
+use crate::api::run_search;
+use crate::lists::{listed_between, trending};
+use crate::view::paper_href;
+
+/// Entries per feed.
+const ENTRIES: usize = 30;
+
+pub(crate) async fn daily(State(state): State<AppState>) -> Response {
+    let result = async {
+        let Some(day) = state.store.listing_dates().await?.last().copied() else {
+            return Ok(Vec::new());
+        };
+        listed_between(&*state.store, day, day, ENTRIES as u32, 0).await
+    }
+    .await;
+    match result {
+        Ok(papers) => atom(&state, "Daily papers", "/feeds/daily.atom", "/", &papers),
+        Err(error) => failure(error),
+    }
+}
+
+pub(crate) async fn trending_feed(State(state): State<AppState>) -> Response {
+    match trending(&*state.store, Window::Week).await {
+        Ok(scored) => {
+            let papers: Vec<Paper> = scored
+                .into_iter()
+                .take(ENTRIES)
+                .map(|(paper, _)| paper)
+                .collect();
+            atom(
+                &state,
+                "Trending papers this week",
+                "/feeds/trending.atom",
+                "/trending",
+                &papers,
+            )
+        }
+        Err(error) => failure(error),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct SearchParams {
+    q: Option<String>,
+}
+
+pub(crate) async fn search(
+    State(state): State<AppState>,
+    params: Result<QueryParams<SearchParams>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let q = params
+        .ok()
+        .and_then(|QueryParams(params)| params.q)
+        .unwrap_or_default();
+    if q.trim().is_empty() {
+        return (StatusCode::BAD_REQUEST, "give the search words as q\n").into_response();
+    }
+    let hits = match run_search(&state, Query::new(&q).limit(ENTRIES)).await {
+        Ok(hits) => hits,
+        Err(SearchError::EmptyQuery) => {
+            return (StatusCode::BAD_REQUEST, "the search has no words\n").into_response();
+        }
+        Err(error) => return failure(error),
+    };
+    let mut papers = Vec::with_capacity(hits.len());
+    for hit in hits {
+        match state.store.paper(hit.id).await {
+            Ok(Some(paper)) => papers.push(paper),
+            Ok(None) => {}
+            Err(error) => return failure(error),
+        }
+    }
+    let encoded = urlencode(&q);
+    atom(
+        &state,
+        &format!("Papers for \u{201c}{q}\u{201d}"),
+        &format!("/feeds/search.atom?q={encoded}"),
+        &format!("/search?q={encoded}"),
+        &papers,
+    )
+}
+
+fn failure(error: impl std::fmt::Display) -> Response {
+    eprintln!("paperboy: a feed failed: {error}");
+    (StatusCode::INTERNAL_SERVER_ERROR, "the feed failed\n").into_response()
+}
+
+/// Renders a feed; `self_path` and `page_path` are this feed's and its page's paths.
+fn atom(
+    state: &AppState,
+    title: &str,
+    self_path: &str,
+    page_path: &str,
+    papers: &[Paper],
+) -> Response {
+    let base = state.public_url.trim_end_matches('/');
+    let updated = papers
+        .iter()
+        .filter_map(|paper| paper.record.sort_date())
+        .max()
+        .map_or_else(
+            || Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+            timestamp,
+        );
+    let mut xml = String::from("<?xml version=\"1.0\" encoding=\"utf-8\"?>\n");
+    xml.push_str("<feed xmlns=\"http://www.w3.org/2005/Atom\">\n");
+    push_element(&mut xml, "  ", "title", &format!("Paperboy: {title}"));
+    push_element(&mut xml, "  ", "id", &format!("{base}{self_path}"));
+    push_element(&mut xml, "  ", "updated", &updated);
+    xml.push_str(&format!(
+        "  <link rel=\"self\" type=\"application/atom+xml\" href=\"{}\"/>\n",
+        escape(&format!("{base}{self_path}"))
+    ));
+    xml.push_str(&format!(
+        "  <link rel=\"alternate\" type=\"text/html\" href=\"{}\"/>\n",
+        escape(&format!("{base}{page_path}"))
+    ));
+    xml.push_str("  <author><name>Paperboy</name></author>\n");
+    push_element(&mut xml, "  ", "generator", "Paperboy");
+    for paper in papers {
+        let record = &paper.record;
+        let url = format!("{base}{}", paper_href(paper));
+        let day = record
+            .sort_date()
+            .map_or_else(|| updated.clone(), timestamp);
+        xml.push_str("  <entry>\n");
+        push_element(&mut xml, "    ", "title", &record.title);
+        push_element(&mut xml, "    ", "id", &url);
+        xml.push_str(&format!(
+            "    <link rel=\"alternate\" type=\"text/html\" href=\"{}\"/>\n",
+            escape(&url)
+        ));
+        push_element(&mut xml, "    ", "updated", &day);
+        if let Some(published) = record.published {
+            push_element(&mut xml, "    ", "published", &timestamp(published));
+        }
+        for author in record.authors.iter().take(20) {
+            xml.push_str(&format!(
+                "    <author><name>{}</name></author>\n",
+                escape(author)
+            ));
+        }
+        for category in &record.categories {
+            xml.push_str(&format!("    <category term=\"{}\"/>\n", escape(category)));
+        }
+        xml.push_str("    <summary type=\"text\">");
+        xml.push_str(&escape(&record.abstract_text));
+        xml.push_str("</summary>\n  </entry>\n");
+    }
+    xml.push_str("</feed>\n");
+    (
+        [
+            (header::CONTENT_TYPE, "application/atom+xml; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=600"),
+        ],
+        xml,
+    )
+        .into_response()
+}
+
+fn timestamp(day: NaiveDate) -> String {
+    format!("{day}T00:00:00Z")
+}
+
+fn push_element(xml: &mut String, indent: &str, name: &str, text: &str) {
+    xml.push_str(&format!("{indent}<{name}>{}</{name}>\n", escape(text)));
+}
+
+/// XML text and attribute escaping; characters XML 1.0 forbids are dropped.
+fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            '\t' | '\n' | '\r' => out.push(c),
+            c if c < ' ' || c == '\u{fffe}' || c == '\u{ffff}' => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Percent-encodes a query value.
+pub(crate) fn urlencode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-_.~".contains(&byte) {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_markup_and_drops_forbidden_characters() {
+        assert_eq!(
+            escape("a<b>&\"c' \u{1}\u{fffe}\td"),
+            "a&lt;b&gt;&amp;&quot;c&apos; \td"
+        );
+        assert_eq!(
+            urlencode("mutual info & <x>"),
+            "mutual%20info%20%26%20%3Cx%3E"
+        );
+    }
+}
