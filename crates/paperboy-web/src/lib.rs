@@ -44,6 +44,7 @@ pub fn router(state: AppState) -> Router {
         .route("/papers/{key}", get(pages::paper))
         .route("/about", get(pages::about))
         .route("/static/style.css", get(pages::stylesheet))
+        .route("/static/app.js", get(pages::script))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/feeds/daily.atom", get(feeds::daily))
         .route("/feeds/trending.atom", get(feeds::trending_feed))

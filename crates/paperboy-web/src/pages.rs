@@ -18,7 +18,7 @@ use crate::api::run_search;
 use crate::feeds::urlencode;
 use crate::lists::{self, listed_between};
 use crate::period::Period;
-use crate::view::{Card, Piece, author_line, bibtex, pieces};
+use crate::view::{Card, Piece, author_line, bibtex, pieces, web_link};
 
 /// Papers on one page of the daily list or of search results.
 const PAGE_SIZE: usize = 25;
@@ -26,6 +26,7 @@ const PAGE_SIZE: usize = 25;
 const SIMILAR: usize = 8;
 
 const STYLESHEET: &str = include_str!("../static/style.css");
+const SCRIPT: &str = include_str!("../static/app.js");
 
 #[derive(Template)]
 #[template(path = "daily.html")]
@@ -384,9 +385,9 @@ pub(crate) async fn paper(State(state): State<AppState>, Path(key): Path<String>
             upvotes: record.external_upvotes,
             abstract_url: paper.record.abstract_url(),
             pdf_url: paper.record.pdf_url(),
-            code_url: record.code_url.clone(),
+            code_url: web_link(record.code_url.as_deref()),
             github_stars: record.github_stars,
-            project_url: record.project_url.clone(),
+            project_url: web_link(record.project_url.as_deref()),
             bibtex: bibtex(&paper),
             similar,
         },
@@ -466,12 +467,20 @@ pub(crate) async fn about(State(state): State<AppState>) -> Response {
 }
 
 pub(crate) async fn stylesheet() -> Response {
+    static_file("text/css; charset=utf-8", STYLESHEET)
+}
+
+pub(crate) async fn script() -> Response {
+    static_file("text/javascript; charset=utf-8", SCRIPT)
+}
+
+fn static_file(content_type: &'static str, body: &'static str) -> Response {
     (
         [
-            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CONTENT_TYPE, content_type),
             (header::CACHE_CONTROL, "public, max-age=3600"),
         ],
-        STYLESHEET,
+        body,
     )
         .into_response()
 }

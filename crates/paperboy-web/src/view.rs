@@ -99,7 +99,7 @@ impl Card {
             categories: record.categories.clone(),
             upvotes: record.external_upvotes,
             summary,
-            code_url: record.code_url.clone(),
+            code_url: web_link(record.code_url.as_deref()),
         }
     }
 }
@@ -109,6 +109,13 @@ fn plain(text: &str) -> Piece {
         text: text.to_owned(),
         matched: false,
     }
+}
+
+/// A link only if it is an http(s) address: imported data could hold `javascript:` URLs.
+pub(crate) fn web_link(url: Option<&str>) -> Option<String> {
+    let url = url?.trim();
+    let scheme = url.split_once("://")?.0.to_ascii_lowercase();
+    (scheme == "https" || scheme == "http").then(|| url.to_owned())
 }
 
 /// The key a paper is addressed by: its arXiv id, else the store's number.
@@ -231,6 +238,25 @@ mod tests {
             author_line(&authors, 6),
             "A1, A2, A3, A4, A5, A6 et al. (2 more)"
         );
+    }
+
+    #[test]
+    fn only_web_addresses_become_links() {
+        assert_eq!(
+            web_link(Some(" https://github.com/x/y ")).as_deref(),
+            Some("https://github.com/x/y")
+        );
+        assert!(web_link(Some("HTTP://example.org")).is_some());
+        for hostile in [
+            "javascript:alert(1)",
+            "JavaScript://%0aalert(1)",
+            "data:text/html,x",
+            "//evil.example",
+            "",
+        ] {
+            assert_eq!(web_link(Some(hostile)), None, "{hostile}");
+        }
+        assert_eq!(web_link(None), None);
     }
 
     #[test]

@@ -1,0 +1,149 @@
+//! What a reader does, in real headless chromium (Debian's, driven over WebDriver): the front
+//! page, the day before, a search, a paper with its similar papers and BibTeX, on a desktop and
+//! a phone; and proof that a hostile paper runs no script. Screenshots go to
+//! `PAPERBOY_SCREENSHOTS_DIR` (docs/screenshots for the README), else the target folder.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use common::webdriver::Browser;
+use common::{DAYS, LISTING, start};
+
+const DESKTOP: (u32, u32) = (1280, 900);
+const PHONE: (u32, u32) = (390, 844);
+const QUERY: &str = "estimating mutual information with neural networks";
+const MINE: &str = "MINE: Mutual Information Neural Estimation";
+
+fn screenshot_dir() -> PathBuf {
+    std::env::var_os("PAPERBOY_SCREENSHOTS_DIR").map_or_else(
+        || PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("screenshots"),
+        PathBuf::from,
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reader_browses_searches_opens_a_paper_and_copies_its_bibtex() {
+    let site = start(&[DAYS[0], DAYS[1], LISTING]).await;
+    let shots = screenshot_dir();
+    let browser = Browser::start(DESKTOP.0, DESKTOP.1).await;
+
+    // The front page: the latest day, then the day before.
+    browser.open(&format!("{}/", site.base)).await;
+    let heading = browser.find("h1").await.text().await;
+    assert!(heading.contains("21 August 2026"), "{heading}");
+    browser.screenshot(&shots.join("front-desktop.png")).await;
+    browser.find("a[rel=prev]").await.click().await;
+    let heading = browser.find("h1").await.text().await;
+    assert!(heading.contains("20 August 2026"), "{heading}");
+    assert!(browser.url().await.ends_with("/?date=2026-08-20"));
+
+    // Search from the box in the header.
+    let search_box = browser.find("#site-q").await;
+    search_box.type_text(QUERY).await;
+    browser.find("form.search button").await.click().await;
+    browser.find(".card h3").await;
+    let mut first_three = Vec::new();
+    for title in browser.all(".card h3").await.iter().take(3) {
+        first_three.push(title.text().await);
+    }
+    assert!(
+        first_three.iter().any(|title| title == MINE),
+        "{first_three:?}"
+    );
+    let marked = browser.all(".card mark").await;
+    assert!(!marked.is_empty(), "matched words are marked");
+    browser.screenshot(&shots.join("search-desktop.png")).await;
+    let search_url = browser.url().await;
+
+    // Open MINE: its similar papers and its BibTeX, copied with the button.
+    let links = browser.all(".card h3 a").await;
+    let mut opened = false;
+    for link in &links {
+        if link.text().await == MINE {
+            link.click().await;
+            opened = true;
+            break;
+        }
+    }
+    assert!(opened);
+    assert_eq!(browser.find("h1").await.text().await, MINE);
+    let similar = browser.all(".similar .card").await;
+    assert!(similar.len() >= 3, "{} similar papers", similar.len());
+    let bibtex = browser.find("#bibtex").await.text().await;
+    assert!(bibtex.starts_with("@misc{"), "{bibtex}");
+    let copy = browser.find("button.copy").await;
+    copy.click().await;
+    let started = Instant::now();
+    let copied = loop {
+        if let Some(copied) = copy.attribute("data-copied").await {
+            break copied;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "the copy button did nothing"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(copied.trim(), bibtex.trim());
+    let label = copy.text().await;
+    assert!(
+        label == "Copied" || label.starts_with("Selected"),
+        "{label}"
+    );
+    browser.screenshot(&shots.join("paper-desktop.png")).await;
+    let paper_url = browser.url().await;
+
+    // The same three pages on a phone.
+    browser.resize(PHONE.0, PHONE.1).await;
+    for (url, name) in [
+        (format!("{}/", site.base), "front-phone.png"),
+        (search_url, "search-phone.png"),
+        (paper_url, "paper-phone.png"),
+    ] {
+        browser.open(&url).await;
+        browser.find("main").await;
+        let overflow = browser
+            .script("return document.documentElement.scrollWidth > window.innerWidth + 1;")
+            .await;
+        assert_eq!(overflow, false, "{name}: the page is wider than the phone");
+        browser.screenshot(&shots.join(name)).await;
+    }
+    browser.quit().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_hostile_paper_runs_no_script_anywhere() {
+    let site = start(&DAYS).await;
+    let browser = Browser::start(DESKTOP.0, DESKTOP.1).await;
+    browser
+        .open(&format!("{}/search?q=alert+quoted+bold", site.base))
+        .await;
+    let title = browser.find(".card h3").await.text().await;
+    assert!(
+        title.starts_with("<script>window.pwned=1</script>"),
+        "{title}"
+    );
+    browser.find(".card h3 a").await.click().await;
+    let heading = browser.find("h1").await.text().await;
+    assert!(heading.contains("<script>"), "shown as text: {heading}");
+    let authors = browser.find(".authors").await.text().await;
+    assert!(authors.contains("<img src=x onerror="), "{authors}");
+    assert!(browser.all("a[href^='javascript']").await.is_empty());
+    for page in [
+        "/",
+        "/trending?window=month",
+        "/search?q=window+pwned+alert",
+    ] {
+        browser.open(&format!("{}{page}", site.base)).await;
+        browser.find("main").await;
+        let pwned = browser
+            .script("return typeof window.pwned === 'undefined' && document.images.length === 0;")
+            .await;
+        assert_eq!(pwned, true, "{page}: a script ran or an image was injected");
+    }
+    browser.quit().await;
+}
