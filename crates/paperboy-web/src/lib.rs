@@ -8,6 +8,7 @@
 mod api;
 mod feeds;
 mod lists;
+mod ops;
 mod pages;
 mod period;
 mod view;
@@ -21,17 +22,31 @@ use axum::http::{HeaderName, HeaderValue, header};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::get;
+use ops::Metrics;
 use paperboy_search::Searcher;
 use paperboy_store::Store;
+use tower_http::compression::CompressionLayer;
 
 /// What the handlers share.
 #[derive(Debug, Clone)]
 pub struct AppState {
-    pub store: Arc<dyn Store>,
-    pub searcher: Arc<Searcher>,
+    store: Arc<dyn Store>,
+    searcher: Arc<Searcher>,
     /// The address readers reach the site at (`https://papers.example.org`), for the absolute
     /// links feeds need.
-    pub public_url: String,
+    public_url: String,
+    metrics: Arc<Metrics>,
+}
+
+impl AppState {
+    pub fn new(store: Arc<dyn Store>, searcher: Arc<Searcher>, public_url: String) -> Self {
+        AppState {
+            store,
+            searcher,
+            public_url,
+            metrics: Arc::new(Metrics::new()),
+        }
+    }
 }
 
 /// The whole site: pages, API, static files and headers.
@@ -46,6 +61,7 @@ pub fn router(state: AppState) -> Router {
         .route("/static/style.css", get(pages::stylesheet))
         .route("/static/app.js", get(pages::script))
         .route("/healthz", get(|| async { "ok\n" }))
+        .route("/metrics", get(ops::metrics))
         .route("/feeds/daily.atom", get(feeds::daily))
         .route("/feeds/trending.atom", get(feeds::trending_feed))
         .route("/feeds/search.atom", get(feeds::search))
@@ -54,7 +70,10 @@ pub fn router(state: AppState) -> Router {
         .route("/api/papers/{key}", get(api::paper))
         .route("/api/papers/{key}/similar", get(api::similar))
         .fallback(not_found)
+        .layer(middleware::from_fn(ops::validators))
+        .layer(CompressionLayer::new())
         .layer(middleware::from_fn(security_headers))
+        .layer(middleware::from_fn_with_state(state.clone(), ops::observe))
         .with_state(state)
 }
 

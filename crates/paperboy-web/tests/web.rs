@@ -198,6 +198,78 @@ async fn every_route_answers_and_every_error_has_its_shape() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn operators_get_metrics_request_ids_compression_and_validators() {
+    let site = start(&DAYS).await;
+
+    // Every answer carries a request id; a proxy's sane one is kept, a hostile one replaced.
+    let first = site.get("/").await;
+    let id = first.headers()["x-request-id"].to_str().unwrap().to_owned();
+    assert!(!id.is_empty());
+    let second = site.get("/").await;
+    assert_ne!(second.headers()["x-request-id"].to_str().unwrap(), id);
+    let kept = site
+        .get_with("/healthz", &[("x-request-id", "proxy-42")])
+        .await;
+    assert_eq!(kept.headers()["x-request-id"], "proxy-42");
+    let replaced = site
+        .get_with("/healthz", &[("x-request-id", "bad id <x>!")])
+        .await;
+    assert_ne!(replaced.headers()["x-request-id"], "bad id <x>!");
+
+    // Pages carry a weak ETag and are not sent again when the reader has them.
+    let etag = first.headers()["etag"].to_str().unwrap().to_owned();
+    assert!(etag.starts_with("W/\""), "{etag}");
+    assert_eq!(first.headers()["cache-control"], "no-cache");
+    let again = site.get_with("/", &[("if-none-match", &etag)]).await;
+    assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
+    assert!(again.text().await.unwrap().is_empty());
+    let changed = site
+        .get_with("/", &[("if-none-match", "W/\"other\"")])
+        .await;
+    assert_eq!(changed.status(), StatusCode::OK);
+    let css = site.get("/static/style.css").await;
+    assert_eq!(css.headers()["cache-control"], "public, max-age=3600");
+    let feed = site.get("/feeds/daily.atom").await;
+    assert!(feed.headers().contains_key("etag"));
+    assert_eq!(feed.headers()["cache-control"], "public, max-age=600");
+
+    // Compressed for clients that ask.
+    let compressed = site.get_with("/", &[("accept-encoding", "gzip")]).await;
+    assert_eq!(compressed.headers()["content-encoding"], "gzip");
+    let plain_length = site.get("/").await.bytes().await.unwrap().len();
+    assert!(compressed.bytes().await.unwrap().len() < plain_length / 2);
+
+    // Metrics, in the Prometheus text format.
+    site.page("/search?q=agents").await;
+    site.page("/papers/2601.00001").await;
+    let response = site.get("/metrics").await;
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain; version=0.0.4")
+    );
+    let metrics = response.text().await.unwrap();
+    for line in [
+        "paperboy_http_requests_total{route=\"/\",status=\"200\"} ",
+        "paperboy_http_requests_total{route=\"/\",status=\"304\"} 1",
+        "paperboy_http_requests_total{route=\"/search\",status=\"200\"} 1",
+        "paperboy_http_requests_total{route=\"/papers/{key}\",status=\"404\"} 1",
+        "paperboy_http_request_duration_seconds_count{route=\"/search\"} 1",
+        "paperboy_http_request_duration_seconds_bucket{route=\"/search\",le=\"+Inf\"} 1",
+        "paperboy_papers 33",
+        "paperboy_index_papers 33",
+        "paperboy_embedding_backlog 0",
+    ] {
+        assert!(metrics.contains(line), "{line} missing from:\n{metrics}");
+    }
+    assert!(
+        !metrics.contains("agents"),
+        "search words stay out of metrics"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn the_api_answers_in_json_with_one_error_shape() {
     let site = start(&DAYS).await;
 

@@ -39,6 +39,10 @@ pub(crate) async fn run(
     })
     .await??;
     let searcher = Searcher::new(Arc::new(index), Some(Arc::new(embedder)));
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
@@ -47,11 +51,11 @@ pub(crate) async fn run(
         "Serving {} papers on http://{address} (Ctrl-C to stop)",
         store.count_papers().await?,
     );
-    let state = AppState {
+    let state = AppState::new(
         store,
-        searcher: Arc::new(searcher),
-        public_url: public_url.unwrap_or_else(|| format!("http://{address}")),
-    };
+        Arc::new(searcher),
+        public_url.unwrap_or_else(|| format!("http://{address}")),
+    );
     paperboy_web::serve(listener, state, shutdown_requested()).await?;
     eprintln!("Stopped.");
     Ok(Outcome::Success)

@@ -31,6 +31,15 @@ pub struct Site {
 }
 
 impl Site {
+    /// A GET with extra headers.
+    pub async fn get_with(&self, path: &str, headers: &[(&str, &str)]) -> reqwest::Response {
+        let mut request = self.client.get(format!("{}{path}", self.base));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        request.send().await.unwrap()
+    }
+
     pub async fn get(&self, path: &str) -> reqwest::Response {
         self.client
             .get(format!("{}{path}", self.base))
@@ -117,11 +126,11 @@ pub async fn start(files: &[&str]) -> Site {
     .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    let state = AppState {
+    let state = AppState::new(
         store,
-        searcher: Arc::new(Searcher::new(Arc::new(index), Some(embedder))),
-        public_url: base.clone(),
-    };
+        Arc::new(Searcher::new(Arc::new(index), Some(embedder))),
+        base.clone(),
+    );
     tokio::spawn(paperboy_web::serve(listener, state, std::future::pending()));
     Site {
         base,

@@ -1,0 +1,300 @@
+//! What operators need of the server: a request id on every request and its log line,
+//! Prometheus metrics at `/metrics`, and validators (ETags) so readers re-fetch only what
+//! changed.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::hash::{BuildHasher, Hasher};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use crate::AppState;
+
+/// Upper bounds of the latency histogram's buckets, in seconds.
+const BUCKETS: [f64; 12] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
+];
+/// Bodies above this size are sent without an ETag rather than buffered to hash them.
+const MAX_ETAG_BODY: usize = 4 << 20;
+
+/// Request counts and latencies by route.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    routes: Mutex<BTreeMap<(String, u16), RouteStats>>,
+    next_request: AtomicU64,
+    /// A per-process random prefix, so request ids differ across restarts.
+    prefix: u32,
+}
+
+#[derive(Debug, Default, Clone)]
+struct RouteStats {
+    count: u64,
+    seconds: f64,
+    /// Requests at or under each of [`BUCKETS`].
+    buckets: [u64; BUCKETS.len()],
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let random = std::collections::hash_map::RandomState::new()
+            .build_hasher()
+            .finish();
+        Metrics {
+            prefix: (random >> 32) as u32,
+            ..Metrics::default()
+        }
+    }
+
+    fn next_request_id(&self) -> String {
+        let number = self.next_request.fetch_add(1, Ordering::Relaxed);
+        format!("{:08x}-{number:x}", self.prefix)
+    }
+
+    fn record(&self, route: &str, status: StatusCode, seconds: f64) {
+        let Ok(mut routes) = self.routes.lock() else {
+            return;
+        };
+        let stats = routes
+            .entry((route.to_owned(), status.as_u16()))
+            .or_default();
+        stats.count += 1;
+        stats.seconds += seconds;
+        for (bucket, bound) in stats.buckets.iter_mut().zip(BUCKETS) {
+            if seconds <= bound {
+                *bucket += 1;
+            }
+        }
+    }
+
+    fn snapshot(&self) -> BTreeMap<(String, u16), RouteStats> {
+        self.routes
+            .lock()
+            .map(|routes| routes.clone())
+            .unwrap_or_default()
+    }
+}
+
+/// Gives the request an id (kept from `X-Request-Id` when a proxy set a sane one), logs it
+/// when it ends, and counts it by route.
+pub(crate) async fn observe(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let started = Instant::now();
+    let id = request
+        .headers()
+        .get("x-request-id")
+        .and_then(|value| value.to_str().ok())
+        .filter(|value| {
+            !value.is_empty()
+                && value.len() <= 64
+                && value
+                    .bytes()
+                    .all(|byte| byte.is_ascii_alphanumeric() || byte == b'-' || byte == b'_')
+        })
+        .map_or_else(|| state.metrics.next_request_id(), str::to_owned);
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", MatchedPath::as_str)
+        .to_owned();
+    let method = request.method().clone();
+    let mut response = next.run(request).await;
+    let seconds = started.elapsed().as_secs_f64();
+    let status = response.status();
+    state.metrics.record(&route, status, seconds);
+    // The route, not the path: paths hold search words, which are the readers' business.
+    tracing::info!(
+        request_id = %id,
+        %method,
+        route = %route,
+        status = status.as_u16(),
+        ms = format_args!("{:.1}", seconds * 1000.0),
+        "request"
+    );
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert("x-request-id", value);
+    }
+    response
+}
+
+/// `/metrics` in the Prometheus text format.
+pub(crate) async fn metrics(State(state): State<AppState>) -> Response {
+    let papers = match state.store.count_papers().await {
+        Ok(papers) => papers,
+        Err(error) => {
+            tracing::error!(%error, "counting papers for /metrics failed");
+            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+        }
+    };
+    let indexed = state.searcher.index().vectors.len() as u64;
+    let mut text = String::new();
+    let _ = writeln!(
+        text,
+        "# HELP paperboy_http_requests_total Requests answered, by route and status.\n\
+         # TYPE paperboy_http_requests_total counter"
+    );
+    let routes = state.metrics.snapshot();
+    for ((route, status), stats) in &routes {
+        let _ = writeln!(
+            text,
+            "paperboy_http_requests_total{{route=\"{}\",status=\"{status}\"}} {}",
+            label(route),
+            stats.count
+        );
+    }
+    let _ = writeln!(
+        text,
+        "# HELP paperboy_http_request_duration_seconds Time to answer, by route.\n\
+         # TYPE paperboy_http_request_duration_seconds histogram"
+    );
+    let mut by_route: BTreeMap<&str, RouteStats> = BTreeMap::new();
+    for ((route, _), stats) in &routes {
+        let total = by_route.entry(route).or_default();
+        total.count += stats.count;
+        total.seconds += stats.seconds;
+        for (sum, add) in total.buckets.iter_mut().zip(stats.buckets) {
+            *sum += add;
+        }
+    }
+    for (route, stats) in &by_route {
+        let route = label(route);
+        for (bound, count) in BUCKETS.iter().zip(stats.buckets) {
+            let _ = writeln!(
+                text,
+                "paperboy_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"{bound}\"}} {count}"
+            );
+        }
+        let _ = writeln!(
+            text,
+            "paperboy_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"+Inf\"}} {}\n\
+             paperboy_http_request_duration_seconds_sum{{route=\"{route}\"}} {}\n\
+             paperboy_http_request_duration_seconds_count{{route=\"{route}\"}} {}",
+            stats.count, stats.seconds, stats.count
+        );
+    }
+    let _ = writeln!(
+        text,
+        "# HELP paperboy_papers Papers in the store.\n# TYPE paperboy_papers gauge\n\
+         paperboy_papers {papers}\n\
+         # HELP paperboy_index_papers Papers in the search index this server loaded.\n\
+         # TYPE paperboy_index_papers gauge\npaperboy_index_papers {indexed}\n\
+         # HELP paperboy_embedding_backlog Papers in the store not yet in the search index.\n\
+         # TYPE paperboy_embedding_backlog gauge\npaperboy_embedding_backlog {}",
+        papers.saturating_sub(indexed)
+    );
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response()
+}
+
+/// Escapes a Prometheus label value.
+fn label(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// Adds a weak ETag to successful GET answers without one and answers `304 Not Modified` when
+/// the reader already has that version. Pages also get `Cache-Control: no-cache` (revalidate
+/// every time: they change as papers arrive) unless the handler chose a policy.
+pub(crate) async fn validators(request: Request, next: Next) -> Response {
+    let is_get = request.method() == axum::http::Method::GET;
+    let known = request.headers().get(header::IF_NONE_MATCH).cloned();
+    let response = next.run(request).await;
+    if !is_get
+        || response.status() != StatusCode::OK
+        || response.headers().contains_key(header::ETAG)
+    {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, MAX_ETAG_BODY).await else {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    };
+    let mut hasher = Fnv1a::default();
+    hasher.write(&bytes);
+    let tag = format!("W/\"{:016x}-{:x}\"", hasher.finish(), bytes.len());
+    let Ok(value) = HeaderValue::from_str(&tag) else {
+        return Response::from_parts(parts, Body::from(bytes));
+    };
+    parts
+        .headers
+        .entry(header::CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static("no-cache"));
+    parts.headers.insert(header::ETAG, value.clone());
+    let matches = known
+        .as_ref()
+        .and_then(|known| known.to_str().ok())
+        .is_some_and(|known| known.split(',').any(|candidate| candidate.trim() == tag));
+    if matches {
+        parts.status = StatusCode::NOT_MODIFIED;
+        parts.headers.remove(header::CONTENT_LENGTH);
+        return Response::from_parts(parts, Body::empty());
+    }
+    Response::from_parts(parts, Body::from(bytes))
+}
+
+/// FNV-1a, 64 bits: a stable hash for ETags (std's hasher is seeded per process, which would
+/// change every tag on restart).
+struct Fnv1a(u64);
+
+impl Default for Fnv1a {
+    fn default() -> Self {
+        Fnv1a(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Hasher for Fnv1a {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for byte in bytes {
+            self.0 ^= u64::from(*byte);
+            self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn latencies_fall_into_cumulative_buckets() {
+        let metrics = Metrics::new();
+        metrics.record("/search", StatusCode::OK, 0.003);
+        metrics.record("/search", StatusCode::OK, 0.2);
+        metrics.record("/search", StatusCode::BAD_REQUEST, 0.0005);
+        let snapshot = metrics.snapshot();
+        let ok = &snapshot[&("/search".to_owned(), 200)];
+        assert_eq!(ok.count, 2);
+        assert_eq!(ok.buckets[0], 0, "≤ 1 ms");
+        assert_eq!(ok.buckets[2], 1, "≤ 5 ms");
+        assert_eq!(ok.buckets[7], 2, "≤ 250 ms");
+        assert_eq!(snapshot[&("/search".to_owned(), 400)].buckets[0], 1);
+    }
+
+    #[test]
+    fn request_ids_differ_and_labels_are_escaped() {
+        let metrics = Metrics::new();
+        assert_ne!(metrics.next_request_id(), metrics.next_request_id());
+        assert_eq!(label("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+    }
+}
