@@ -236,7 +236,7 @@ pub(crate) async fn validators(request: Request, next: Next) -> Response {
         .headers
         .entry(header::CACHE_CONTROL)
         .or_insert(HeaderValue::from_static("no-cache"));
-    parts.headers.insert(header::ETAG, value.clone());
+    parts.headers.insert(header::ETAG, value);
     let matches = known
         .as_ref()
         .and_then(|known| known.to_str().ok())
