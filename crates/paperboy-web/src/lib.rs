@@ -65,6 +65,7 @@ pub fn router(state: AppState) -> Router {
         .route("/feeds/daily.atom", get(feeds::daily))
         .route("/feeds/trending.atom", get(feeds::trending_feed))
         .route("/feeds/search.atom", get(feeds::search))
+        .route("/api/openapi.json", get(pages::openapi))
         .route("/api/daily_papers", get(api::daily_papers))
         .route("/api/papers/search", get(api::search))
         .route("/api/papers/{key}", get(api::paper))

@@ -27,6 +27,7 @@ const SIMILAR: usize = 8;
 
 const STYLESHEET: &str = include_str!("../static/style.css");
 const SCRIPT: &str = include_str!("../static/app.js");
+const OPENAPI: &str = include_str!("../static/openapi.json");
 
 #[derive(Template)]
 #[template(path = "daily.html")]
@@ -472,6 +473,10 @@ pub(crate) async fn stylesheet() -> Response {
 
 pub(crate) async fn script() -> Response {
     static_file("text/javascript; charset=utf-8", SCRIPT)
+}
+
+pub(crate) async fn openapi() -> Response {
+    static_file("application/json", OPENAPI)
 }
 
 fn static_file(content_type: &'static str, body: &'static str) -> Response {

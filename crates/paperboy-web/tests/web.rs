@@ -5,6 +5,7 @@
 
 mod common;
 
+use common::openapi::OpenApi;
 use common::{DAYS, start};
 use reqwest::StatusCode;
 
@@ -270,93 +271,139 @@ async fn operators_get_metrics_request_ids_compression_and_validators() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn the_api_answers_in_json_with_one_error_shape() {
+async fn the_api_answers_as_its_openapi_document_says() {
     let site = start(&DAYS).await;
+    let (status, document) = site.json("/api/openapi.json").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(document["openapi"], "3.1.0");
+    let api = OpenApi(document);
+    // The check can fail: a paper missing fields, or with a number for its id, is refused.
+    for wrong in [
+        serde_json::json!({"id": "1"}),
+        serde_json::json!({"code": "not_found", "message": "x", "extra": 1}),
+    ] {
+        let refused = std::panic::catch_unwind(|| api.check("/api/papers/{id}", 200, &wrong));
+        let refused_error = std::panic::catch_unwind(|| api.check("/api/papers/{id}", 404, &wrong));
+        assert!(refused.is_err() && refused_error.is_err(), "{wrong}");
+    }
 
     // Daily papers, shaped like the Hugging Face API.
-    let (status, daily) = site.json("/api/daily_papers").await;
-    assert_eq!(status, StatusCode::OK);
+    let daily_route = "/api/daily_papers";
+    let (status, daily) = site.json(daily_route).await;
+    api.check(daily_route, status.as_u16(), &daily);
     let entries = daily.as_array().unwrap();
     assert_eq!(entries.len(), 17);
     assert_eq!(entries[0]["paper"]["id"], "2608.19880");
     assert_eq!(entries[0]["paper"]["upvotes"], 163);
     assert!(entries[0]["paper"]["authors"][0]["name"].is_string());
     assert_eq!(entries[0]["title"], entries[0]["paper"]["title"]);
-    let (_, page) = site
+    let (status, page) = site
         .json("/api/daily_papers?date=2026-08-20&limit=10&p=1")
         .await;
+    api.check(daily_route, status.as_u16(), &page);
     assert_eq!(page.as_array().unwrap().len(), 5);
+    let (status, week) = site.json("/api/daily_papers?week=2026-W34&limit=100").await;
+    api.check(daily_route, status.as_u16(), &week);
+    assert_eq!(week.as_array().unwrap().len(), 32);
+    let (status, month) = site
+        .json("/api/daily_papers?month=2026-08&limit=5&sort=trending")
+        .await;
+    api.check(daily_route, status.as_u16(), &month);
+    assert_eq!(month[0]["paper"]["id"], "2608.19880");
 
     // Search, a paper, and its neighbours.
     let (status, hits) = site
         .json("/api/papers/search?q=terminal+task+synthesis&limit=3")
         .await;
-    assert_eq!(status, StatusCode::OK);
+    api.check("/api/papers/search", status.as_u16(), &hits);
     let hits = hits.as_array().unwrap();
     assert_eq!(hits.len(), 3);
     assert_eq!(hits[0]["id"], "2608.18580");
     assert!(hits[0]["score"].as_f64().unwrap() > 0.0);
+    let (status, keyword) = site
+        .json("/api/papers/search?q=terminal+task+synthesis&mode=keyword&limit=1")
+        .await;
+    api.check("/api/papers/search", status.as_u16(), &keyword);
+    assert!(keyword[0]["semantic_score"].is_null());
     let (status, paper) = site.json("/api/papers/2608.18580").await;
-    assert_eq!(status, StatusCode::OK);
+    api.check("/api/papers/{id}", status.as_u16(), &paper);
     assert_eq!(paper["arxiv_id"], "2608.18580");
     assert_eq!(paper["listing_dates"][0], "2026-08-21");
     let (status, similar) = site.json("/api/papers/2608.18580/similar?limit=4").await;
-    assert_eq!(status, StatusCode::OK);
+    api.check("/api/papers/{id}/similar", status.as_u16(), &similar);
     let similar = similar.as_array().unwrap();
     assert_eq!(similar.len(), 4);
     assert!(similar.iter().all(|hit| hit["id"] != "2608.18580"));
 
-    // Errors: one shape, the right status.
-    for (path, status, code) in [
-        ("/api/papers/search", StatusCode::BAD_REQUEST, "bad_request"),
+    // Errors: one shape, the right status, each as documented.
+    for (route, path, status) in [
         (
+            "/api/papers/search",
+            "/api/papers/search",
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "/api/papers/search",
             "/api/papers/search?q=x&limit=0",
             StatusCode::BAD_REQUEST,
-            "bad_request",
         ),
         (
+            "/api/papers/search",
             "/api/papers/search?q=x&limit=many",
             StatusCode::BAD_REQUEST,
-            "bad_request",
         ),
         (
+            "/api/papers/search",
             "/api/papers/search?q=x&mode=psychic",
             StatusCode::BAD_REQUEST,
-            "bad_request",
         ),
         (
+            "/api/papers/search",
             "/api/papers/search?q=%3F%3F",
             StatusCode::BAD_REQUEST,
-            "bad_request",
         ),
         (
+            daily_route,
             "/api/daily_papers?date=2026-13-01",
             StatusCode::BAD_REQUEST,
-            "bad_request",
         ),
         (
+            daily_route,
             "/api/daily_papers?sort=random",
             StatusCode::BAD_REQUEST,
-            "bad_request",
         ),
         (
+            daily_route,
             "/api/daily_papers?week=2026-W34&month=2026-08",
             StatusCode::BAD_REQUEST,
-            "bad_request",
         ),
-        ("/api/papers/2601.00001", StatusCode::NOT_FOUND, "not_found"),
-        ("/api/papers/not-an-id", StatusCode::NOT_FOUND, "not_found"),
         (
+            "/api/papers/{id}",
+            "/api/papers/2601.00001",
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            "/api/papers/{id}",
+            "/api/papers/not-an-id",
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            "/api/papers/{id}/similar",
             "/api/papers/2601.00001/similar",
             StatusCode::NOT_FOUND,
-            "not_found",
         ),
-        ("/api/nothing/here", StatusCode::NOT_FOUND, "not_found"),
+        (
+            "/api/papers/{id}/similar",
+            "/api/papers/2608.18580/similar?limit=101",
+            StatusCode::BAD_REQUEST,
+        ),
     ] {
         let (actual, body) = site.json(path).await;
         assert_eq!(actual, status, "{path}: {body}");
-        assert_eq!(body["code"], code, "{path}");
+        api.check(route, status.as_u16(), &body);
         assert!(body["message"].as_str().unwrap().len() > 5, "{path}");
-        assert_eq!(body.as_object().unwrap().len(), 2, "{path}: {body}");
     }
+    let (status, body) = site.json("/api/nothing/here").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(body["code"], "not_found");
 }
