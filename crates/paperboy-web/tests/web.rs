@@ -65,6 +65,10 @@ async fn every_route_answers_and_every_error_has_its_shape() {
     let (status, trending) = site.page("/trending").await;
     assert_eq!(status, StatusCode::OK);
     assert!(trending.find("EnvHarness").unwrap() < trending.find("FACET").unwrap());
+    assert!(
+        trending.find("FACET").unwrap() < trending.find("Zetta").unwrap(),
+        "54 votes today outrank 92 from the day before"
+    );
     let (status, day) = site.page("/trending?window=day").await;
     assert_eq!(status, StatusCode::OK);
     assert!(

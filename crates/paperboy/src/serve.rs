@@ -41,6 +41,7 @@ pub(crate) async fn run(
     let searcher = Searcher::new(Arc::new(index), Some(Arc::new(embedder)));
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
         .init();
     let listener = tokio::net::TcpListener::bind(listen)
