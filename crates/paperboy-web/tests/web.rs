@@ -101,6 +101,12 @@ async fn every_route_answers_and_every_error_has_its_shape() {
         assert!(!page.to_lowercase().contains("href=\"javascript:"));
     }
     assert!(hostile.contains("&#60;img src=x onerror=alert(2)&#62;"));
+    let (_, feed) = site.page("/feeds/search.atom?q=alert+quoted+bold").await;
+    assert!(feed.contains(
+        "<title>&lt;script&gt;window.pwned=1&lt;/script&gt; alert &amp; &quot;quoted&quot;"
+    ));
+    assert!(feed.contains("<name>Mallory &quot;&gt;&lt;img src=x onerror=window.pwned=2&gt;"));
+    assert!(!feed.contains("<script") && !feed.contains("<img"));
 
     // Search marks the matched words and pages.
     let (status, search) = site.page("/search?q=terminal+task+synthesis").await;
