@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use crate::bm25::Bm25Index;
 use crate::embedder::{EmbedError, Embedder};
 use crate::fusion::{KEYWORD_WEIGHT, fuse};
+use crate::query_cache::QueryCache;
 use crate::vectors::{VectorIndex, dot};
 
 /// Query text beyond this many bytes is ignored: a pasted abstract is a few thousand; the
@@ -261,6 +262,7 @@ pub struct SearchIndex {
 pub struct Searcher {
     index: Arc<SearchIndex>,
     embedder: Option<Arc<Embedder>>,
+    query_vectors: Arc<QueryCache>,
     keyword_weight: f32,
     depth: usize,
 }
@@ -272,6 +274,7 @@ impl Searcher {
         Searcher {
             index,
             embedder,
+            query_vectors: Arc::default(),
             keyword_weight: KEYWORD_WEIGHT,
             depth: DEPTH,
         }
@@ -382,13 +385,16 @@ impl Searcher {
             .and_then(|id| self.index.vectors.vector_of(id).map(<[f32]>::to_vec));
         let vector = match stored {
             Some(vector) => vector,
-            None => self
-                .embedder
-                .as_ref()
-                .ok_or(SearchError::NoModel)?
-                .embed(&[&query.text])?
-                .pop()
-                .unwrap_or_default(),
+            None => {
+                let embedder = self.embedder.as_ref().ok_or(SearchError::NoModel)?;
+                self.query_vectors
+                    .get_or_embed(&query.text, || {
+                        Ok::<_, EmbedError>(
+                            embedder.embed(&[&query.text])?.pop().unwrap_or_default(),
+                        )
+                    })?
+                    .to_vec()
+            }
         };
         let hits = match keep {
             None => self.index.vectors.search(&vector, depth, |_| true),

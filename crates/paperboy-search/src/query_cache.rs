@@ -1,0 +1,115 @@
+//! Recent query embeddings, so that the next page of a search, a repeated search or a saved
+//! topic does not embed the same words again (the embedding is most of a semantic search's
+//! time).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+/// Queries remembered; the least recently used goes first.
+const CAPACITY: usize = 512;
+
+#[derive(Debug, Default)]
+pub(crate) struct QueryCache {
+    entries: Mutex<Entries>,
+}
+
+#[derive(Debug, Default)]
+struct Entries {
+    vectors: HashMap<String, (Arc<[f32]>, u64)>,
+    clock: u64,
+}
+
+impl QueryCache {
+    /// The vector of `text`, computing it with `embed` when it is not remembered.
+    pub(crate) fn get_or_embed<E>(
+        &self,
+        text: &str,
+        embed: impl FnOnce() -> Result<Vec<f32>, E>,
+    ) -> Result<Arc<[f32]>, E> {
+        if let Ok(mut entries) = self.entries.lock() {
+            entries.clock += 1;
+            let now = entries.clock;
+            if let Some((vector, used)) = entries.vectors.get_mut(text) {
+                *used = now;
+                return Ok(Arc::clone(vector));
+            }
+        }
+        // Embedded outside the lock: other queries go on meanwhile.
+        let vector: Arc<[f32]> = embed()?.into();
+        if let Ok(mut entries) = self.entries.lock() {
+            if entries.vectors.len() >= CAPACITY
+                && let Some(oldest) = entries
+                    .vectors
+                    .iter()
+                    .min_by_key(|(_, (_, used))| *used)
+                    .map(|(text, _)| text.clone())
+            {
+                entries.vectors.remove(&oldest);
+            }
+            let now = entries.clock;
+            entries
+                .vectors
+                .insert(text.to_owned(), (Arc::clone(&vector), now));
+        }
+        Ok(vector)
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.entries
+            .lock()
+            .map(|entries| entries.vectors.len())
+            .unwrap_or(0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn embed_count(cache: &QueryCache, text: &str, calls: &mut u32) -> Arc<[f32]> {
+        cache
+            .get_or_embed(text, || -> Result<Vec<f32>, ()> {
+                *calls += 1;
+                Ok(vec![text.len() as f32])
+            })
+            .unwrap_or_else(|()| Arc::from(Vec::new()))
+    }
+
+    #[test]
+    fn embeds_each_text_once_and_forgets_the_least_recently_used() {
+        let cache = QueryCache::default();
+        let mut calls = 0;
+        assert_eq!(
+            &*embed_count(&cache, "mutual information", &mut calls),
+            &[18.0]
+        );
+        assert_eq!(
+            &*embed_count(&cache, "mutual information", &mut calls),
+            &[18.0]
+        );
+        assert_eq!(calls, 1);
+        for n in 0..CAPACITY {
+            embed_count(&cache, &format!("query {n}"), &mut calls);
+            // Keep the first query in use, so it is never the oldest.
+            embed_count(&cache, "mutual information", &mut calls);
+        }
+        assert_eq!(cache.len(), CAPACITY);
+        assert_eq!(calls, 1 + CAPACITY as u32);
+        embed_count(&cache, "mutual information", &mut calls);
+        assert_eq!(calls, 1 + CAPACITY as u32, "still remembered");
+        embed_count(&cache, "query 0", &mut calls);
+        assert_eq!(calls, 2 + CAPACITY as u32, "the oldest was forgotten");
+    }
+
+    #[test]
+    fn failures_are_not_remembered() {
+        let cache = QueryCache::default();
+        assert!(
+            cache
+                .get_or_embed("x", || Err::<Vec<f32>, _>("no model"))
+                .is_err()
+        );
+        assert_eq!(cache.len(), 0);
+    }
+}
