@@ -73,8 +73,7 @@ impl VectorIndex {
 
     /// The embedding of a paper in the index.
     pub fn vector_of(&self, id: PaperId) -> Option<&[f32]> {
-        let row = *self.rows.get(&id)?;
-        Some(&self.vectors[row * DIMENSIONS..(row + 1) * DIMENSIONS])
+        Some(self.row(*self.rows.get(&id)?))
     }
 
     /// The `limit` papers most similar to `query`, best first, leaving out any paper `keep`
@@ -114,17 +113,7 @@ impl VectorIndex {
                 )
             })
             .collect();
-        let mut hits: Vec<Hit> = candidates
-            .into_iter()
-            .map(|row| Hit {
-                id: self.ids[row],
-                score: dot(
-                    query,
-                    &self.vectors[row * DIMENSIONS..(row + 1) * DIMENSIONS],
-                ),
-            })
-            .collect();
-        sort_hits(&mut hits);
+        let mut hits = self.rescored(query, candidates);
         hits.truncate(limit);
         hits
     }
@@ -141,18 +130,25 @@ impl VectorIndex {
             |_, vector| dot(query, vector),
             |_| true,
         );
+        self.rescored(query, rows)
+    }
+
+    /// Rows scored with their exact vectors, best first; equal scores by id, so results are
+    /// deterministic.
+    fn rescored(&self, query: &[f32], rows: Vec<usize>) -> Vec<Hit> {
         let mut hits: Vec<Hit> = rows
             .into_iter()
             .map(|row| Hit {
                 id: self.ids[row],
-                score: dot(
-                    query,
-                    &self.vectors[row * DIMENSIONS..(row + 1) * DIMENSIONS],
-                ),
+                score: dot(query, self.row(row)),
             })
             .collect();
-        sort_hits(&mut hits);
+        hits.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.id.cmp(&b.id)));
         hits
+    }
+
+    fn row(&self, row: usize) -> &[f32] {
+        &self.vectors[row * DIMENSIONS..(row + 1) * DIMENSIONS]
     }
 
     /// Writes the index to `path` (via a temporary file renamed into place).
@@ -247,11 +243,6 @@ fn top_rows<'a, T: 'a>(
         }
     }
     best.into_iter().map(|Reverse(ranked)| ranked.row).collect()
-}
-
-/// Best first; equal scores by id, so results are deterministic.
-fn sort_hits(hits: &mut [Hit]) {
-    hits.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.id.cmp(&b.id)));
 }
 
 /// Appends `vector` rounded to bytes at its own scale (its largest magnitude maps to 127) and
