@@ -76,6 +76,15 @@ impl ModelDir {
         Self::existing(&target)
     }
 
+    /// The folder `PAPERBOY_MODEL_DIR` names when it is set, else the model in `cache`: how the
+    /// test suites find the model without a data folder.
+    pub fn from_env_or_cache(cache: &Path) -> Result<Self, ModelError> {
+        match std::env::var_os("PAPERBOY_MODEL_DIR") {
+            Some(dir) => Self::existing(Path::new(&dir)),
+            None => Self::in_cache(cache),
+        }
+    }
+
     pub fn path(&self) -> &Path {
         &self.0
     }

