@@ -2,19 +2,17 @@
 //! daily-papers API, so a client of that API can point here. Errors are always
 //! `{"code": "...", "message": "..."}` with a 4xx or 5xx status.
 
-use std::sync::Arc;
-
 use axum::Json;
 use axum::extract::{Path, Query as QueryParams, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use chrono::NaiveDate;
 use paperboy_core::{Paper, PaperKey, trending};
-use paperboy_search::{Mode, Query, SearchError, SearchHit, paper_text};
+use paperboy_search::{Mode, Query, SearchError, paper_text};
 use serde::{Deserialize, Serialize};
 
 use crate::AppState;
-use crate::lists::listed_between;
+use crate::lists::{listed_between, papers_of, run_search};
 use crate::period::Period;
 use crate::view::paper_key;
 
@@ -174,7 +172,7 @@ pub(crate) async fn search(
         return Err(ApiError::bad_request("give the search words as q"));
     }
     let query = Query::new(&text)
-        .mode(parse_mode(params.mode.as_deref())?)
+        .mode(mode_param(params.mode.as_deref()).map_err(ApiError::bad_request)?)
         .limit(limit(params.limit)?);
     Ok(Json(hits_json(&state, query).await?))
 }
@@ -325,29 +323,16 @@ fn daily_entry(paper: &Paper) -> DailyEntry {
 /// Runs a query off the async threads and loads its papers.
 async fn hits_json(state: &AppState, query: Query) -> Result<Vec<HitJson>, ApiError> {
     let hits = run_search(state, query).await?;
-    let mut results = Vec::with_capacity(hits.len());
-    for hit in hits {
-        if let Some(paper) = state.store.paper(hit.id).await? {
-            results.push(HitJson {
-                paper: PaperJson::new(&paper),
-                score: hit.score,
-                keyword_score: hit.keyword,
-                semantic_score: hit.semantic,
-            });
-        }
-    }
-    Ok(results)
-}
-
-pub(crate) async fn run_search(
-    state: &AppState,
-    query: Query,
-) -> Result<Vec<SearchHit>, SearchError> {
-    let searcher = Arc::clone(&state.searcher);
-    match tokio::task::spawn_blocking(move || searcher.search(&query)).await {
-        Ok(page) => Ok(page?.hits),
-        Err(panic) => std::panic::resume_unwind(panic.into_panic()),
-    }
+    let found = papers_of(&*state.store, hits).await?;
+    Ok(found
+        .into_iter()
+        .map(|(hit, paper)| HitJson {
+            paper: PaperJson::new(&paper),
+            score: hit.score,
+            keyword_score: hit.keyword,
+            semantic_score: hit.semantic,
+        })
+        .collect())
 }
 
 async fn find(state: &AppState, key: &str) -> Result<Paper, ApiError> {
@@ -358,10 +343,11 @@ async fn find(state: &AppState, key: &str) -> Result<Paper, ApiError> {
         .ok_or_else(not_found)
 }
 
-pub(crate) fn parse_mode(text: Option<&str>) -> Result<Mode, ApiError> {
+/// The `mode` parameter of the search page and the API: hybrid unless named.
+pub(crate) fn mode_param(text: Option<&str>) -> Result<Mode, String> {
     match text {
         None | Some("") => Ok(Mode::Hybrid),
-        Some(text) => text.parse().map_err(ApiError::bad_request),
+        Some(text) => text.parse(),
     }
 }
 

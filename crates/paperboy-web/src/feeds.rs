@@ -11,8 +11,7 @@ use paperboy_search::{Query, SearchError};
 use serde::Deserialize;
 
 use crate::AppState;
-use crate::api::run_search;
-use crate::lists::{listed_between, trending};
+use crate::lists::{listed_between, papers_of, run_search, trending};
 use crate::view::paper_href;
 
 /// Entries per feed.
@@ -75,14 +74,10 @@ pub(crate) async fn search(
         }
         Err(error) => return failure(error),
     };
-    let mut papers = Vec::with_capacity(hits.len());
-    for hit in hits {
-        match state.store.paper(hit.id).await {
-            Ok(Some(paper)) => papers.push(paper),
-            Ok(None) => {}
-            Err(error) => return failure(error),
-        }
-    }
+    let papers: Vec<Paper> = match papers_of(&*state.store, hits).await {
+        Ok(found) => found.into_iter().map(|(_, paper)| paper).collect(),
+        Err(error) => return failure(error),
+    };
     let encoded = urlencode(&q);
     atom(
         &state,

@@ -1,9 +1,15 @@
-//! The lists pages, the API and the feeds share: a day's papers and the trending papers.
+//! What pages, the API and the feeds share: a day's papers, the trending papers, and search
+//! results with their papers.
+
+use std::sync::Arc;
 
 use chrono::NaiveDate;
 use paperboy_core::Paper;
 use paperboy_core::trending::{Window, score};
+use paperboy_search::{Query, SearchError, SearchHit};
 use paperboy_store::{PaperQuery, Store, StoreError};
+
+use crate::AppState;
 
 /// The most papers one list reads from the store.
 const MAX_LISTED: u32 = 10_000;
@@ -48,4 +54,31 @@ pub(crate) async fn trending(
         .collect();
     scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.id.cmp(&b.0.id)));
     Ok(scored)
+}
+
+/// Runs a query off the async threads.
+pub(crate) async fn run_search(
+    state: &AppState,
+    query: Query,
+) -> Result<Vec<SearchHit>, SearchError> {
+    let searcher = Arc::clone(&state.searcher);
+    match tokio::task::spawn_blocking(move || searcher.search(&query)).await {
+        Ok(page) => Ok(page?.hits),
+        Err(panic) => std::panic::resume_unwind(panic.into_panic()),
+    }
+}
+
+/// The papers of search hits, in order; a hit whose paper left the store since indexing is
+/// skipped (the next reindex drops it).
+pub(crate) async fn papers_of(
+    store: &dyn Store,
+    hits: Vec<SearchHit>,
+) -> Result<Vec<(SearchHit, Paper)>, StoreError> {
+    let mut found = Vec::with_capacity(hits.len());
+    for hit in hits {
+        if let Some(paper) = store.paper(hit.id).await? {
+            found.push((hit, paper));
+        }
+    }
+    Ok(found)
 }

@@ -14,9 +14,9 @@ use paperboy_search::{Mode, Query, SearchError, paper_text};
 use serde::Deserialize;
 
 use crate::AppState;
-use crate::api::run_search;
+use crate::api::mode_param;
 use crate::feeds::urlencode;
-use crate::lists::{self, listed_between};
+use crate::lists::{self, listed_between, papers_of, run_search};
 use crate::period::Period;
 use crate::view::{Card, Piece, author_line, bibtex, pieces, web_link};
 
@@ -293,12 +293,9 @@ pub(crate) async fn search(
         return bad_request_page("The search form's values could not be read.".to_owned());
     };
     let q = params.q.unwrap_or_default();
-    let mode = match params.mode.as_deref() {
-        None | Some("") => Mode::Hybrid,
-        Some(text) => match text.parse::<Mode>() {
-            Ok(mode) => mode,
-            Err(message) => return bad_request_page(message),
-        },
+    let mode = match mode_param(params.mode.as_deref()) {
+        Ok(mode) => mode,
+        Err(message) => return bad_request_page(message),
     };
     let page = params.page.unwrap_or(1).max(1);
     let text_of = |value: Option<String>| value.unwrap_or_default().trim().to_owned();
@@ -339,15 +336,18 @@ pub(crate) async fn search(
         query = query.category(&view.category);
     }
     match run_search(&state, query).await {
-        Ok(hits) => {
+        Ok(mut hits) => {
             view.more = hits.len() > PAGE_SIZE;
+            hits.truncate(PAGE_SIZE);
             let highlighter = Highlighter::new(&q);
-            for hit in hits.iter().take(PAGE_SIZE) {
-                match state.store.paper(hit.id).await {
-                    Ok(Some(paper)) => view.cards.push(Card::new(&paper, Some(&highlighter))),
-                    Ok(None) => {}
-                    Err(error) => return failure_page(error),
+            match papers_of(&*state.store, hits).await {
+                Ok(found) => {
+                    view.cards = found
+                        .iter()
+                        .map(|(_, paper)| Card::new(paper, Some(&highlighter)))
+                        .collect();
                 }
+                Err(error) => return failure_page(error),
             }
         }
         Err(SearchError::EmptyQuery) => {
@@ -406,13 +406,11 @@ async fn similar_cards(state: &AppState, paper: &Paper) -> Result<Vec<Card>, Res
     .mode(Mode::Semantic)
     .limit(SIMILAR);
     let hits = run_search(state, query).await.map_err(failure_page)?;
-    let mut cards = Vec::with_capacity(hits.len());
-    for hit in hits {
-        if let Some(other) = state.store.paper(hit.id).await.map_err(failure_page)? {
-            cards.push(Card::new(&other, None));
-        }
-    }
-    Ok(cards)
+    let found = papers_of(&*state.store, hits).await.map_err(failure_page)?;
+    Ok(found
+        .iter()
+        .map(|(_, other)| Card::new(other, None))
+        .collect())
 }
 
 #[derive(Debug, Deserialize)]
@@ -443,15 +441,15 @@ pub(crate) async fn similar_to_text(
     )
     .await
     {
-        Ok(hits) => {
-            for hit in hits {
-                match state.store.paper(hit.id).await {
-                    Ok(Some(paper)) => view.cards.push(Card::new(&paper, None)),
-                    Ok(None) => {}
-                    Err(error) => return failure_page(error),
-                }
+        Ok(hits) => match papers_of(&*state.store, hits).await {
+            Ok(found) => {
+                view.cards = found
+                    .iter()
+                    .map(|(_, paper)| Card::new(paper, None))
+                    .collect();
             }
-        }
+            Err(error) => return failure_page(error),
+        },
         Err(SearchError::EmptyQuery) => {
             view.error = Some("The text has no words to compare.".to_owned());
         }
