@@ -4,10 +4,10 @@
 
 use candle_core::{D, DType, Module, Tensor};
 use candle_nn::{Embedding, LayerNorm, VarBuilder, embedding, layer_norm, linear};
-use rayon::prelude::*;
 use serde::Deserialize;
 
 use crate::kernels::{BiasGelu, BiasResidualNorm, MaskedSoftmax};
+use crate::packed::{PackedProduct, PackedWeights};
 
 /// The fields of the model's `config.json` the encoder needs.
 #[derive(Debug, Clone, Deserialize)]
@@ -191,21 +191,24 @@ impl Layer {
     }
 }
 
-/// A dense layer, `[outputs, inputs]` as candle's `Linear`, that can split its matrix product
-/// over the cores by output columns. A lone short text is one small product per layer, which
-/// one core computes while the other idles; split, both work on it (see [`Embedder::embed`]).
+/// A dense layer, `[outputs, inputs]` as candle's `Linear`, its weights packed once for
+/// [`PackedWeights::product`]. A lone short text is one small product per layer, which one core
+/// would compute while the other idles: its products are split over the cores by output columns
+/// (see [`Embedder::embed`]).
 ///
 /// [`Embedder::embed`]: crate::Embedder::embed
 #[derive(Debug)]
 struct Dense {
-    weight: Tensor,
+    weight: PackedWeights,
     bias: Option<Tensor>,
 }
 
 impl Dense {
     fn new(weight: &Tensor, bias: Option<Tensor>) -> candle_core::Result<Self> {
+        let (outputs, inputs) = weight.dims2()?;
+        let values = weight.flatten_all()?.to_vec1::<f32>()?;
         Ok(Dense {
-            weight: weight.contiguous()?,
+            weight: PackedWeights::new(&values, outputs, inputs),
             bias,
         })
     }
@@ -219,28 +222,18 @@ impl Dense {
     /// column blocks at once.
     fn forward(&self, x: &Tensor, parts: usize) -> candle_core::Result<Tensor> {
         let (batch, tokens, inputs) = x.dims3()?;
-        let rows = x.reshape((batch * tokens, inputs))?;
-        let outputs = self.weight.dim(0)?;
-        let product = if parts > 1 {
-            let block = outputs.div_ceil(parts);
-            let blocks = (0..outputs)
-                .step_by(block)
-                .collect::<Vec<_>>()
-                .into_par_iter()
-                .map(|start| {
-                    let weight = self.weight.narrow(0, start, block.min(outputs - start))?;
-                    rows.matmul(&weight.t()?)
-                })
-                .collect::<candle_core::Result<Vec<_>>>()?;
-            Tensor::cat(&blocks, 1)?
-        } else {
-            rows.matmul(&self.weight.t()?)?
-        };
+        let product = x
+            .reshape((batch * tokens, inputs))?
+            .contiguous()?
+            .apply_op1_no_bwd(&PackedProduct {
+                weights: &self.weight,
+                parts,
+            })?;
         let product = match &self.bias {
             Some(bias) => product.broadcast_add(bias)?,
             None => product,
         };
-        product.reshape((batch, tokens, ()))
+        product.reshape((batch, tokens, self.weight.outputs()))
     }
 }
 

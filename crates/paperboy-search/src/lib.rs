@@ -13,6 +13,7 @@ pub mod highlight;
 pub mod indexing;
 mod kernels;
 pub mod model;
+mod packed;
 mod query_cache;
 pub mod searcher;
 pub mod vectors;
