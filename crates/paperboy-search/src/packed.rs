@@ -29,6 +29,8 @@ pub(crate) struct PackedWeights {
     inputs: usize,
     outputs: usize,
     width: usize,
+    /// The instruction set the panels were laid out for; products run with the same one.
+    arch: pulp::Arch,
 }
 
 /// Two SIMD vectors of the best instruction set the CPU has (16 floats with AVX2).
@@ -44,10 +46,15 @@ impl WithSimd for PanelWidth {
 }
 
 impl PackedWeights {
-    /// Packs `weight`, `[outputs, inputs]` in row-major order.
+    /// Packs `weight`, `[outputs, inputs]` in row-major order, for the best instruction set
+    /// the CPU has.
     pub(crate) fn new(weight: &[f32], outputs: usize, inputs: usize) -> Self {
+        Self::for_arch(pulp::Arch::new(), weight, outputs, inputs)
+    }
+
+    fn for_arch(arch: pulp::Arch, weight: &[f32], outputs: usize, inputs: usize) -> Self {
         debug_assert_eq!(weight.len(), outputs * inputs);
-        let width = pulp::Arch::new().dispatch(PanelWidth);
+        let width = arch.dispatch(PanelWidth);
         let panel_count = outputs.div_ceil(width);
         let mut panels = vec![0f32; panel_count * inputs * width];
         for (output, row) in weight.chunks_exact(inputs.max(1)).enumerate() {
@@ -61,6 +68,7 @@ impl PackedWeights {
             inputs,
             outputs,
             width,
+            arch,
         }
     }
 
@@ -70,8 +78,11 @@ impl PackedWeights {
 
     /// `x · weightᵀ` for `x` `[rows, inputs]` (row-major): `[rows, outputs]`, computed in
     /// `parts` blocks of panels at once (1: on the calling thread).
-    pub(crate) fn product(&self, x: &[f32], parts: usize) -> Vec<f32> {
-        let rows = x.len() / self.inputs.max(1);
+    pub(crate) fn product(&self, x: &[f32], rows: usize, parts: usize) -> Vec<f32> {
+        debug_assert_eq!(x.len(), rows * self.inputs);
+        if self.inputs == 0 {
+            return vec![0.0; rows * self.outputs];
+        }
         let interleaved = interleave_rows(x, rows, self.inputs);
         let panel_count = self.outputs.div_ceil(self.width);
         let per_part = panel_count.div_ceil(parts.max(1)).max(1);
@@ -80,7 +91,7 @@ impl PackedWeights {
             .map(|start| start..(start + per_part).min(panel_count))
             .collect();
         let compute = |panels: &Range<usize>| {
-            pulp::Arch::new().dispatch(PanelProduct {
+            self.arch.dispatch(PanelProduct {
                 weights: self,
                 interleaved: &interleaved,
                 rows,
@@ -141,6 +152,11 @@ impl WithSimd for PanelProduct<'_> {
             panels,
         } = self;
         let (inputs, width) = (weights.inputs, weights.width);
+        debug_assert_eq!(
+            width,
+            2 * S::F32_LANES,
+            "packed for another instruction set"
+        );
         let block_width = panels.len() * width;
         let mut out = vec![0f32; rows * block_width];
         let zero = simd.splat_f32s(0.0);
@@ -209,7 +225,7 @@ impl CustomOp1 for PackedProduct<'_> {
                 self.weights.inputs
             );
         }
-        let product = self.weights.product(&data[start..end], self.parts);
+        let product = self.weights.product(&data[start..end], rows, self.parts);
         Ok((
             CpuStorage::F32(product),
             Shape::from((rows, self.weights.outputs)),
@@ -254,23 +270,28 @@ mod tests {
             let x = values(rows * inputs, 7);
             let weight = values(outputs * inputs, 11);
             let expected = naive(&x, &weight, outputs, inputs);
-            let packed = PackedWeights::new(&weight, outputs, inputs);
-            for parts in [1, 2, 3] {
-                let product = packed.product(&x, parts);
-                assert_eq!(product.len(), expected.len());
-                for (got, want) in product.iter().zip(&expected) {
-                    assert!(
-                        (got - want).abs() <= 1e-4 * (1.0 + want.abs()),
-                        "{rows}×{inputs}→{outputs} in {parts} parts: {got} against {want}"
-                    );
+            // The best instruction set here, and the plain version other CPUs run.
+            for arch in [pulp::Arch::new(), pulp::Arch::Scalar] {
+                let packed = PackedWeights::for_arch(arch, &weight, outputs, inputs);
+                for parts in [1, 2, 3] {
+                    let product = packed.product(&x, rows, parts);
+                    assert_eq!(product.len(), expected.len());
+                    for (got, want) in product.iter().zip(&expected) {
+                        assert!(
+                            (got - want).abs() <= 1e-4 * (1.0 + want.abs()),
+                            "{arch:?} {rows}×{inputs}→{outputs} in {parts} parts: {got} against {want}"
+                        );
+                    }
                 }
             }
         }
     }
 
     #[test]
-    fn no_rows_give_an_empty_product() {
+    fn no_rows_or_no_inputs_never_fail() {
         let packed = PackedWeights::new(&values(32, 1), 4, 8);
-        assert!(packed.product(&[], 2).is_empty());
+        assert!(packed.product(&[], 0, 2).is_empty());
+        let empty = PackedWeights::new(&[], 5, 0);
+        assert_eq!(empty.product(&[], 3, 2), vec![0.0; 15]);
     }
 }

@@ -221,7 +221,7 @@ impl VectorIndex {
 /// its `count` best candidates that `keep` admits. Run through [`pulp::Arch::dispatch`], it is
 /// compiled for AVX2 as well and that version is taken where the CPU has it: the byte products
 /// then take 32 values per instruction instead of 8 (the scan of 46k papers goes from 4.8 ms to
-/// 1.4 ms), and other CPUs still run it.
+/// 1.7 ms), and other CPUs still run it.
 struct ShareScan<'a, K> {
     index: &'a VectorIndex,
     query: &'a [i8],

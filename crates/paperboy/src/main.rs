@@ -59,7 +59,7 @@ fn main() -> ExitCode {
     }
 }
 
-/// Sets `RAYON_NUM_THREADS` to the core count unless the operator set it. Without it, candle
+/// Sets `RAYON_NUM_THREADS` to the logical CPUs available unless the operator set it. Without it, candle
 /// counts the physical cores before every matrix product by reading `/proc/cpuinfo` (75 µs on
 /// these machines, over a hundred times per query: a third of a query's embedding time). With it,
 /// candle and rayon use the number given and read nothing.
@@ -69,8 +69,9 @@ fn name_the_core_count() {
         return;
     }
     let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
-    // SAFETY: called first thing in `main`, before any thread is started, so nothing can read
-    // the environment while it changes.
+    // SAFETY: called first thing in `main`, before any thread is started (the tokio runtime is
+    // built later, in `run`; keep `main` a plain function), so nothing can read the environment
+    // while it changes.
     #[allow(unsafe_code)]
     unsafe {
         std::env::set_var(VARIABLE, cores.to_string());
