@@ -6,6 +6,7 @@
 
 mod arxiv_id;
 mod paper;
+pub mod recent;
 pub mod taxonomy;
 pub mod text;
 pub mod trending;

@@ -2,21 +2,24 @@
 //! topic does not embed the same words again (the embedding is most of a semantic search's
 //! time).
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+
+use paperboy_core::recent::Recent;
 
 /// Queries remembered; the least recently used goes first.
 const CAPACITY: usize = 512;
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct QueryCache {
-    entries: Mutex<Entries>,
+    vectors: Mutex<Recent<Arc<[f32]>>>,
 }
 
-#[derive(Debug, Default)]
-struct Entries {
-    vectors: HashMap<String, (Arc<[f32]>, u64)>,
-    clock: u64,
+impl Default for QueryCache {
+    fn default() -> Self {
+        QueryCache {
+            vectors: Mutex::new(Recent::new(CAPACITY)),
+        }
+    }
 }
 
 impl QueryCache {
@@ -26,39 +29,24 @@ impl QueryCache {
         text: &str,
         embed: impl FnOnce() -> Result<Vec<f32>, E>,
     ) -> Result<Arc<[f32]>, E> {
-        if let Ok(mut entries) = self.entries.lock() {
-            entries.clock += 1;
-            let now = entries.clock;
-            if let Some((vector, used)) = entries.vectors.get_mut(text) {
-                *used = now;
-                return Ok(Arc::clone(vector));
-            }
+        if let Ok(mut vectors) = self.vectors.lock()
+            && let Some(vector) = vectors.get(text)
+        {
+            return Ok(Arc::clone(vector));
         }
         // Embedded outside the lock: other queries go on meanwhile.
         let vector: Arc<[f32]> = embed()?.into();
-        if let Ok(mut entries) = self.entries.lock() {
-            if entries.vectors.len() >= CAPACITY
-                && let Some(oldest) = entries
-                    .vectors
-                    .iter()
-                    .min_by_key(|(_, (_, used))| *used)
-                    .map(|(text, _)| text.clone())
-            {
-                entries.vectors.remove(&oldest);
-            }
-            let now = entries.clock;
-            entries
-                .vectors
-                .insert(text.to_owned(), (Arc::clone(&vector), now));
+        if let Ok(mut vectors) = self.vectors.lock() {
+            vectors.insert(text.to_owned(), Arc::clone(&vector));
         }
         Ok(vector)
     }
 
     #[cfg(test)]
     fn len(&self) -> usize {
-        self.entries
+        self.vectors
             .lock()
-            .map(|entries| entries.vectors.len())
+            .map(|vectors| vectors.len())
             .unwrap_or(0)
     }
 }
