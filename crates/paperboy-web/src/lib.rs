@@ -6,6 +6,7 @@
 //! async threads, since they embed the query and scan the vectors.
 
 mod api;
+mod cache;
 mod feeds;
 mod lists;
 mod ops;
@@ -22,6 +23,7 @@ use axum::http::{HeaderName, HeaderValue, header};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::get;
+use cache::ResponseCache;
 use ops::Metrics;
 use paperboy_search::Searcher;
 use paperboy_store::Store;
@@ -36,6 +38,7 @@ pub struct AppState {
     /// links feeds need.
     public_url: String,
     metrics: Arc<Metrics>,
+    responses: Arc<ResponseCache>,
 }
 
 impl AppState {
@@ -45,6 +48,7 @@ impl AppState {
             searcher,
             public_url,
             metrics: Arc::new(Metrics::new()),
+            responses: Arc::new(ResponseCache::default()),
         }
     }
 }
@@ -71,7 +75,10 @@ pub fn router(state: AppState) -> Router {
         .route("/api/papers/{key}", get(api::paper))
         .route("/api/papers/{key}/similar", get(api::similar))
         .fallback(not_found)
-        .layer(middleware::from_fn(ops::validators))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            ops::validators,
+        ))
         .layer(CompressionLayer::new())
         .layer(middleware::from_fn(security_headers))
         .layer(middleware::from_fn_with_state(state.clone(), ops::observe))

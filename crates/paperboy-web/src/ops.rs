@@ -9,13 +9,14 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::AppState;
+use crate::cache::ResponseCache;
 
 /// Upper bounds of the latency histogram's buckets, in seconds.
 const BUCKETS: [f64; 12] = [
@@ -188,8 +189,14 @@ pub(crate) async fn metrics(State(state): State<AppState>) -> Response {
          # HELP paperboy_index_papers Papers in the search index this server loaded.\n\
          # TYPE paperboy_index_papers gauge\npaperboy_index_papers {indexed}\n\
          # HELP paperboy_embedding_backlog Papers in the store not yet in the search index.\n\
-         # TYPE paperboy_embedding_backlog gauge\npaperboy_embedding_backlog {}",
-        papers.saturating_sub(indexed)
+         # TYPE paperboy_embedding_backlog gauge\npaperboy_embedding_backlog {}\n\
+         # HELP paperboy_response_cache_hits_total Answers served again from the response cache.\n\
+         # TYPE paperboy_response_cache_hits_total counter\npaperboy_response_cache_hits_total {}\n\
+         # HELP paperboy_response_cache_misses_total Cacheable requests rendered afresh.\n\
+         # TYPE paperboy_response_cache_misses_total counter\npaperboy_response_cache_misses_total {}",
+        papers.saturating_sub(indexed),
+        state.responses.hits.load(Ordering::Relaxed),
+        state.responses.misses.load(Ordering::Relaxed),
     );
     (
         [(
@@ -211,10 +218,22 @@ fn label(value: &str) -> String {
 
 /// Adds a weak ETag to successful GET answers without one and answers `304 Not Modified` when
 /// the reader already has that version. Pages also get `Cache-Control: no-cache` (revalidate
-/// every time: they change as papers arrive) unless the handler chose a policy.
-pub(crate) async fn validators(request: Request, next: Next) -> Response {
-    let is_get = request.method() == axum::http::Method::GET;
+/// every time: they change as papers arrive) unless the handler chose a policy. Answers that may
+/// be shared are kept for a few seconds and served again from the [`ResponseCache`].
+pub(crate) async fn validators(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
     let known = request.headers().get(header::IF_NONE_MATCH).cloned();
+    let key = ResponseCache::key_of(&request);
+    if let Some(answer) = key.as_deref().and_then(|key| state.responses.get(key)) {
+        let mut response = Response::new(Body::empty());
+        *response.headers_mut() = answer.headers;
+        let (parts, _) = response.into_parts();
+        return revalidated(parts, answer.body, known.as_ref());
+    }
+    let is_get = request.method() == axum::http::Method::GET;
     let response = next.run(request).await;
     if !is_get
         || response.status() != StatusCode::OK
@@ -237,16 +256,33 @@ pub(crate) async fn validators(request: Request, next: Next) -> Response {
         .entry(header::CACHE_CONTROL)
         .or_insert(HeaderValue::from_static("no-cache"));
     parts.headers.insert(header::ETAG, value);
+    if let Some(key) = key {
+        state.responses.keep(key, &parts.headers, &bytes);
+    }
+    revalidated(parts, bytes, known.as_ref())
+}
+
+/// The answer, or `304 Not Modified` when `known` (the request's `If-None-Match`) names its
+/// ETag.
+fn revalidated(
+    mut parts: axum::http::response::Parts,
+    body: Bytes,
+    known: Option<&HeaderValue>,
+) -> Response {
+    let tag = parts
+        .headers
+        .get(header::ETAG)
+        .and_then(|tag| tag.to_str().ok());
     let matches = known
-        .as_ref()
         .and_then(|known| known.to_str().ok())
-        .is_some_and(|known| known.split(',').any(|candidate| candidate.trim() == tag));
+        .zip(tag)
+        .is_some_and(|(known, tag)| known.split(',').any(|candidate| candidate.trim() == tag));
     if matches {
         parts.status = StatusCode::NOT_MODIFIED;
         parts.headers.remove(header::CONTENT_LENGTH);
         return Response::from_parts(parts, Body::empty());
     }
-    Response::from_parts(parts, Body::from(bytes))
+    Response::from_parts(parts, Body::from(body))
 }
 
 /// FNV-1a, 64 bits: a stable hash for ETags (std's hasher is seeded per process, which would

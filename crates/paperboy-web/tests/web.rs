@@ -271,6 +271,11 @@ async fn operators_get_metrics_request_ids_compression_and_validators() {
         "paperboy_papers 33",
         "paperboy_index_papers 33",
         "paperboy_embedding_backlog 0",
+        // Five more answers for `/` came from the cache; the first `/`, the stylesheet, the
+        // feed, the search and the paper were rendered (a 404 is not kept, metrics and health
+        // are never cached).
+        "paperboy_response_cache_hits_total 5",
+        "paperboy_response_cache_misses_total 5",
     ] {
         assert!(metrics.contains(line), "{line} missing from:\n{metrics}");
     }
