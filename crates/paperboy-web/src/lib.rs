@@ -27,6 +27,7 @@ use cache::ResponseCache;
 use ops::Metrics;
 use paperboy_search::Searcher;
 use paperboy_store::Store;
+use tokio::sync::Semaphore;
 use tower_http::compression::CompressionLayer;
 
 /// What the handlers share.
@@ -39,6 +40,8 @@ pub struct AppState {
     public_url: String,
     metrics: Arc<Metrics>,
     responses: Arc<ResponseCache>,
+    /// One per core: how many searches run at once (see [`lists::run_search`]).
+    search_slots: Arc<Semaphore>,
 }
 
 impl AppState {
@@ -49,6 +52,9 @@ impl AppState {
             public_url,
             metrics: Arc::new(Metrics::new()),
             responses: Arc::new(ResponseCache::default()),
+            search_slots: Arc::new(Semaphore::new(
+                std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
+            )),
         }
     }
 }

@@ -56,12 +56,16 @@ pub(crate) async fn trending(
     Ok(scored)
 }
 
-/// Runs a query off the async threads.
+/// Runs a query off the async threads, once one of the search slots is free: a search keeps
+/// the cores busy (embedding, scanning), so running more at once than there are cores only makes
+/// every one of them slower. Waiting searches go first come, first served.
 pub(crate) async fn run_search(
     state: &AppState,
     query: Query,
 ) -> Result<Vec<SearchHit>, SearchError> {
     let searcher = Arc::clone(&state.searcher);
+    // The semaphore is never closed; were it, the search would simply run unthrottled.
+    let _slot = state.search_slots.acquire().await.ok();
     match tokio::task::spawn_blocking(move || searcher.search(&query)).await {
         Ok(page) => Ok(page?.hits),
         Err(panic) => std::panic::resume_unwind(panic.into_panic()),
