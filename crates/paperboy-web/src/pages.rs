@@ -95,6 +95,11 @@ impl SearchPage {
         query.push_str(&format!("&page={page}"));
         query
     }
+
+    /// The query string of this search's Atom feed.
+    fn feed_query(&self) -> String {
+        format!("q={}", urlencode(&self.q))
+    }
 }
 
 #[derive(Template)]

@@ -113,6 +113,10 @@ async fn every_route_answers_and_every_error_has_its_shape() {
     assert_eq!(status, StatusCode::OK);
     assert!(search.contains("<mark>Terminal</mark>"), "{search}");
     assert!(search.contains("/papers/2608.18580"));
+    assert!(
+        search.contains(r#"href="/feeds/search.atom?q=terminal%20task%20synthesis""#),
+        "the search's feed is linked"
+    );
     let (status, _) = site.page("/search?q=agents&mode=keyword&page=2").await;
     assert_eq!(status, StatusCode::OK);
     let (status, filtered) = site
