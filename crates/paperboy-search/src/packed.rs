@@ -98,11 +98,15 @@ impl PackedWeights {
                 panels: panels.clone(),
             })
         };
-        let blocks: Vec<Vec<f32>> = if ranges.len() > 1 {
+        let mut blocks: Vec<Vec<f32>> = if ranges.len() > 1 {
             ranges.par_iter().map(compute).collect()
         } else {
             ranges.iter().map(compute).collect()
         };
+        if blocks.len() == 1 && panel_count * self.width == self.outputs {
+            // One block of every column, without padding: it is the product already.
+            return blocks.pop().unwrap_or_default();
+        }
         // Each block holds its panels' columns of every row; put the columns side by side.
         let mut product = Vec::with_capacity(rows * self.outputs);
         for row in 0..rows {
