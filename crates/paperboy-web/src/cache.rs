@@ -135,38 +135,28 @@ mod tests {
 
     #[test]
     fn keeps_only_anonymous_gets_of_pages() {
-        assert_eq!(
-            ResponseCache::key_of(&request(Method::GET, "/search?q=mine", false)).as_deref(),
-            Some("/search?q=mine")
-        );
-        assert_eq!(
-            ResponseCache::key_of(&request(Method::POST, "/", false)),
-            None
-        );
-        assert_eq!(
-            ResponseCache::key_of(&request(Method::GET, "/", true)),
-            None
-        );
-        assert_eq!(
-            ResponseCache::key_of(&request(Method::GET, "/metrics", false)),
-            None
-        );
-        assert_eq!(
-            ResponseCache::key_of(&request(Method::GET, "/healthz", false)),
-            None
-        );
-        assert_eq!(
-            ResponseCache::key_of(&request(Method::GET, "/me", false)),
-            None
-        );
-        assert_eq!(
-            ResponseCache::key_of(&request(Method::GET, "/papers/2601.00001", false)).as_deref(),
-            Some("/papers/2601.00001")
-        );
-        assert_eq!(
-            ResponseCache::key_of(&request(Method::GET, "/papersx", false)),
-            None
-        );
+        // Method, address, with a cookie, and the key it is kept under (if any).
+        for (method, uri, cookie, key) in [
+            (Method::GET, "/search?q=mine", false, Some("/search?q=mine")),
+            (
+                Method::GET,
+                "/papers/2601.00001",
+                false,
+                Some("/papers/2601.00001"),
+            ),
+            (Method::POST, "/", false, None),
+            (Method::GET, "/", true, None),
+            (Method::GET, "/metrics", false, None),
+            (Method::GET, "/healthz", false, None),
+            (Method::GET, "/me", false, None),
+            (Method::GET, "/papersx", false, None),
+        ] {
+            assert_eq!(
+                ResponseCache::key_of(&request(method.clone(), uri, cookie)).as_deref(),
+                key,
+                "{method} {uri} (cookie: {cookie})"
+            );
+        }
     }
 
     #[test]
