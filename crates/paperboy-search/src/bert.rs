@@ -6,7 +6,8 @@ use candle_core::{D, DType, Module, Tensor};
 use candle_nn::{Embedding, LayerNorm, VarBuilder, embedding, layer_norm, linear};
 use serde::Deserialize;
 
-use crate::kernels::{BiasGelu, BiasResidualNorm, MaskedSoftmax};
+use crate::attention::Attention;
+use crate::kernels::{BiasGelu, BiasResidualNorm};
 use crate::packed::{PackedProduct, PackedWeights};
 
 /// The fields of the model's `config.json` the encoder needs.
@@ -35,10 +36,12 @@ pub(crate) struct Bert {
 
 #[derive(Debug)]
 struct Layer {
-    /// The query projection, pre-scaled by 1/√head_size so scores need no scaling.
-    query: Dense,
-    key: Dense,
-    value: Dense,
+    /// The query, key and value projections as one, `[3 · hidden, hidden]`, without bias; the
+    /// query weights are pre-scaled by 1/√head_size so scores need no scaling.
+    query_key_value: Dense,
+    /// The query bias (scaled as its weights) and the value bias, `[2, hidden]`, for
+    /// [`Attention`], which also explains why the key bias is not needed.
+    query_value_bias: Tensor,
     /// Without bias: the bias is added by [`BiasResidualNorm`] with `attention_norm`.
     attention_output: Dense,
     /// Bias of `attention_output`, then the norm's gamma and beta: `[3, hidden]`.
@@ -51,7 +54,6 @@ struct Layer {
     output_norm: Tensor,
     norm_eps: f32,
     heads: usize,
-    head_size: usize,
 }
 
 impl Bert {
@@ -123,11 +125,19 @@ impl Layer {
         let head_size = hidden / heads;
         let attention = vb.pp("attention");
         let query = linear(hidden, hidden, attention.pp("self.query"))?;
+        let key = linear(hidden, hidden, attention.pp("self.key"))?;
+        let value = linear(hidden, hidden, attention.pp("self.value"))?;
         let scale = 1.0 / (head_size as f64).sqrt();
-        let query = Dense::new(
-            &(query.weight() * scale)?,
-            query.bias().map(|bias| bias * scale).transpose()?,
-        )?;
+        let query_key_value = Dense::new(&Tensor::cat(
+            &[&(query.weight() * scale)?, key.weight(), value.weight()],
+            0,
+        )?)?;
+        let bias_of = |layer: &candle_nn::Linear| {
+            layer.bias().cloned().ok_or_else(|| {
+                candle_core::Error::Msg("an attention projection has no bias".into())
+            })
+        };
+        let query_value_bias = Tensor::stack(&[(bias_of(&query)? * scale)?, bias_of(&value)?], 0)?;
         let (attention_output, attention_norm) =
             unbiased_with_norm(hidden, hidden, attention.pp("output"))?;
         let intermediate = linear(
@@ -142,40 +152,31 @@ impl Layer {
         let (output, output_norm) =
             unbiased_with_norm(config.intermediate_size, hidden, vb.pp("output"))?;
         Ok(Layer {
-            query,
-            key: Dense::load(hidden, hidden, attention.pp("self.key"))?,
-            value: Dense::load(hidden, hidden, attention.pp("self.value"))?,
+            query_key_value,
+            query_value_bias,
             attention_output,
             attention_norm,
-            intermediate: Dense::new(intermediate.weight(), None)?,
+            intermediate: Dense::new(intermediate.weight())?,
             intermediate_bias,
             output,
             output_norm,
             norm_eps: config.layer_norm_eps as f32,
             heads,
-            head_size,
         })
     }
 
-    fn split_heads(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        let (batch, tokens, _) = x.dims3()?;
-        x.reshape((batch, tokens, self.heads, self.head_size))?
-            .transpose(1, 2)?
-            .contiguous()
-    }
-
     fn forward(&self, hidden: &Tensor, bias: &Tensor, parts: usize) -> candle_core::Result<Tensor> {
-        let (batch, tokens, width) = hidden.dims3()?;
-        let query = self.split_heads(&self.query.forward(hidden, parts)?)?;
-        let key = self.split_heads(&self.key.forward(hidden, parts)?)?;
-        let value = self.split_heads(&self.value.forward(hidden, parts)?)?;
-        let weights = query
-            .matmul(&key.t()?)?
-            .apply_op2_no_bwd(bias, &MaskedSoftmax)?;
-        let context = weights
-            .matmul(&value)?
-            .transpose(1, 2)?
-            .reshape((batch, tokens, width))?;
+        let context = self
+            .query_key_value
+            .forward(hidden, parts)?
+            .apply_op3_no_bwd(
+                bias,
+                &self.query_value_bias,
+                &Attention {
+                    heads: self.heads,
+                    parts,
+                },
+            )?;
         let norm = BiasResidualNorm { eps: self.norm_eps };
         let attended = self
             .attention_output
@@ -191,7 +192,8 @@ impl Layer {
     }
 }
 
-/// A dense layer, `[outputs, inputs]` as candle's `Linear`, its weights packed once for
+/// A dense layer without bias (each bias is added by the fused step that follows it),
+/// `[outputs, inputs]` as candle's `Linear`, its weights packed once for
 /// [`PackedWeights::product`]. A lone short text is one small product per layer, which one core
 /// would compute while the other idles: its products are split over the cores by output columns
 /// (see [`Embedder::embed`]).
@@ -200,22 +202,15 @@ impl Layer {
 #[derive(Debug)]
 struct Dense {
     weight: PackedWeights,
-    bias: Option<Tensor>,
 }
 
 impl Dense {
-    fn new(weight: &Tensor, bias: Option<Tensor>) -> candle_core::Result<Self> {
+    fn new(weight: &Tensor) -> candle_core::Result<Self> {
         let (outputs, inputs) = weight.dims2()?;
         let values = weight.flatten_all()?.to_vec1::<f32>()?;
         Ok(Dense {
             weight: PackedWeights::new(&values, outputs, inputs),
-            bias,
         })
-    }
-
-    fn load(inputs: usize, outputs: usize, vb: VarBuilder<'_>) -> candle_core::Result<Self> {
-        let layer = linear(inputs, outputs, vb)?;
-        Dense::new(layer.weight(), layer.bias().cloned())
     }
 
     /// `[batch, tokens, inputs]` to `[batch, tokens, outputs]`, the product computed in `parts`
@@ -229,10 +224,6 @@ impl Dense {
                 weights: &self.weight,
                 parts,
             })?;
-        let product = match &self.bias {
-            Some(bias) => product.broadcast_add(bias)?,
-            None => product,
-        };
         product.reshape((batch, tokens, self.weight.outputs()))
     }
 }
@@ -254,7 +245,7 @@ fn unbiased_with_norm(
         .cloned()
         .ok_or_else(|| candle_core::Error::Msg("a dense layer has no bias".into()))?;
     Ok((
-        Dense::new(dense.weight(), None)?,
+        Dense::new(dense.weight())?,
         Tensor::stack(&[&bias, &gamma, &beta], 0)?,
     ))
 }

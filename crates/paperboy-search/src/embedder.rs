@@ -17,7 +17,7 @@ pub const DIMENSIONS: usize = 384;
 /// Tokens per text, special tokens included; the rest is cut, as the model was trained.
 pub const MAX_TOKENS: usize = 256;
 /// Texts encoded together.
-const BATCH_SIZE: usize = 16;
+const BATCH_SIZE: usize = 8;
 
 /// Why embedding failed: the model could not be loaded or run.
 #[derive(Debug, thiserror::Error)]
@@ -82,11 +82,6 @@ impl Embedder {
         let tensors: HashMap<String, Tensor> =
             candle_core::safetensors::load(dir.file("model.safetensors"), &Device::Cpu)?;
         let weights = VarBuilder::from_tensors(tensors, DType::F32, &Device::Cpu);
-        // Every core encodes batches of its own (see `embed`), so the matrix products must not
-        // also split themselves across the cores: with both, each core kept waiting for the
-        // other, and 2 cores gave 18.6 docs/s instead of 25 (docs/benchmarks.md). This is a
-        // process-wide setting of the matrix library, which only the embedder uses.
-        gemm::set_threading_threshold(usize::MAX);
         let model = Bert::load(weights, &config)?;
         Ok(Embedder { tokenizer, model })
     }

@@ -4,6 +4,7 @@
 //! This crate holds the heavy dependencies (candle, tokenizers) so that the rest of the
 //! workspace rebuilds without them.
 
+mod attention;
 mod bert;
 pub mod bm25;
 pub mod embedder;

@@ -33,10 +33,11 @@ pub(crate) struct PackedWeights {
     arch: pulp::Arch,
 }
 
-/// Two SIMD vectors of the best instruction set the CPU has (16 floats with AVX2).
-struct PanelWidth;
+/// The number of floats in two SIMD vectors of an instruction set (16 with AVX2): the width of a
+/// panel here, and of the key and value blocks in `attention.rs`.
+pub(crate) struct PairWidth;
 
-impl WithSimd for PanelWidth {
+impl WithSimd for PairWidth {
     type Output = usize;
 
     #[inline(always)]
@@ -54,7 +55,7 @@ impl PackedWeights {
 
     fn for_arch(arch: pulp::Arch, weight: &[f32], outputs: usize, inputs: usize) -> Self {
         debug_assert_eq!(weight.len(), outputs * inputs);
-        let width = arch.dispatch(PanelWidth);
+        let width = arch.dispatch(PairWidth);
         let panel_count = outputs.div_ceil(width);
         let mut panels = vec![0f32; panel_count * inputs * width];
         for (output, row) in weight.chunks_exact(inputs.max(1)).enumerate() {
@@ -125,12 +126,16 @@ impl PackedWeights {
 /// block padded with zero rows: the kernel then reads the six values it multiplies by one panel
 /// row from one place.
 fn interleave_rows(x: &[f32], rows: usize, inputs: usize) -> Vec<f32> {
-    let blocks = rows.div_ceil(ROWS);
-    let mut interleaved = vec![0f32; blocks * ROWS * inputs];
-    for (row, values) in x.chunks_exact(inputs.max(1)).enumerate() {
-        let block = &mut interleaved[(row / ROWS) * ROWS * inputs..][..ROWS * inputs];
-        for (input, value) in values.iter().enumerate() {
-            block[input * ROWS + row % ROWS] = *value;
+    let mut interleaved = Vec::with_capacity(rows.div_ceil(ROWS) * ROWS * inputs);
+    // Block by block, so that the zeros written first are still in cache when overwritten.
+    for block in x.chunks(ROWS * inputs) {
+        let start = interleaved.len();
+        interleaved.resize(start + ROWS * inputs, 0.0);
+        let target = &mut interleaved[start..];
+        for (offset, row) in block.chunks_exact(inputs).enumerate() {
+            for (slot, value) in target[offset..].iter_mut().step_by(ROWS).zip(row) {
+                *slot = *value;
+            }
         }
     }
     interleaved
@@ -162,14 +167,17 @@ impl WithSimd for PanelProduct<'_> {
             "packed for another instruction set"
         );
         let block_width = panels.len() * width;
-        let mut out = vec![0f32; rows * block_width];
+        let tile_rows = TILE_BLOCKS * ROWS;
+        // Each tile's product is written into one buffer that stays in cache, then appended.
+        let mut out = Vec::with_capacity(rows * block_width);
+        let mut tile_out = vec![0f32; tile_rows * block_width];
         let zero = simd.splat_f32s(0.0);
         // Rows a tile at a time, so that a tile of the input stays in cache while every panel
         // passes over it (and each panel while it meets the tile's rows).
-        for (tile, tile_rows) in interleaved.chunks(TILE_BLOCKS * ROWS * inputs).enumerate() {
+        for (tile, tile_input) in interleaved.chunks(tile_rows * inputs).enumerate() {
             for (slot, panel) in panels.clone().enumerate() {
                 let panel = &weights.panels[panel * inputs * width..][..inputs * width];
-                for (block, rows_in) in tile_rows.chunks_exact(ROWS * inputs).enumerate() {
+                for (block, rows_in) in tile_input.chunks_exact(ROWS * inputs).enumerate() {
                     let mut sums = [[zero; 2]; ROWS];
                     for (panel_row, values) in
                         panel.chunks_exact(width).zip(rows_in.chunks_exact(ROWS))
@@ -182,19 +190,17 @@ impl WithSimd for PanelProduct<'_> {
                             sum[1] = simd.mul_add_e_f32s(value, high, sum[1]);
                         }
                     }
-                    let first_row = (tile * TILE_BLOCKS + block) * ROWS;
                     for (offset, sum) in sums.iter().enumerate() {
-                        let row = first_row + offset;
-                        if row >= rows {
-                            break;
-                        }
-                        let target = &mut out[row * block_width + slot * width..][..width];
+                        let row = block * ROWS + offset;
+                        let target = &mut tile_out[row * block_width + slot * width..][..width];
                         let (target, _) = S::as_mut_simd_f32s(target);
                         target[0] = sum[0];
                         target[1] = sum[1];
                     }
                 }
             }
+            let rows_here = (rows - tile * tile_rows).min(tile_rows);
+            out.extend_from_slice(&tile_out[..rows_here * block_width]);
         }
         out
     }

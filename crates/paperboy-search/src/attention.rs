@@ -1,0 +1,313 @@
+//! Self-attention computed one text and one head at a time, in cache.
+//!
+//! Written with candle's operations, attention is a chain of whole-batch tensors: the query, key
+//! and value projections each copied into heads, a `[batch, heads, tokens, tokens]` tensor of
+//! scores (30 MB for 16 abstracts), its softmax (another), the product with the values and a
+//! transpose back. Each is a fresh allocation and a pass over memory. Here the three projections
+//! come as one `[tokens, 3 · hidden]` product, and for each text and head the keys are transposed
+//! into a small buffer, then a few query rows at a time get their scores, softmax and weighted
+//! sum of values, written straight into the head's columns of the output. The loops are written
+//! once over [`pulp::Simd`], like the packed products.
+
+use candle_core::{CpuStorage, CustomOp3, Layout, Shape};
+use pulp::{Simd, WithSimd};
+use rayon::prelude::*;
+
+use crate::kernels::{contiguous, softmax_in_place};
+use crate::packed::PairWidth;
+
+/// Query rows computed together: each key and value vector loaded is used this many times.
+const ROWS: usize = 6;
+
+/// Multi-head self-attention over a fused projection.
+///
+/// Inputs: `qkv`, `[batch, tokens, 3 · hidden]` (queries already scaled by 1/√head_size, then
+/// keys, then values, all without bias); `mask`, `[batch, tokens]` (0 for real tokens, a large
+/// negative number for padding); `bias`, `[2, hidden]` (the query bias, scaled as the queries,
+/// and the value bias). The key bias is left out: it adds `q · b_k` to every score of a query
+/// row alike, which the softmax cancels. The value bias is added after the weighted sum, which
+/// is the same because a row's weights sum to 1. Output: `[batch, tokens, hidden]`.
+pub(crate) struct Attention {
+    pub(crate) heads: usize,
+    /// More than 1: texts are attended to in parallel on rayon's threads.
+    pub(crate) parts: usize,
+}
+
+impl CustomOp3 for Attention {
+    fn name(&self) -> &'static str {
+        "attention"
+    }
+
+    fn cpu_fwd(
+        &self,
+        qkv_storage: &CpuStorage,
+        qkv_layout: &Layout,
+        mask_storage: &CpuStorage,
+        mask_layout: &Layout,
+        bias_storage: &CpuStorage,
+        bias_layout: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let qkv = contiguous(qkv_storage, qkv_layout)?;
+        let mask = contiguous(mask_storage, mask_layout)?;
+        let bias = contiguous(bias_storage, bias_layout)?;
+        let (batch, tokens, three_hidden) = qkv_layout.shape().dims3()?;
+        let hidden = three_hidden / 3;
+        if self.heads == 0 || three_hidden % 3 != 0 || hidden % self.heads != 0 {
+            candle_core::bail!("attention: {three_hidden} columns for {} heads", self.heads);
+        }
+        if mask_layout.shape().dims2()? != (batch, tokens) {
+            candle_core::bail!("attention: the mask does not match the tokens");
+        }
+        if bias_layout.shape().dims2()? != (2, hidden) {
+            candle_core::bail!("attention: the bias does not match the hidden size");
+        }
+        let head_size = hidden / self.heads;
+        // The loops take two SIMD vectors of head dimensions at a time; a head size that does
+        // not divide into them runs the plain version (pairs of single values).
+        let mut arch = pulp::Arch::new();
+        if !head_size.is_multiple_of(arch.dispatch(PairWidth)) {
+            arch = pulp::Arch::Scalar;
+        }
+        if !head_size.is_multiple_of(arch.dispatch(PairWidth)) {
+            candle_core::bail!("attention: odd head size {head_size}");
+        }
+        let (query_bias, value_bias) = bias.split_at(hidden);
+        let mut output = vec![0f32; batch * tokens * hidden];
+        let attend = |(item, out): (usize, &mut [f32])| {
+            arch.dispatch(TextAttention {
+                qkv: &qkv[item * tokens * three_hidden..][..tokens * three_hidden],
+                mask: &mask[item * tokens..][..tokens],
+                query_bias,
+                value_bias,
+                heads: self.heads,
+                head_size,
+                out,
+            });
+        };
+        let text_len = (tokens * hidden).max(1);
+        if self.parts > 1 {
+            output.par_chunks_mut(text_len).enumerate().for_each(attend);
+        } else {
+            output.chunks_mut(text_len).enumerate().for_each(attend);
+        }
+        Ok((
+            CpuStorage::F32(output),
+            Shape::from((batch, tokens, hidden)),
+        ))
+    }
+}
+
+/// Every head of one text: `qkv` `[tokens, 3 · hidden]` into `out` `[tokens, hidden]`.
+struct TextAttention<'a> {
+    qkv: &'a [f32],
+    mask: &'a [f32],
+    query_bias: &'a [f32],
+    value_bias: &'a [f32],
+    heads: usize,
+    head_size: usize,
+    out: &'a mut [f32],
+}
+
+impl WithSimd for TextAttention<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, simd: S) {
+        let TextAttention {
+            qkv,
+            mask,
+            query_bias,
+            value_bias,
+            heads,
+            head_size,
+            out,
+        } = self;
+        let tokens = mask.len();
+        let hidden = heads * head_size;
+        let stride = 3 * hidden;
+        let width = 2 * S::F32_LANES;
+        // Keys are taken `width` at a time; the padding keys are zero and never read back.
+        let padded = tokens.div_ceil(width) * width;
+        // Every head's queries (with their bias, `[heads][query rows][head size]`, padded with
+        // zero rows to whole blocks), keys (transposed, `[hidden][padded]`) and values
+        // (`[heads][tokens][head size]`), gathered in one pass over the rows. A text's
+        // projections are larger than a core's L2 cache: read head by head, each row would be
+        // fetched again for every head.
+        let query_rows = tokens.div_ceil(ROWS) * ROWS;
+        let mut queries_by_head = vec![0f32; query_rows * hidden];
+        let mut keys_by_dim = vec![0f32; hidden * padded];
+        let mut values_by_head = vec![0f32; tokens * hidden];
+        for (token, row) in qkv.chunks_exact(stride).enumerate() {
+            let (queries, rest) = row.split_at(hidden);
+            let (keys, values) = rest.split_at(hidden);
+            for (head, (queries, bias)) in queries
+                .chunks_exact(head_size)
+                .zip(query_bias.chunks_exact(head_size))
+                .enumerate()
+            {
+                let target = &mut queries_by_head[(head * query_rows + token) * head_size..];
+                for ((target, query), bias) in target.iter_mut().zip(queries).zip(bias) {
+                    *target = query + bias;
+                }
+            }
+            for (dim, key) in keys.iter().enumerate() {
+                keys_by_dim[dim * padded + token] = *key;
+            }
+            for (head, values) in values.chunks_exact(head_size).enumerate() {
+                values_by_head[(head * tokens + token) * head_size..][..head_size]
+                    .copy_from_slice(values);
+            }
+        }
+        let mut weights = vec![0f32; ROWS * padded];
+        let zero = simd.splat_f32s(0.0);
+        for head in 0..heads {
+            let query_start = head * head_size;
+            let queries =
+                &queries_by_head[head * query_rows * head_size..][..query_rows * head_size];
+            let keys = &keys_by_dim[query_start * padded..][..head_size * padded];
+            let values = &values_by_head[head * tokens * head_size..][..tokens * head_size];
+            for (block, queries) in queries.chunks_exact(ROWS * head_size).enumerate() {
+                let first = block * ROWS;
+                let rows = ROWS.min(tokens - first);
+                // Scores: each query row against `width` keys at a time.
+                for key in (0..padded).step_by(width) {
+                    let mut sums = [[zero; 2]; ROWS];
+                    for (dim, keys) in keys.chunks_exact(padded).enumerate() {
+                        let (keys, _) = S::as_simd_f32s(&keys[key..][..width]);
+                        for (row, sum) in sums.iter_mut().enumerate() {
+                            let query = simd.splat_f32s(queries[row * head_size + dim]);
+                            sum[0] = simd.mul_add_e_f32s(query, keys[0], sum[0]);
+                            sum[1] = simd.mul_add_e_f32s(query, keys[1], sum[1]);
+                        }
+                    }
+                    for (row, sum) in sums.iter().enumerate() {
+                        let target = &mut weights[row * padded + key..][..width];
+                        let (target, _) = S::as_mut_simd_f32s(target);
+                        target[0] = sum[0];
+                        target[1] = sum[1];
+                    }
+                }
+                for row in weights.chunks_exact_mut(padded).take(rows) {
+                    softmax_in_place(&mut row[..tokens], mask);
+                }
+                // The weighted sum of values, `width` head dimensions at a time.
+                for dim in (0..head_size).step_by(width) {
+                    let mut sums = [[zero; 2]; ROWS];
+                    for (token, row) in values.chunks_exact(head_size).enumerate() {
+                        let (values, _) = S::as_simd_f32s(&row[dim..][..width]);
+                        for (weight_row, sum) in sums.iter_mut().enumerate() {
+                            let weight = simd.splat_f32s(weights[weight_row * padded + token]);
+                            sum[0] = simd.mul_add_e_f32s(weight, values[0], sum[0]);
+                            sum[1] = simd.mul_add_e_f32s(weight, values[1], sum[1]);
+                        }
+                    }
+                    let (bias, _) = S::as_simd_f32s(&value_bias[query_start + dim..][..width]);
+                    for (row, sum) in sums.iter().enumerate().take(rows) {
+                        let target =
+                            &mut out[(first + row) * hidden + query_start + dim..][..width];
+                        let (target, _) = S::as_mut_simd_f32s(target);
+                        target[0] = simd.add_f32s(sum[0], bias[0]);
+                        target[1] = simd.add_f32s(sum[1], bias[1]);
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::{D, Device, Tensor};
+
+    /// Attention as candle's operations compute it, with the key bias included: the fused
+    /// version must agree although it leaves that bias out.
+    fn unfused(
+        qkv: &Tensor,
+        mask: &Tensor,
+        biases: [&Tensor; 3],
+        heads: usize,
+    ) -> candle_core::Result<Tensor> {
+        let (batch, tokens, three_hidden) = qkv.dims3()?;
+        let hidden = three_hidden / 3;
+        let split = |index: usize| -> candle_core::Result<Tensor> {
+            qkv.narrow(2, index * hidden, hidden)?
+                .broadcast_add(biases[index])?
+                .reshape((batch, tokens, heads, hidden / heads))?
+                .transpose(1, 2)?
+                .contiguous()
+        };
+        let (query, key, value) = (split(0)?, split(1)?, split(2)?);
+        let scores = query
+            .matmul(&key.t()?.contiguous()?)?
+            .broadcast_add(&mask.unsqueeze(1)?.unsqueeze(1)?)?;
+        candle_nn::ops::softmax(&scores, D::Minus1)?
+            .matmul(&value)?
+            .transpose(1, 2)?
+            .reshape((batch, tokens, hidden))
+    }
+
+    #[test]
+    fn matches_candles_unfused_attention() -> candle_core::Result<()> {
+        let device = Device::Cpu;
+        // Token counts below, at and above a multiple of the query rows and key width; head
+        // sizes the SIMD loops take (32) and ones only the plain version takes (6).
+        for (batch, tokens, heads, head_size) in
+            [(1, 1, 2, 32), (2, 5, 3, 32), (3, 17, 12, 32), (2, 40, 4, 6)]
+        {
+            let hidden = heads * head_size;
+            let qkv = Tensor::randn(0f32, 1.0, (batch, tokens, 3 * hidden), &device)?;
+            let biases = [
+                Tensor::randn(0f32, 0.5, hidden, &device)?,
+                Tensor::randn(0f32, 0.5, hidden, &device)?,
+                Tensor::randn(0f32, 0.5, hidden, &device)?,
+            ];
+            let mut mask = vec![0f32; batch * tokens];
+            if tokens > 2 {
+                // The last text's final two tokens are padding.
+                mask[batch * tokens - 2..].fill(-1e4);
+            }
+            let mask = Tensor::from_vec(mask, (batch, tokens), &device)?;
+            let expected = unfused(&qkv, &mask, [&biases[0], &biases[1], &biases[2]], heads)?;
+            let bias = Tensor::stack(&[&biases[0], &biases[2]], 0)?;
+            for parts in [1, 2] {
+                let fused = qkv.apply_op3_no_bwd(&mask, &bias, &Attention { heads, parts })?;
+                assert_eq!(fused.dims(), expected.dims());
+                let fused = fused.flatten_all()?.to_vec1::<f32>()?;
+                let expected = expected.flatten_all()?.to_vec1::<f32>()?;
+                for (got, want) in fused.iter().zip(&expected) {
+                    assert!(
+                        (got - want).abs() <= 1e-5 + 1e-4 * want.abs(),
+                        "{batch}×{tokens}, {heads} heads of {head_size}: {got} against {want}"
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn mismatched_shapes_are_errors() -> candle_core::Result<()> {
+        let device = Device::Cpu;
+        let qkv = Tensor::zeros((1, 4, 3 * 64), candle_core::DType::F32, &device)?;
+        let mask = Tensor::zeros((1, 4), candle_core::DType::F32, &device)?;
+        let bias = Tensor::zeros((2, 64), candle_core::DType::F32, &device)?;
+        let wrong_heads = Attention { heads: 3, parts: 1 };
+        assert!(qkv.apply_op3_no_bwd(&mask, &bias, &wrong_heads).is_err());
+        let short_mask = Tensor::zeros((1, 3), candle_core::DType::F32, &device)?;
+        let attention = Attention { heads: 2, parts: 1 };
+        assert!(
+            qkv.apply_op3_no_bwd(&short_mask, &bias, &attention)
+                .is_err()
+        );
+        assert!(qkv.apply_op3_no_bwd(&mask, &bias, &attention).is_ok());
+        let odd_heads = Tensor::zeros((1, 4, 3 * 9), candle_core::DType::F32, &device)?;
+        let odd_bias = Tensor::zeros((2, 9), candle_core::DType::F32, &device)?;
+        let three_heads = Attention { heads: 3, parts: 1 };
+        let error = odd_heads
+            .apply_op3_no_bwd(&mask, &odd_bias, &three_heads)
+            .unwrap_err();
+        assert!(error.to_string().contains("odd head size 3"), "{error}");
+        Ok(())
+    }
+}
