@@ -1,10 +1,11 @@
 //! Paperboy's domain types.
 //!
 //! Everything that enters Paperboy (a file, an API response, a form) is parsed into these types
-//! once, at the edge; code that holds a [`PaperRecord`] or an [`ArxivId`] can trust it without
+//! once, at the edge; code that holds a [`PaperRecord`], an [`ArxivId`] or an [`EmailAddress`] can trust it without
 //! checking again. The crate knows nothing of storage, HTTP or file formats.
 
 mod arxiv_id;
+mod email;
 mod paper;
 pub mod recent;
 pub mod taxonomy;
@@ -12,4 +13,5 @@ pub mod text;
 pub mod trending;
 
 pub use arxiv_id::{ArxivId, ArxivIdError};
+pub use email::{EmailAddress, EmailError};
 pub use paper::{InvalidRecord, Paper, PaperDraft, PaperId, PaperKey, PaperRecord, Source, limits};
