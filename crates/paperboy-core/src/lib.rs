@@ -10,6 +10,7 @@ mod paper;
 pub mod recent;
 pub mod taxonomy;
 pub mod text;
+pub mod token;
 pub mod trending;
 
 pub use arxiv_id::{ArxivId, ArxivIdError};
