@@ -1,0 +1,50 @@
+"""A real SMTP server for Paperboy's tests, on aiosmtpd.
+
+Usage: python3 smtp_server.py PORT FOLDER
+
+Every accepted message is written whole to FOLDER as <n>.eml. Recipients are answered by the
+start of their local part, so that tests can provoke each kind of failure:
+  bounce…  550 (permanent)        later…  451 (transient)        anything else: accepted.
+Prints "ready" once listening; stops when its standard input closes.
+"""
+
+import itertools
+import os
+import sys
+
+from aiosmtpd.controller import Controller
+
+
+class Handler:
+    def __init__(self, folder):
+        self.folder = folder
+        self.count = itertools.count()
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        local = address.split("@")[0]
+        if local.startswith("bounce"):
+            return f"550 5.1.1 <{address}>: mailbox unavailable"
+        if local.startswith("later"):
+            return f"451 4.3.0 <{address}>: try again later"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        path = os.path.join(self.folder, f"{next(self.count)}.eml")
+        with open(path + ".partial", "wb") as file:
+            file.write(envelope.original_content or envelope.content)
+        os.rename(path + ".partial", path)
+        return "250 Message accepted"
+
+
+def main():
+    port, folder = int(sys.argv[1]), sys.argv[2]
+    controller = Controller(Handler(folder), hostname="127.0.0.1", port=port)
+    controller.start()
+    print("ready", flush=True)
+    sys.stdin.read()
+    controller.stop()
+
+
+if __name__ == "__main__":
+    main()
