@@ -246,7 +246,7 @@ mod tests {
             for input in [
                 format!("ada{bad}@example.org"),
                 format!("ada@exam{bad}ple.org"),
-                format!("ada@example.org{bad}Bcc: eve@example.org"),
+                format!("ada@example.org{bad}x"),
             ] {
                 assert!(parse(&input).is_err(), "{input:?} was accepted");
             }

@@ -15,8 +15,9 @@ pub struct Sender {
     address: EmailAddress,
 }
 
-/// One message to render.
-#[derive(Debug, Clone)]
+/// One message to render. Its `Debug` shows neither the recipient in full nor the links (they
+/// carry secrets), only the subject and sizes.
+#[derive(Clone)]
 pub struct Email {
     pub to: EmailAddress,
     /// One line; control characters (line breaks included) become spaces.
@@ -25,7 +26,8 @@ pub struct Email {
     /// The HTML alternative, if any: already escaped by its template.
     pub html: Option<String>,
     /// The one-click unsubscribe URL (RFC 8058), put into `List-Unsubscribe` with
-    /// `List-Unsubscribe-Post: List-Unsubscribe=One-Click`. Must be `https://` or `http://`.
+    /// `List-Unsubscribe-Post: List-Unsubscribe=One-Click`: `https://host/…` (mail providers
+    /// only offer one-click for HTTPS; `http://` is accepted for a site tried out locally).
     pub unsubscribe: Option<String>,
     /// What makes this message this message (for a digest: the subscriber and the period). The
     /// `Message-ID` is derived from it, so a message rendered again for the same key has the
@@ -33,8 +35,9 @@ pub struct Email {
     pub key: String,
 }
 
-/// A rendered message: the bytes to send and what the SMTP envelope needs.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A rendered message: the bytes to send and what the SMTP envelope needs. Its `Debug` shows the
+/// id, the masked recipient and the size, not the bytes (which hold the address and links).
+#[derive(Clone, PartialEq, Eq)]
 pub struct Outgoing {
     /// Without the angle brackets.
     pub message_id: String,
@@ -116,7 +119,7 @@ impl Sender {
         })
     }
 
-    /// `<hash of the key>@<sender's domain>`: stable for a key, unguessable from outside.
+    /// `<hash of the key>@<sender's domain>`: the same for every rendering of one message.
     fn message_id(&self, key: &str) -> String {
         let digest = Sha256::digest(key.as_bytes());
         let hex: String = digest[..16]
@@ -136,7 +139,10 @@ fn single_line(text: &str) -> String {
 }
 
 fn check_url(url: &str) -> Result<(), MailError> {
-    let scheme_ok = url.starts_with("https://") || url.starts_with("http://");
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"));
+    let scheme_ok = rest.is_some_and(|rest| !rest.is_empty() && !rest.starts_with('/'));
     let characters_ok = url
         .bytes()
         .all(|byte| byte.is_ascii_graphic() && byte != b'<' && byte != b'>');
@@ -144,6 +150,28 @@ fn check_url(url: &str) -> Result<(), MailError> {
         Ok(())
     } else {
         Err(MailError::UnsubscribeUrl)
+    }
+}
+
+impl std::fmt::Debug for Email {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Email")
+            .field("to", &self.to)
+            .field("subject", &self.subject)
+            .field("text_bytes", &self.text.len())
+            .field("html_bytes", &self.html.as_ref().map(String::len))
+            .field("unsubscribe", &self.unsubscribe.as_ref().map(|_| "…"))
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for Outgoing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Outgoing")
+            .field("message_id", &self.message_id)
+            .field("to", &self.to)
+            .field("bytes", &self.bytes.len())
+            .finish_non_exhaustive()
     }
 }
 
@@ -222,7 +250,7 @@ mod tests {
             "MIME-Version: 1.0",
             "Content-Type: multipart/alternative;",
             &format!("Message-ID: <{}>", outgoing.message_id),
-            "Date: ",
+            "Date: Wed, 18 Nov 2026 11:06:40 +0000",
         ] {
             assert!(head.contains(expected), "{expected:?} missing from\n{head}");
         }
@@ -235,7 +263,7 @@ mod tests {
     }
 
     #[test]
-    fn the_same_key_renders_the_same_message_id_and_bytes() {
+    fn the_same_key_renders_the_same_message_id() {
         let date = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_795_000_000);
         let first = sender().render(&email(), date).expect("renders");
         let again = sender().render(&email(), date).expect("renders");
@@ -246,9 +274,21 @@ mod tests {
         };
         let other = sender().render(&other, date).expect("renders");
         assert_ne!(first.message_id, other.message_id);
-        // Boundaries are random, so bytes differ between renderings; what is queued is the
-        // rendering, sent as it is every time.
-        assert_eq!(first.bytes.len(), again.bytes.len());
+        // MIME boundaries are random, so the bytes of two renderings differ: what is queued is
+        // one rendering, sent as it is every time.
+    }
+
+    #[test]
+    fn debug_output_hides_addresses_and_links() {
+        let date = SystemTime::UNIX_EPOCH;
+        let shown = format!(
+            "{:?} {:?}",
+            email(),
+            sender().render(&email(), date).expect("renders")
+        );
+        assert!(!shown.contains("ada@example.org"), "{shown}");
+        assert!(!shown.contains("abc_DEF-123"), "{shown}");
+        assert!(shown.contains("a…@example.org"), "{shown}");
     }
 
     #[test]
@@ -272,6 +312,8 @@ mod tests {
             "https://x.example/a b",
             "javascript:alert(1)",
             "mailto:eve@example.org",
+            "https://",
+            "https:///path",
         ] {
             let email = Email {
                 unsubscribe: Some(bad.into()),

@@ -9,7 +9,8 @@ use std::time::SystemTime;
 
 use paperboy_mail::{Email, SendError, Sender, Transport};
 
-const AIOSMTPD: &str = "aiosmtpd==1.4.6";
+/// aiosmtpd and its dependencies, pinned.
+const PACKAGES: [&str; 3] = ["aiosmtpd==1.4.6", "atpublic==9.0.0", "attrs==26.1.0"];
 
 /// aiosmtpd and its dependencies under the target folder, installed once by pip.
 fn aiosmtpd() -> &'static Path {
@@ -27,12 +28,13 @@ fn aiosmtpd() -> &'static Path {
                     "--quiet",
                     "--disable-pip-version-check",
                 ])
-                .arg("--target")
+                .args(["--no-deps", "--target"])
                 .arg(&partial)
-                .arg(AIOSMTPD)
+                .args(PACKAGES)
+                .env("PIP_ROOT_USER_ACTION", "ignore")
                 .status()
                 .expect("python3 runs (the tests need Python 3 with pip)");
-            assert!(status.success(), "pip could not install {AIOSMTPD}");
+            assert!(status.success(), "pip could not install {PACKAGES:?}");
             std::fs::rename(&partial, &target).expect("the installed packages move into place");
         }
         target
@@ -171,7 +173,7 @@ async fn refusals_are_told_apart_and_never_quote_the_address() {
         .send(&render("bounce.ada@example.org"))
         .await
         .expect_err("550");
-    assert!(matches!(error, SendError::Permanent(_)), "{error:?}");
+    assert!(matches!(error, SendError::Recipient(_)), "{error:?}");
     assert!(
         !error.to_string().contains("bounce.ada@example.org"),
         "{error}"
@@ -189,6 +191,22 @@ async fn refusals_are_told_apart_and_never_quote_the_address() {
         .await
         .expect("an accepted address still goes through on the same transport");
     assert_eq!(server.messages().len(), 1);
+}
+
+#[tokio::test]
+async fn a_refused_sender_is_not_blamed_on_the_recipient() {
+    let server = SmtpServer::start();
+    let address = "refused@papers.example.org".parse().expect("valid");
+    let sender = Sender::new("Paperboy", address).expect("valid sender");
+    let outgoing = sender
+        .render(
+            &email("ada@example.org", "digest:refused"),
+            SystemTime::now(),
+        )
+        .expect("renders");
+    let error = server.transport().send(&outgoing).await.expect_err("554");
+    assert!(matches!(error, SendError::Permanent(_)), "{error:?}");
+    assert!(server.messages().is_empty());
 }
 
 #[tokio::test]
@@ -210,10 +228,25 @@ async fn a_server_that_is_down_is_a_transient_failure() {
 
 #[tokio::test]
 async fn bad_smtp_urls_are_refused_without_repeating_them() {
-    for url in ["", "http://mail.example.org", "smtp://user:s3cret@[bad"] {
+    for url in [
+        "",
+        "http://mail.example.org",
+        "smtp://user:s3cret@[bad",
+        // A password over plain SMTP to another machine.
+        "smtp://user:s3cret@mail.example.org:587",
+        "smtp://user:s3cret@mail.example.org:587?tls=opportunistic",
+    ] {
         let error = Transport::smtp(url).expect_err(url).to_string();
         assert!(!error.contains("s3cret"), "{error}");
-        assert!(error.contains("smtp://user:password@host:port"), "{error}");
+        assert!(error.contains("smtps://"), "{error}");
+    }
+    for url in [
+        "smtp://user:s3cret@mail.example.org:587?tls=required",
+        "smtps://user:s3cret@mail.example.org",
+        "smtp://user:s3cret@localhost:25",
+        "smtp://mail.example.org:25",
+    ] {
+        assert!(Transport::smtp(url).is_ok(), "{url}");
     }
 }
 

@@ -2,9 +2,11 @@
 
 Usage: python3 smtp_server.py PORT FOLDER
 
-Every accepted message is written whole to FOLDER as <n>.eml. Recipients are answered by the
+Every accepted message is written whole to FOLDER as <n>.eml. Addresses are answered by the
 start of their local part, so that tests can provoke each kind of failure:
-  bounce…  550 (permanent)        later…  451 (transient)        anything else: accepted.
+  recipients  bounce…  550 (refused for good)    later…  451 (try again later)
+  senders     refused…  554 (the sender refused for good)
+  anything else is accepted.
 Prints "ready" once listening; stops when its standard input closes.
 """
 
@@ -19,6 +21,13 @@ class Handler:
     def __init__(self, folder):
         self.folder = folder
         self.count = itertools.count()
+
+    async def handle_MAIL(self, server, session, envelope, address, mail_options):
+        if address.split("@")[0].startswith("refused"):
+            return "554 5.7.1 sender refused"
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         local = address.split("@")[0]

@@ -2,12 +2,13 @@
 //!
 //! Written with candle's operations, attention is a chain of whole-batch tensors: the query, key
 //! and value projections each copied into heads, a `[batch, heads, tokens, tokens]` tensor of
-//! scores (30 MB for 16 abstracts), its softmax (another), the product with the values and a
-//! transpose back. Each is a fresh allocation and a pass over memory. Here the three projections
-//! come as one `[tokens, 3 · hidden]` product, and for each text and head the keys are transposed
-//! into a small buffer, then a few query rows at a time get their scores, softmax and weighted
-//! sum of values, written straight into the head's columns of the output. The loops are written
-//! once over [`pulp::Simd`], like the packed products.
+//! scores (25 MB for 8 texts of 256 tokens), its softmax (another), the product with the values
+//! and a transpose back. Each is a fresh allocation and a pass over memory. Here the three
+//! projections come as one `[tokens, 3 · hidden]` product; for each text, one pass over its rows
+//! gathers every head's queries, keys (transposed) and values into head-major buffers (under
+//! 400 KB at 256 tokens), then each head takes a few query rows at a time through scores, softmax
+//! and weighted sum of values, written straight into the head's columns of the output. The loops
+//! are written once over [`pulp::Simd`], like the packed products.
 
 use candle_core::{CpuStorage, CustomOp3, Layout, Shape};
 use pulp::{Simd, WithSimd};
@@ -250,11 +251,17 @@ mod tests {
     #[test]
     fn matches_candles_unfused_attention() -> candle_core::Result<()> {
         let device = Device::Cpu;
-        // Token counts below, at and above a multiple of the query rows and key width; head
-        // sizes the SIMD loops take (32) and ones only the plain version takes (6).
-        for (batch, tokens, heads, head_size) in
-            [(1, 1, 2, 32), (2, 5, 3, 32), (3, 17, 12, 32), (2, 40, 4, 6)]
-        {
+        // Token counts below, at and above multiples of the query rows (6) and of the key
+        // width (16 with AVX2); head sizes the SIMD loops take (32) and ones only the plain
+        // version takes (6).
+        for (batch, tokens, heads, head_size) in [
+            (1, 1, 2, 32),
+            (2, 5, 3, 32),
+            (1, 12, 2, 32),
+            (3, 17, 12, 32),
+            (2, 48, 2, 32),
+            (2, 40, 4, 6),
+        ] {
             let hidden = heads * head_size;
             let qkv = Tensor::randn(0f32, 1.0, (batch, tokens, 3 * hidden), &device)?;
             let biases = [

@@ -168,9 +168,11 @@ impl WithSimd for PanelProduct<'_> {
         );
         let block_width = panels.len() * width;
         let tile_rows = TILE_BLOCKS * ROWS;
-        // Each tile's product is written into one buffer that stays in cache, then appended.
+        // Each tile's product is written into one buffer that stays in cache, then appended
+        // (a short text's whole product fits in fewer rows than a tile).
         let mut out = Vec::with_capacity(rows * block_width);
-        let mut tile_out = vec![0f32; tile_rows * block_width];
+        let buffer_rows = tile_rows.min(rows.div_ceil(ROWS) * ROWS);
+        let mut tile_out = vec![0f32; buffer_rows * block_width];
         let zero = simd.splat_f32s(0.0);
         // Rows a tile at a time, so that a tile of the input stays in cache while every panel
         // passes over it (and each panel while it meets the tile's rows).
