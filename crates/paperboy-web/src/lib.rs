@@ -82,7 +82,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/papers/{key}/similar", get(api::similar))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(
-            state.clone(),
+            Arc::clone(&state.responses),
             ops::validators,
         ))
         .layer(CompressionLayer::new())

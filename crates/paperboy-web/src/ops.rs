@@ -5,11 +5,11 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::hash::{BuildHasher, Hasher};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use axum::body::{Body, Bytes};
+use axum::body::{Body, Bytes, HttpBody};
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
@@ -221,13 +221,13 @@ fn label(value: &str) -> String {
 /// every time: they change as papers arrive) unless the handler chose a policy. Answers that may
 /// be shared are kept for a few seconds and served again from the [`ResponseCache`].
 pub(crate) async fn validators(
-    State(state): State<AppState>,
+    State(responses): State<Arc<ResponseCache>>,
     request: Request,
     next: Next,
 ) -> Response {
     let known = request.headers().get(header::IF_NONE_MATCH).cloned();
     let key = ResponseCache::key_of(&request);
-    if let Some(answer) = key.as_deref().and_then(|key| state.responses.get(key)) {
+    if let Some(answer) = key.as_deref().and_then(|key| responses.get(key)) {
         let mut response = Response::new(Body::empty());
         *response.headers_mut() = answer.headers;
         let (parts, _) = response.into_parts();
@@ -242,6 +242,15 @@ pub(crate) async fn validators(
         return response;
     }
     let (mut parts, body) = response.into_parts();
+    // A body too large to hold in memory for a hash, or of unknown length (a stream), goes out
+    // as it is, without a tag.
+    if body
+        .size_hint()
+        .upper()
+        .is_none_or(|upper| upper > MAX_ETAG_BODY as u64)
+    {
+        return Response::from_parts(parts, body);
+    }
     let Ok(bytes) = axum::body::to_bytes(body, MAX_ETAG_BODY).await else {
         return StatusCode::INTERNAL_SERVER_ERROR.into_response();
     };
@@ -257,7 +266,7 @@ pub(crate) async fn validators(
         .or_insert(HeaderValue::from_static("no-cache"));
     parts.headers.insert(header::ETAG, value);
     if let Some(key) = key {
-        state.responses.keep(key, &parts.headers, &bytes);
+        responses.keep(key, &parts.headers, &bytes);
     }
     revalidated(parts, bytes, known.as_ref())
 }
@@ -311,6 +320,42 @@ impl Hasher for Fnv1a {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Large answers pass through whole and untagged instead of failing; small ones are tagged.
+    #[tokio::test]
+    async fn answers_too_large_to_tag_pass_through() {
+        use axum::routing::get;
+        use tower::ServiceExt;
+
+        let large = "x".repeat(MAX_ETAG_BODY + 1);
+        let app = axum::Router::new()
+            .route("/large", get(move || async move { large }))
+            .route("/small", get(|| async { "small" }))
+            .layer(axum::middleware::from_fn_with_state(
+                Arc::new(ResponseCache::default()),
+                validators,
+            ));
+        let get_path = |path: &str| {
+            Request::get(path)
+                .body(Body::empty())
+                .expect("a valid request")
+        };
+        let response = app
+            .clone()
+            .oneshot(get_path("/large"))
+            .await
+            .expect("answers");
+        assert_eq!(response.status(), StatusCode::OK);
+        assert!(response.headers().get(header::ETAG).is_none());
+        let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .expect("the whole body");
+        assert_eq!(body.len(), MAX_ETAG_BODY + 1);
+
+        let response = app.oneshot(get_path("/small")).await.expect("answers");
+        assert_eq!(response.status(), StatusCode::OK);
+        assert!(response.headers().get(header::ETAG).is_some());
+    }
 
     #[test]
     fn latencies_fall_into_cumulative_buckets() {
