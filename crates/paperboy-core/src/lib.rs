@@ -8,6 +8,7 @@ mod arxiv_id;
 mod email;
 mod paper;
 pub mod recent;
+pub mod subscription;
 pub mod taxonomy;
 pub mod text;
 pub mod token;

@@ -161,6 +161,17 @@ pub struct Paper {
     pub record: PaperRecord,
 }
 
+impl Paper {
+    /// The key a paper is addressed by in URLs (`/papers/KEY`): its arXiv id, else the
+    /// store's number.
+    pub fn url_key(&self) -> String {
+        match &self.record.arxiv_id {
+            Some(arxiv_id) => arxiv_id.to_string(),
+            None => self.id.to_string(),
+        }
+    }
+}
+
 impl PaperRecord {
     /// The primary arXiv category, if any.
     pub fn primary_category(&self) -> Option<&str> {

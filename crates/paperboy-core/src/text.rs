@@ -43,6 +43,18 @@ pub fn normalize_whitespace(text: &str) -> String {
     out
 }
 
+/// The first `shown` authors, then "et al." with the count of the rest.
+pub fn author_line(authors: &[String], shown: usize) -> String {
+    if authors.len() <= shown {
+        return authors.join(", ");
+    }
+    format!(
+        "{} et al. ({} more)",
+        authors[..shown].join(", "),
+        authors.len() - shown
+    )
+}
+
 /// Cuts `text` to at most `max` characters, marking a cut with "…": for quoting input in
 /// messages.
 pub fn shorten(text: &str, max: usize) -> String {

@@ -1,108 +1,13 @@
 //! Delivery through a real SMTP server (aiosmtpd from PyPI, installed into the target folder on
-//! first use, started per test by `smtp_server.py`), read back from what the server received.
+//! first use, started per test by `support/smtp_server.py`), read back from what the server received.
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
+#[path = "support/smtp.rs"]
+mod smtp;
+
 use std::time::SystemTime;
 
 use paperboy_mail::{Email, SendError, Sender, Transport};
-
-/// aiosmtpd and its dependencies, pinned.
-const PACKAGES: [&str; 3] = ["aiosmtpd==1.4.6", "atpublic==9.0.0", "attrs==26.1.0"];
-
-/// aiosmtpd and its dependencies under the target folder, installed once by pip.
-fn aiosmtpd() -> &'static Path {
-    static INSTALLED: OnceLock<PathBuf> = OnceLock::new();
-    INSTALLED.get_or_init(|| {
-        let target = Path::new(env!("CARGO_TARGET_TMPDIR")).join("aiosmtpd-1.4.6");
-        if !target.join("aiosmtpd").is_dir() {
-            let partial = target.with_extension("partial");
-            let _ = std::fs::remove_dir_all(&partial);
-            let status = Command::new("python3")
-                .args([
-                    "-m",
-                    "pip",
-                    "install",
-                    "--quiet",
-                    "--disable-pip-version-check",
-                ])
-                .args(["--no-deps", "--target"])
-                .arg(&partial)
-                .args(PACKAGES)
-                .env("PIP_ROOT_USER_ACTION", "ignore")
-                .status()
-                .expect("python3 runs (the tests need Python 3 with pip)");
-            assert!(status.success(), "pip could not install {PACKAGES:?}");
-            std::fs::rename(&partial, &target).expect("the installed packages move into place");
-        }
-        target
-    })
-}
-
-/// A running SMTP server and the folder it writes what it accepts to; stopped when dropped.
-struct SmtpServer {
-    child: Child,
-    port: u16,
-    received: tempfile::TempDir,
-}
-
-impl SmtpServer {
-    fn start() -> SmtpServer {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|listener| listener.local_addr())
-            .expect("a free port")
-            .port();
-        let received = tempfile::tempdir().expect("a temporary folder");
-        let mut child = Command::new("python3")
-            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/smtp_server.py"))
-            .arg(port.to_string())
-            .arg(received.path())
-            .env("PYTHONPATH", aiosmtpd())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("the SMTP server starts");
-        let stdout = child.stdout.take().expect("piped");
-        let mut line = String::new();
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .expect("the server reports");
-        assert_eq!(line.trim(), "ready", "the SMTP server did not start");
-        SmtpServer {
-            child,
-            port,
-            received,
-        }
-    }
-
-    fn transport(&self) -> Transport {
-        Transport::smtp(&format!("smtp://127.0.0.1:{}", self.port)).expect("a valid URL")
-    }
-
-    /// The messages received so far, in arrival order.
-    fn messages(&self) -> Vec<String> {
-        let mut files: Vec<(u64, String)> = std::fs::read_dir(self.received.path())
-            .expect("the folder exists")
-            .filter_map(Result::ok)
-            .filter_map(|entry| {
-                let name = entry.file_name().into_string().ok()?;
-                let number = name.strip_suffix(".eml")?.parse().ok()?;
-                Some((number, std::fs::read_to_string(entry.path()).ok()?))
-            })
-            .collect();
-        files.sort();
-        files.into_iter().map(|(_, text)| text).collect()
-    }
-}
-
-impl Drop for SmtpServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use smtp::SmtpServer;
 
 fn sender() -> Sender {
     let address = "digest@papers.example.org".parse().expect("valid");
@@ -129,7 +34,11 @@ async fn delivers_over_smtp_with_every_header() {
             SystemTime::now(),
         )
         .expect("renders");
-    server.transport().send(&outgoing).await.expect("accepted");
+    Transport::smtp(&server.url())
+        .expect("a valid URL")
+        .send(&outgoing)
+        .await
+        .expect("accepted");
 
     let messages = server.messages();
     assert_eq!(messages.len(), 1);
@@ -162,7 +71,7 @@ async fn delivers_over_smtp_with_every_header() {
 #[tokio::test]
 async fn refusals_are_told_apart_and_never_quote_the_address() {
     let server = SmtpServer::start();
-    let transport = server.transport();
+    let transport = Transport::smtp(&server.url()).expect("a valid URL");
     let render = |to: &str| {
         sender()
             .render(&email(to, &format!("digest:{to}")), SystemTime::now())
@@ -204,7 +113,11 @@ async fn a_refused_sender_is_not_blamed_on_the_recipient() {
             SystemTime::now(),
         )
         .expect("renders");
-    let error = server.transport().send(&outgoing).await.expect_err("554");
+    let error = Transport::smtp(&server.url())
+        .expect("a valid URL")
+        .send(&outgoing)
+        .await
+        .expect_err("554");
     assert!(matches!(error, SendError::Permanent(_)), "{error:?}");
     assert!(server.messages().is_empty());
 }

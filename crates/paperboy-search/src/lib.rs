@@ -22,6 +22,6 @@ pub mod vectors;
 pub use embedder::{DIMENSIONS, EmbedError, Embedder, MAX_TOKENS, paper_text};
 pub use model::{ModelDir, ModelError};
 pub use searcher::{
-    Filters, Mode, Query, SearchError, SearchHit, SearchIndex, SearchPage, Searcher,
+    Filters, Mode, PaperFacets, Query, SearchError, SearchHit, SearchIndex, SearchPage, Searcher,
 };
 pub use vectors::{Hit, VectorIndex};

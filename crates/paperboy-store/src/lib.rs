@@ -9,17 +9,27 @@
 //! fully written (row, categories, listing dates) or absent. How a record combines with what is
 //! stored is decided by [`PaperRecord::merge`] and planned in [`upsert`], apart from SQL.
 
+pub mod mail;
 mod sqlite;
+mod sqlite_mail;
 pub mod upsert;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::path::Path;
+use std::time::Duration;
 
 use async_trait::async_trait;
-use chrono::NaiveDate;
-use paperboy_core::{ArxivId, Paper, PaperId, PaperKey, PaperRecord};
+use chrono::{DateTime, NaiveDate, Utc};
+use paperboy_core::subscription::{Preferences, SubscriberId};
+use paperboy_core::token::TokenHash;
+use paperboy_core::trending::{Window, score};
+use paperboy_core::{ArxivId, EmailAddress, Paper, PaperId, PaperKey, PaperRecord};
 
+use mail::{
+    ClaimedMessage, Confirmation, Delivery, OutboxSummary, QueuedDigest, RequestOutcome,
+    Subscriber, SubscriberState, SubscriptionRequest,
+};
 pub use sqlite::SqliteStore;
 pub use upsert::UpsertSummary;
 
@@ -100,6 +110,134 @@ pub trait Store: Send + Sync + fmt::Debug {
 
     /// Saves embeddings by content hash (a hash already stored keeps its vector).
     async fn put_embeddings(&self, embeddings: &[(String, Vec<f32>)]) -> Result<(), StoreError>;
+
+    /// Records a request to subscribe (a new address becomes a pending subscriber) with its
+    /// confirmation mail, in one transaction, unless the address is over its limit of
+    /// confirmation mails; then nothing is recorded.
+    async fn request_subscription(
+        &self,
+        request: SubscriptionRequest,
+    ) -> Result<RequestOutcome, StoreError>;
+
+    /// Follows a confirmation link: once, before it expires, it confirms the subscriber with the
+    /// preferences of its request.
+    async fn confirm_subscription(
+        &self,
+        token: TokenHash,
+        now: DateTime<Utc>,
+    ) -> Result<Confirmation, StoreError>;
+
+    async fn subscriber(&self, id: SubscriberId) -> Result<Option<Subscriber>, StoreError>;
+
+    async fn subscriber_by_email(
+        &self,
+        email: &EmailAddress,
+    ) -> Result<Option<Subscriber>, StoreError>;
+
+    /// Up to `limit` subscribers with ids above `after`, in id order, optionally only those in
+    /// `state`.
+    async fn subscribers_after(
+        &self,
+        after: Option<SubscriberId>,
+        state: Option<SubscriberState>,
+        limit: u32,
+    ) -> Result<Vec<Subscriber>, StoreError>;
+
+    /// Replaces a subscriber's preferences; false if there is no such subscriber.
+    async fn set_preferences(
+        &self,
+        id: SubscriberId,
+        preferences: &Preferences,
+    ) -> Result<bool, StoreError>;
+
+    /// Stops mailing a subscriber and drops their digests not yet sent; false if there is no
+    /// such subscriber.
+    async fn unsubscribe(&self, id: SubscriberId) -> Result<bool, StoreError>;
+
+    /// Forgets a subscriber entirely: the row, pending requests, the papers sent and every
+    /// message to them, sent or not. False if the address was not subscribed.
+    async fn remove_subscriber(&self, email: &EmailAddress) -> Result<bool, StoreError>;
+
+    /// The papers each of these subscribers has been sent in earlier digests.
+    async fn sent_papers(
+        &self,
+        ids: &[SubscriberId],
+    ) -> Result<HashMap<SubscriberId, HashSet<PaperId>>, StoreError>;
+
+    /// Queues digests, in one transaction: each message (unless one with its key was queued
+    /// before), the papers it holds, and the subscriber's last period. Returns how many were
+    /// new.
+    async fn queue_digests(
+        &self,
+        digests: Vec<QueuedDigest>,
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError>;
+
+    /// Claims up to `limit` queued messages due by `now`, oldest first, for `lease`: no other
+    /// worker takes them until it ends, and if this one dies they come due again then.
+    async fn claim_messages(
+        &self,
+        now: DateTime<Utc>,
+        lease: Duration,
+        limit: u32,
+    ) -> Result<Vec<ClaimedMessage>, StoreError>;
+
+    /// Records what became of a claimed message (and, for a refused address, of its
+    /// subscriber).
+    async fn record_delivery(
+        &self,
+        id: i64,
+        delivery: Delivery,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    /// Makes every queued message waiting out a backoff due now (an operator retrying by
+    /// hand); messages claimed by a worker stay with it. Returns how many.
+    async fn retry_queued_now(&self, now: DateTime<Utc>) -> Result<u64, StoreError>;
+
+    async fn outbox_summary(&self) -> Result<OutboxSummary, StoreError>;
+
+    /// The secret value named `name`, stored with `generated` the first time it is asked for.
+    async fn secret(&self, name: &str, generated: &[u8]) -> Result<Vec<u8>, StoreError>;
+}
+
+/// The trending papers of `window`, ending on the newest listing day on or before `as_of`
+/// (the newest of all when `None`), best first, with their scores (see
+/// [`paperboy_core::trending`]). At most `limit` papers are read.
+pub async fn trending(
+    store: &dyn Store,
+    window: Window,
+    as_of: Option<NaiveDate>,
+    limit: u32,
+) -> Result<Vec<(Paper, f64)>, StoreError> {
+    let dates = store.listing_dates().await?;
+    let Some(reference) = dates
+        .iter()
+        .rev()
+        .find(|day| as_of.is_none_or(|as_of| **day <= as_of))
+        .copied()
+    else {
+        return Ok(Vec::new());
+    };
+    let papers = store
+        .list_papers(&PaperQuery {
+            from: Some(window.first_day(reference)),
+            until: Some(reference),
+            category: None,
+            limit,
+            offset: 0,
+        })
+        .await?;
+    let mut scored: Vec<(Paper, f64)> = papers
+        .into_iter()
+        .map(|paper| {
+            let listed = paper.record.sort_date().unwrap_or(reference);
+            let trend = score(paper.record.external_upvotes, listed, reference);
+            (paper, trend)
+        })
+        .collect();
+    scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.id.cmp(&b.0.id)));
+    Ok(scored)
 }
 
 /// Visits every paper in id order, a page at a time, so that no caller holds them all.

@@ -5,14 +5,16 @@
 //! (`BEGIN IMMEDIATE`), so two writers queue instead of failing half-way.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::pin::Pin;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chrono::{NaiveDate, SecondsFormat, Utc};
-use paperboy_core::{ArxivId, Paper, PaperId, PaperRecord, Source};
+use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
+use paperboy_core::subscription::{Preferences, SubscriberId};
+use paperboy_core::token::TokenHash;
+use paperboy_core::{ArxivId, EmailAddress, Paper, PaperId, PaperRecord, Source};
 use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
@@ -20,6 +22,10 @@ use sqlx::sqlite::{
 };
 use sqlx::{QueryBuilder, Row, SqlSafeStr, Sqlite, SqliteConnection};
 
+use crate::mail::{
+    ClaimedMessage, Confirmation, Delivery, OutboxSummary, QueuedDigest, RequestOutcome,
+    Subscriber, SubscriberState, SubscriptionRequest,
+};
 use crate::upsert::{Batch, Keyed, LookupKeys, plan};
 use crate::{Context, PaperQuery, Store, StoreError, UpsertSummary};
 
@@ -34,6 +40,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         2,
         "embeddings",
         include_str!("../migrations/sqlite/0002_embeddings.sql"),
+    ),
+    (
+        3,
+        "subscriptions",
+        include_str!("../migrations/sqlite/0003_subscriptions.sql"),
     ),
 ];
 
@@ -71,7 +82,7 @@ impl<'s> MigrationSource<'s> for EmbeddedMigrations {
 /// The SQLite implementation of [`Store`].
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
-    pool: SqlitePool,
+    pub(crate) pool: SqlitePool,
 }
 
 impl SqliteStore {
@@ -276,6 +287,102 @@ impl Store for SqliteStore {
             .await
             .context("counting papers")?;
         Ok(count.unsigned_abs())
+    }
+
+    async fn request_subscription(
+        &self,
+        request: SubscriptionRequest,
+    ) -> Result<RequestOutcome, StoreError> {
+        self.request_subscription_impl(request).await
+    }
+
+    async fn confirm_subscription(
+        &self,
+        token: TokenHash,
+        now: DateTime<Utc>,
+    ) -> Result<Confirmation, StoreError> {
+        self.confirm_subscription_impl(token, now).await
+    }
+
+    async fn subscriber(&self, id: SubscriberId) -> Result<Option<Subscriber>, StoreError> {
+        self.subscriber_impl(id).await
+    }
+
+    async fn subscriber_by_email(
+        &self,
+        email: &EmailAddress,
+    ) -> Result<Option<Subscriber>, StoreError> {
+        self.subscriber_by_email_impl(email).await
+    }
+
+    async fn subscribers_after(
+        &self,
+        after: Option<SubscriberId>,
+        state: Option<SubscriberState>,
+        limit: u32,
+    ) -> Result<Vec<Subscriber>, StoreError> {
+        self.subscribers_after_impl(after, state, limit).await
+    }
+
+    async fn set_preferences(
+        &self,
+        id: SubscriberId,
+        preferences: &Preferences,
+    ) -> Result<bool, StoreError> {
+        self.set_preferences_impl(id, preferences).await
+    }
+
+    async fn unsubscribe(&self, id: SubscriberId) -> Result<bool, StoreError> {
+        self.unsubscribe_impl(id).await
+    }
+
+    async fn remove_subscriber(&self, email: &EmailAddress) -> Result<bool, StoreError> {
+        self.remove_subscriber_impl(email).await
+    }
+
+    async fn sent_papers(
+        &self,
+        ids: &[SubscriberId],
+    ) -> Result<HashMap<SubscriberId, HashSet<PaperId>>, StoreError> {
+        self.sent_papers_impl(ids).await
+    }
+
+    async fn queue_digests(
+        &self,
+        digests: Vec<QueuedDigest>,
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        self.queue_digests_impl(digests, now).await
+    }
+
+    async fn claim_messages(
+        &self,
+        now: DateTime<Utc>,
+        lease: Duration,
+        limit: u32,
+    ) -> Result<Vec<ClaimedMessage>, StoreError> {
+        self.claim_messages_impl(now, lease, limit).await
+    }
+
+    async fn record_delivery(
+        &self,
+        id: i64,
+        delivery: Delivery,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.record_delivery_impl(id, delivery, now).await
+    }
+
+    async fn retry_queued_now(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        self.retry_queued_now_impl(now).await
+    }
+
+    async fn outbox_summary(&self) -> Result<OutboxSummary, StoreError> {
+        self.outbox_summary_impl().await
+    }
+
+    async fn secret(&self, name: &str, generated: &[u8]) -> Result<Vec<u8>, StoreError> {
+        self.secret_impl(name, generated).await
     }
 
     async fn listing_dates(&self) -> Result<Vec<NaiveDate>, StoreError> {

@@ -14,7 +14,6 @@ use serde::{Deserialize, Serialize};
 use crate::AppState;
 use crate::lists::{listed_between, papers_of, run_search};
 use crate::period::Period;
-use crate::view::paper_key;
 
 /// Results per request when none is asked for, and the most that may be.
 const DEFAULT_LIMIT: usize = 20;
@@ -40,7 +39,7 @@ impl ApiError {
         }
     }
 
-    fn bad_request(message: impl Into<String>) -> Self {
+    pub(crate) fn bad_request(message: impl Into<String>) -> Self {
         ApiError {
             status: StatusCode::BAD_REQUEST,
             code: "bad_request",
@@ -48,7 +47,24 @@ impl ApiError {
         }
     }
 
-    fn internal(error: impl std::fmt::Display) -> Self {
+    pub(crate) fn forbidden(message: impl Into<String>) -> Self {
+        ApiError {
+            status: StatusCode::FORBIDDEN,
+            code: "forbidden",
+            message: message.into(),
+        }
+    }
+
+    pub(crate) fn too_many_requests() -> Self {
+        ApiError {
+            status: StatusCode::TOO_MANY_REQUESTS,
+            code: "too_many_requests",
+            message: "too many requests from this network; try again later (see Retry-After)"
+                .to_owned(),
+        }
+    }
+
+    pub(crate) fn internal(error: impl std::fmt::Display) -> Self {
         eprintln!("paperboy: request failed: {error}");
         ApiError {
             status: StatusCode::INTERNAL_SERVER_ERROR,
@@ -128,7 +144,7 @@ impl PaperJson {
     fn new(paper: &Paper) -> Self {
         let record = &paper.record;
         PaperJson {
-            id: paper_key(paper),
+            id: paper.url_key(),
             arxiv_id: record.arxiv_id.as_ref().map(ToString::to_string),
             title: record.title.clone(),
             summary: record.abstract_text.clone(),
@@ -300,7 +316,7 @@ fn daily_entry(paper: &Paper) -> DailyEntry {
     let published_at = record.published.map(|day| format!("{day}T00:00:00.000Z"));
     DailyEntry {
         paper: DailyPaper {
-            id: paper_key(paper),
+            id: paper.url_key(),
             title: record.title.clone(),
             summary: record.abstract_text.clone(),
             authors: record

@@ -12,6 +12,7 @@ mod lists;
 mod ops;
 mod pages;
 mod period;
+mod subscriptions;
 mod view;
 
 use std::future::Future;
@@ -22,13 +23,15 @@ use axum::extract::Request;
 use axum::http::{HeaderName, HeaderValue, header};
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::routing::get;
+use axum::routing::{get, post};
 use cache::ResponseCache;
 use ops::Metrics;
 use paperboy_search::Searcher;
 use paperboy_store::Store;
 use tokio::sync::Semaphore;
 use tower_http::compression::CompressionLayer;
+
+pub use subscriptions::Subscriptions;
 
 /// What the handlers share.
 #[derive(Debug, Clone)]
@@ -42,14 +45,21 @@ pub struct AppState {
     responses: Arc<ResponseCache>,
     /// One per core: how many searches run at once (see [`lists::run_search`]).
     search_slots: Arc<Semaphore>,
+    subscriptions: Arc<Subscriptions>,
 }
 
 impl AppState {
-    pub fn new(store: Arc<dyn Store>, searcher: Arc<Searcher>, public_url: String) -> Self {
+    /// The site's public address (for feeds' absolute links) is the one mail links point to.
+    pub fn new(
+        store: Arc<dyn Store>,
+        searcher: Arc<Searcher>,
+        subscriptions: Subscriptions,
+    ) -> Self {
         AppState {
             store,
             searcher,
-            public_url,
+            public_url: subscriptions.mailer().public_url().to_owned(),
+            subscriptions: Arc::new(subscriptions),
             metrics: Arc::new(Metrics::new()),
             responses: Arc::new(ResponseCache::default()),
             search_slots: Arc::new(Semaphore::new(
@@ -80,11 +90,29 @@ pub fn router(state: AppState) -> Router {
         .route("/api/papers/search", get(api::search))
         .route("/api/papers/{key}", get(api::paper))
         .route("/api/papers/{key}/similar", get(api::similar))
+        .route("/api/subscriptions", post(subscriptions::api_subscribe))
+        .route(
+            "/subscribe",
+            get(subscriptions::subscribe_form).post(subscriptions::subscribe_submit),
+        )
+        .route(
+            "/subscriptions/confirm/{token}",
+            get(subscriptions::confirm_page).post(subscriptions::confirm),
+        )
+        .route(
+            "/subscription/{token}",
+            get(subscriptions::manage_page).post(subscriptions::unsubscribe),
+        )
+        .route(
+            "/subscription/{token}/preferences",
+            post(subscriptions::save_preferences),
+        )
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(
             Arc::clone(&state.responses),
             ops::validators,
         ))
+        .layer(middleware::from_fn(subscriptions::same_origin_writes))
         .layer(CompressionLayer::new())
         .layer(middleware::from_fn(security_headers))
         .layer(middleware::from_fn_with_state(state.clone(), ops::observe))
@@ -98,9 +126,12 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    axum::serve(
+        listener,
+        router(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
 }
 
 /// An unknown path: a JSON error under `/api`, a page elsewhere.
@@ -131,7 +162,10 @@ async fn security_headers(request: Request, next: Next) -> Response {
             "same-origin",
         ),
     ] {
-        headers.insert(name, HeaderValue::from_static(value));
+        // A handler's own choice (a stricter referrer policy on private pages) stands.
+        headers
+            .entry(name)
+            .or_insert(HeaderValue::from_static(value));
     }
     response
 }

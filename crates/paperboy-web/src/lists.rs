@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use chrono::NaiveDate;
 use paperboy_core::Paper;
-use paperboy_core::trending::{Window, score};
+use paperboy_core::trending::Window;
 use paperboy_search::{Query, SearchError, SearchHit};
 use paperboy_store::{PaperQuery, Store, StoreError};
 
@@ -39,21 +39,7 @@ pub(crate) async fn trending(
     store: &dyn Store,
     window: Window,
 ) -> Result<Vec<(Paper, f64)>, StoreError> {
-    let Some(reference) = store.listing_dates().await?.last().copied() else {
-        return Ok(Vec::new());
-    };
-    let papers =
-        listed_between(store, window.first_day(reference), reference, MAX_LISTED, 0).await?;
-    let mut scored: Vec<(Paper, f64)> = papers
-        .into_iter()
-        .map(|paper| {
-            let listed = paper.record.sort_date().unwrap_or(reference);
-            let trend = score(paper.record.external_upvotes, listed, reference);
-            (paper, trend)
-        })
-        .collect();
-    scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.id.cmp(&b.0.id)));
-    Ok(scored)
+    paperboy_store::trending(store, window, None, MAX_LISTED).await
 }
 
 /// Runs a query off the async threads, once one of the search slots is free: a search keeps

@@ -7,6 +7,7 @@ use axum::extract::{Path, Query as QueryParams, State};
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use chrono::NaiveDate;
+use paperboy_core::text::author_line;
 use paperboy_core::trending::Window;
 use paperboy_core::{Paper, PaperKey};
 use paperboy_search::highlight::Highlighter;
@@ -18,7 +19,7 @@ use crate::api::mode_param;
 use crate::feeds::urlencode;
 use crate::lists::{self, listed_between, papers_of, run_search};
 use crate::period::Period;
-use crate::view::{Card, Piece, author_line, bibtex, pieces, web_link};
+use crate::view::{Card, Piece, bibtex, pieces, web_link};
 
 /// Papers on one page of the daily list or of search results.
 const PAGE_SIZE: usize = 25;
@@ -143,7 +144,7 @@ struct ErrorPage {
 }
 
 /// Renders a template, or a plain 500 if rendering itself failed.
-fn render(status: StatusCode, page: &impl Template) -> Response {
+pub(crate) fn render(status: StatusCode, page: &impl Template) -> Response {
     match page.render() {
         Ok(html) => (status, Html(html)).into_response(),
         Err(error) => {
@@ -177,7 +178,7 @@ fn bad_request_page(message: String) -> Response {
     )
 }
 
-fn failure_page(error: impl std::fmt::Display) -> Response {
+pub(crate) fn failure_page(error: impl std::fmt::Display) -> Response {
     eprintln!("paperboy: request failed: {error}");
     render(
         StatusCode::INTERNAL_SERVER_ERROR,

@@ -4,6 +4,7 @@
 use std::ops::Range;
 
 use paperboy_core::Paper;
+use paperboy_core::text::author_line;
 use paperboy_search::highlight::Highlighter;
 
 /// Characters of abstract shown in a search result.
@@ -118,28 +119,8 @@ pub(crate) fn web_link(url: Option<&str>) -> Option<String> {
     (scheme == "https" || scheme == "http").then(|| url.to_owned())
 }
 
-/// The key a paper is addressed by: its arXiv id, else the store's number.
-pub(crate) fn paper_key(paper: &Paper) -> String {
-    match &paper.record.arxiv_id {
-        Some(arxiv_id) => arxiv_id.to_string(),
-        None => paper.id.to_string(),
-    }
-}
-
 pub(crate) fn paper_href(paper: &Paper) -> String {
-    format!("/papers/{}", paper_key(paper))
-}
-
-/// The first `shown` authors, then "et al." with the count of the rest.
-pub(crate) fn author_line(authors: &[String], shown: usize) -> String {
-    if authors.len() <= shown {
-        return authors.join(", ");
-    }
-    format!(
-        "{} et al. ({} more)",
-        authors[..shown].join(", "),
-        authors.len() - shown
-    )
+    format!("/papers/{}", paper.url_key())
 }
 
 /// A BibTeX entry: `@misc` with the arXiv fields when the paper has an arXiv id.

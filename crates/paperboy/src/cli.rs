@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
-use chrono::NaiveDate;
+use chrono::{NaiveDate, NaiveTime, Weekday};
 use clap::{Args, Parser, Subcommand};
 use paperboy_store::Store;
 
@@ -77,10 +77,18 @@ pub(crate) enum Command {
         /// Address and port to listen on.
         #[arg(long, env = "PAPERBOY_LISTEN", default_value = "127.0.0.1:8080")]
         listen: std::net::SocketAddr,
-        /// The address readers reach the site at, for absolute links in feeds
-        /// [default: http://LISTEN].
-        #[arg(long, env = "PAPERBOY_PUBLIC_URL")]
-        public_url: Option<String>,
+        #[command(flatten)]
+        mail: MailArgs,
+    },
+    /// Compose, preview and send the email digest.
+    Digest {
+        #[command(subcommand)]
+        command: DigestCommand,
+    },
+    /// List or remove digest subscribers.
+    Subscribers {
+        #[command(subcommand)]
+        command: SubscribersCommand,
     },
     /// Search papers in plain words.
     Search(SearchArgs),
@@ -101,6 +109,75 @@ pub(crate) enum Command {
         #[command(subcommand)]
         command: BenchCommand,
     },
+}
+
+/// Where mail goes and what links in it point to.
+#[derive(Debug, Args)]
+pub(crate) struct MailArgs {
+    /// The address readers reach the site at (`https://papers.example.org`), for links in feeds
+    /// and mail [default: http://LISTEN, or http://127.0.0.1:8080 outside `serve`].
+    #[arg(long, env = "PAPERBOY_PUBLIC_URL")]
+    pub(crate) public_url: Option<String>,
+    /// Send mail over SMTP: `smtps://user:password@host` (TLS), `smtp://user:password@host:587?tls=required`
+    /// (STARTTLS) or `smtp://host:25` (a local relay). Without it, mail is written as .eml files
+    /// into the data folder's `mail/`.
+    #[arg(long, env = "PAPERBOY_SMTP_URL", hide_env_values = true)]
+    pub(crate) smtp_url: Option<String>,
+    /// The address mail comes from.
+    #[arg(
+        long,
+        env = "PAPERBOY_MAIL_FROM",
+        default_value = "paperboy@localhost.localdomain"
+    )]
+    pub(crate) mail_from: String,
+    /// The name mail comes from.
+    #[arg(long, env = "PAPERBOY_MAIL_FROM_NAME", default_value = "Paperboy")]
+    pub(crate) mail_from_name: String,
+    /// When `serve` composes the day's digests (UTC).
+    #[arg(long, env = "PAPERBOY_DIGEST_TIME", default_value = "06:00", value_parser = parse_time)]
+    pub(crate) digest_time: NaiveTime,
+    /// The day weekly digests go out.
+    #[arg(long, env = "PAPERBOY_DIGEST_WEEKDAY", default_value = "mon", value_parser = parse_weekday)]
+    pub(crate) digest_weekday: Weekday,
+    /// Send a digest even when nothing in it is new to the subscriber.
+    #[arg(long, env = "PAPERBOY_SEND_EMPTY_DIGESTS")]
+    pub(crate) send_empty_digests: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum DigestCommand {
+    /// Print the text of the digest an address would get (nothing is queued or sent).
+    Preview {
+        email: String,
+        /// The day to compose for [default: today, UTC].
+        #[arg(long, value_parser = parse_date)]
+        date: Option<NaiveDate>,
+        #[command(flatten)]
+        mail: MailArgs,
+    },
+    /// Compose and queue the digests due, then deliver everything queued. Safe to run again
+    /// (from cron): a subscriber gets at most one digest per period.
+    Run {
+        /// The day to compose for [default: today, UTC].
+        #[arg(long, value_parser = parse_date)]
+        date: Option<NaiveDate>,
+        /// Queue the digests without delivering them.
+        #[arg(long)]
+        queue_only: bool,
+        #[command(flatten)]
+        mail: MailArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum SubscribersCommand {
+    /// List subscribers (addresses in full: this is for the operator).
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Forget a subscriber: the subscription, its history and its mail.
+    Remove { email: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -283,6 +360,15 @@ pub(crate) struct ListArgs {
     /// Print a JSON array.
     #[arg(long)]
     pub(crate) json: bool,
+}
+
+fn parse_time(text: &str) -> Result<NaiveTime, String> {
+    NaiveTime::parse_from_str(text, "%H:%M").map_err(|_| format!("'{text}' is not a time (HH:MM)"))
+}
+
+fn parse_weekday(text: &str) -> Result<Weekday, String> {
+    text.parse()
+        .map_err(|_| format!("'{text}' is not a day of the week (mon, tue, …)"))
 }
 
 fn parse_date(text: &str) -> Result<NaiveDate, String> {

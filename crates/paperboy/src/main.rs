@@ -7,6 +7,7 @@
 mod bench;
 mod cli;
 mod demo;
+mod digest;
 mod eval;
 mod export;
 mod import;
@@ -19,7 +20,10 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use cli::{BenchCommand, Cli, Command, EvalCommand, ModelCommand, PapersCommand};
+use cli::{
+    BenchCommand, Cli, Command, DigestCommand, EvalCommand, ModelCommand, PapersCommand,
+    SubscribersCommand,
+};
 
 /// mimalloc instead of the system allocator: records are allocated on the parsing thread and
 /// freed on the writing one, a pattern glibc's allocator handles poorly (measured in
@@ -117,10 +121,29 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
                 command: BenchCommand::Search { ref queries, count },
             } => bench::search(&*store, &cli, queries, count).await?,
             Command::Reindex => search::reindex(&*store, cli.model()?, &cli.data_dir).await?,
-            Command::Serve {
-                listen,
-                ref public_url,
-            } => serve::run(store, &cli, listen, public_url.clone()).await?,
+            Command::Serve { listen, ref mail } => serve::run(store, &cli, listen, mail).await?,
+            Command::Digest {
+                command:
+                    DigestCommand::Preview {
+                        ref email,
+                        date,
+                        ref mail,
+                    },
+            } => digest::preview(&*store, &cli, email, date, mail).await?,
+            Command::Digest {
+                command:
+                    DigestCommand::Run {
+                        date,
+                        queue_only,
+                        ref mail,
+                    },
+            } => digest::run(&*store, &cli, date, queue_only, mail).await?,
+            Command::Subscribers {
+                command: SubscribersCommand::List { json },
+            } => digest::list_subscribers(&*store, json).await?,
+            Command::Subscribers {
+                command: SubscribersCommand::Remove { ref email },
+            } => digest::remove_subscriber(&*store, email).await?,
             Command::Similar(ref args) => search::similar(&*store, &cli, args).await?,
             Command::Search(ref args) => search::search(&*store, &cli, args).await?,
             Command::Eval {

@@ -143,17 +143,13 @@ struct Found {
     snippet: String,
 }
 
-/// Opens the data folder's search index, with the embedding model when `query` needs it.
-async fn open_searcher(cli: &Cli, query: &Query) -> anyhow::Result<Searcher> {
+/// Opens the data folder's search index, with the embedding model if `with_model`.
+pub(crate) async fn open_searcher(cli: &Cli, with_model: bool) -> anyhow::Result<Searcher> {
     let dir = index_dir(&cli.data_dir);
     if !SearchIndex::exists(&dir) {
         bail!("there is no search index yet: run `paperboy reindex` first");
     }
-    let model = if query.needs_embedding() {
-        Some(cli.model()?)
-    } else {
-        None
-    };
+    let model = if with_model { Some(cli.model()?) } else { None };
     let (index, embedder) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
         let index = SearchIndex::open(&dir)
             .with_context(|| format!("cannot read the search index in {}", dir.display()))?;
@@ -174,7 +170,7 @@ pub(crate) async fn search(
     let query = args
         .results
         .apply(Query::new(&args.query).mode(args.mode.into()));
-    let searcher = open_searcher(cli, &query).await?;
+    let searcher = open_searcher(cli, query.needs_embedding()).await?;
     let heading = format!("Papers for \"{}\":", shorten(&args.query, 80));
     run_query(store, searcher, query, &args.query, &args.results, &heading).await
 }
@@ -204,7 +200,7 @@ pub(crate) async fn similar(
         (None, None) => bail!("give a paper id or --text"),
     };
     let query = args.results.apply(query.mode(args.mode.into()));
-    let searcher = open_searcher(cli, &query).await?;
+    let searcher = open_searcher(cli, query.needs_embedding()).await?;
     if let Some(like) = query.like()
         && searcher.index().vectors.vector_of(like).is_none()
     {

@@ -6,19 +6,22 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use paperboy_search::{Embedder, SearchIndex, Searcher};
+use paperboy_digest::compose::Schedule;
+use paperboy_digest::deliver::run_worker;
+use paperboy_search::SearchIndex;
 use paperboy_store::Store;
-use paperboy_web::AppState;
+use paperboy_web::{AppState, Subscriptions};
+use tokio::sync::Notify;
 
-use crate::cli::Cli;
-use crate::search::{index_dir, reindex};
-use crate::{Outcome, demo};
+use crate::cli::{Cli, MailArgs};
+use crate::search::{index_dir, open_searcher, reindex};
+use crate::{Outcome, demo, digest};
 
 pub(crate) async fn run(
     store: Box<dyn Store>,
     cli: &Cli,
     listen: SocketAddr,
-    public_url: Option<String>,
+    mail: &MailArgs,
 ) -> anyhow::Result<Outcome> {
     let store: Arc<dyn Store> = Arc::from(store);
     let dir = index_dir(&cli.data_dir);
@@ -30,15 +33,7 @@ pub(crate) async fn run(
         eprintln!("There is no search index yet: building it.");
         reindex(&*store, cli.model()?, &cli.data_dir).await?;
     }
-    let model = cli.model()?;
-    let (index, embedder) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
-        let index = SearchIndex::open(&dir)
-            .with_context(|| format!("cannot read the search index in {}", dir.display()))?;
-        let embedder = Embedder::load(&model).context("loading the embedding model")?;
-        Ok((index, embedder))
-    })
-    .await??;
-    let searcher = Searcher::new(Arc::new(index), Some(Arc::new(embedder)));
+    let searcher = Arc::new(open_searcher(cli, true).await?);
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
@@ -48,15 +43,41 @@ pub(crate) async fn run(
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
     let address = listener.local_addr()?;
+    let transport = digest::transport(cli, mail)?;
+    let mailer = digest::mailer(&*store, mail, &format!("http://{address}")).await?;
+    let wake = Arc::new(Notify::new());
+    tokio::spawn(run_worker(
+        Arc::clone(&store),
+        transport.clone(),
+        Arc::clone(&wake),
+    ));
+    tokio::spawn(digest::run_schedule(
+        Arc::clone(&store),
+        Arc::clone(&searcher),
+        mailer.clone(),
+        Schedule {
+            weekly_on: mail.digest_weekday,
+            send_empty: mail.send_empty_digests,
+        },
+        mail.digest_time,
+        Arc::clone(&wake),
+    ));
     println!(
         "Serving {} papers on http://{address} (Ctrl-C to stop)",
         store.count_papers().await?,
     );
-    let state = AppState::new(
-        store,
-        Arc::new(searcher),
-        public_url.unwrap_or_else(|| format!("http://{address}")),
-    );
+    match &transport {
+        paperboy_mail::Transport::Files(dir) => println!(
+            "Mail (confirmations, digests at {} UTC) is written to {} (set --smtp-url to send it).",
+            mail.digest_time.format("%H:%M"),
+            dir.display()
+        ),
+        paperboy_mail::Transport::Smtp(_) => println!(
+            "Digests go out over SMTP at {} UTC.",
+            mail.digest_time.format("%H:%M")
+        ),
+    }
+    let state = AppState::new(store, searcher, Subscriptions::new(mailer, wake));
     paperboy_web::serve(listener, state, shutdown_requested()).await?;
     eprintln!("Stopped.");
     Ok(Outcome::Success)

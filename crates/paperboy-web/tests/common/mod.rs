@@ -14,7 +14,7 @@ use paperboy_ingest::pipeline::{Quiet, import_stream};
 use paperboy_search::indexing::{Silent, build_search_index};
 use paperboy_search::{Embedder, Searcher};
 use paperboy_store::Store;
-use paperboy_web::AppState;
+use paperboy_web::{AppState, Subscriptions};
 use reqwest::StatusCode;
 use serde_json::Value;
 
@@ -118,10 +118,16 @@ pub async fn start(files: &[&str]) -> Site {
     .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
+    let sender =
+        paperboy_mail::Sender::new("Paperboy", "digest@papers.example.org".parse().unwrap())
+            .unwrap();
+    let mailer = paperboy_digest::Mailer::new(&*store, sender, &base)
+        .await
+        .unwrap();
     let state = AppState::new(
         store,
         Arc::new(Searcher::new(Arc::new(index), Some(embedder))),
-        base.clone(),
+        Subscriptions::new(mailer, Arc::new(tokio::sync::Notify::new())),
     );
     tokio::spawn(paperboy_web::serve(listener, state, std::future::pending()));
     Site {

@@ -1,8 +1,10 @@
 """A real SMTP server for Paperboy's tests, on aiosmtpd.
 
-Usage: python3 smtp_server.py PORT FOLDER
+Usage: python3 smtp_server.py PORT FOLDER (or python3 -c "$(cat smtp_server.py)" PORT FOLDER)
 
-Every accepted message is written whole to FOLDER as <n>.eml. Addresses are answered by the
+Every accepted message is written whole to FOLDER as <n>.eml, and, read the way a mail client
+reads it (Python's email package), as <n>.json: its headers, the MIME type of each part, and
+the decoded text and HTML. Addresses are answered by the
 start of their local part, so that tests can provoke each kind of failure:
   recipients  bounce…  550 (refused for good)    later…  451 (try again later)
   senders     refused…  554 (the sender refused for good)
@@ -10,7 +12,10 @@ start of their local part, so that tests can provoke each kind of failure:
 Prints "ready" once listening; stops when its standard input closes.
 """
 
+import email
+import email.policy
 import itertools
+import json
 import os
 import sys
 
@@ -39,11 +44,34 @@ class Handler:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
-        path = os.path.join(self.folder, f"{next(self.count)}.eml")
-        with open(path + ".partial", "wb") as file:
-            file.write(envelope.original_content or envelope.content)
-        os.rename(path + ".partial", path)
+        content = envelope.original_content or envelope.content
+        stem = os.path.join(self.folder, str(next(self.count)))
+        write(stem + ".json", json.dumps(parse(content, envelope.rcpt_tos)).encode())
+        write(stem + ".eml", content)
         return "250 Message accepted"
+
+
+def write(path, data):
+    with open(path + ".partial", "wb") as file:
+        file.write(data)
+    os.rename(path + ".partial", path)
+
+
+def parse(content, recipients):
+    message = email.message_from_bytes(content, policy=email.policy.default)
+    parsed = {
+        "recipients": recipients,
+        "headers": {name: str(value) for name, value in message.items()},
+        "types": [part.get_content_type() for part in message.walk()],
+        "text": None,
+        "html": None,
+    }
+    for part in message.walk():
+        if part.get_content_type() == "text/plain" and parsed["text"] is None:
+            parsed["text"] = part.get_content()
+        elif part.get_content_type() == "text/html" and parsed["html"] is None:
+            parsed["html"] = part.get_content()
+    return parsed
 
 
 def main():

@@ -1,0 +1,192 @@
+//! The outbox worker: claims due messages, sends their stored bytes, records the outcome.
+//!
+//! A message is claimed with a lease before it is sent and marked sent only after the server
+//! accepted it. If the process dies in between, the lease runs out and the message is sent
+//! again: delivery is at least once, and the one message that can repeat is the one in flight
+//! when the process died, repeated byte for byte (same `Message-ID`, which mail providers use
+//! to drop the copy). Marking a message sent before sending it would lose it instead.
+//!
+//! Transient failures (4xx, a server that is down) are retried with exponential backoff;
+//! permanent ones are recorded, and an address refused [`MAX_REFUSALS`] times in a row is no
+//! longer mailed.
+//!
+//! [`MAX_REFUSALS`]: paperboy_store::mail::MAX_REFUSALS
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use paperboy_mail::{Outgoing, SendError, Transport};
+use paperboy_store::mail::{ClaimedMessage, Delivery};
+use paperboy_store::{Store, StoreError};
+use tokio::sync::Notify;
+
+/// How long a claimed message is reserved for the worker that claimed it: longer than one SMTP
+/// conversation may take (30 s), so that a slow send is never taken over by another worker;
+/// short, so that a message whose worker died goes out soon after. Messages are claimed one at
+/// a time, so one lease covers one send.
+pub const LEASE: Duration = Duration::from_secs(60);
+/// The first retry comes after this long, then twice as long each time...
+const FIRST_RETRY: Duration = Duration::from_secs(60);
+/// ...up to this.
+const LONGEST_RETRY: Duration = Duration::from_secs(6 * 3600);
+/// Attempts before a message that keeps failing for now is given up (about three days).
+pub const MAX_ATTEMPTS: u32 = 15;
+/// Transient failures in a row after which a pass stops: the server is down, and every other
+/// message would fail the same way.
+const FAILURES_BEFORE_PAUSE: u32 = 3;
+
+/// What a pass over the outbox did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DeliveryReport {
+    pub sent: u64,
+    /// Failed for now, to be retried.
+    pub deferred: u64,
+    /// Given up.
+    pub failed: u64,
+}
+
+/// The delay before attempt `attempts + 1`.
+pub fn retry_delay(attempts: u32) -> Duration {
+    let doublings = attempts.saturating_sub(1).min(20);
+    FIRST_RETRY
+        .saturating_mul(1 << doublings)
+        .min(LONGEST_RETRY)
+}
+
+fn after(now: DateTime<Utc>, delay: Duration) -> DateTime<Utc> {
+    now + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::MAX)
+}
+
+/// What to record for an attempt that ended with `error`.
+fn outcome(error: &SendError, attempts: u32, now: DateTime<Utc>) -> Delivery {
+    match error {
+        SendError::Transient(message) if attempts < MAX_ATTEMPTS => Delivery::Retry {
+            at: after(now, retry_delay(attempts)),
+            error: message.clone(),
+        },
+        SendError::Transient(message) | SendError::Permanent(message) => Delivery::Failed {
+            error: message.clone(),
+            refused_recipient: false,
+        },
+        SendError::Recipient(message) => Delivery::Failed {
+            error: message.clone(),
+            refused_recipient: true,
+        },
+    }
+}
+
+/// Sends every message due now, until none is left or the server keeps failing.
+pub async fn deliver_due(
+    store: &dyn Store,
+    transport: &Transport,
+) -> Result<DeliveryReport, StoreError> {
+    let mut report = DeliveryReport::default();
+    let mut failures_in_a_row = 0;
+    while failures_in_a_row < FAILURES_BEFORE_PAUSE {
+        let Some(message) = store.claim_messages(Utc::now(), LEASE, 1).await?.pop() else {
+            break;
+        };
+        let result = transport.send(&outgoing(&message)).await;
+        let now = Utc::now();
+        let delivery = match &result {
+            Ok(()) => Delivery::Sent,
+            Err(error) => outcome(error, message.attempts, now),
+        };
+        let to = message.recipient.masked();
+        match &delivery {
+            Delivery::Sent => {
+                report.sent += 1;
+                failures_in_a_row = 0;
+            }
+            Delivery::Retry { error, at } => {
+                report.deferred += 1;
+                failures_in_a_row += 1;
+                tracing::warn!(id = message.id, %to, %error, retry_at = %at, "mail deferred");
+            }
+            Delivery::Failed { error, .. } => {
+                report.failed += 1;
+                tracing::warn!(id = message.id, %to, %error, "mail failed for good");
+            }
+        }
+        store.record_delivery(message.id, delivery, now).await?;
+    }
+    Ok(report)
+}
+
+fn outgoing(message: &ClaimedMessage) -> Outgoing {
+    Outgoing {
+        message_id: message.message_id.clone(),
+        from: message.sender.clone(),
+        to: message.recipient.clone(),
+        bytes: message.bytes.clone(),
+    }
+}
+
+/// Delivers in the background for as long as the server runs: a pass whenever `wake` is
+/// notified (a message was queued), when the earliest deferred message comes due, and at least
+/// every minute (messages queued by another process).
+pub async fn run_worker(store: Arc<dyn Store>, transport: Transport, wake: Arc<Notify>) {
+    const IDLE: Duration = Duration::from_secs(60);
+    loop {
+        if let Err(error) = deliver_due(&*store, &transport).await {
+            tracing::error!(%error, "delivering mail failed");
+        }
+        let wait = match store.outbox_summary().await {
+            Ok(summary) => summary
+                .next_due
+                .and_then(|due| (due - Utc::now()).to_std().ok())
+                .map_or(IDLE, |until| until.min(IDLE)),
+            Err(_) => IDLE,
+        };
+        tokio::select! {
+            () = wake.notified() => {}
+            () = tokio::time::sleep(wait.max(Duration::from_millis(200))) => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retries_back_off_exponentially_up_to_a_cap() {
+        assert_eq!(retry_delay(1), Duration::from_secs(60));
+        assert_eq!(retry_delay(2), Duration::from_secs(120));
+        assert_eq!(retry_delay(4), Duration::from_secs(480));
+        assert_eq!(retry_delay(12), LONGEST_RETRY);
+        assert_eq!(retry_delay(u32::MAX), LONGEST_RETRY);
+    }
+
+    #[test]
+    fn failures_are_classed_by_whether_waiting_helps() {
+        let now = Utc::now();
+        let transient = SendError::Transient("451".into());
+        assert!(matches!(
+            outcome(&transient, 1, now),
+            Delivery::Retry { .. }
+        ));
+        assert!(matches!(
+            outcome(&transient, MAX_ATTEMPTS, now),
+            Delivery::Failed {
+                refused_recipient: false,
+                ..
+            }
+        ));
+        assert!(matches!(
+            outcome(&SendError::Recipient("550".into()), 1, now),
+            Delivery::Failed {
+                refused_recipient: true,
+                ..
+            }
+        ));
+        assert!(matches!(
+            outcome(&SendError::Permanent("535".into()), 1, now),
+            Delivery::Failed {
+                refused_recipient: false,
+                ..
+            }
+        ));
+    }
+}

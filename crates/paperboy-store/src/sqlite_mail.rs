@@ -1,0 +1,639 @@
+//! The SQLite side of subscriptions, digests and the outbox (see [`crate::mail`]).
+//!
+//! Times are stored as RFC 3339 in UTC with milliseconds, one fixed width, so that comparing
+//! the text compares the times.
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use paperboy_core::subscription::{Frequency, Preferences, SubscriberId};
+use paperboy_core::token::TokenHash;
+use paperboy_core::{EmailAddress, PaperId};
+use serde::{Deserialize, Serialize};
+use sqlx::sqlite::SqliteRow;
+use sqlx::{AssertSqlSafe, QueryBuilder, Row, Sqlite, SqliteConnection};
+
+use crate::mail::{
+    ClaimedMessage, Confirmation, Delivery, MAX_REFUSALS, MessageKind, NewMessage, OutboxSummary,
+    QueuedDigest, RequestOutcome, Subscriber, SubscriberState, SubscriptionRequest,
+};
+use crate::{Context, SqliteStore, StoreError};
+
+const SUBSCRIBER_COLUMNS: &str = "id, email, state, topics, categories, frequency, created_at, \
+     confirmed_at, last_digest_period, last_digest_until, link_generation";
+
+/// Bound values per statement in the batched inserts below (SQLite allows 32,766).
+const MAX_BINDS: usize = 30_000;
+
+/// Preferences as a request row keeps them until confirmation.
+#[derive(Serialize, Deserialize)]
+struct StoredPreferences {
+    topics: Vec<String>,
+    categories: Vec<String>,
+    frequency: String,
+}
+
+pub(crate) fn stamp(time: DateTime<Utc>) -> String {
+    time.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+fn parse_stamp(text: &str) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::parse_from_rfc3339(text)
+        .map(|time| time.with_timezone(&Utc))
+        .map_err(|_| StoreError::Corrupt(format!("a time stamp {text:?}")))
+}
+
+fn later(now: DateTime<Utc>, by: Duration) -> DateTime<Utc> {
+    now + chrono::Duration::from_std(by).unwrap_or(chrono::Duration::MAX)
+}
+
+fn json_list(values: &[String]) -> String {
+    serde_json::to_string(values).unwrap_or_else(|_| "[]".to_owned())
+}
+
+fn preferences_from(
+    topics: &str,
+    categories: &str,
+    frequency: &str,
+) -> Result<Preferences, StoreError> {
+    let corrupt = |what: &str| StoreError::Corrupt(format!("a subscriber's {what}"));
+    let topics: Vec<String> = serde_json::from_str(topics).map_err(|_| corrupt("topics"))?;
+    let categories: Vec<String> =
+        serde_json::from_str(categories).map_err(|_| corrupt("categories"))?;
+    let frequency: Frequency = frequency.parse().map_err(|_| corrupt("frequency"))?;
+    Preferences::new(topics, categories, frequency).map_err(|_| corrupt("preferences"))
+}
+
+fn subscriber_from_row(row: &SqliteRow) -> Result<Subscriber, StoreError> {
+    let email: String = row.get("email");
+    let state: String = row.get("state");
+    let confirmed_at: Option<String> = row.get("confirmed_at");
+    Ok(Subscriber {
+        id: SubscriberId(row.get("id")),
+        email: email
+            .parse()
+            .map_err(|_| StoreError::Corrupt("a subscriber's address".into()))?,
+        state: SubscriberState::parse(&state)
+            .ok_or_else(|| StoreError::Corrupt(format!("a subscriber state {state:?}")))?,
+        preferences: preferences_from(
+            row.get("topics"),
+            row.get("categories"),
+            row.get("frequency"),
+        )?,
+        created_at: parse_stamp(row.get("created_at"))?,
+        confirmed_at: confirmed_at.as_deref().map(parse_stamp).transpose()?,
+        last_digest_period: row.get("last_digest_period"),
+        last_digest_until: row.get("last_digest_until"),
+        link_generation: row.get("link_generation"),
+    })
+}
+
+async fn load_subscriber(
+    conn: &mut SqliteConnection,
+    clause: &'static str,
+    value: impl for<'q> sqlx::Encode<'q, Sqlite> + sqlx::Type<Sqlite> + Send,
+) -> Result<Option<Subscriber>, StoreError> {
+    // `clause` is one of this module's column names, never input.
+    let row = sqlx::query(AssertSqlSafe(format!(
+        "SELECT {SUBSCRIBER_COLUMNS} FROM subscribers WHERE {clause} = $1"
+    )))
+    .bind(value)
+    .fetch_optional(&mut *conn)
+    .await
+    .context("reading a subscriber")?;
+    row.as_ref().map(subscriber_from_row).transpose()
+}
+
+async fn insert_message(
+    conn: &mut SqliteConnection,
+    message: &NewMessage,
+    subscriber: Option<SubscriberId>,
+    now: &str,
+) -> Result<bool, StoreError> {
+    let inserted = sqlx::query(
+        "INSERT INTO outbox (idempotency_key, subscriber_id, kind, sender, recipient, message_id, \
+         message, state, next_attempt_at, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, 'queued', $8, $8) \
+         ON CONFLICT (idempotency_key) DO NOTHING",
+    )
+    .bind(&message.key)
+    .bind(subscriber.map(|id| id.0))
+    .bind(message.kind.as_str())
+    .bind(message.sender.as_str())
+    .bind(message.recipient.as_str())
+    .bind(&message.message_id)
+    .bind(&message.bytes)
+    .bind(now)
+    .execute(&mut *conn)
+    .await
+    .context("queueing a message")?
+    .rows_affected();
+    Ok(inserted == 1)
+}
+
+impl SqliteStore {
+    pub(crate) async fn request_subscription_impl(
+        &self,
+        request: SubscriptionRequest,
+    ) -> Result<RequestOutcome, StoreError> {
+        let now = stamp(request.now);
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .context("starting a write transaction")?;
+        let preferences = &request.preferences;
+        // A new address starts pending with the requested preferences; a known one keeps its
+        // own until the new request is confirmed.
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO subscribers (email, state, topics, categories, frequency, created_at) \
+             VALUES ($1, 'pending', $2, $3, $4, $5) \
+             ON CONFLICT (email) DO UPDATE SET email = excluded.email RETURNING id",
+        )
+        .bind(request.email.as_str())
+        .bind(json_list(preferences.topics()))
+        .bind(json_list(preferences.categories()))
+        .bind(preferences.frequency().as_str())
+        .bind(&now)
+        .fetch_one(&mut *tx)
+        .await
+        .context("recording a subscriber")?;
+
+        let day_ago = stamp(request.now - chrono::Duration::hours(24));
+        let (recent, latest): (i64, Option<String>) = sqlx::query_as(
+            "SELECT COUNT(*), MAX(created_at) FROM subscription_requests \
+             WHERE subscriber_id = $1 AND created_at > $2",
+        )
+        .bind(id)
+        .bind(&day_ago)
+        .fetch_one(&mut *tx)
+        .await
+        .context("counting confirmation mails")?;
+        let too_soon = match latest {
+            Some(latest) => later(parse_stamp(&latest)?, request.limit.gap) > request.now,
+            None => false,
+        };
+        if recent >= i64::from(request.limit.per_day) || too_soon {
+            // Dropping the transaction rolls back a subscriber row inserted just now, too.
+            return Ok(RequestOutcome::RateLimited);
+        }
+
+        let stored = StoredPreferences {
+            topics: preferences.topics().to_vec(),
+            categories: preferences.categories().to_vec(),
+            frequency: preferences.frequency().as_str().to_owned(),
+        };
+        sqlx::query(
+            "INSERT INTO subscription_requests \
+             (token_hash, subscriber_id, preferences, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(request.token.as_bytes().as_slice())
+        .bind(id)
+        .bind(serde_json::to_string(&stored).unwrap_or_default())
+        .bind(&now)
+        .bind(stamp(request.expires_at))
+        .execute(&mut *tx)
+        .await
+        .context("recording a subscription request")?;
+        insert_message(&mut tx, &request.confirmation, Some(SubscriberId(id)), &now).await?;
+        tx.commit()
+            .await
+            .context("committing a subscription request")?;
+        Ok(RequestOutcome::Queued)
+    }
+
+    pub(crate) async fn confirm_subscription_impl(
+        &self,
+        token: TokenHash,
+        now: DateTime<Utc>,
+    ) -> Result<Confirmation, StoreError> {
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .context("starting a write transaction")?;
+        let row: Option<(i64, String, String, Option<String>)> = sqlx::query_as(
+            "SELECT subscriber_id, preferences, expires_at, used_at FROM subscription_requests \
+             WHERE token_hash = $1",
+        )
+        .bind(token.as_bytes().as_slice())
+        .fetch_optional(&mut *tx)
+        .await
+        .context("reading a subscription request")?;
+        let Some((id, preferences, expires_at, used_at)) = row else {
+            return Ok(Confirmation::Unknown);
+        };
+        if used_at.is_some() {
+            return Ok(Confirmation::AlreadyUsed);
+        }
+        if parse_stamp(&expires_at)? <= now {
+            return Ok(Confirmation::Expired);
+        }
+        let stored: StoredPreferences = serde_json::from_str(&preferences)
+            .map_err(|_| StoreError::Corrupt("a subscription request".into()))?;
+        let preferences = preferences_from(
+            &json_list(&stored.topics),
+            &json_list(&stored.categories),
+            &stored.frequency,
+        )?;
+        let now = stamp(now);
+        sqlx::query("UPDATE subscription_requests SET used_at = $1 WHERE token_hash = $2")
+            .bind(&now)
+            .bind(token.as_bytes().as_slice())
+            .execute(&mut *tx)
+            .await
+            .context("using a subscription request")?;
+        sqlx::query(
+            "UPDATE subscribers SET state = 'confirmed', topics = $1, categories = $2, \
+             frequency = $3, confirmed_at = COALESCE(confirmed_at, $4), refusals = 0 \
+             WHERE id = $5",
+        )
+        .bind(json_list(preferences.topics()))
+        .bind(json_list(preferences.categories()))
+        .bind(preferences.frequency().as_str())
+        .bind(&now)
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .context("confirming a subscriber")?;
+        let subscriber = load_subscriber(&mut tx, "id", id)
+            .await?
+            .ok_or_else(|| StoreError::Corrupt("a request without its subscriber".into()))?;
+        tx.commit().await.context("committing a confirmation")?;
+        Ok(Confirmation::Confirmed(subscriber))
+    }
+
+    pub(crate) async fn subscriber_impl(
+        &self,
+        id: SubscriberId,
+    ) -> Result<Option<Subscriber>, StoreError> {
+        let mut conn = self.pool.acquire().await.context("connecting")?;
+        load_subscriber(&mut conn, "id", id.0).await
+    }
+
+    pub(crate) async fn subscriber_by_email_impl(
+        &self,
+        email: &EmailAddress,
+    ) -> Result<Option<Subscriber>, StoreError> {
+        let mut conn = self.pool.acquire().await.context("connecting")?;
+        load_subscriber(&mut conn, "email", email.as_str().to_owned()).await
+    }
+
+    pub(crate) async fn subscribers_after_impl(
+        &self,
+        after: Option<SubscriberId>,
+        state: Option<SubscriberState>,
+        limit: u32,
+    ) -> Result<Vec<Subscriber>, StoreError> {
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {SUBSCRIBER_COLUMNS} FROM subscribers \
+             WHERE id > $1 AND ($2 IS NULL OR state = $2) ORDER BY id LIMIT $3"
+        )))
+        .bind(after.map_or(0, |id| id.0))
+        .bind(state.map(SubscriberState::as_str))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .context("listing subscribers")?;
+        rows.iter().map(subscriber_from_row).collect()
+    }
+
+    pub(crate) async fn set_preferences_impl(
+        &self,
+        id: SubscriberId,
+        preferences: &Preferences,
+    ) -> Result<bool, StoreError> {
+        let changed = sqlx::query(
+            "UPDATE subscribers SET topics = $1, categories = $2, frequency = $3 WHERE id = $4",
+        )
+        .bind(json_list(preferences.topics()))
+        .bind(json_list(preferences.categories()))
+        .bind(preferences.frequency().as_str())
+        .bind(id.0)
+        .execute(&self.pool)
+        .await
+        .context("changing a subscriber's preferences")?
+        .rows_affected();
+        Ok(changed == 1)
+    }
+
+    pub(crate) async fn unsubscribe_impl(&self, id: SubscriberId) -> Result<bool, StoreError> {
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .context("starting a write transaction")?;
+        let changed = sqlx::query("UPDATE subscribers SET state = 'unsubscribed' WHERE id = $1")
+            .bind(id.0)
+            .execute(&mut *tx)
+            .await
+            .context("unsubscribing")?
+            .rows_affected();
+        sqlx::query(
+            "DELETE FROM outbox WHERE subscriber_id = $1 AND kind = 'digest' AND state = 'queued'",
+        )
+        .bind(id.0)
+        .execute(&mut *tx)
+        .await
+        .context("dropping unsent digests")?;
+        tx.commit().await.context("committing an unsubscription")?;
+        Ok(changed == 1)
+    }
+
+    pub(crate) async fn remove_subscriber_impl(
+        &self,
+        email: &EmailAddress,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .context("starting a write transaction")?;
+        sqlx::query("DELETE FROM outbox WHERE recipient = $1")
+            .bind(email.as_str())
+            .execute(&mut *tx)
+            .await
+            .context("removing a subscriber's mail")?;
+        // Requests and sent papers go with the row (ON DELETE CASCADE).
+        let removed = sqlx::query("DELETE FROM subscribers WHERE email = $1")
+            .bind(email.as_str())
+            .execute(&mut *tx)
+            .await
+            .context("removing a subscriber")?
+            .rows_affected();
+        tx.commit().await.context("committing a removal")?;
+        Ok(removed == 1)
+    }
+
+    pub(crate) async fn sent_papers_impl(
+        &self,
+        ids: &[SubscriberId],
+    ) -> Result<HashMap<SubscriberId, HashSet<PaperId>>, StoreError> {
+        let mut sent: HashMap<SubscriberId, HashSet<PaperId>> = HashMap::new();
+        let mut conn = self.pool.acquire().await.context("connecting")?;
+        for chunk in ids.chunks(MAX_BINDS) {
+            let mut sql = QueryBuilder::<Sqlite>::new(
+                "SELECT subscriber_id, paper_id FROM digest_items WHERE subscriber_id IN (",
+            );
+            let mut list = sql.separated(", ");
+            for id in chunk {
+                list.push_bind(id.0);
+            }
+            sql.push(")");
+            let rows: Vec<(i64, i64)> = sql
+                .build_query_as()
+                .fetch_all(&mut *conn)
+                .await
+                .context("reading the papers sent to subscribers")?;
+            for (subscriber, paper) in rows {
+                sent.entry(SubscriberId(subscriber))
+                    .or_default()
+                    .insert(PaperId(paper));
+            }
+        }
+        Ok(sent)
+    }
+
+    pub(crate) async fn queue_digests_impl(
+        &self,
+        digests: Vec<QueuedDigest>,
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        if digests.is_empty() {
+            return Ok(0);
+        }
+        let now = stamp(now);
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .context("starting a write transaction")?;
+        let mut queued = 0;
+        for digest in &digests {
+            if !insert_message(&mut tx, &digest.message, Some(digest.subscriber), &now).await? {
+                continue;
+            }
+            queued += 1;
+            for papers in digest.papers.chunks(MAX_BINDS / 3) {
+                let mut sql = QueryBuilder::<Sqlite>::new(
+                    "INSERT INTO digest_items (subscriber_id, paper_id, period) ",
+                );
+                sql.push_values(papers, |mut values, paper| {
+                    values
+                        .push_bind(digest.subscriber.0)
+                        .push_bind(paper.0)
+                        .push_bind(&digest.period);
+                });
+                sql.push(" ON CONFLICT (subscriber_id, paper_id) DO NOTHING");
+                sql.build()
+                    .execute(&mut *tx)
+                    .await
+                    .context("recording a digest's papers")?;
+            }
+            sqlx::query(
+                "UPDATE subscribers SET last_digest_period = $1, last_digest_until = $2 \
+                 WHERE id = $3",
+            )
+            .bind(&digest.period)
+            .bind(digest.until)
+            .bind(digest.subscriber.0)
+            .execute(&mut *tx)
+            .await
+            .context("recording a subscriber's last digest")?;
+        }
+        tx.commit().await.context("committing digests")?;
+        Ok(queued)
+    }
+
+    pub(crate) async fn claim_messages_impl(
+        &self,
+        now: DateTime<Utc>,
+        lease: Duration,
+        limit: u32,
+    ) -> Result<Vec<ClaimedMessage>, StoreError> {
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .context("starting a write transaction")?;
+        let rows = sqlx::query(
+            "UPDATE outbox SET attempts = attempts + 1, leased_until = $1 \
+             WHERE id IN (SELECT id FROM outbox WHERE state = 'queued' AND next_attempt_at <= $2 \
+                            AND (leased_until IS NULL OR leased_until <= $2) \
+                          ORDER BY next_attempt_at, id LIMIT $3) \
+             RETURNING id, kind, subscriber_id, sender, recipient, message_id, message, attempts",
+        )
+        .bind(stamp(later(now, lease)))
+        .bind(stamp(now))
+        .bind(i64::from(limit))
+        .fetch_all(&mut *tx)
+        .await
+        .context("claiming messages to send")?;
+        tx.commit().await.context("committing a claim")?;
+        let mut claimed = rows
+            .iter()
+            .map(|row| {
+                let corrupt = |what: &str| StoreError::Corrupt(format!("an outbox {what}"));
+                let kind: String = row.get("kind");
+                let sender: String = row.get("sender");
+                let recipient: String = row.get("recipient");
+                let attempts: i64 = row.get("attempts");
+                Ok(ClaimedMessage {
+                    id: row.get("id"),
+                    kind: match kind.as_str() {
+                        "confirmation" => MessageKind::Confirmation,
+                        "digest" => MessageKind::Digest,
+                        _ => return Err(corrupt("kind")),
+                    },
+                    subscriber: row.get::<Option<i64>, _>("subscriber_id").map(SubscriberId),
+                    sender: sender.parse().map_err(|_| corrupt("sender"))?,
+                    recipient: recipient.parse().map_err(|_| corrupt("recipient"))?,
+                    message_id: row.get("message_id"),
+                    bytes: row.get("message"),
+                    attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        claimed.sort_by_key(|message| message.id);
+        Ok(claimed)
+    }
+
+    pub(crate) async fn record_delivery_impl(
+        &self,
+        id: i64,
+        delivery: Delivery,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let now = stamp(now);
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .context("starting a write transaction")?;
+        let subscriber: Option<Option<i64>> =
+            sqlx::query_scalar("SELECT subscriber_id FROM outbox WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await
+                .context("reading a message")?;
+        let subscriber = subscriber.flatten();
+        match &delivery {
+            Delivery::Sent => {
+                sqlx::query(
+                    "UPDATE outbox SET state = 'sent', sent_at = $1, last_error = NULL, \
+                     leased_until = NULL WHERE id = $2",
+                )
+                .bind(&now)
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .context("recording a sent message")?;
+                if let Some(subscriber) = subscriber {
+                    sqlx::query("UPDATE subscribers SET refusals = 0 WHERE id = $1")
+                        .bind(subscriber)
+                        .execute(&mut *tx)
+                        .await
+                        .context("clearing a subscriber's refusals")?;
+                }
+            }
+            Delivery::Retry { at, error } => {
+                sqlx::query(
+                    "UPDATE outbox SET next_attempt_at = $1, last_error = $2, leased_until = NULL \
+                     WHERE id = $3",
+                )
+                .bind(stamp(*at))
+                .bind(error)
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .context("deferring a message")?;
+            }
+            Delivery::Failed {
+                error,
+                refused_recipient,
+            } => {
+                sqlx::query(
+                    "UPDATE outbox SET state = 'failed', last_error = $1, leased_until = NULL \
+                     WHERE id = $2",
+                )
+                .bind(error)
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .context("recording a failed message")?;
+                if let (true, Some(subscriber)) = (refused_recipient, subscriber) {
+                    sqlx::query(
+                        "UPDATE subscribers SET refusals = refusals + 1, \
+                         state = CASE WHEN refusals + 1 >= $1 THEN 'bounced' ELSE state END \
+                         WHERE id = $2",
+                    )
+                    .bind(i64::from(MAX_REFUSALS))
+                    .bind(subscriber)
+                    .execute(&mut *tx)
+                    .await
+                    .context("counting a refused address")?;
+                }
+            }
+        }
+        tx.commit().await.context("committing a delivery")?;
+        Ok(())
+    }
+
+    pub(crate) async fn retry_queued_now_impl(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        let now = stamp(now);
+        let changed = sqlx::query(
+            "UPDATE outbox SET next_attempt_at = $1 WHERE state = 'queued' AND next_attempt_at > $1",
+        )
+        .bind(&now)
+        .execute(&self.pool)
+        .await
+        .context("making queued messages due")?
+        .rows_affected();
+        Ok(changed)
+    }
+
+    pub(crate) async fn outbox_summary_impl(&self) -> Result<OutboxSummary, StoreError> {
+        let rows: Vec<(String, i64, Option<String>)> = sqlx::query_as(
+            "SELECT state, COUNT(*), MIN(MAX(next_attempt_at, COALESCE(leased_until, ''))) \
+             FROM outbox GROUP BY state",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .context("counting the outbox")?;
+        let mut summary = OutboxSummary::default();
+        for (state, count, next) in rows {
+            let count = count.unsigned_abs();
+            match state.as_str() {
+                "queued" => {
+                    summary.queued = count;
+                    summary.next_due = next.as_deref().map(parse_stamp).transpose()?;
+                }
+                "sent" => summary.sent = count,
+                _ => summary.failed += count,
+            }
+        }
+        Ok(summary)
+    }
+
+    pub(crate) async fn secret_impl(
+        &self,
+        name: &str,
+        generated: &[u8],
+    ) -> Result<Vec<u8>, StoreError> {
+        let value: Vec<u8> = sqlx::query_scalar(
+            "INSERT INTO settings (name, value) VALUES ($1, $2) \
+             ON CONFLICT (name) DO UPDATE SET name = excluded.name RETURNING value",
+        )
+        .bind(name)
+        .bind(generated)
+        .fetch_one(&self.pool)
+        .await
+        .context("reading a secret")?;
+        Ok(value)
+    }
+}

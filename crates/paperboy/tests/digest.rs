@@ -1,0 +1,501 @@
+//! The digest end to end: the `paperboy` binary serving the site and running `digest run`, a
+//! real SMTP server (aiosmtpd) receiving the mail, and the messages read back the way a mail
+//! client reads them. Also the faults: a mail server that is down, and a run killed with
+//! `kill -9` in the middle of a thousand digests.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "../../paperboy-mail/tests/support/smtp.rs"]
+mod smtp;
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use chrono::{Duration as Days, Utc};
+use paperboy_core::subscription::{Frequency, Preferences};
+use paperboy_core::token::Token;
+use paperboy_store::mail::{
+    AddressLimit, Confirmation, Delivery, MessageKind, NewMessage, SubscriptionRequest,
+};
+use paperboy_store::{SqliteStore, Store};
+use serde_json::Value;
+use smtp::SmtpServer;
+
+/// The Hugging Face days imported: 2026-08-19 to 21.
+const DAYS: [&str; 3] = ["2026-08-19", "2026-08-20", "2026-08-21"];
+const TOPICS: [&str; 2] = ["coding agents for software engineering", "video generation"];
+
+fn shared(relative: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/data")
+        .join(relative)
+}
+
+fn model_dir() -> PathBuf {
+    let cache = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("models");
+    paperboy_search::ModelDir::from_env_or_cache(&cache)
+        .expect("the model (PAPERBOY_MODEL_DIR, or fetched with python3 -m pip)")
+        .path()
+        .to_path_buf()
+}
+
+fn paperboy(data_dir: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_paperboy"));
+    command
+        .arg("--data-dir")
+        .arg(data_dir)
+        .arg("--model-dir")
+        .arg(model_dir())
+        .env_remove("PAPERBOY_DATA_DIR")
+        .env_remove("PAPERBOY_DATABASE_URL")
+        .env_remove("PAPERBOY_SMTP_URL")
+        .env_remove("PAPERBOY_PUBLIC_URL");
+    command
+}
+
+fn output(command: &mut Command) -> (i32, String, String) {
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = command.output().unwrap();
+    (
+        status.code().unwrap_or(-1),
+        String::from_utf8(stdout).unwrap(),
+        String::from_utf8(stderr).unwrap(),
+    )
+}
+
+/// A data folder with three days of Hugging Face papers, indexed.
+fn data_folder() -> tempfile::TempDir {
+    let data = tempfile::tempdir().unwrap();
+    let mut import = paperboy(data.path());
+    import.arg("import");
+    for day in DAYS {
+        import.arg(shared(&format!("hf-daily-papers/raw/{day}.json.gz")));
+    }
+    let (status, _, stderr) = output(&mut import);
+    assert_eq!(status, 0, "{stderr}");
+    data
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn wait_for(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(start.elapsed() < timeout, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// `paperboy serve`, killed when dropped.
+struct Server {
+    child: Child,
+    base: String,
+}
+
+impl Server {
+    fn start(data: &Path, smtp: &SmtpServer) -> Server {
+        let port = free_port();
+        let base = format!("http://127.0.0.1:{port}");
+        let child = paperboy(data)
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .args(["--smtp-url", &smtp.url(), "--public-url", &base])
+            .args(["--mail-from", "digest@papers.example.org"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let server = Server { child, base };
+        wait_for("the server to listen", Duration::from_secs(120), || {
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+        });
+        server
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn digest_run(data: &Path, smtp_url: &str, date: &str) -> Command {
+    let mut command = paperboy(data);
+    command
+        .args(["digest", "run", "--date", date, "--smtp-url", smtp_url])
+        .args(["--public-url", "http://papers.example.org"])
+        .args(["--mail-from", "digest@papers.example.org"]);
+    command
+}
+
+fn header<'a>(message: &'a Value, name: &str) -> &'a str {
+    message["headers"][name]
+        .as_str()
+        .unwrap_or_else(|| panic!("no {name} header in {message}"))
+}
+
+/// The first `prefix…` link in `text`, up to the next whitespace.
+fn link_after<'a>(text: &'a str, prefix: &str) -> &'a str {
+    let start = text
+        .find(prefix)
+        .unwrap_or_else(|| panic!("no {prefix} link in:\n{text}"));
+    let rest = &text[start..];
+    &rest[..rest.find(char::is_whitespace).unwrap_or(rest.len())]
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn subscribe_confirm_receive_a_digest_and_leave_in_one_click() {
+    let data = data_folder();
+    let smtp = SmtpServer::start();
+    let server = Server::start(data.path(), &smtp);
+    let client = reqwest::Client::new();
+    let subscribe = |body: Value| {
+        client
+            .post(format!("{}/api/subscriptions", server.base))
+            .json(&body)
+            .send()
+    };
+
+    // Subscribing: accepted, and the confirmation mail arrives.
+    let answer = subscribe(serde_json::json!({
+        "email": " Ada@Example.org ",
+        "topics": TOPICS,
+        "frequency": "daily",
+    }))
+    .await
+    .unwrap();
+    assert_eq!(answer.status(), 202);
+    let body: Value = answer.json().await.unwrap();
+    assert_eq!(body["status"], "pending");
+    wait_for("the confirmation mail", Duration::from_secs(20), || {
+        smtp.count() == 1
+    });
+    let confirmation = &smtp.parsed()[0];
+    assert_eq!(confirmation["recipients"][0], "ada@example.org");
+    assert_eq!(
+        header(confirmation, "Subject"),
+        "Confirm your Paperboy digest"
+    );
+    let text = confirmation["text"].as_str().unwrap();
+    assert!(text.contains("coding agents for software engineering; video generation"));
+    let link = link_after(text, &format!("{}/subscriptions/confirm/", server.base)).to_owned();
+    assert!(
+        confirmation["html"].as_str().unwrap().contains(&link),
+        "the HTML part carries the same link"
+    );
+
+    // Asking again, or with bad input: the same answer, or a clear 400; no second mail (the
+    // address may get one confirmation a minute).
+    for _ in 0..2 {
+        let again = subscribe(serde_json::json!({"email": "ada@example.org"}))
+            .await
+            .unwrap();
+        assert_eq!(again.status(), 202);
+    }
+    let injected = subscribe(serde_json::json!({
+        "email": "eve@example.org",
+        "topics": ["graphs\r\nBcc: everyone@example.org"],
+    }))
+    .await
+    .unwrap();
+    assert_eq!(injected.status(), 400);
+    let error: Value = injected.json().await.unwrap();
+    assert_eq!(error["code"], "bad_request");
+    for bad in [
+        serde_json::json!({"email": "not an address"}),
+        serde_json::json!({"email": "ada@example.org", "frequency": "hourly"}),
+        serde_json::json!({"email": "ada@example.org", "categories": ["cs.NOPE"]}),
+        serde_json::json!({"topics": ["no address"]}),
+    ] {
+        let answer = subscribe(bad.clone()).await.unwrap();
+        assert_eq!(answer.status(), 400, "{bad}");
+    }
+    let cross_site = client
+        .post(format!("{}/subscribe", server.base))
+        .header("origin", "https://evil.example")
+        .form(&[("email", "mallory@example.org")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cross_site.status(), 403);
+
+    // Following the link: a page with a button (mail scanners only GET), which confirms once.
+    let page = client.get(&link).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert_eq!(page.headers()["cache-control"], "no-store");
+    assert!(
+        page.text()
+            .await
+            .unwrap()
+            .contains("Confirm my subscription")
+    );
+    let confirmed = client
+        .post(&link)
+        .header("origin", &server.base)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(confirmed.status(), 200);
+    assert!(
+        confirmed
+            .text()
+            .await
+            .unwrap()
+            .contains("You are subscribed")
+    );
+    let reused = client.post(&link).send().await.unwrap();
+    assert_eq!(reused.status(), 410);
+    let forged = format!(
+        "{}/subscriptions/confirm/{}",
+        server.base,
+        Token::generate().unwrap().as_str()
+    );
+    assert_eq!(client.post(&forged).send().await.unwrap().status(), 404);
+    let cut = &link[..link.len() - 3];
+    assert_eq!(client.post(cut).send().await.unwrap().status(), 404);
+    assert_eq!(smtp.count(), 1, "only one confirmation mail went out");
+
+    // The digest for the newest day: trending, then a section per topic.
+    let (status, stdout, stderr) = output(&mut digest_run(data.path(), &smtp.url(), "2026-08-21"));
+    assert_eq!(status, 0, "{stdout}{stderr}");
+    assert!(stdout.contains("1 due, 1 queued"), "{stdout}");
+    assert_eq!(smtp.count(), 2);
+    let digest = &smtp.parsed()[1];
+    assert_eq!(
+        digest["types"],
+        serde_json::json!(["multipart/alternative", "text/plain", "text/html"])
+    );
+    let unsubscribe = header(digest, "List-Unsubscribe");
+    assert!(unsubscribe.starts_with("<http://papers.example.org/subscription/"));
+    assert_eq!(
+        header(digest, "List-Unsubscribe-Post"),
+        "List-Unsubscribe=One-Click"
+    );
+    assert!(header(digest, "Message-ID").ends_with("@papers.example.org>"));
+    assert!(!header(digest, "Date").is_empty());
+    let subject = header(digest, "Subject");
+    assert!(
+        subject.starts_with("Paperboy 21 Aug: ") && subject.contains("new on"),
+        "{subject}"
+    );
+    let text = digest["text"].as_str().unwrap();
+    assert!(text.contains("TRENDING"), "{text}");
+    for topic in TOPICS {
+        assert!(
+            text.contains(&format!("NEW ON \u{201c}{}\u{201d}", topic.to_uppercase())),
+            "no section for {topic}:\n{text}"
+        );
+    }
+    let links: Vec<&str> = text
+        .split_whitespace()
+        .filter(|word| word.starts_with("http://papers.example.org/papers/"))
+        .collect();
+    let unique: HashSet<&&str> = links.iter().collect();
+    assert!(links.len() > 5, "{text}");
+    assert_eq!(
+        unique.len(),
+        links.len(),
+        "a paper twice in one digest:\n{text}"
+    );
+    let html = digest["html"].as_str().unwrap();
+    for link in &links {
+        assert!(
+            html.contains(&format!("href=\"{link}\"")),
+            "{link} not in the HTML"
+        );
+    }
+
+    // Running again for the same day sends nothing more.
+    let (status, stdout, _) = output(&mut digest_run(data.path(), &smtp.url(), "2026-08-21"));
+    assert_eq!(status, 0);
+    assert!(stdout.contains("0 due, 0 queued"), "{stdout}");
+    assert_eq!(smtp.count(), 2);
+
+    // The preview for the same day shows what is still trending, marked so, and nothing else
+    // again.
+    let (status, preview, stderr) = output(paperboy(data.path()).args([
+        "digest",
+        "preview",
+        "ada@example.org",
+        "--date",
+        "2026-08-21",
+    ]));
+    assert_eq!(status, 0, "{stderr}");
+    assert!(preview.contains("(still trending)"), "{preview}");
+    assert!(!preview.contains("NEW ON"), "{preview}");
+
+    // One click (RFC 8058), the way a mail provider sends it, from the header's URL.
+    let url = unsubscribe
+        .trim_matches(['<', '>'])
+        .replace("http://papers.example.org", &server.base);
+    let manage = client.get(&url).send().await.unwrap();
+    assert_eq!(manage.status(), 200);
+    assert!(manage.text().await.unwrap().contains("video generation"));
+    let left = client
+        .post(&url)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("List-Unsubscribe=One-Click")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(left.status(), 200);
+    assert!(left.text().await.unwrap().contains("You are unsubscribed"));
+    let (_, listed, _) = output(paperboy(data.path()).args(["subscribers", "list", "--json"]));
+    let subscriber: Value = serde_json::from_str(listed.trim()).unwrap();
+    assert_eq!(subscriber["state"], "unsubscribed");
+    // A link for another subscriber cannot be made by changing this one.
+    let mut forged = url.clone();
+    let last = forged.pop().unwrap();
+    forged.push(if last == 'A' { 'B' } else { 'A' });
+    assert_eq!(client.get(&forged).send().await.unwrap().status(), 404);
+}
+
+/// Adds `count` confirmed subscribers with topics from [`TOPICS`], their confirmation mail
+/// already sent.
+async fn confirmed_subscribers(data: &Path, count: usize) -> Vec<String> {
+    let store = SqliteStore::open(&data.join("paperboy.sqlite3"))
+        .await
+        .unwrap();
+    let now = Utc::now() - Days::days(2);
+    let mut addresses = Vec::new();
+    for n in 0..count {
+        let address = format!("reader{n}@example.org");
+        let token = Token::generate().unwrap();
+        let preferences =
+            Preferences::new([TOPICS[n % 2]], Vec::<String>::new(), Frequency::Daily).unwrap();
+        store
+            .request_subscription(SubscriptionRequest {
+                email: address.parse().unwrap(),
+                preferences,
+                token: token.hash(),
+                now,
+                expires_at: now + Days::hours(48),
+                limit: AddressLimit {
+                    per_day: 1,
+                    gap: Duration::ZERO,
+                },
+                confirmation: NewMessage {
+                    key: format!("confirm:{n}"),
+                    kind: MessageKind::Confirmation,
+                    sender: "digest@papers.example.org".parse().unwrap(),
+                    recipient: address.parse().unwrap(),
+                    message_id: format!("confirm-{n}@papers.example.org"),
+                    bytes: b"Subject: confirm\r\n\r\nconfirm\r\n".to_vec(),
+                },
+            })
+            .await
+            .unwrap();
+        let confirmed = store.confirm_subscription(token.hash(), now).await.unwrap();
+        assert!(matches!(confirmed, Confirmation::Confirmed(_)));
+        addresses.push(address);
+    }
+    while let Some(message) = store
+        .claim_messages(Utc::now(), Duration::from_secs(60), 1)
+        .await
+        .unwrap()
+        .pop()
+    {
+        store
+            .record_delivery(message.id, Delivery::Sent, Utc::now())
+            .await
+            .unwrap();
+    }
+    store.close().await;
+    addresses
+}
+
+/// Digests received per recipient, as the Message-IDs of each copy.
+fn digests_by_recipient(servers: &[&SmtpServer]) -> HashMap<String, Vec<String>> {
+    let mut received: HashMap<String, Vec<String>> = HashMap::new();
+    for server in servers {
+        for message in server.parsed() {
+            received
+                .entry(message["recipients"][0].as_str().unwrap().to_owned())
+                .or_default()
+                .push(header(&message, "Message-ID").to_owned());
+        }
+    }
+    received
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_mail_server_that_is_down_loses_nothing_and_sends_nothing_twice() {
+    let data = data_folder();
+    let addresses = confirmed_subscribers(data.path(), 20).await;
+    let port = free_port();
+    let url = format!("smtp://127.0.0.1:{port}");
+
+    let (status, stdout, stderr) = output(&mut digest_run(data.path(), &url, "2026-08-21"));
+    assert_eq!(status, 1, "{stdout}{stderr}");
+    assert!(stdout.contains("20 queued"), "{stdout}");
+    assert!(stderr.contains("deferred messages stay queued"), "{stderr}");
+
+    let smtp = SmtpServer::start_on(Some(port));
+    let (status, stdout, stderr) = output(&mut digest_run(data.path(), &url, "2026-08-21"));
+    assert_eq!(status, 0, "{stdout}{stderr}");
+    assert!(
+        stdout.contains("0 queued") && stdout.contains("20 sent"),
+        "{stdout}"
+    );
+    let received = digests_by_recipient(&[&smtp]);
+    assert_eq!(received.len(), 20);
+    for address in &addresses {
+        assert_eq!(received[address].len(), 1, "{address}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_run_killed_mid_send_then_restarted_gives_everyone_their_digest() {
+    const SUBSCRIBERS: usize = 1_000;
+    let data = data_folder();
+    let addresses = confirmed_subscribers(data.path(), SUBSCRIBERS).await;
+    let smtp = SmtpServer::start();
+
+    let mut run = digest_run(data.path(), &smtp.url(), "2026-08-21")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for("some digests to go out", Duration::from_secs(300), || {
+        smtp.count() >= SUBSCRIBERS / 3
+    });
+    // SIGKILL: no chance to finish the message in flight or record anything.
+    run.kill().unwrap();
+    run.wait().unwrap();
+    let before_restart = smtp.count();
+    assert!(
+        before_restart < SUBSCRIBERS,
+        "the run finished before the kill"
+    );
+
+    let (status, stdout, stderr) = output(&mut digest_run(data.path(), &smtp.url(), "2026-08-21"));
+    assert_eq!(status, 0, "{stdout}{stderr}");
+    assert!(stdout.contains("0 queued"), "composed again: {stdout}");
+
+    let received = digests_by_recipient(&[&smtp]);
+    assert_eq!(received.len(), SUBSCRIBERS, "everyone got a digest");
+    let mut repeated = 0;
+    for address in &addresses {
+        let copies = &received[address];
+        let ids: HashSet<&String> = copies.iter().collect();
+        assert_eq!(ids.len(), 1, "{address} got two different digests");
+        repeated += copies.len() - 1;
+    }
+    // Only the message in flight when the process died can go twice (the server may have
+    // accepted it before the process could record so), and it goes with the same Message-ID.
+    assert!(repeated <= 1, "{repeated} digests repeated");
+    eprintln!(
+        "killed after {before_restart} of {SUBSCRIBERS} digests; {repeated} repeated after the restart"
+    );
+}
