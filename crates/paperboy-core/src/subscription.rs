@@ -118,11 +118,12 @@ impl Preferences {
                 .iter()
                 .any(|kept| kept.eq_ignore_ascii_case(&topic))
             {
+                // Refused as soon as there are too many: a huge list costs no more than that.
+                if kept_topics.len() == MAX_TOPICS {
+                    return Err(PreferencesError::TooManyTopics);
+                }
                 kept_topics.push(topic);
             }
-        }
-        if kept_topics.len() > MAX_TOPICS {
-            return Err(PreferencesError::TooManyTopics);
         }
         let mut kept_categories: Vec<String> = Vec::new();
         for category in categories {
@@ -137,11 +138,11 @@ impl Preferences {
                 ));
             };
             if !kept_categories.iter().any(|kept| kept == code) {
+                if kept_categories.len() == MAX_CATEGORIES {
+                    return Err(PreferencesError::TooManyCategories);
+                }
                 kept_categories.push(code.to_owned());
             }
-        }
-        if kept_categories.len() > MAX_CATEGORIES {
-            return Err(PreferencesError::TooManyCategories);
         }
         Ok(Preferences {
             topics: kept_topics,

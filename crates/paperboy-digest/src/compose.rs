@@ -2,7 +2,7 @@
 //! papers, then for each topic the new papers that match it, rendered and queued.
 //!
 //! - **New** means listed after the last day their previous digest covered (a first digest: the
-//!   period's days), up to the newest listing day on or before the run's date. When the store
+//!   period's days), up to the newest day with papers (listed, or published if never listed) on or before the run's date. When the store
 //!   has nothing listed in that stretch (demo data, a stalled harvest), that newest day with
 //!   papers is the end of the window, so a first digest is never empty.
 //! - **Matching** a topic is a hybrid search over the window, keeping hits whose cosine
@@ -45,8 +45,9 @@ pub const MIN_TOPIC_COSINE: f32 = 0.35;
 const MAX_WINDOW_DAYS: u64 = 14;
 /// Hits considered per topic before the threshold and repeats are applied.
 const TOPIC_CANDIDATES: usize = 25;
-/// Papers of the trending window read to rank trending (and filter it by category).
-const TRENDING_POOL: u32 = 2_000;
+/// Papers of the trending window read to rank trending (and filter it by category): a week of
+/// arXiv's busiest archives.
+const TRENDING_POOL: u32 = 10_000;
 /// Subscribers read and queued per transaction.
 const PAGE: u32 = 500;
 /// Characters of an abstract quoted in a digest.
@@ -131,7 +132,7 @@ pub struct Composer<'a> {
     mailer: &'a Mailer,
     schedule: Schedule,
     date: NaiveDate,
-    /// The newest listing day on or before `date`.
+    /// The newest day with papers on or before `date`.
     reference: Option<NaiveDate>,
     trending: Vec<Arc<Paper>>,
     papers: HashMap<PaperId, Arc<Paper>>,
@@ -156,12 +157,7 @@ impl<'a> Composer<'a> {
         schedule: Schedule,
         date: NaiveDate,
     ) -> Result<Composer<'a>, DigestError> {
-        let reference = store
-            .listing_dates()
-            .await?
-            .into_iter()
-            .rev()
-            .find(|day| *day <= date);
+        let reference = store.newest_day(Some(date)).await?;
         let trending = match reference {
             Some(day) => trending(store, Window::Week, Some(day), TRENDING_POOL).await?,
             None => Vec::new(),
@@ -188,24 +184,18 @@ impl<'a> Composer<'a> {
         })
     }
 
-    /// The key of the period a digest of `frequency` sent on the run date belongs to: the day,
-    /// or the week starting on the schedule's weekday.
+    /// The key of the period a digest of `frequency` sent on the run date belongs to.
     pub fn period(&self, frequency: Frequency) -> String {
-        match frequency {
-            Frequency::Daily => self.date.to_string(),
-            Frequency::Weekly => format!("week-{}", self.week_start()),
-        }
+        period(self.date, self.schedule, frequency)
     }
 
     fn week_start(&self) -> NaiveDate {
         week_start(self.date, self.schedule.weekly_on)
     }
 
-    /// Whether a subscriber's period has come and not been served.
+    /// Whether a subscriber's period has come and not been served (see [`is_due`]).
     pub fn is_due(&self, subscriber: &Subscriber) -> bool {
-        subscriber.state == SubscriberState::Confirmed
-            && subscriber.last_digest_period.as_deref()
-                != Some(self.period(subscriber.preferences.frequency()).as_str())
+        is_due(self.date, self.schedule, subscriber)
     }
 
     /// The subscriber's digest; `sent` are the papers they were sent before.
@@ -418,6 +408,36 @@ impl<'a> Composer<'a> {
     }
 }
 
+/// The key of the period a digest of `frequency` sent on `date` belongs to: the day, or the
+/// week starting on the schedule's weekday.
+fn period(date: NaiveDate, schedule: Schedule, frequency: Frequency) -> String {
+    match frequency {
+        Frequency::Daily => date.to_string(),
+        Frequency::Weekly => format!("week-{}", week_start(date, schedule.weekly_on)),
+    }
+}
+
+/// Whether `subscriber` is due a digest on `date`: confirmed, and this period not served.
+/// Weekly digests go out on the schedule's weekday; on a later day of the week only to
+/// subscribers who had one before and missed this week's (the server was down that morning), so
+/// a new weekly subscriber waits for the weekday. A period before the last one served is never
+/// due (`digest run --date` with a past date sends nothing twice).
+fn is_due(date: NaiveDate, schedule: Schedule, subscriber: &Subscriber) -> bool {
+    let frequency = subscriber.preferences.frequency();
+    let period = period(date, schedule, frequency);
+    let last = subscriber.last_digest_period.as_deref();
+    // Keys of one frequency compare as text (`2026-11-28`, `week-2026-11-23`).
+    let served = last.is_some_and(|last| {
+        last == period
+            || (last.starts_with("week-") == period.starts_with("week-") && last > period.as_str())
+    });
+    let on_schedule = match frequency {
+        Frequency::Daily => true,
+        Frequency::Weekly => date.weekday() == schedule.weekly_on || last.is_some(),
+    };
+    subscriber.state == SubscriberState::Confirmed && !served && on_schedule
+}
+
 /// The latest `weekday` on or before `date`.
 fn week_start(date: NaiveDate, weekday: Weekday) -> NaiveDate {
     let back = (7 + date.weekday().num_days_from_monday() - weekday.num_days_from_monday()) % 7;
@@ -607,7 +627,13 @@ pub async fn compose(
             batch.push(QueuedDigest {
                 subscriber: subscriber.id,
                 period: digest.period.clone(),
-                until: digest.window.map_or(date, |(_, until)| until),
+                // With no new papers, the last day covered stays where it was.
+                until: digest
+                    .window
+                    .map(|(_, until)| until)
+                    .or(subscriber.last_digest_until)
+                    .or(composer.reference)
+                    .unwrap_or(date),
                 papers: digest.papers(),
                 message: mailer.queueable(&email, MessageKind::Digest, now)?,
             });
@@ -661,5 +687,58 @@ mod tests {
         assert_eq!(back("2026-11-28", Weekday::Mon), "2026-11-23");
         assert_eq!(back("2026-11-28", Weekday::Sat), "2026-11-28");
         assert_eq!(back("2026-11-28", Weekday::Sun), "2026-11-22");
+    }
+
+    fn subscriber(frequency: Frequency, last: Option<&str>) -> Subscriber {
+        Subscriber {
+            id: SubscriberId(1),
+            email: "ada@example.org".parse().unwrap_or_else(|_| unreachable!()),
+            state: SubscriberState::Confirmed,
+            preferences: paperboy_core::subscription::Preferences::new(
+                ["graphs"],
+                Vec::<String>::new(),
+                frequency,
+            )
+            .unwrap_or_default(),
+            created_at: DateTime::<Utc>::MIN_UTC,
+            confirmed_at: None,
+            last_digest_period: last.map(str::to_owned),
+            last_digest_until: None,
+            link_generation: 0,
+        }
+    }
+
+    #[test]
+    fn digests_are_due_once_a_period_and_weekly_ones_on_their_day() {
+        let schedule = Schedule::default();
+        let day = |text: &str| text.parse::<NaiveDate>().unwrap_or_default();
+        let due =
+            |date: &str, frequency, last| is_due(day(date), schedule, &subscriber(frequency, last));
+        assert!(due("2026-11-28", Frequency::Daily, None));
+        assert!(due("2026-11-28", Frequency::Daily, Some("2026-11-27")));
+        assert!(!due("2026-11-28", Frequency::Daily, Some("2026-11-28")));
+        assert!(
+            !due("2026-11-27", Frequency::Daily, Some("2026-11-28")),
+            "a past date"
+        );
+        // A new weekly subscriber waits for Monday; one who missed Monday gets it later.
+        assert!(due("2026-11-23", Frequency::Weekly, None));
+        assert!(!due("2026-11-25", Frequency::Weekly, None));
+        assert!(due(
+            "2026-11-25",
+            Frequency::Weekly,
+            Some("week-2026-11-16")
+        ));
+        assert!(!due(
+            "2026-11-25",
+            Frequency::Weekly,
+            Some("week-2026-11-23")
+        ));
+        // Switching frequency: the other kind of key does not count as served.
+        assert!(due("2026-11-23", Frequency::Weekly, Some("2026-11-23")));
+        assert!(due("2026-11-24", Frequency::Daily, Some("week-2026-11-23")));
+        let mut left = subscriber(Frequency::Daily, None);
+        left.state = SubscriberState::Unsubscribed;
+        assert!(!is_due(day("2026-11-28"), schedule, &left));
     }
 }

@@ -2,8 +2,8 @@
 //!
 //! A message is claimed with a lease before it is sent and marked sent only after the server
 //! accepted it. If the process dies in between, the lease runs out and the message is sent
-//! again: delivery is at least once, and the one message that can repeat is the one in flight
-//! when the process died, repeated byte for byte (same `Message-ID`, which mail providers use
+//! again: delivery is at least once, and the only messages that can repeat are the ones in
+//! flight when the process died (at most [`CONNECTIONS`]), repeated byte for byte (same `Message-ID`, which mail providers use
 //! to drop the copy). Marking a message sent before sending it would lose it instead.
 //!
 //! Transient failures (4xx, a server that is down) are retried with exponential backoff;
@@ -13,11 +13,14 @@
 //! [`MAX_REFUSALS`]: paperboy_store::mail::MAX_REFUSALS
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
+
+use futures_util::future::join_all;
 
 use chrono::{DateTime, Utc};
 use paperboy_mail::{Outgoing, SendError, Transport};
-use paperboy_store::mail::{ClaimedMessage, Delivery};
+use paperboy_store::mail::{ClaimedMessage, Delivery, after};
 use paperboy_store::{Store, StoreError};
 use tokio::sync::Notify;
 
@@ -30,8 +33,14 @@ pub const LEASE: Duration = Duration::from_secs(60);
 const FIRST_RETRY: Duration = Duration::from_secs(60);
 /// ...up to this.
 const LONGEST_RETRY: Duration = Duration::from_secs(6 * 3600);
-/// Attempts before a message that keeps failing for now is given up (about three days).
-pub const MAX_ATTEMPTS: u32 = 15;
+/// Attempts before a message that keeps failing for now is given up: the waits add up to 1 +
+/// 2 + … + 256 minutes, then 6 hours each, about three days in all.
+pub const MAX_ATTEMPTS: u32 = 20;
+/// Messages sent at once. Each SMTP conversation spends most of its time waiting on the
+/// network and the server (about 40 ms a message against a local server: lettre writes the
+/// final dot in a packet of its own, which waits for the server's delayed acknowledgement), so
+/// a few connections multiply throughput; mail servers commonly allow ten per client.
+pub const CONNECTIONS: usize = 8;
 /// Transient failures in a row after which a pass stops: the server is down, and every other
 /// message would fail the same way.
 const FAILURES_BEFORE_PAUSE: u32 = 3;
@@ -54,10 +63,6 @@ pub fn retry_delay(attempts: u32) -> Duration {
         .min(LONGEST_RETRY)
 }
 
-fn after(now: DateTime<Utc>, delay: Duration) -> DateTime<Utc> {
-    now + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::MAX)
-}
-
 /// What to record for an attempt that ended with `error`.
 fn outcome(error: &SendError, attempts: u32, now: DateTime<Utc>) -> Delivery {
     match error {
@@ -76,14 +81,32 @@ fn outcome(error: &SendError, attempts: u32, now: DateTime<Utc>) -> Delivery {
     }
 }
 
-/// Sends every message due now, until none is left or the server keeps failing.
+/// Sends every message due now, until none is left or the server keeps failing, over
+/// [`CONNECTIONS`] connections at once.
 pub async fn deliver_due(
     store: &dyn Store,
     transport: &Transport,
 ) -> Result<DeliveryReport, StoreError> {
+    let failures_in_a_row = AtomicU32::new(0);
+    let lanes = (0..CONNECTIONS).map(|_| lane(store, transport, &failures_in_a_row));
     let mut report = DeliveryReport::default();
-    let mut failures_in_a_row = 0;
-    while failures_in_a_row < FAILURES_BEFORE_PAUSE {
+    for lane in join_all(lanes).await {
+        let lane = lane?;
+        report.sent += lane.sent;
+        report.deferred += lane.deferred;
+        report.failed += lane.failed;
+    }
+    Ok(report)
+}
+
+/// One connection's share of [`deliver_due`]: claim a message, send it, record the outcome.
+async fn lane(
+    store: &dyn Store,
+    transport: &Transport,
+    failures_in_a_row: &AtomicU32,
+) -> Result<DeliveryReport, StoreError> {
+    let mut report = DeliveryReport::default();
+    while failures_in_a_row.load(Ordering::Relaxed) < FAILURES_BEFORE_PAUSE {
         let Some(message) = store.claim_messages(Utc::now(), LEASE, 1).await?.pop() else {
             break;
         };
@@ -97,11 +120,11 @@ pub async fn deliver_due(
         match &delivery {
             Delivery::Sent => {
                 report.sent += 1;
-                failures_in_a_row = 0;
+                failures_in_a_row.store(0, Ordering::Relaxed);
             }
             Delivery::Retry { error, at } => {
                 report.deferred += 1;
-                failures_in_a_row += 1;
+                failures_in_a_row.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(id = message.id, %to, %error, retry_at = %at, "mail deferred");
             }
             Delivery::Failed { error, .. } => {
@@ -109,7 +132,12 @@ pub async fn deliver_due(
                 tracing::warn!(id = message.id, %to, %error, "mail failed for good");
             }
         }
-        store.record_delivery(message.id, delivery, now).await?;
+        if !store.record_delivery(&message, delivery, now).await? {
+            tracing::warn!(
+                id = message.id,
+                "a send outlived its lease; another worker has the message now"
+            );
+        }
     }
     Ok(report)
 }
@@ -129,10 +157,16 @@ fn outgoing(message: &ClaimedMessage) -> Outgoing {
 pub async fn run_worker(store: Arc<dyn Store>, transport: Transport, wake: Arc<Notify>) {
     const IDLE: Duration = Duration::from_secs(60);
     loop {
-        if let Err(error) = deliver_due(&*store, &transport).await {
-            tracing::error!(%error, "delivering mail failed");
-        }
+        let paused = match deliver_due(&*store, &transport).await {
+            // The server kept failing: others are due now but would fail alike.
+            Ok(report) => report.deferred > 0 && report.sent == 0,
+            Err(error) => {
+                tracing::error!(%error, "delivering mail failed");
+                true
+            }
+        };
         let wait = match store.outbox_summary().await {
+            _ if paused => FIRST_RETRY,
             Ok(summary) => summary
                 .next_due
                 .and_then(|due| (due - Utc::now()).to_std().ok())

@@ -105,6 +105,13 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// Every day some paper was listed on, oldest first.
     async fn listing_dates(&self) -> Result<Vec<NaiveDate>, StoreError>;
 
+    /// The newest day a paper was listed (or, never listed, published) on, on or before
+    /// `on_or_before` when given: the day "now" is for trending and digests.
+    async fn newest_day(
+        &self,
+        on_or_before: Option<NaiveDate>,
+    ) -> Result<Option<NaiveDate>, StoreError>;
+
     /// Stored embeddings among these content hashes.
     async fn embeddings(&self, hashes: &[String]) -> Result<HashMap<String, Vec<f32>>, StoreError>;
 
@@ -126,6 +133,15 @@ pub trait Store: Send + Sync + fmt::Debug {
         token: TokenHash,
         now: DateTime<Utc>,
     ) -> Result<Confirmation, StoreError>;
+
+    /// Adds already-confirmed subscribers in one transaction (a list moved from elsewhere, the
+    /// benchmark's synthetic readers); addresses already known are left as they are. Returns
+    /// how many were added.
+    async fn add_confirmed_subscribers(
+        &self,
+        subscribers: &[(EmailAddress, Preferences)],
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError>;
 
     async fn subscriber(&self, id: SubscriberId) -> Result<Option<Subscriber>, StoreError>;
 
@@ -183,13 +199,14 @@ pub trait Store: Send + Sync + fmt::Debug {
     ) -> Result<Vec<ClaimedMessage>, StoreError>;
 
     /// Records what became of a claimed message (and, for a refused address, of its
-    /// subscriber).
+    /// subscriber), unless its lease ran out and another worker claimed it since: then nothing
+    /// is recorded and the answer is false.
     async fn record_delivery(
         &self,
-        id: i64,
+        message: &ClaimedMessage,
         delivery: Delivery,
         now: DateTime<Utc>,
-    ) -> Result<(), StoreError>;
+    ) -> Result<bool, StoreError>;
 
     /// Makes every queued message waiting out a backoff due now (an operator retrying by
     /// hand); messages claimed by a worker stay with it. Returns how many.
@@ -201,8 +218,8 @@ pub trait Store: Send + Sync + fmt::Debug {
     async fn secret(&self, name: &str, generated: &[u8]) -> Result<Vec<u8>, StoreError>;
 }
 
-/// The trending papers of `window`, ending on the newest listing day on or before `as_of`
-/// (the newest of all when `None`), best first, with their scores (see
+/// The trending papers of `window`, ending on the newest day with papers on or before `as_of`
+/// (see [`Store::newest_day`]), best first, with their scores (see
 /// [`paperboy_core::trending`]). At most `limit` papers are read.
 pub async fn trending(
     store: &dyn Store,
@@ -210,13 +227,7 @@ pub async fn trending(
     as_of: Option<NaiveDate>,
     limit: u32,
 ) -> Result<Vec<(Paper, f64)>, StoreError> {
-    let dates = store.listing_dates().await?;
-    let Some(reference) = dates
-        .iter()
-        .rev()
-        .find(|day| as_of.is_none_or(|as_of| **day <= as_of))
-        .copied()
-    else {
+    let Some(reference) = store.newest_day(as_of).await? else {
         return Ok(Vec::new());
     };
     let papers = store

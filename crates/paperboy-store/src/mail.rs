@@ -174,6 +174,8 @@ pub struct ClaimedMessage {
     pub bytes: Vec<u8>,
     /// Including this one.
     pub attempts: u32,
+    /// Until when this worker holds it.
+    pub lease: DateTime<Utc>,
 }
 
 impl std::fmt::Debug for ClaimedMessage {
@@ -199,6 +201,14 @@ pub enum Delivery {
         error: String,
         refused_recipient: bool,
     },
+}
+
+/// `now + delay`, or the end of time if that overflows.
+pub fn after(now: DateTime<Utc>, delay: std::time::Duration) -> DateTime<Utc> {
+    chrono::Duration::from_std(delay)
+        .ok()
+        .and_then(|delay| now.checked_add_signed(delay))
+        .unwrap_or(DateTime::<Utc>::MAX_UTC)
 }
 
 /// Counts of the outbox, for the command line and `/metrics`.

@@ -304,6 +304,14 @@ impl Store for SqliteStore {
         self.confirm_subscription_impl(token, now).await
     }
 
+    async fn add_confirmed_subscribers(
+        &self,
+        subscribers: &[(EmailAddress, Preferences)],
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        self.add_confirmed_subscribers_impl(subscribers, now).await
+    }
+
     async fn subscriber(&self, id: SubscriberId) -> Result<Option<Subscriber>, StoreError> {
         self.subscriber_impl(id).await
     }
@@ -366,11 +374,11 @@ impl Store for SqliteStore {
 
     async fn record_delivery(
         &self,
-        id: i64,
+        message: &ClaimedMessage,
         delivery: Delivery,
         now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        self.record_delivery_impl(id, delivery, now).await
+    ) -> Result<bool, StoreError> {
+        self.record_delivery_impl(message, delivery, now).await
     }
 
     async fn retry_queued_now(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
@@ -383,6 +391,20 @@ impl Store for SqliteStore {
 
     async fn secret(&self, name: &str, generated: &[u8]) -> Result<Vec<u8>, StoreError> {
         self.secret_impl(name, generated).await
+    }
+
+    async fn newest_day(
+        &self,
+        on_or_before: Option<NaiveDate>,
+    ) -> Result<Option<NaiveDate>, StoreError> {
+        let day: Option<NaiveDate> = sqlx::query_scalar(
+            "SELECT MAX(sort_date) FROM papers WHERE $1 IS NULL OR sort_date <= $1",
+        )
+        .bind(on_or_before)
+        .fetch_one(&self.pool)
+        .await
+        .context("finding the newest day with papers")?;
+        Ok(day)
     }
 
     async fn listing_dates(&self) -> Result<Vec<NaiveDate>, StoreError> {

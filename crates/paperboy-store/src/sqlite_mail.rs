@@ -16,7 +16,7 @@ use sqlx::{AssertSqlSafe, QueryBuilder, Row, Sqlite, SqliteConnection};
 
 use crate::mail::{
     ClaimedMessage, Confirmation, Delivery, MAX_REFUSALS, MessageKind, NewMessage, OutboxSummary,
-    QueuedDigest, RequestOutcome, Subscriber, SubscriberState, SubscriptionRequest,
+    QueuedDigest, RequestOutcome, Subscriber, SubscriberState, SubscriptionRequest, after,
 };
 use crate::{Context, SqliteStore, StoreError};
 
@@ -42,10 +42,6 @@ fn parse_stamp(text: &str) -> Result<DateTime<Utc>, StoreError> {
     DateTime::parse_from_rfc3339(text)
         .map(|time| time.with_timezone(&Utc))
         .map_err(|_| StoreError::Corrupt(format!("a time stamp {text:?}")))
-}
-
-fn later(now: DateTime<Utc>, by: Duration) -> DateTime<Utc> {
-    now + chrono::Duration::from_std(by).unwrap_or(chrono::Duration::MAX)
 }
 
 fn json_list(values: &[String]) -> String {
@@ -171,7 +167,7 @@ impl SqliteStore {
         .await
         .context("counting confirmation mails")?;
         let too_soon = match latest {
-            Some(latest) => later(parse_stamp(&latest)?, request.limit.gap) > request.now,
+            Some(latest) => after(parse_stamp(&latest)?, request.limit.gap) > request.now,
             None => false,
         };
         if recent >= i64::from(request.limit.per_day) || too_soon {
@@ -263,6 +259,45 @@ impl SqliteStore {
             .ok_or_else(|| StoreError::Corrupt("a request without its subscriber".into()))?;
         tx.commit().await.context("committing a confirmation")?;
         Ok(Confirmation::Confirmed(subscriber))
+    }
+
+    pub(crate) async fn add_confirmed_subscribers_impl(
+        &self,
+        subscribers: &[(EmailAddress, Preferences)],
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        let now = stamp(now);
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .context("starting a write transaction")?;
+        let mut added = 0;
+        for chunk in subscribers.chunks(MAX_BINDS / 7) {
+            let mut sql = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO subscribers \
+                 (email, state, topics, categories, frequency, created_at, confirmed_at) ",
+            );
+            sql.push_values(chunk, |mut values, (email, preferences)| {
+                values
+                    .push_bind(email.as_str())
+                    .push_bind("confirmed")
+                    .push_bind(json_list(preferences.topics()))
+                    .push_bind(json_list(preferences.categories()))
+                    .push_bind(preferences.frequency().as_str())
+                    .push_bind(&now)
+                    .push_bind(&now);
+            });
+            sql.push(" ON CONFLICT (email) DO NOTHING");
+            added += sql
+                .build()
+                .execute(&mut *tx)
+                .await
+                .context("adding subscribers")?
+                .rows_affected();
+        }
+        tx.commit().await.context("committing subscribers")?;
+        Ok(added)
     }
 
     pub(crate) async fn subscriber_impl(
@@ -412,7 +447,17 @@ impl SqliteStore {
             .context("starting a write transaction")?;
         let mut queued = 0;
         for digest in &digests {
-            if !insert_message(&mut tx, &digest.message, Some(digest.subscriber), &now).await? {
+            // Composed from a page read earlier: whoever left since gets nothing.
+            let confirmed: Option<i64> = sqlx::query_scalar(
+                "SELECT 1 FROM subscribers WHERE id = $1 AND state = 'confirmed'",
+            )
+            .bind(digest.subscriber.0)
+            .fetch_optional(&mut *tx)
+            .await
+            .context("checking a subscriber")?;
+            if confirmed.is_none()
+                || !insert_message(&mut tx, &digest.message, Some(digest.subscriber), &now).await?
+            {
                 continue;
             }
             queued += 1;
@@ -432,9 +477,11 @@ impl SqliteStore {
                     .await
                     .context("recording a digest's papers")?;
             }
+            // Never backwards: a digest composed for an earlier date (`digest run --date`)
+            // does not make later papers look unsent.
             sqlx::query(
-                "UPDATE subscribers SET last_digest_period = $1, last_digest_until = $2 \
-                 WHERE id = $3",
+                "UPDATE subscribers SET last_digest_period = $1, \
+                 last_digest_until = MAX(COALESCE(last_digest_until, $2), $2) WHERE id = $3",
             )
             .bind(&digest.period)
             .bind(digest.until)
@@ -458,6 +505,7 @@ impl SqliteStore {
             .begin_with("BEGIN IMMEDIATE")
             .await
             .context("starting a write transaction")?;
+        let lease = after(now, lease);
         let rows = sqlx::query(
             "UPDATE outbox SET attempts = attempts + 1, leased_until = $1 \
              WHERE id IN (SELECT id FROM outbox WHERE state = 'queued' AND next_attempt_at <= $2 \
@@ -465,7 +513,7 @@ impl SqliteStore {
                           ORDER BY next_attempt_at, id LIMIT $3) \
              RETURNING id, kind, subscriber_id, sender, recipient, message_id, message, attempts",
         )
-        .bind(stamp(later(now, lease)))
+        .bind(stamp(lease))
         .bind(stamp(now))
         .bind(i64::from(limit))
         .fetch_all(&mut *tx)
@@ -493,6 +541,7 @@ impl SqliteStore {
                     message_id: row.get("message_id"),
                     bytes: row.get("message"),
                     attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
+                    lease,
                 })
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
@@ -502,83 +551,95 @@ impl SqliteStore {
 
     pub(crate) async fn record_delivery_impl(
         &self,
-        id: i64,
+        message: &ClaimedMessage,
         delivery: Delivery,
         now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         let now = stamp(now);
+        let lease = stamp(message.lease);
         let mut tx = self
             .pool
             .begin_with("BEGIN IMMEDIATE")
             .await
             .context("starting a write transaction")?;
-        let subscriber: Option<Option<i64>> =
-            sqlx::query_scalar("SELECT subscriber_id FROM outbox WHERE id = $1")
-                .bind(id)
-                .fetch_optional(&mut *tx)
-                .await
-                .context("reading a message")?;
-        let subscriber = subscriber.flatten();
-        match &delivery {
-            Delivery::Sent => {
-                sqlx::query(
-                    "UPDATE outbox SET state = 'sent', sent_at = $1, last_error = NULL, \
-                     leased_until = NULL WHERE id = $2",
-                )
-                .bind(&now)
-                .bind(id)
-                .execute(&mut *tx)
-                .await
-                .context("recording a sent message")?;
-                if let Some(subscriber) = subscriber {
+        // Each update holds only while this worker's lease does (`leased_until` unchanged).
+        let (sql, error): (&str, Option<&str>) = match &delivery {
+            // The bytes are not needed once sent (a digest is ~10 KB; a large list would grow
+            // the store by gigabytes a week), nor once failed for good (they may hold a
+            // confirmation link); the row stays, as the record.
+            Delivery::Sent => (
+                "UPDATE outbox SET state = 'sent', sent_at = $1, last_error = NULL, \
+                 leased_until = NULL, message = X'' WHERE id = $2 AND leased_until = $3",
+                None,
+            ),
+            Delivery::Retry { error, .. } => (
+                "UPDATE outbox SET next_attempt_at = $1, last_error = $4, leased_until = NULL \
+                 WHERE id = $2 AND leased_until = $3",
+                Some(error),
+            ),
+            Delivery::Failed { error, .. } => (
+                "UPDATE outbox SET state = 'failed', last_error = $4, leased_until = NULL, \
+                 message = X'' WHERE id = $2 AND leased_until = $3 AND $1 IS NOT NULL",
+                Some(error),
+            ),
+        };
+        let first_bind = match &delivery {
+            Delivery::Retry { at, .. } => stamp(*at),
+            _ => now.clone(),
+        };
+        let recorded = sqlx::query(sql)
+            .bind(first_bind)
+            .bind(message.id)
+            .bind(&lease)
+            .bind(error)
+            .execute(&mut *tx)
+            .await
+            .context("recording a delivery")?
+            .rows_affected()
+            == 1;
+        if !recorded {
+            return Ok(false);
+        }
+        if let Some(subscriber) = message.subscriber {
+            match delivery {
+                Delivery::Sent => {
                     sqlx::query("UPDATE subscribers SET refusals = 0 WHERE id = $1")
-                        .bind(subscriber)
+                        .bind(subscriber.0)
                         .execute(&mut *tx)
                         .await
                         .context("clearing a subscriber's refusals")?;
                 }
-            }
-            Delivery::Retry { at, error } => {
-                sqlx::query(
-                    "UPDATE outbox SET next_attempt_at = $1, last_error = $2, leased_until = NULL \
-                     WHERE id = $3",
-                )
-                .bind(stamp(*at))
-                .bind(error)
-                .bind(id)
-                .execute(&mut *tx)
-                .await
-                .context("deferring a message")?;
-            }
-            Delivery::Failed {
-                error,
-                refused_recipient,
-            } => {
-                sqlx::query(
-                    "UPDATE outbox SET state = 'failed', last_error = $1, leased_until = NULL \
-                     WHERE id = $2",
-                )
-                .bind(error)
-                .bind(id)
-                .execute(&mut *tx)
-                .await
-                .context("recording a failed message")?;
-                if let (true, Some(subscriber)) = (refused_recipient, subscriber) {
+                Delivery::Failed {
+                    refused_recipient: true,
+                    ..
+                } => {
                     sqlx::query(
                         "UPDATE subscribers SET refusals = refusals + 1, \
-                         state = CASE WHEN refusals + 1 >= $1 THEN 'bounced' ELSE state END \
+                         state = CASE WHEN refusals + 1 >= $1 AND state IN ('pending', 'confirmed') \
+                                      THEN 'bounced' ELSE state END \
                          WHERE id = $2",
                     )
                     .bind(i64::from(MAX_REFUSALS))
-                    .bind(subscriber)
+                    .bind(subscriber.0)
                     .execute(&mut *tx)
                     .await
                     .context("counting a refused address")?;
+                    // A bounced address gets none of the digests still queued for it.
+                    sqlx::query(
+                        "DELETE FROM outbox WHERE subscriber_id = $1 AND kind = 'digest' \
+                         AND state = 'queued' AND leased_until IS NULL \
+                         AND (SELECT state FROM subscribers WHERE id = $1) = 'bounced'",
+                    )
+                    .bind(subscriber.0)
+                    .execute(&mut *tx)
+                    .await
+                    .context("dropping a bounced address's digests")?;
                 }
+                _ => {}
             }
         }
         tx.commit().await.context("committing a delivery")?;
-        Ok(())
+        Ok(true)
     }
 
     pub(crate) async fn retry_queued_now_impl(

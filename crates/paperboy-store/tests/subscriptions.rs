@@ -267,11 +267,18 @@ async fn claimed_messages_are_leased_retried_and_refusals_bounce_an_address() {
     let after_lease = now + chrono::Duration::seconds(61);
     let again = store.claim_messages(after_lease, lease, 10).await.unwrap();
     assert_eq!(again[0].attempts, 2);
+    // The first worker, back from a send that outlived its lease, records nothing.
+    assert!(
+        !store
+            .record_delivery(&claimed[0], Delivery::Sent, after_lease)
+            .await
+            .unwrap()
+    );
 
     let retry_at = after_lease + chrono::Duration::minutes(2);
     store
         .record_delivery(
-            again[0].id,
+            &again[0],
             Delivery::Retry {
                 at: retry_at,
                 error: "451 try later".into(),
@@ -303,7 +310,7 @@ async fn claimed_messages_are_leased_retried_and_refusals_bounce_an_address() {
             .is_empty()
     );
     store
-        .record_delivery(third[0].id, Delivery::Sent, after_lease)
+        .record_delivery(&third[0], Delivery::Sent, after_lease)
         .await
         .unwrap();
     let summary = store.outbox_summary().await.unwrap();
@@ -320,7 +327,7 @@ async fn claimed_messages_are_leased_retried_and_refusals_bounce_an_address() {
         let claimed = store.claim_messages(time, lease, 10).await.unwrap();
         store
             .record_delivery(
-                claimed[0].id,
+                &claimed[0],
                 Delivery::Failed {
                     error: "550 no such user".into(),
                     refused_recipient: true,
@@ -346,4 +353,46 @@ async fn a_secret_is_generated_once() {
     let second = store.secret("link-key", &[2; 32]).await.unwrap();
     assert_eq!(first, vec![1; 32]);
     assert_eq!(second, first);
+}
+
+#[tokio::test]
+async fn confirmed_subscribers_are_added_in_bulk_and_known_addresses_kept() {
+    let (_dir, store) = sqlite().await;
+    let now = at("2026-11-28T06:00:00Z");
+    let (_, pending) = request("ada@example.org", &["graphs"], now);
+    store.request_subscription(pending).await.unwrap();
+    let preferences = Preferences::new(["diffusion"], ["cs.CV"], Frequency::Weekly).unwrap();
+    let added = store
+        .add_confirmed_subscribers(
+            &[
+                (address("ada@example.org"), preferences.clone()),
+                (address("bob@example.org"), preferences.clone()),
+            ],
+            now,
+        )
+        .await
+        .unwrap();
+    assert_eq!(added, 1);
+    let ada = store
+        .subscriber_by_email(&address("ada@example.org"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        ada.state,
+        SubscriberState::Pending,
+        "a known address is left as it was"
+    );
+    let bob = store
+        .subscriber_by_email(&address("bob@example.org"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(bob.state, SubscriberState::Confirmed);
+    assert_eq!(bob.preferences, preferences);
+    let confirmed = store
+        .subscribers_after(None, Some(SubscriberState::Confirmed), 10)
+        .await
+        .unwrap();
+    assert_eq!(confirmed.len(), 1);
 }

@@ -39,7 +39,9 @@ pub(crate) async fn trending(
     store: &dyn Store,
     window: Window,
 ) -> Result<Vec<(Paper, f64)>, StoreError> {
-    paperboy_store::trending(store, window, None, MAX_LISTED).await
+    // Not beyond today: one paper with a wrong future date must not empty the list.
+    let today = chrono::Utc::now().date_naive();
+    paperboy_store::trending(store, window, Some(today), MAX_LISTED).await
 }
 
 /// Runs a query off the async threads, once one of the search slots is free: a search keeps

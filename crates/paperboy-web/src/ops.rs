@@ -136,6 +136,13 @@ pub(crate) async fn metrics(State(state): State<AppState>) -> Response {
             return StatusCode::INTERNAL_SERVER_ERROR.into_response();
         }
     };
+    let outbox = match state.store.outbox_summary().await {
+        Ok(outbox) => outbox,
+        Err(error) => {
+            tracing::error!(%error, "counting the outbox for /metrics failed");
+            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+        }
+    };
     let indexed = state.searcher.index().vectors.len() as u64;
     let mut text = String::new();
     let _ = writeln!(
@@ -197,6 +204,15 @@ pub(crate) async fn metrics(State(state): State<AppState>) -> Response {
         papers.saturating_sub(indexed),
         state.responses.hits.load(Ordering::Relaxed),
         state.responses.misses.load(Ordering::Relaxed),
+    );
+    let _ = writeln!(
+        text,
+        "# HELP paperboy_outbox_messages Mail in the outbox, by state (sent and failed are kept \
+         as records).\n# TYPE paperboy_outbox_messages gauge\n\
+         paperboy_outbox_messages{{state=\"queued\"}} {}\n\
+         paperboy_outbox_messages{{state=\"sent\"}} {}\n\
+         paperboy_outbox_messages{{state=\"failed\"}} {}",
+        outbox.queued, outbox.sent, outbox.failed
     );
     (
         [(

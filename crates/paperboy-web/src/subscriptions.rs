@@ -86,9 +86,11 @@ impl ClientLimit {
             }
             v4 => v4,
         };
-        let Ok(mut windows) = self.windows.lock() else {
-            return Ok(());
-        };
+        // A panic while the lock was held leaves the counts usable.
+        let mut windows = self
+            .windows
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let now = Instant::now();
         if windows.len() >= MAX_CLIENTS {
             windows.retain(|_, (start, _)| now.duration_since(*start) < Self::WINDOW);
@@ -305,17 +307,18 @@ async fn request(
     state: &AppState,
     client: IpAddr,
     email: &str,
-    preferences: Result<Preferences, String>,
+    preferences: impl FnOnce() -> Result<Preferences, String>,
 ) -> Result<(), RequestError> {
-    let email: EmailAddress = email
-        .parse()
-        .map_err(|error: paperboy_core::EmailError| RequestError::Invalid(error.to_string()))?;
-    let preferences = preferences.map_err(RequestError::Invalid)?;
+    // Counted first: a client sending malformed requests is held back too.
     state
         .subscriptions
         .clients
         .check(client)
         .map_err(RequestError::TooMany)?;
+    let email: EmailAddress = email
+        .parse()
+        .map_err(|error: paperboy_core::EmailError| RequestError::Invalid(error.to_string()))?;
+    let preferences = preferences().map_err(RequestError::Invalid)?;
     let subscriptions = &state.subscriptions;
     match subscribe(
         &*state.store,
@@ -357,10 +360,12 @@ pub(crate) async fn api_subscribe(
         Ok(body) => body,
         Err(rejection) => return ApiError::bad_request(rejection.body_text()).into_response(),
     };
-    let preferences = parse_frequency(body.frequency.as_deref()).and_then(|frequency| {
-        Preferences::new(&body.topics, &body.categories, frequency)
-            .map_err(|error| error.to_string())
-    });
+    let preferences = || {
+        parse_frequency(body.frequency.as_deref()).and_then(|frequency| {
+            Preferences::new(&body.topics, &body.categories, frequency)
+                .map_err(|error| error.to_string())
+        })
+    };
     match request(&state, client, &body.email, preferences).await {
         Ok(()) => (
             StatusCode::ACCEPTED,
@@ -407,7 +412,7 @@ pub(crate) async fn subscribe_submit(
             &PreferencesForm::default().page("The form's values could not be read.".into()),
         );
     };
-    match request(&state, client, &form.email, form.preferences()).await {
+    match request(&state, client, &form.email, || form.preferences()).await {
         Ok(()) => render(
             StatusCode::OK,
             &NoticePage {

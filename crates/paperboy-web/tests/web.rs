@@ -275,6 +275,7 @@ async fn operators_get_metrics_request_ids_compression_and_validators() {
         "paperboy_papers 33",
         "paperboy_index_papers 33",
         "paperboy_embedding_backlog 0",
+        "paperboy_outbox_messages{state=\"queued\"} 0",
         // Five more answers for `/` came from the cache; the first `/`, the stylesheet, the
         // feed, the search and the paper were rendered (a 404 is not kept, metrics and health
         // are never cached).
@@ -287,6 +288,52 @@ async fn operators_get_metrics_request_ids_compression_and_validators() {
         !metrics.contains("agents"),
         "search words stay out of metrics"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn subscription_requests_answer_as_documented_and_are_limited_per_client() {
+    let site = start(&DAYS).await;
+    let (_, document) = site.json("/api/openapi.json").await;
+    let api = OpenApi(document);
+    let route = "/api/subscriptions";
+    let accepted = serde_json::json!({"email": "ada@example.org", "topics": ["graphs"]});
+
+    let (status, _, body) = site.post_json(route, &accepted, &[]).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    api.check(route, 202, &body);
+    // The same answer for an address already asked for, and for a new one.
+    let (_, _, again) = site.post_json(route, &accepted, &[]).await;
+    assert_eq!(again, body);
+
+    for bad in [
+        serde_json::json!({"email": "nobody"}),
+        serde_json::json!({"email": "ada@example.org", "unknown": 1}),
+        serde_json::json!({"email": "ada@example.org", "topics": "not a list"}),
+        serde_json::json!({"email": "ada@example.org", "categories": ["<b>"]}),
+    ] {
+        let (status, _, error) = site.post_json(route, &bad, &[]).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}");
+        api.check(route, 400, &error);
+    }
+    let (status, _, error) = site
+        .post_json(route, &accepted, &[("sec-fetch-site", "cross-site")])
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    api.check(route, 403, &error);
+
+    // Ten requests an hour per client, whatever the addresses and whether they were valid: four
+    // so far (the two bodies that were not even JSON of the right shape are not counted); the
+    // eleventh waits.
+    for n in 0..6 {
+        let other = serde_json::json!({"email": format!("reader{n}@example.org")});
+        let (status, _, _) = site.post_json(route, &other, &[]).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "request {n}");
+    }
+    let (status, headers, error) = site.post_json(route, &accepted, &[]).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    api.check(route, 429, &error);
+    let retry: u64 = headers["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=3600).contains(&retry));
 }
 
 #[tokio::test(flavor = "multi_thread")]

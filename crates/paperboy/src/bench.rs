@@ -6,14 +6,18 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
+use chrono::Utc;
+use paperboy_core::EmailAddress;
+use paperboy_core::subscription::{Frequency, Preferences};
+use paperboy_digest::compose::{Schedule, compose};
 use paperboy_search::{
     Embedder, Hit, Mode, ModelDir, Query, SearchIndex, Searcher, VectorIndex, paper_text,
 };
 use paperboy_store::Store;
 
 use crate::Outcome;
-use crate::cli::Cli;
-use crate::search::index_dir;
+use crate::cli::{Cli, MailArgs};
+use crate::search::{index_dir, open_searcher};
 
 /// Papers embedded to measure throughput by `bench search`.
 const THROUGHPUT_SAMPLE: u32 = 64;
@@ -230,6 +234,102 @@ fn read_queries(path: &Path, count: usize) -> anyhow::Result<Vec<String>> {
         bail!("{} has no queries", path.display());
     }
     Ok(queries)
+}
+
+/// Distinct topics the synthetic subscribers draw from: readers share interests, and how many
+/// distinct topics there are decides how many searches composing takes.
+const TOPIC_POOL: usize = 1_000;
+
+/// `paperboy bench digest`: composes a day's digests for `subscribers` synthetic readers with
+/// `topics` topics each, and says how long it took.
+pub(crate) async fn digest(
+    store: &dyn Store,
+    cli: &Cli,
+    subscribers: u32,
+    topics: usize,
+    mail: &MailArgs,
+) -> anyhow::Result<Outcome> {
+    let Some(date) = store.newest_day(None).await? else {
+        bail!("the store has no dated papers: import some first (e.g. paperboy demo)");
+    };
+    let pool = topic_pool(store).await?;
+    let mut random = 0x2545_f491_4f6c_dd1d_u64;
+    let mut next = move || {
+        random ^= random << 13;
+        random ^= random >> 7;
+        random ^= random << 17;
+        random
+    };
+    let readers: Vec<(EmailAddress, Preferences)> = (0..subscribers)
+        .map(|n| {
+            let chosen: Vec<&str> = (0..topics)
+                .map(|_| pool[(next() % pool.len() as u64) as usize].as_str())
+                .collect();
+            let address = format!("reader{n}@bench.invalid").parse()?;
+            Ok((
+                address,
+                Preferences::new(chosen, Vec::<String>::new(), Frequency::Daily)?,
+            ))
+        })
+        .collect::<anyhow::Result<_>>()?;
+    let started = Instant::now();
+    let added = store
+        .add_confirmed_subscribers(&readers, Utc::now())
+        .await?;
+    eprintln!(
+        "Added {added} synthetic subscribers in {:.1} s ({} distinct topics).",
+        started.elapsed().as_secs_f64(),
+        pool.len()
+    );
+
+    let searcher = open_searcher(cli, true).await?;
+    let mailer = crate::digest::mailer(store, mail, "http://127.0.0.1:8080").await?;
+    let started = Instant::now();
+    let report = compose(
+        store,
+        &searcher,
+        &mailer,
+        Schedule::default(),
+        date,
+        Utc::now(),
+    )
+    .await?;
+    let seconds = started.elapsed().as_secs_f64();
+    if report.due == 0 {
+        bail!(
+            "every subscriber already has a digest for {date}: run on a fresh copy of the data folder"
+        );
+    }
+    println!(
+        "Composed digests for {date}: {} due, {} queued, {} with nothing new, in {seconds:.1} s \
+         ({:.2} ms a subscriber).",
+        report.due,
+        report.queued,
+        report.empty,
+        seconds * 1000.0 / report.due as f64
+    );
+    Ok(Outcome::Success)
+}
+
+/// Up to [`TOPIC_POOL`] topics: the first six words of titles spread over the store.
+async fn topic_pool(store: &dyn Store) -> anyhow::Result<Vec<String>> {
+    let total = store.count_papers().await?;
+    let step = (total / TOPIC_POOL as u64).max(1);
+    let mut pool = Vec::with_capacity(TOPIC_POOL);
+    let mut seen = 0u64;
+    paperboy_store::for_each_paper(store, |paper| -> Result<(), paperboy_store::StoreError> {
+        if seen.is_multiple_of(step) && pool.len() < TOPIC_POOL {
+            let words: Vec<&str> = paper.record.title.split_whitespace().take(6).collect();
+            pool.push(words.join(" "));
+        }
+        seen += 1;
+        Ok(())
+    })
+    .await?;
+    if pool.is_empty() {
+        bail!("the store has no papers to draw topics from");
+    }
+    Ok(pool)
 }
 
 #[cfg(test)]

@@ -310,6 +310,19 @@ pub(crate) enum ModelCommand {
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum BenchCommand {
+    /// Compose (and queue, not send) digests for synthetic subscribers over this store's
+    /// papers. It adds the subscribers it needs and queues their mail: run it on a copy of a
+    /// data folder, never on one that serves readers.
+    Digest {
+        /// Synthetic subscribers to compose for.
+        #[arg(long, default_value_t = 100_000)]
+        subscribers: u32,
+        /// Topics per subscriber, drawn from the titles of 1,000 of the store's papers.
+        #[arg(long, default_value_t = 3)]
+        topics: usize,
+        #[command(flatten)]
+        mail: MailArgs,
+    },
     /// Embedding throughput on the abstracts in the store (import some first).
     Embed {
         /// How many papers to embed.

@@ -44,7 +44,7 @@ pub(crate) async fn mailer(
     Ok(Mailer::new(store, sender, public_url).await?)
 }
 
-fn schedule(mail: &MailArgs) -> Schedule {
+pub(crate) fn schedule(mail: &MailArgs) -> Schedule {
     Schedule {
         weekly_on: mail.digest_weekday,
         send_empty: mail.send_empty_digests,

@@ -115,6 +115,14 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
                 PapersCommand::Show { id, json } => papers::show(&*store, &id, json).await?,
             },
             Command::Bench {
+                command:
+                    BenchCommand::Digest {
+                        subscribers,
+                        topics,
+                        ref mail,
+                    },
+            } => bench::digest(&*store, &cli, subscribers, topics, mail).await?,
+            Command::Bench {
                 command: BenchCommand::Embed { count },
             } => bench::embed(&*store, cli.model()?, count).await?,
             Command::Bench {

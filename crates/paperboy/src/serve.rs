@@ -6,7 +6,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use paperboy_digest::compose::Schedule;
 use paperboy_digest::deliver::run_worker;
 use paperboy_search::SearchIndex;
 use paperboy_store::Store;
@@ -55,10 +54,7 @@ pub(crate) async fn run(
         Arc::clone(&store),
         Arc::clone(&searcher),
         mailer.clone(),
-        Schedule {
-            weekly_on: mail.digest_weekday,
-            send_empty: mail.send_empty_digests,
-        },
+        digest::schedule(mail),
         mail.digest_time,
         Arc::clone(&wake),
     ));

@@ -1,6 +1,7 @@
--- Digest subscribers, one per normalised address.
+-- Digest subscribers, one per normalised address. AUTOINCREMENT: an id is never reused, so a
+-- manage link of a removed subscriber can never open a later one's settings.
 CREATE TABLE subscribers (
-    id                 INTEGER PRIMARY KEY,
+    id                 INTEGER PRIMARY KEY AUTOINCREMENT,
     email              TEXT NOT NULL UNIQUE,
     state              TEXT NOT NULL,           -- pending | confirmed | unsubscribed | bounced
     topics             TEXT NOT NULL,           -- JSON array of strings
@@ -50,7 +51,7 @@ CREATE TABLE outbox (
     sender          TEXT NOT NULL,
     recipient       TEXT NOT NULL,
     message_id      TEXT NOT NULL,
-    message         BLOB NOT NULL,              -- the bytes to send, rendered once
+    message         BLOB NOT NULL,              -- the bytes to send, rendered once; emptied once sent
     state           TEXT NOT NULL,              -- queued | sent | failed
     attempts        INTEGER NOT NULL DEFAULT 0,
     next_attempt_at TEXT NOT NULL,              -- RFC 3339: not tried again before (backoff)

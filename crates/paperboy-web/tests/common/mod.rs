@@ -49,6 +49,23 @@ impl Site {
             .unwrap()
     }
 
+    /// A POST of a JSON body, answered in JSON, with extra headers.
+    pub async fn post_json(
+        &self,
+        path: &str,
+        body: &Value,
+        headers: &[(&str, &str)],
+    ) -> (StatusCode, reqwest::header::HeaderMap, Value) {
+        let mut request = self.client.post(format!("{}{path}", self.base)).json(body);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        (status, headers, response.json().await.unwrap())
+    }
+
     pub async fn page(&self, path: &str) -> (StatusCode, String) {
         let response = self.get(path).await;
         let status = response.status();

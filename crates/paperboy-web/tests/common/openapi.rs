@@ -10,16 +10,20 @@ impl OpenApi {
     /// Panics, naming the first mismatch, unless `body` is what the document promises for
     /// `GET route` answering `status`.
     pub fn check(&self, route: &str, status: u16, body: &Value) {
-        let operation = &self.0["paths"][route]["get"];
-        assert!(operation.is_object(), "the document has no GET {route}");
+        // Each route here answers one method.
+        let operation = ["get", "post"]
+            .iter()
+            .map(|method| &self.0["paths"][route][method])
+            .find(|operation| operation.is_object())
+            .unwrap_or_else(|| panic!("the document has no {route}"));
         let response = self.resolve(&operation["responses"][status.to_string()]);
         assert!(
             response.is_object(),
-            "the document has no {status} answer for GET {route}"
+            "the document has no {status} answer for {route}"
         );
         let schema = &response["content"]["application/json"]["schema"];
         if let Err(mismatch) = self.validate(schema, body, "$") {
-            panic!("GET {route} {status}: {mismatch}\nbody: {body}");
+            panic!("{route} {status}: {mismatch}\nbody: {body}");
         }
     }
 
