@@ -328,6 +328,35 @@ async fn subscribe_confirm_receive_a_digest_and_leave_in_one_click() {
     let manage = client.get(&url).send().await.unwrap();
     assert_eq!(manage.status(), 200);
     assert!(manage.text().await.unwrap().contains("video generation"));
+    // The same page changes topics and frequency.
+    let saved = client
+        .post(format!("{url}/preferences"))
+        .header("sec-fetch-site", "same-origin")
+        .form(&[
+            ("topics", "protein folding\r\nvideo generation"),
+            ("categories", "cs.CV, cs"),
+            ("frequency", "weekly"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(saved.status(), 200);
+    assert!(saved.text().await.unwrap().contains("Saved"));
+    let refused = client
+        .post(format!("{url}/preferences"))
+        .form(&[("categories", "cs.NOPE")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 400);
+    let (_, listed, _) = output(paperboy(data.path()).args(["subscribers", "list", "--json"]));
+    let subscriber: Value = serde_json::from_str(listed.trim()).unwrap();
+    assert_eq!(
+        subscriber["topics"],
+        serde_json::json!(["protein folding", "video generation"])
+    );
+    assert_eq!(subscriber["categories"], serde_json::json!(["cs.CV", "cs"]));
+    assert_eq!(subscriber["frequency"], "weekly");
     let left = client
         .post(&url)
         .header("content-type", "application/x-www-form-urlencoded")
@@ -345,6 +374,25 @@ async fn subscribe_confirm_receive_a_digest_and_leave_in_one_click() {
     let last = forged.pop().unwrap();
     forged.push(if last == 'A' { 'B' } else { 'A' });
     assert_eq!(client.get(&forged).send().await.unwrap().status(), 404);
+
+    // The form on every page, as a browser sends it.
+    let page = client
+        .post(format!("{}/subscribe", server.base))
+        .header("sec-fetch-site", "same-origin")
+        .form(&[
+            ("email", "bob@example.org"),
+            ("topics", "graph neural networks"),
+            ("frequency", "weekly"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await.unwrap().contains("Check your inbox"));
+    wait_for("Bob's confirmation mail", Duration::from_secs(20), || {
+        smtp.count() == 3
+    });
+    assert_eq!(smtp.parsed()[2]["recipients"][0], "bob@example.org");
 }
 
 /// Adds `count` confirmed subscribers, each following one of [`TOPICS`].
