@@ -1,5 +1,6 @@
 //! `paperboy digest` and `paperboy subscribers`, and the digest schedule `serve` runs.
 
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,7 +11,7 @@ use paperboy_digest::Mailer;
 use paperboy_digest::compose::{Schedule, compose, preview as compose_preview};
 use paperboy_digest::deliver::{DeliveryReport, LEASE, deliver_due};
 use paperboy_mail::{Sender, Transport};
-use paperboy_search::Searcher;
+use paperboy_search::{SearchIndex, Searcher};
 use paperboy_store::Store;
 use tokio::sync::Notify;
 
@@ -182,10 +183,12 @@ pub(crate) async fn remove_subscriber(store: &dyn Store, email: &str) -> anyhow:
 
 /// Composes the day's digests at the configured time (and at start-up, if that time has
 /// passed and the day's digests are not all queued: composing is idempotent), then wakes the
-/// outbox worker.
+/// outbox worker. The search index is read afresh from `index_dir` first, so that papers
+/// imported since the server started are matched to topics before the digest moves past them.
 pub(crate) async fn run_schedule(
     store: Arc<dyn Store>,
     searcher: Arc<Searcher>,
+    index_dir: PathBuf,
     mailer: Mailer,
     mail_schedule: Schedule,
     at: chrono::NaiveTime,
@@ -197,6 +200,13 @@ pub(crate) async fn run_schedule(
         let today = now.date_naive();
         let due_at = today.and_time(at).and_utc();
         if now >= due_at && done != Some(today) {
+            let searcher = match fresh_searcher(&index_dir, &searcher).await {
+                Ok(fresh) => fresh,
+                Err(error) => {
+                    tracing::warn!(%error, "rereading the search index failed; using the one loaded");
+                    Searcher::clone(&searcher)
+                }
+            };
             match compose(&*store, &searcher, &mailer, mail_schedule, today, now).await {
                 Ok(_) => {
                     done = Some(today);
@@ -219,4 +229,11 @@ pub(crate) async fn run_schedule(
             .min(Duration::from_secs(3600));
         tokio::time::sleep(wait.max(Duration::from_secs(1))).await;
     }
+}
+
+/// A searcher over the index as it is on disk now, with `loaded`'s embedding model.
+async fn fresh_searcher(index_dir: &Path, loaded: &Searcher) -> anyhow::Result<Searcher> {
+    let dir = index_dir.to_path_buf();
+    let index = tokio::task::spawn_blocking(move || SearchIndex::open(&dir)).await??;
+    Ok(Searcher::new(Arc::new(index), loaded.embedder().cloned()))
 }

@@ -53,6 +53,7 @@ pub(crate) async fn run(
     tokio::spawn(digest::run_schedule(
         Arc::clone(&store),
         Arc::clone(&searcher),
+        index_dir(&cli.data_dir),
         mailer.clone(),
         digest::schedule(mail),
         mail.digest_time,
