@@ -50,6 +50,9 @@ const TOPIC_CANDIDATES: usize = 25;
 const TRENDING_POOL: u32 = 10_000;
 /// Subscribers read and queued per transaction.
 const PAGE: u32 = 500;
+/// Days after its last confirmation link expired that an unconfirmed address is forgotten:
+/// somebody typed it, nobody confirmed, and Paperboy should not keep it.
+pub const FORGET_UNCONFIRMED_AFTER_DAYS: i64 = 7;
 /// Characters of an abstract quoted in a digest.
 const SUMMARY_CHARS: usize = 300;
 
@@ -80,6 +83,8 @@ pub struct ComposeReport {
     pub queued: u64,
     /// Subscribers with nothing new, left without mail.
     pub empty: u64,
+    /// Addresses forgotten because nobody confirmed them (see [`FORGET_UNCONFIRMED_AFTER_DAYS`]).
+    pub forgotten: u64,
 }
 
 /// One subscriber's digest before rendering.
@@ -600,8 +605,13 @@ pub async fn compose(
     date: NaiveDate,
     now: DateTime<Utc>,
 ) -> Result<ComposeReport, DigestError> {
+    let mut report = ComposeReport {
+        forgotten: store
+            .forget_unconfirmed(now - chrono::Duration::days(FORGET_UNCONFIRMED_AFTER_DAYS))
+            .await?,
+        ..ComposeReport::default()
+    };
     let mut composer = Composer::new(store, searcher, mailer, schedule, date).await?;
-    let mut report = ComposeReport::default();
     let mut after: Option<SubscriberId> = None;
     loop {
         let page = store
@@ -644,6 +654,7 @@ pub async fn compose(
         due = report.due,
         queued = report.queued,
         empty = report.empty,
+        forgotten = report.forgotten,
         %date,
         "digests composed"
     );

@@ -170,6 +170,11 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// such subscriber.
     async fn unsubscribe(&self, id: SubscriberId) -> Result<bool, StoreError>;
 
+    /// Forgets what unconfirmed requests left behind: request rows expired before `before`, and
+    /// pending subscribers with no request left (an address someone typed and nobody
+    /// confirmed). Returns how many addresses were forgotten.
+    async fn forget_unconfirmed(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
+
     /// Forgets a subscriber entirely: the row, pending requests, the papers sent and every
     /// message to them, sent or not. False if the address was not subscribed.
     async fn remove_subscriber(&self, email: &EmailAddress) -> Result<bool, StoreError>;

@@ -346,6 +346,10 @@ impl Store for SqliteStore {
         self.unsubscribe_impl(id).await
     }
 
+    async fn forget_unconfirmed(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        self.forget_unconfirmed_impl(before).await
+    }
+
     async fn remove_subscriber(&self, email: &EmailAddress) -> Result<bool, StoreError> {
         self.remove_subscriber_impl(email).await
     }

@@ -361,6 +361,36 @@ impl SqliteStore {
         Ok(changed == 1)
     }
 
+    pub(crate) async fn forget_unconfirmed_impl(
+        &self,
+        before: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        let before = stamp(before);
+        let mut tx = self.begin_write().await?;
+        sqlx::query("DELETE FROM subscription_requests WHERE expires_at < $1")
+            .bind(&before)
+            .execute(&mut *tx)
+            .await
+            .context("forgetting expired requests")?;
+        // Their confirmation mails go with them (a failed one may still hold the address).
+        let forgotten = sqlx::query(
+            "DELETE FROM subscribers WHERE state = 'pending' AND created_at < $1 \
+             AND NOT EXISTS (SELECT 1 FROM subscription_requests r \
+                             WHERE r.subscriber_id = subscribers.id)",
+        )
+        .bind(&before)
+        .execute(&mut *tx)
+        .await
+        .context("forgetting unconfirmed addresses")?
+        .rows_affected();
+        sqlx::query("DELETE FROM outbox WHERE subscriber_id IS NULL AND kind = 'confirmation'")
+            .execute(&mut *tx)
+            .await
+            .context("forgetting their confirmation mails")?;
+        tx.commit().await.context("committing what was forgotten")?;
+        Ok(forgotten)
+    }
+
     pub(crate) async fn remove_subscriber_impl(
         &self,
         email: &EmailAddress,

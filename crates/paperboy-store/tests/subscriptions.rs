@@ -396,3 +396,47 @@ async fn confirmed_subscribers_are_added_in_bulk_and_known_addresses_kept() {
         .unwrap();
     assert_eq!(confirmed.len(), 1);
 }
+
+#[tokio::test]
+async fn addresses_nobody_confirmed_are_forgotten_with_their_mail() {
+    let (_dir, store) = sqlite().await;
+    let then = at("2026-11-01T06:00:00Z");
+    let (_, old) = request("typo@example.org", &[], then);
+    store.request_subscription(old).await.unwrap();
+    let (token, confirmed) = request("ada@example.org", &[], then);
+    store.request_subscription(confirmed).await.unwrap();
+    store
+        .confirm_subscription(token.hash(), then)
+        .await
+        .unwrap();
+    let now = at("2026-11-28T06:00:00Z");
+    let (_, recent) = request("bob@example.org", &[], now);
+    store.request_subscription(recent).await.unwrap();
+
+    let week_ago = now - chrono::Duration::days(7);
+    assert_eq!(store.forget_unconfirmed(week_ago).await.unwrap(), 1);
+    assert!(
+        store
+            .subscriber_by_email(&address("typo@example.org"))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        store
+            .subscriber_by_email(&address("ada@example.org"))
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        store
+            .subscriber_by_email(&address("bob@example.org"))
+            .await
+            .unwrap()
+            .is_some()
+    );
+    // Ada's and Bob's confirmation mails are kept; the forgotten address's is gone.
+    assert_eq!(store.outbox_summary().await.unwrap().queued, 2);
+    assert_eq!(store.forget_unconfirmed(week_ago).await.unwrap(), 0);
+}

@@ -90,6 +90,12 @@ pub(crate) async fn run(
         "Digests for {date}: {} due, {} queued, {} with nothing new (not sent).",
         report.due, report.queued, report.empty
     );
+    if report.forgotten > 0 {
+        println!(
+            "Forgot {} address(es) that nobody confirmed.",
+            report.forgotten
+        );
+    }
     if queue_only {
         return Ok(Outcome::Success);
     }
