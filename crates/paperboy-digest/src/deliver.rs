@@ -55,6 +55,14 @@ pub struct DeliveryReport {
     pub failed: u64,
 }
 
+impl std::ops::AddAssign for DeliveryReport {
+    fn add_assign(&mut self, other: DeliveryReport) {
+        self.sent += other.sent;
+        self.deferred += other.deferred;
+        self.failed += other.failed;
+    }
+}
+
 /// The delay before attempt `attempts + 1`.
 pub fn retry_delay(attempts: u32) -> Duration {
     let doublings = attempts.saturating_sub(1).min(20);
@@ -91,10 +99,7 @@ pub async fn deliver_due(
     let lanes = (0..CONNECTIONS).map(|_| lane(store, transport, &failures_in_a_row));
     let mut report = DeliveryReport::default();
     for lane in join_all(lanes).await {
-        let lane = lane?;
-        report.sent += lane.sent;
-        report.deferred += lane.deferred;
-        report.failed += lane.failed;
+        report += lane?;
     }
     Ok(report)
 }
@@ -165,13 +170,16 @@ pub async fn run_worker(store: Arc<dyn Store>, transport: Transport, wake: Arc<N
                 true
             }
         };
-        let wait = match store.outbox_summary().await {
-            _ if paused => FIRST_RETRY,
-            Ok(summary) => summary
-                .next_due
-                .and_then(|due| (due - Utc::now()).to_std().ok())
-                .map_or(IDLE, |until| until.min(IDLE)),
-            Err(_) => IDLE,
+        let wait = if paused {
+            FIRST_RETRY
+        } else {
+            match store.outbox_summary().await {
+                Ok(summary) => summary
+                    .next_due
+                    .and_then(|due| (due - Utc::now()).to_std().ok())
+                    .map_or(IDLE, |until| until.min(IDLE)),
+                Err(_) => IDLE,
+            }
         };
         tokio::select! {
             () = wake.notified() => {}

@@ -48,6 +48,7 @@ fn json_list(values: &[String]) -> String {
     serde_json::to_string(values).unwrap_or_else(|_| "[]".to_owned())
 }
 
+/// Preferences from a subscriber row's JSON columns.
 fn preferences_from(
     topics: &str,
     categories: &str,
@@ -57,6 +58,16 @@ fn preferences_from(
     let topics: Vec<String> = serde_json::from_str(topics).map_err(|_| corrupt("topics"))?;
     let categories: Vec<String> =
         serde_json::from_str(categories).map_err(|_| corrupt("categories"))?;
+    checked_preferences(topics, categories, frequency)
+}
+
+/// Preferences read back from the store, checked again as when they came in.
+fn checked_preferences(
+    topics: Vec<String>,
+    categories: Vec<String>,
+    frequency: &str,
+) -> Result<Preferences, StoreError> {
+    let corrupt = |what: &str| StoreError::Corrupt(format!("stored {what}"));
     let frequency: Frequency = frequency.parse().map_err(|_| corrupt("frequency"))?;
     Preferences::new(topics, categories, frequency).map_err(|_| corrupt("preferences"))
 }
@@ -221,11 +232,7 @@ impl SqliteStore {
         }
         let stored: StoredPreferences = serde_json::from_str(&preferences)
             .map_err(|_| StoreError::Corrupt("a subscription request".into()))?;
-        let preferences = preferences_from(
-            &json_list(&stored.topics),
-            &json_list(&stored.categories),
-            &stored.frequency,
-        )?;
+        let preferences = checked_preferences(stored.topics, stored.categories, &stored.frequency)?;
         let now = stamp(now);
         sqlx::query("UPDATE subscription_requests SET used_at = $1 WHERE token_hash = $2")
             .bind(&now)
@@ -561,35 +568,30 @@ impl SqliteStore {
         let lease = stamp(message.lease);
         let mut tx = self.begin_write().await?;
         // Each update holds only while this worker's lease does (`leased_until` unchanged).
-        let (sql, error): (&str, Option<&str>) = match &delivery {
-            // The bytes are not needed once sent (a digest is ~10 KB; a large list would grow
-            // the store by gigabytes a week), nor once failed for good (they may hold a
-            // confirmation link); the row stays, as the record.
-            Delivery::Sent => (
+        // The bytes are not needed once sent (a digest is ~10 KB; a large list would grow the
+        // store by gigabytes a week), nor once failed for good (they may hold a confirmation
+        // link); the row stays, as the record.
+        let update = match &delivery {
+            Delivery::Sent => sqlx::query(
                 "UPDATE outbox SET state = 'sent', sent_at = $1, last_error = NULL, \
                  leased_until = NULL, message = X'' WHERE id = $2 AND leased_until = $3",
-                None,
-            ),
-            Delivery::Retry { error, .. } => (
-                "UPDATE outbox SET next_attempt_at = $1, last_error = $4, leased_until = NULL \
-                 WHERE id = $2 AND leased_until = $3",
-                Some(error),
-            ),
-            Delivery::Failed { error, .. } => (
-                "UPDATE outbox SET state = 'failed', last_error = $4, leased_until = NULL, \
-                 message = X'' WHERE id = $2 AND leased_until = $3 AND $1 IS NOT NULL",
-                Some(error),
-            ),
+            )
+            .bind(&now),
+            Delivery::Retry { at, error } => sqlx::query(
+                "UPDATE outbox SET next_attempt_at = $1, last_error = $2, leased_until = NULL \
+                 WHERE id = $3 AND leased_until = $4",
+            )
+            .bind(stamp(*at))
+            .bind(error),
+            Delivery::Failed { error, .. } => sqlx::query(
+                "UPDATE outbox SET state = 'failed', last_error = $1, leased_until = NULL, \
+                 message = X'' WHERE id = $2 AND leased_until = $3",
+            )
+            .bind(error),
         };
-        let first_bind = match &delivery {
-            Delivery::Retry { at, .. } => stamp(*at),
-            _ => now.clone(),
-        };
-        let recorded = sqlx::query(sql)
-            .bind(first_bind)
+        let recorded = update
             .bind(message.id)
             .bind(&lease)
-            .bind(error)
             .execute(&mut *tx)
             .await
             .context("recording a delivery")?

@@ -104,9 +104,7 @@ pub(crate) async fn run(
     let mut delivered = DeliveryReport::default();
     loop {
         let pass = deliver_due(store, &transport).await?;
-        delivered.sent += pass.sent;
-        delivered.deferred += pass.deferred;
-        delivered.failed += pass.failed;
+        delivered += pass;
         if pass.deferred > 0 {
             break;
         }
