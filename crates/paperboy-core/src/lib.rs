@@ -4,6 +4,7 @@
 //! once, at the edge; code that holds a [`PaperRecord`], an [`ArxivId`] or an [`EmailAddress`] can trust it without
 //! checking again. The crate knows nothing of storage, HTTP or file formats.
 
+pub mod account;
 mod arxiv_id;
 mod email;
 mod paper;

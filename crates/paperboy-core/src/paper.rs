@@ -159,9 +159,34 @@ pub struct Paper {
     pub id: PaperId,
     #[serde(flatten)]
     pub record: PaperRecord,
+    /// Upvotes cast by this site's signed-in readers (the record's `external_upvotes` came
+    /// with the data).
+    #[serde(default)]
+    pub local_upvotes: u32,
+    /// Hidden by an administrator: left out of every list, search and digest.
+    #[serde(default)]
+    pub hidden: bool,
 }
 
 impl Paper {
+    /// A paper as stored, nobody having voted for it here yet.
+    pub fn new(id: PaperId, record: PaperRecord) -> Paper {
+        Paper {
+            id,
+            record,
+            local_upvotes: 0,
+            hidden: false,
+        }
+    }
+
+    /// The count shown next to the upvote button: the imported upvotes (votes cast elsewhere,
+    /// by other people) plus this site's own.
+    pub fn upvotes(&self) -> u32 {
+        self.record
+            .external_upvotes
+            .saturating_add(self.local_upvotes)
+    }
+
     /// The key a paper is addressed by in URLs (`/papers/KEY`): its arXiv id, else the
     /// store's number.
     pub fn url_key(&self) -> String {

@@ -91,9 +91,34 @@ pub fn title_key(title: &str) -> String {
     key
 }
 
+/// Percent-encodes a URL query value.
+pub fn urlencode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-_.~".contains(&byte) {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn query_values_are_percent_encoded() {
+        assert_eq!(
+            urlencode("mutual info & <x>"),
+            "mutual%20info%20%26%20%3Cx%3E"
+        );
+        assert_eq!(
+            urlencode("/papers/2601.00001?x=é"),
+            "%2Fpapers%2F2601.00001%3Fx%3D%C3%A9"
+        );
+    }
 
     #[test]
     fn joins_hard_wrapped_lines() {

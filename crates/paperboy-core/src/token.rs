@@ -56,6 +56,26 @@ impl Token {
     pub fn hash(&self) -> TokenHash {
         TokenHash(Sha256::digest(self.0.as_bytes()).into())
     }
+
+    /// A second secret derived from this one for `purpose` (a session's form token): only the
+    /// token's holder can compute it, and it differs from the stored [`TokenHash`], so a copy
+    /// of the database does not give it either.
+    pub fn derived(&self, purpose: &str) -> String {
+        let mut hasher = Sha256::new();
+        hasher.update(purpose.as_bytes());
+        hasher.update([0]);
+        hasher.update(self.0.as_bytes());
+        URL_SAFE_NO_PAD.encode(hasher.finalize())
+    }
+}
+
+/// Compares two secrets in time that depends only on their lengths.
+pub fn same_secret(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |difference, (x, y)| difference | (x ^ y))
+            == 0
 }
 
 impl FromStr for Token {
@@ -85,6 +105,11 @@ impl TokenHash {
         &self.0
     }
 
+    /// The hash in lower-case hex (an outbox key names its mail by it).
+    pub fn to_hex(&self) -> String {
+        self.0.iter().map(|byte| format!("{byte:02x}")).collect()
+    }
+
     /// The hash as stored, from its bytes; `None` unless there are exactly 32.
     pub fn from_slice(bytes: &[u8]) -> Option<TokenHash> {
         bytes.try_into().ok().map(TokenHash)
@@ -107,6 +132,22 @@ mod tests {
     use std::collections::HashSet;
 
     use super::*;
+
+    #[test]
+    fn derived_secrets_differ_by_purpose_and_from_the_hash() {
+        let token = Token::generate().expect("random source");
+        let form = token.derived("form");
+        assert_eq!(form, token.derived("form"));
+        assert_ne!(form, token.derived("other"));
+        assert_ne!(form, URL_SAFE_NO_PAD.encode(token.hash().as_bytes()));
+        assert_ne!(
+            form,
+            Token::generate().expect("random source").derived("form")
+        );
+        assert!(same_secret(&form, &token.derived("form")));
+        assert!(!same_secret(&form, &token.derived("other")));
+        assert!(!same_secret(&form, &form[1..]));
+    }
 
     #[test]
     fn tokens_are_distinct_url_safe_and_read_back() {

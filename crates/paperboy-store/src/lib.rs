@@ -9,8 +9,10 @@
 //! fully written (row, categories, listing dates) or absent. How a record combines with what is
 //! stored is decided by [`PaperRecord::merge`] and planned in [`upsert`], apart from SQL.
 
+pub mod account;
 pub mod mail;
 mod sqlite;
+mod sqlite_account;
 mod sqlite_mail;
 pub mod upsert;
 
@@ -21,11 +23,13 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
+use paperboy_core::account::UserId;
 use paperboy_core::subscription::{Preferences, SubscriberId};
 use paperboy_core::token::TokenHash;
-use paperboy_core::trending::{Window, score};
+use paperboy_core::trending::{Decay, Window};
 use paperboy_core::{ArxivId, EmailAddress, Paper, PaperId, PaperKey, PaperRecord};
 
+use account::{Marked, Marks, NewSession, SignIn, SignInRequest, User, VoteOutcome, VoteTally};
 use mail::{
     ClaimedMessage, Confirmation, Delivery, OutboxSummary, QueuedDigest, RequestOutcome,
     Subscriber, SubscriberState, SubscriptionRequest,
@@ -87,9 +91,13 @@ pub trait Store: Send + Sync + fmt::Debug {
 
     async fn paper(&self, id: PaperId) -> Result<Option<Paper>, StoreError>;
 
+    /// Papers by id, in the order given; unknown ids are skipped, hidden papers included (and
+    /// flagged).
+    async fn papers(&self, ids: &[PaperId]) -> Result<Vec<Paper>, StoreError>;
+
     async fn paper_by_arxiv_id(&self, id: &ArxivId) -> Result<Option<Paper>, StoreError>;
 
-    /// Papers matching the query, newest first.
+    /// Papers matching the query, newest first; hidden papers are left out.
     async fn list_papers(&self, query: &PaperQuery) -> Result<Vec<Paper>, StoreError>;
 
     /// Up to `limit` papers with ids above `after`, in id order: a stable way to walk every
@@ -142,6 +150,15 @@ pub trait Store: Send + Sync + fmt::Debug {
         subscribers: &[(EmailAddress, Preferences)],
         now: DateTime<Utc>,
     ) -> Result<u64, StoreError>;
+
+    /// Subscribes an address whose owner is signed in (so has shown they read its mail) with
+    /// `preferences`, confirmed at once, or updates its subscription and confirms it.
+    async fn subscribe_confirmed(
+        &self,
+        email: &EmailAddress,
+        preferences: &Preferences,
+        now: DateTime<Utc>,
+    ) -> Result<Subscriber, StoreError>;
 
     async fn subscriber(&self, id: SubscriberId) -> Result<Option<Subscriber>, StoreError>;
 
@@ -221,42 +238,177 @@ pub trait Store: Send + Sync + fmt::Debug {
 
     /// The secret value named `name`, stored with `generated` the first time it is asked for.
     async fn secret(&self, name: &str, generated: &[u8]) -> Result<Vec<u8>, StoreError>;
+
+    /// Records a sign-in link with its mail, in one transaction, unless the address was sent
+    /// too many lately; then nothing is recorded.
+    async fn request_sign_in(&self, request: SignInRequest) -> Result<RequestOutcome, StoreError>;
+
+    /// Follows a sign-in link: once, before it expires, it makes the address's user (the first
+    /// time) and opens `session` for them, in one transaction.
+    async fn complete_sign_in(
+        &self,
+        token: TokenHash,
+        session: NewSession,
+    ) -> Result<SignIn, StoreError>;
+
+    /// The user of an open session, unless it expired or the user was hidden.
+    async fn session_user(
+        &self,
+        token: TokenHash,
+        now: DateTime<Utc>,
+    ) -> Result<Option<User>, StoreError>;
+
+    async fn end_session(&self, token: TokenHash) -> Result<(), StoreError>;
+
+    /// Ends every session of a user ("sign out everywhere"); returns how many.
+    async fn end_all_sessions(&self, user: UserId) -> Result<u64, StoreError>;
+
+    /// Adds a user (or finds the address's), making them an admin when `admin`; an admin stays
+    /// one.
+    async fn add_user(
+        &self,
+        email: &EmailAddress,
+        admin: bool,
+        now: DateTime<Utc>,
+    ) -> Result<User, StoreError>;
+
+    async fn user_by_email(&self, email: &EmailAddress) -> Result<Option<User>, StoreError>;
+
+    /// Every user in id order, or only the hidden ones.
+    async fn users(&self, hidden_only: bool) -> Result<Vec<User>, StoreError>;
+
+    /// Hides a user (their sessions end, their votes stop counting) or shows them again;
+    /// false if there is no such user.
+    async fn set_user_hidden(
+        &self,
+        user: UserId,
+        hidden: bool,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+
+    /// Hides a paper from every list, search and digest, or shows it again; false if there is
+    /// no such paper.
+    async fn set_paper_hidden(
+        &self,
+        paper: PaperId,
+        hidden: bool,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+
+    /// The hidden papers, most recently hidden first.
+    async fn hidden_paper_ids(&self) -> Result<Vec<PaperId>, StoreError>;
+
+    /// Sets a user's upvote of a paper (idempotent: voting twice is one vote) and updates the
+    /// paper's count, in one transaction. `None` if the paper does not exist or is hidden, or
+    /// the user is hidden.
+    async fn set_vote(
+        &self,
+        user: UserId,
+        paper: PaperId,
+        upvoted: bool,
+        now: DateTime<Utc>,
+    ) -> Result<Option<VoteOutcome>, StoreError>;
+
+    /// Adds votes cast at the given times in one transaction (a replay of recorded votes);
+    /// votes already there stay. Returns how many were new.
+    async fn add_votes(
+        &self,
+        votes: &[(UserId, PaperId, DateTime<Utc>)],
+    ) -> Result<u64, StoreError>;
+
+    /// Puts a paper on a user's reading list or takes it off; false if the paper does not
+    /// exist or is hidden.
+    async fn set_saved(
+        &self,
+        user: UserId,
+        paper: PaperId,
+        saved: bool,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+
+    /// Which of `papers` the user upvoted or saved (papers with neither are left out).
+    async fn marks(
+        &self,
+        user: UserId,
+        papers: &[PaperId],
+    ) -> Result<HashMap<PaperId, Marks>, StoreError>;
+
+    /// The papers a user upvoted, newest vote first.
+    async fn voted_papers(&self, user: UserId) -> Result<Vec<Marked>, StoreError>;
+
+    /// A user's reading list, most recently saved first.
+    async fn saved_papers(&self, user: UserId) -> Result<Vec<Marked>, StoreError>;
+
+    /// Votes cast from `since` to `until` on visible papers by visible users, counted per paper
+    /// and hour.
+    async fn vote_tallies(
+        &self,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<Vec<VoteTally>, StoreError>;
 }
 
-/// The trending papers of `window`, ending on the newest day with papers on or before `as_of`
-/// (see [`Store::newest_day`]), best first, with their scores (see
-/// [`paperboy_core::trending`]). At most `limit` papers are read.
+/// The trending papers of `window` at `now`, best first, with their scores (see
+/// [`paperboy_core::trending`]): the papers listed in the window ending on the newest day with
+/// papers on or before `now`'s day (at most `limit` of them read, newest first), and those
+/// voted for in the window. At most `limit` are returned; hidden papers never are.
 pub async fn trending(
     store: &dyn Store,
     window: Window,
-    as_of: Option<NaiveDate>,
+    now: DateTime<Utc>,
     limit: u32,
 ) -> Result<Vec<(Paper, f64)>, StoreError> {
-    let Some(reference) = store.newest_day(as_of).await? else {
-        return Ok(Vec::new());
-    };
-    let papers = store
-        .list_papers(&PaperQuery {
-            from: Some(window.first_day(reference)),
-            until: Some(reference),
-            category: None,
-            limit,
-            offset: 0,
-        })
-        .await?;
-    let mut scored: Vec<(Paper, f64)> = papers
-        .into_iter()
-        .map(|paper| {
-            let listed = paper.record.sort_date().unwrap_or(reference);
-            let trend = score(paper.record.external_upvotes, listed, reference);
-            (paper, trend)
-        })
-        .collect();
-    scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.id.cmp(&b.0.id)));
-    Ok(scored)
+    trending_with(store, Decay::of(window), now, limit).await
 }
 
-/// Visits every paper in id order, a page at a time, so that no caller holds them all.
+/// [`trending`] with another decay (what `paperboy eval trending` compares).
+pub async fn trending_with(
+    store: &dyn Store,
+    decay: Decay,
+    now: DateTime<Utc>,
+    limit: u32,
+) -> Result<Vec<(Paper, f64)>, StoreError> {
+    let window = decay.window;
+    let mut scores: HashMap<PaperId, f64> = HashMap::new();
+    let mut papers: HashMap<PaperId, Paper> = HashMap::new();
+    if let Some(reference) = store.newest_day(Some(now.date_naive())).await? {
+        let listed = store
+            .list_papers(&PaperQuery {
+                from: Some(window.first_day(reference)),
+                until: Some(reference),
+                category: None,
+                limit,
+                offset: 0,
+            })
+            .await?;
+        for paper in listed {
+            let day = paper.record.sort_date().unwrap_or(reference);
+            let score = decay.listing_score(paper.record.external_upvotes, day, reference, now);
+            *scores.entry(paper.id).or_default() += score;
+            papers.insert(paper.id, paper);
+        }
+    }
+    for tally in store.vote_tallies(window.start(now), now).await? {
+        *scores.entry(tally.paper).or_default() += decay.votes_score(tally.votes, tally.hour, now);
+    }
+    let mut ranked: Vec<(PaperId, f64)> = scores.into_iter().collect();
+    ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(b.0.cmp(&a.0)));
+    ranked.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+    let missing: Vec<PaperId> = ranked
+        .iter()
+        .map(|(id, _)| *id)
+        .filter(|id| !papers.contains_key(id))
+        .collect();
+    for paper in store.papers(&missing).await? {
+        papers.insert(paper.id, paper);
+    }
+    Ok(ranked
+        .into_iter()
+        .filter_map(|(id, score)| papers.remove(&id).map(|paper| (paper, score)))
+        .filter(|(paper, _)| !paper.hidden)
+        .collect())
+}
+
 /// The paper a key names, if the store has it.
 pub async fn paper_by_key(store: &dyn Store, key: &PaperKey) -> Result<Option<Paper>, StoreError> {
     match key {
@@ -265,6 +417,7 @@ pub async fn paper_by_key(store: &dyn Store, key: &PaperKey) -> Result<Option<Pa
     }
 }
 
+/// Visits every paper in id order, a page at a time, so that no caller holds them all.
 pub async fn for_each_paper<E: From<StoreError>>(
     store: &dyn Store,
     mut visit: impl FnMut(Paper) -> Result<(), E>,

@@ -74,6 +74,8 @@ pub struct Subscriber {
 pub enum MessageKind {
     Confirmation,
     Digest,
+    /// A sign-in link.
+    SignIn,
 }
 
 impl MessageKind {
@@ -81,7 +83,18 @@ impl MessageKind {
         match self {
             MessageKind::Confirmation => "confirmation",
             MessageKind::Digest => "digest",
+            MessageKind::SignIn => "sign-in",
         }
+    }
+
+    pub fn parse(text: &str) -> Option<MessageKind> {
+        [
+            MessageKind::Confirmation,
+            MessageKind::Digest,
+            MessageKind::SignIn,
+        ]
+        .into_iter()
+        .find(|kind| kind.as_str() == text)
     }
 }
 

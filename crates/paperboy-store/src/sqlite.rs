@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
+use paperboy_core::account::UserId;
 use paperboy_core::subscription::{Preferences, SubscriberId};
 use paperboy_core::token::TokenHash;
 use paperboy_core::{ArxivId, EmailAddress, Paper, PaperId, PaperRecord, Source};
@@ -22,6 +23,9 @@ use sqlx::sqlite::{
 };
 use sqlx::{QueryBuilder, Row, SqlSafeStr, Sqlite, SqliteConnection};
 
+use crate::account::{
+    Marked, Marks, NewSession, SignIn, SignInRequest, User, VoteOutcome, VoteTally,
+};
 use crate::mail::{
     ClaimedMessage, Confirmation, Delivery, OutboxSummary, QueuedDigest, RequestOutcome,
     Subscriber, SubscriberState, SubscriptionRequest,
@@ -46,13 +50,19 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "subscriptions",
         include_str!("../migrations/sqlite/0003_subscriptions.sql"),
     ),
+    (
+        4,
+        "accounts",
+        include_str!("../migrations/sqlite/0004_accounts.sql"),
+    ),
 ];
 
 /// SQLite accepts 32,766 bound values per statement; stay well below.
 const MAX_BINDS: usize = 30_000;
 
 const PAPER_COLUMNS: &str = "id, arxiv_id, version, title, abstract, authors, published, updated, \
-     doi, journal_ref, comment, code_url, project_url, github_stars, external_upvotes, source";
+     doi, journal_ref, comment, code_url, project_url, github_stars, external_upvotes, source, \
+     local_upvotes, hidden_at IS NOT NULL AS hidden";
 
 #[derive(Debug)]
 struct EmbeddedMigrations;
@@ -163,6 +173,11 @@ impl Store for SqliteStore {
         Ok(load_papers(&mut conn, &[id]).await?.pop())
     }
 
+    async fn papers(&self, ids: &[PaperId]) -> Result<Vec<Paper>, StoreError> {
+        let mut conn = self.pool.acquire().await.context("connecting")?;
+        load_papers(&mut conn, ids).await
+    }
+
     async fn paper_by_arxiv_id(&self, id: &ArxivId) -> Result<Option<Paper>, StoreError> {
         let mut conn = self.pool.acquire().await.context("connecting")?;
         let found: Option<i64> = sqlx::query_scalar("SELECT id FROM papers WHERE arxiv_id = $1")
@@ -178,7 +193,8 @@ impl Store for SqliteStore {
 
     async fn list_papers(&self, query: &PaperQuery) -> Result<Vec<Paper>, StoreError> {
         let mut conn = self.pool.acquire().await.context("connecting")?;
-        let mut sql = QueryBuilder::<Sqlite>::new("SELECT p.id FROM papers p WHERE 1 = 1");
+        let mut sql =
+            QueryBuilder::<Sqlite>::new("SELECT p.id FROM papers p WHERE p.hidden_at IS NULL");
         if query.from.is_some() || query.until.is_some() {
             // A paper is in the window when one of its listing dates is, or, never listed, when
             // its publication date is.
@@ -198,7 +214,8 @@ impl Store for SqliteStore {
             sql.push("))");
         }
         sql.push(
-            " ORDER BY p.sort_date DESC NULLS LAST, p.external_upvotes DESC, p.id DESC LIMIT ",
+            " ORDER BY p.sort_date DESC NULLS LAST, p.external_upvotes + p.local_upvotes DESC, \
+             p.id DESC LIMIT ",
         )
         .push_bind(i64::from(query.limit))
         .push(" OFFSET ")
@@ -314,6 +331,15 @@ impl Store for SqliteStore {
         self.add_confirmed_subscribers_impl(subscribers, now).await
     }
 
+    async fn subscribe_confirmed(
+        &self,
+        email: &EmailAddress,
+        preferences: &Preferences,
+        now: DateTime<Utc>,
+    ) -> Result<Subscriber, StoreError> {
+        self.subscribe_confirmed_impl(email, preferences, now).await
+    }
+
     async fn subscriber(&self, id: SubscriberId) -> Result<Option<Subscriber>, StoreError> {
         self.subscriber_impl(id).await
     }
@@ -397,6 +423,124 @@ impl Store for SqliteStore {
 
     async fn secret(&self, name: &str, generated: &[u8]) -> Result<Vec<u8>, StoreError> {
         self.secret_impl(name, generated).await
+    }
+
+    async fn request_sign_in(&self, request: SignInRequest) -> Result<RequestOutcome, StoreError> {
+        self.request_sign_in_impl(request).await
+    }
+
+    async fn complete_sign_in(
+        &self,
+        token: TokenHash,
+        session: NewSession,
+    ) -> Result<SignIn, StoreError> {
+        self.complete_sign_in_impl(token, session).await
+    }
+
+    async fn session_user(
+        &self,
+        token: TokenHash,
+        now: DateTime<Utc>,
+    ) -> Result<Option<User>, StoreError> {
+        self.session_user_impl(token, now).await
+    }
+
+    async fn end_session(&self, token: TokenHash) -> Result<(), StoreError> {
+        self.end_session_impl(token).await
+    }
+
+    async fn end_all_sessions(&self, user: UserId) -> Result<u64, StoreError> {
+        self.end_all_sessions_impl(user).await
+    }
+
+    async fn add_user(
+        &self,
+        email: &EmailAddress,
+        admin: bool,
+        now: DateTime<Utc>,
+    ) -> Result<User, StoreError> {
+        self.add_user_impl(email, admin, now).await
+    }
+
+    async fn user_by_email(&self, email: &EmailAddress) -> Result<Option<User>, StoreError> {
+        self.user_by_email_impl(email).await
+    }
+
+    async fn users(&self, hidden_only: bool) -> Result<Vec<User>, StoreError> {
+        self.users_impl(hidden_only).await
+    }
+
+    async fn set_user_hidden(
+        &self,
+        user: UserId,
+        hidden: bool,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        self.set_user_hidden_impl(user, hidden, now).await
+    }
+
+    async fn set_paper_hidden(
+        &self,
+        paper: PaperId,
+        hidden: bool,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        self.set_paper_hidden_impl(paper, hidden, now).await
+    }
+
+    async fn hidden_paper_ids(&self) -> Result<Vec<PaperId>, StoreError> {
+        self.hidden_paper_ids_impl().await
+    }
+
+    async fn set_vote(
+        &self,
+        user: UserId,
+        paper: PaperId,
+        upvoted: bool,
+        now: DateTime<Utc>,
+    ) -> Result<Option<VoteOutcome>, StoreError> {
+        self.set_vote_impl(user, paper, upvoted, now).await
+    }
+
+    async fn add_votes(
+        &self,
+        votes: &[(UserId, PaperId, DateTime<Utc>)],
+    ) -> Result<u64, StoreError> {
+        self.add_votes_impl(votes).await
+    }
+
+    async fn set_saved(
+        &self,
+        user: UserId,
+        paper: PaperId,
+        saved: bool,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        self.set_saved_impl(user, paper, saved, now).await
+    }
+
+    async fn marks(
+        &self,
+        user: UserId,
+        papers: &[PaperId],
+    ) -> Result<HashMap<PaperId, Marks>, StoreError> {
+        self.marks_impl(user, papers).await
+    }
+
+    async fn voted_papers(&self, user: UserId) -> Result<Vec<Marked>, StoreError> {
+        self.voted_papers_impl(user).await
+    }
+
+    async fn saved_papers(&self, user: UserId) -> Result<Vec<Marked>, StoreError> {
+        self.saved_papers_impl(user).await
+    }
+
+    async fn vote_tallies(
+        &self,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<Vec<VoteTally>, StoreError> {
+        self.vote_tallies_impl(since, until).await
     }
 
     async fn newest_day(
@@ -582,6 +726,8 @@ fn paper_from_row(row: &SqliteRow) -> Result<Paper, StoreError> {
     };
     Ok(Paper {
         id: PaperId(row.try_get("id").map_err(get_err)?),
+        local_upvotes: count("local_upvotes")?.unwrap_or(0),
+        hidden: row.try_get("hidden").map_err(get_err)?,
         record: PaperRecord {
             arxiv_id,
             version: count("version")?,

@@ -15,8 +15,9 @@ use sqlx::sqlite::SqliteRow;
 use sqlx::{AssertSqlSafe, QueryBuilder, Row, Sqlite, SqliteConnection};
 
 use crate::mail::{
-    ClaimedMessage, Confirmation, Delivery, MAX_REFUSALS, MessageKind, NewMessage, OutboxSummary,
-    QueuedDigest, RequestOutcome, Subscriber, SubscriberState, SubscriptionRequest, after,
+    AddressLimit, ClaimedMessage, Confirmation, Delivery, MAX_REFUSALS, MessageKind, NewMessage,
+    OutboxSummary, QueuedDigest, RequestOutcome, Subscriber, SubscriberState, SubscriptionRequest,
+    after,
 };
 use crate::{Context, SqliteStore, StoreError};
 
@@ -38,7 +39,7 @@ pub(crate) fn stamp(time: DateTime<Utc>) -> String {
     time.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
-fn parse_stamp(text: &str) -> Result<DateTime<Utc>, StoreError> {
+pub(crate) fn parse_stamp(text: &str) -> Result<DateTime<Utc>, StoreError> {
     DateTime::parse_from_rfc3339(text)
         .map(|time| time.with_timezone(&Utc))
         .map_err(|_| StoreError::Corrupt(format!("a time stamp {text:?}")))
@@ -112,7 +113,30 @@ async fn load_subscriber(
     row.as_ref().map(subscriber_from_row).transpose()
 }
 
-async fn insert_message(
+/// Whether an address was sent as many mails as `limit` allows lately. `counting` selects the
+/// count and the latest time of the address's requests made after `$2`, the address being `$1`.
+pub(crate) async fn over_address_limit(
+    conn: &mut SqliteConnection,
+    counting: &'static str,
+    address: impl for<'q> sqlx::Encode<'q, Sqlite> + sqlx::Type<Sqlite> + Send,
+    limit: AddressLimit,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let day_ago = stamp(now - chrono::Duration::hours(24));
+    let (recent, latest): (i64, Option<String>) = sqlx::query_as(counting)
+        .bind(address)
+        .bind(&day_ago)
+        .fetch_one(&mut *conn)
+        .await
+        .context("counting mails sent to an address")?;
+    let too_soon = match latest {
+        Some(latest) => after(parse_stamp(&latest)?, limit.gap) > now,
+        None => false,
+    };
+    Ok(recent >= i64::from(limit.per_day) || too_soon)
+}
+
+pub(crate) async fn insert_message(
     conn: &mut SqliteConnection,
     message: &NewMessage,
     subscriber: Option<SubscriberId>,
@@ -163,21 +187,9 @@ impl SqliteStore {
         .await
         .context("recording a subscriber")?;
 
-        let day_ago = stamp(request.now - chrono::Duration::hours(24));
-        let (recent, latest): (i64, Option<String>) = sqlx::query_as(
-            "SELECT COUNT(*), MAX(created_at) FROM subscription_requests \
-             WHERE subscriber_id = $1 AND created_at > $2",
-        )
-        .bind(id)
-        .bind(&day_ago)
-        .fetch_one(&mut *tx)
-        .await
-        .context("counting confirmation mails")?;
-        let too_soon = match latest {
-            Some(latest) => after(parse_stamp(&latest)?, request.limit.gap) > request.now,
-            None => false,
-        };
-        if recent >= i64::from(request.limit.per_day) || too_soon {
+        let counting = "SELECT COUNT(*), MAX(created_at) FROM subscription_requests \
+             WHERE subscriber_id = $1 AND created_at > $2";
+        if over_address_limit(&mut tx, counting, id, request.limit, request.now).await? {
             // Dropping the transaction rolls back a subscriber row inserted just now, too.
             return Ok(RequestOutcome::RateLimited);
         }
@@ -293,6 +305,37 @@ impl SqliteStore {
         }
         tx.commit().await.context("committing subscribers")?;
         Ok(added)
+    }
+
+    pub(crate) async fn subscribe_confirmed_impl(
+        &self,
+        email: &EmailAddress,
+        preferences: &Preferences,
+        now: DateTime<Utc>,
+    ) -> Result<Subscriber, StoreError> {
+        let now = stamp(now);
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO subscribers \
+             (email, state, topics, categories, frequency, created_at, confirmed_at) \
+             VALUES ($1, 'confirmed', $2, $3, $4, $5, $5) \
+             ON CONFLICT (email) DO UPDATE SET state = 'confirmed', topics = excluded.topics, \
+             categories = excluded.categories, frequency = excluded.frequency, \
+             confirmed_at = COALESCE(confirmed_at, excluded.confirmed_at), refusals = 0",
+        )
+        .bind(email.as_str())
+        .bind(json_list(preferences.topics()))
+        .bind(json_list(preferences.categories()))
+        .bind(preferences.frequency().as_str())
+        .bind(&now)
+        .execute(&mut *tx)
+        .await
+        .context("subscribing a signed-in reader")?;
+        let subscriber = load_subscriber(&mut tx, "email", email.as_str().to_owned())
+            .await?
+            .ok_or_else(|| StoreError::Corrupt("a subscriber that was just written".into()))?;
+        tx.commit().await.context("committing a subscription")?;
+        Ok(subscriber)
     }
 
     pub(crate) async fn subscriber_impl(
@@ -539,11 +582,7 @@ impl SqliteStore {
                 let attempts: i64 = row.get("attempts");
                 Ok(ClaimedMessage {
                     id: row.get("id"),
-                    kind: match kind.as_str() {
-                        "confirmation" => MessageKind::Confirmation,
-                        "digest" => MessageKind::Digest,
-                        _ => return Err(corrupt("kind")),
-                    },
+                    kind: MessageKind::parse(&kind).ok_or_else(|| corrupt("kind"))?,
                     subscriber: row.get::<Option<i64>, _>("subscriber_id").map(SubscriberId),
                     sender: sender.parse().map_err(|_| corrupt("sender"))?,
                     recipient: recipient.parse().map_err(|_| corrupt("recipient"))?,

@@ -248,10 +248,10 @@ mod tests {
 
     #[test]
     fn an_arxiv_record_claims_a_stored_paper_known_only_by_title() {
-        let stored = vec![Paper {
-            id: PaperId(7),
-            record: record(None, "Attention Is All You Need", "2017-06-12"),
-        }];
+        let stored = vec![Paper::new(
+            PaperId(7),
+            record(None, "Attention Is All You Need", "2017-06-12"),
+        )];
         let plan = plan(
             Batch::new(vec![record(
                 Some("1706.03762"),
@@ -272,10 +272,10 @@ mod tests {
 
     #[test]
     fn papers_with_different_ids_and_the_same_title_stay_apart() {
-        let stored = vec![Paper {
-            id: PaperId(1),
-            record: record(Some("2101.00001"), "Introduction", "2021-01-01"),
-        }];
+        let stored = vec![Paper::new(
+            PaperId(1),
+            record(Some("2101.00001"), "Introduction", "2021-01-01"),
+        )];
         let plan = plan(
             Batch::new(vec![record(
                 Some("2101.00002"),
@@ -298,10 +298,7 @@ mod tests {
     #[test]
     fn a_record_that_changes_nothing_is_unchanged() {
         let same = record(Some("2101.00001"), "A", "2021-01-01");
-        let stored = vec![Paper {
-            id: PaperId(1),
-            record: same.clone(),
-        }];
+        let stored = vec![Paper::new(PaperId(1), same.clone())];
         let plan = plan(Batch::new(vec![same]), stored);
         assert!(plan.updates.is_empty() && plan.inserts.is_empty());
         assert_eq!(plan.summary.unchanged, 1);

@@ -1,0 +1,94 @@
+//! What the store keeps for readers who sign in: users, sign-in links, sessions, votes and
+//! saved papers.
+//!
+//! Each change that must happen together is one transaction of the [`crate::Store`] method
+//! that takes these types: a sign-in request and its mail; following a link, making the user
+//! and opening the session; a vote and the paper's count; hiding a user and taking their votes
+//! out of the counts.
+
+use chrono::{DateTime, Utc};
+use paperboy_core::account::UserId;
+use paperboy_core::token::TokenHash;
+use paperboy_core::{EmailAddress, PaperId};
+
+use crate::mail::{AddressLimit, NewMessage};
+
+/// A reader who signed in at least once (or an admin added).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub id: UserId,
+    pub email: EmailAddress,
+    pub is_admin: bool,
+    /// Hidden by an admin: cannot sign in, and their votes are not counted.
+    pub hidden: bool,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Someone asks for a sign-in link.
+#[derive(Debug, Clone)]
+pub struct SignInRequest {
+    pub email: EmailAddress,
+    /// The hash of the token in the link.
+    pub token: TokenHash,
+    pub now: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub limit: AddressLimit,
+    /// The mail with the link, queued with the request or not at all.
+    pub mail: NewMessage,
+}
+
+/// A session to open when a sign-in link is followed.
+#[derive(Debug, Clone, Copy)]
+pub struct NewSession {
+    /// The hash of the cookie's token.
+    pub token: TokenHash,
+    pub now: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// What following a sign-in link did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SignIn {
+    /// The session is open; `new_user` when this was the address's first sign-in.
+    SignedIn {
+        user: User,
+        new_user: bool,
+    },
+    Expired,
+    AlreadyUsed,
+    Unknown,
+    /// An admin hid this user.
+    Refused,
+}
+
+/// A signed-in reader's marks on one paper.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Marks {
+    pub upvoted: bool,
+    pub saved: bool,
+}
+
+/// A paper's upvotes after a vote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VoteOutcome {
+    /// Whether the user's vote now stands.
+    pub upvoted: bool,
+    /// Votes cast here, the user's included.
+    pub local_upvotes: u32,
+}
+
+/// Votes cast on a paper within one hour, for trending.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VoteTally {
+    pub paper: PaperId,
+    /// The start of the hour.
+    pub hour: DateTime<Utc>,
+    pub votes: u32,
+}
+
+/// A paper a user voted for or saved, and when.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Marked {
+    pub paper: PaperId,
+    pub at: DateTime<Utc>,
+}
