@@ -163,10 +163,7 @@ impl<'a> Composer<'a> {
         date: NaiveDate,
     ) -> Result<Composer<'a>, DigestError> {
         let reference = store.newest_day(Some(date)).await?;
-        let trending = match reference {
-            Some(day) => trending(store, Window::Week, Some(day), TRENDING_POOL).await?,
-            None => Vec::new(),
-        };
+        let trending = trending(store, Window::Week, moment_of(date), TRENDING_POOL).await?;
         let trending: Vec<Arc<Paper>> = trending
             .into_iter()
             .map(|(paper, _)| Arc::new(paper))
@@ -444,6 +441,14 @@ fn is_due(date: NaiveDate, schedule: Schedule, subscriber: &Subscriber) -> bool 
 }
 
 /// The latest `weekday` on or before `date`.
+/// The moment trending is ranked at for a run on `date`: now, or the end of that day when it
+/// is over (a run for an earlier date).
+fn moment_of(date: NaiveDate) -> DateTime<Utc> {
+    let now = Utc::now();
+    date.and_hms_opt(23, 59, 59)
+        .map_or(now, |end| end.and_utc().min(now))
+}
+
 fn week_start(date: NaiveDate, weekday: Weekday) -> NaiveDate {
     let back = (7 + date.weekday().num_days_from_monday() - weekday.num_days_from_monday()) % 7;
     date - Days::new(u64::from(back))

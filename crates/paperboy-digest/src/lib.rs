@@ -9,12 +9,15 @@
 //! - [`deliver`] drains the outbox: a message is marked sent only after the server accepted
 //!   it, transient failures are retried with exponential backoff, permanent ones recorded.
 //!
+//! - [`sign_in`] sends sign-in links through the same outbox.
+//!
 //! Mail is rendered once, when queued; delivery sends the stored bytes. [`Mailer`] holds what
 //! rendering needs: the sender, the site's public address and the key that signs manage links.
 
 pub mod compose;
 pub mod deliver;
 mod links;
+pub mod sign_in;
 pub mod subscribe;
 
 use chrono::{DateTime, Utc};

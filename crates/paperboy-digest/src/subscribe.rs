@@ -59,12 +59,6 @@ pub async fn subscribe(
         token.as_str()
     );
     let site = mailer.public_url();
-    let hash: String = token
-        .hash()
-        .as_bytes()
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect();
     let mail = Email {
         to: email.clone(),
         subject: "Confirm your Paperboy digest".to_owned(),
@@ -84,7 +78,7 @@ pub async fn subscribe(
         ),
         unsubscribe: None,
         // The hash, not the token: the key is stored with the message.
-        key: format!("confirm:{hash}"),
+        key: format!("confirm:{}", token.hash().to_hex()),
     };
     let confirmation = mailer.queueable(&mail, MessageKind::Confirmation, now)?;
     let outcome = store

@@ -16,6 +16,7 @@ mod kernels;
 pub mod model;
 mod packed;
 mod query_cache;
+pub mod recommend;
 pub mod searcher;
 pub mod vectors;
 
