@@ -7,7 +7,8 @@ use axum::extract::{Path, Query as QueryParams, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use chrono::NaiveDate;
-use paperboy_core::{Paper, PaperKey, trending};
+use paperboy_core::trending::{Decay, Window};
+use paperboy_core::{Paper, PaperKey};
 use paperboy_search::{Mode, Query, SearchError, paper_text};
 use serde::{Deserialize, Serialize};
 
@@ -43,6 +44,14 @@ impl ApiError {
         ApiError {
             status: StatusCode::BAD_REQUEST,
             code: "bad_request",
+            message: message.into(),
+        }
+    }
+
+    pub(crate) fn unauthorized(message: impl Into<String>) -> Self {
+        ApiError {
+            status: StatusCode::UNAUTHORIZED,
+            code: "unauthorized",
             message: message.into(),
         }
     }
@@ -132,7 +141,10 @@ pub(crate) struct PaperJson {
     categories: Vec<String>,
     published: Option<NaiveDate>,
     listing_dates: Vec<NaiveDate>,
+    /// `external_upvotes + local_upvotes`.
     upvotes: u32,
+    external_upvotes: u32,
+    local_upvotes: u32,
     code_url: Option<String>,
     github_stars: Option<u32>,
     project_url: Option<String>,
@@ -152,7 +164,9 @@ impl PaperJson {
             categories: record.categories.clone(),
             published: record.published,
             listing_dates: record.listing_dates.iter().copied().collect(),
-            upvotes: record.external_upvotes,
+            upvotes: paper.upvotes(),
+            external_upvotes: record.external_upvotes,
+            local_upvotes: paper.local_upvotes,
             code_url: record.code_url.clone(),
             github_stars: record.github_stars,
             project_url: record.project_url.clone(),
@@ -291,11 +305,15 @@ pub(crate) async fn daily_papers(
     let (from, until) = period.range();
     let mut papers = listed_between(&*state.store, from, until, MAX_PERIOD_PAPERS, 0).await?;
     if by_trend {
+        // Within the period: every upvote (imported or cast here) counted as of the paper's
+        // listing day, decaying as in the month's trending window, seen from the period's end.
+        let end = until.and_time(chrono::NaiveTime::MIN).and_utc();
         let trend = |paper: &Paper| {
-            trending::score(
-                paper.record.external_upvotes,
+            Decay::of(Window::Month).listing_score(
+                paper.upvotes(),
                 paper.record.sort_date().unwrap_or(until),
                 until,
+                end,
             )
         };
         papers.sort_by(|a, b| trend(b).total_cmp(&trend(a)).then(a.id.cmp(&b.id)));
@@ -325,7 +343,7 @@ fn daily_entry(paper: &Paper) -> DailyEntry {
                 .map(|name| DailyAuthor { name: name.clone() })
                 .collect(),
             published_at: published_at.clone(),
-            upvotes: record.external_upvotes,
+            upvotes: paper.upvotes(),
             github_repo: record.code_url.clone(),
             github_stars: record.github_stars,
             project_page: record.project_url.clone(),
@@ -351,11 +369,13 @@ async fn hits_json(state: &AppState, query: Query) -> Result<Vec<HitJson>, ApiEr
         .collect())
 }
 
+/// The paper `key` names, unless an admin hid it.
 async fn find(state: &AppState, key: &str) -> Result<Paper, ApiError> {
     let not_found = || ApiError::not_found(format!("no paper with id {key:?}"));
     let key = PaperKey::parse(key).map_err(|_| not_found())?;
     paperboy_store::paper_by_key(&*state.store, &key)
         .await?
+        .filter(|paper| !paper.hidden)
         .ok_or_else(not_found)
 }
 

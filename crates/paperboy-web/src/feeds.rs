@@ -6,6 +6,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{NaiveDate, Utc};
 use paperboy_core::Paper;
+use paperboy_core::text::urlencode;
 use paperboy_core::trending::Window;
 use paperboy_search::{Query, SearchError};
 use serde::Deserialize;
@@ -192,19 +193,6 @@ fn escape(text: &str) -> String {
     out
 }
 
-/// Percent-encodes a query value.
-pub(crate) fn urlencode(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for byte in text.bytes() {
-        if byte.is_ascii_alphanumeric() || b"-_.~".contains(&byte) {
-            out.push(byte as char);
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -214,10 +202,6 @@ mod tests {
         assert_eq!(
             escape("a<b>&\"c' \u{1}\u{fffe}\td"),
             "a&lt;b&gt;&amp;&quot;c&apos; \td"
-        );
-        assert_eq!(
-            urlencode("mutual info & <x>"),
-            "mutual%20info%20%26%20%3Cx%3E"
         );
     }
 }

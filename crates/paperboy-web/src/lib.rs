@@ -5,9 +5,12 @@
 //! Everything a handler needs is in [`AppState`]; searches run on the blocking pool, off the
 //! async threads, since they embed the query and scan the vectors.
 
+mod accounts;
+mod admin;
 mod api;
 mod cache;
 mod feeds;
+mod for_you;
 mod lists;
 mod ops;
 mod pages;
@@ -107,6 +110,25 @@ pub fn router(state: AppState) -> Router {
             "/subscription/{token}/preferences",
             post(subscriptions::save_preferences),
         )
+        .route(
+            "/signin",
+            get(accounts::sign_in_form).post(accounts::sign_in_submit),
+        )
+        .route(
+            "/signin/{token}",
+            get(accounts::sign_in_link_page).post(accounts::sign_in_complete),
+        )
+        .route("/signout", post(accounts::sign_out_here))
+        .route("/signout/everywhere", post(accounts::sign_out_everywhere))
+        .route("/me", get(accounts::me))
+        .route("/me/digest", post(accounts::me_digest))
+        .route("/me/saved.bib", get(accounts::export_bibtex))
+        .route("/me/saved.jsonl", get(accounts::export_jsonl))
+        .route("/papers/{key}/upvote", post(accounts::upvote))
+        .route("/papers/{key}/save", post(accounts::save))
+        .route("/admin", get(admin::page))
+        .route("/admin/papers/{key}/hidden", post(admin::hide_paper))
+        .route("/admin/users/hidden", post(admin::hide_user))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(
             Arc::clone(&state.responses),

@@ -33,15 +33,13 @@ pub(crate) async fn listed_between(
         .await
 }
 
-/// The trending papers of a window ending on the newest listing day, best first, with their
-/// scores (see [`paperboy_core::trending`]).
+/// The trending papers of a window ending now, best first, with their scores (see
+/// [`paperboy_core::trending`]).
 pub(crate) async fn trending(
     store: &dyn Store,
     window: Window,
 ) -> Result<Vec<(Paper, f64)>, StoreError> {
-    // Not beyond today: one paper with a wrong future date must not empty the list.
-    let today = chrono::Utc::now().date_naive();
-    paperboy_store::trending(store, window, Some(today), MAX_LISTED).await
+    paperboy_store::trending(store, window, chrono::Utc::now(), MAX_LISTED).await
 }
 
 /// Runs a query off the async threads, once one of the search slots is free: a search keeps
@@ -60,17 +58,22 @@ pub(crate) async fn run_search(
     }
 }
 
-/// The papers of search hits, in order; a hit whose paper left the store since indexing is
-/// skipped (the next reindex drops it).
+/// The papers of search hits, in order; a hit whose paper left the store since indexing, or
+/// was hidden, is skipped.
 pub(crate) async fn papers_of(
     store: &dyn Store,
     hits: Vec<SearchHit>,
 ) -> Result<Vec<(SearchHit, Paper)>, StoreError> {
-    let mut found = Vec::with_capacity(hits.len());
-    for hit in hits {
-        if let Some(paper) = store.paper(hit.id).await? {
-            found.push((hit, paper));
-        }
-    }
-    Ok(found)
+    let ids: Vec<_> = hits.iter().map(|hit| hit.id).collect();
+    let mut papers: std::collections::HashMap<_, _> = store
+        .papers(&ids)
+        .await?
+        .into_iter()
+        .filter(|paper| !paper.hidden)
+        .map(|paper| (paper.id, paper))
+        .collect();
+    Ok(hits
+        .into_iter()
+        .filter_map(|hit| papers.remove(&hit.id).map(|paper| (hit, paper)))
+        .collect())
 }

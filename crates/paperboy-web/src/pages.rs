@@ -12,14 +12,16 @@ use paperboy_core::trending::Window;
 use paperboy_core::{Paper, PaperKey};
 use paperboy_search::highlight::Highlighter;
 use paperboy_search::{Mode, Query, SearchError, paper_text};
+use paperboy_store::account::Marks;
 use serde::Deserialize;
 
 use crate::AppState;
+use crate::accounts::{Reader, ReaderView, mark_cards};
 use crate::api::mode_param;
-use crate::feeds::urlencode;
 use crate::lists::{self, listed_between, papers_of, run_search};
 use crate::period::Period;
 use crate::view::{Card, Piece, bibtex, pieces, web_link};
+use paperboy_core::text::urlencode;
 
 /// Papers on one page of the daily list or of search results.
 const PAGE_SIZE: usize = 25;
@@ -38,6 +40,7 @@ struct DailyPage {
     previous: Option<Period>,
     next: Option<Period>,
     cards: Vec<Card>,
+    reader: ReaderView,
 }
 
 impl DailyPage {
@@ -64,6 +67,7 @@ struct TrendingPage {
     window: &'static str,
     windows: Vec<&'static str>,
     cards: Vec<Card>,
+    reader: ReaderView,
 }
 
 #[derive(Template)]
@@ -78,6 +82,7 @@ struct SearchPage {
     page: usize,
     more: bool,
     error: Option<String>,
+    reader: ReaderView,
 }
 
 impl SearchPage {
@@ -106,6 +111,13 @@ impl SearchPage {
 #[derive(Template)]
 #[template(path = "paper.html")]
 struct PaperPage {
+    key: String,
+    hidden: bool,
+    upvoted: bool,
+    saved: bool,
+    external_upvotes: u32,
+    local_upvotes: u32,
+    reader: ReaderView,
     title: String,
     authors: String,
     abstract_pieces: Vec<Piece>,
@@ -128,6 +140,7 @@ struct SimilarPage {
     text: String,
     cards: Vec<Card>,
     error: Option<String>,
+    reader: ReaderView,
 }
 
 #[derive(Template)]
@@ -200,6 +213,7 @@ pub(crate) struct DailyParams {
 /// the periods before and after.
 pub(crate) async fn daily(
     State(state): State<AppState>,
+    reader: Reader,
     params: Result<QueryParams<DailyParams>, QueryRejection>,
 ) -> Response {
     let Ok(QueryParams(params)) = params else {
@@ -219,7 +233,7 @@ pub(crate) async fn daily(
         Ok(None) => dates.last().copied().map(Period::Day),
         Err(message) => return bad_request_page(format!("{message}.")),
     };
-    let cards = match period {
+    let mut cards = match period {
         Some(period) => {
             let (from, until) = period.range();
             match listed_between(&*state.store, from, until, 500, 0).await {
@@ -229,6 +243,9 @@ pub(crate) async fn daily(
         }
         None => Vec::new(),
     };
+    if let Err(error) = mark_cards(&state, &reader, &mut cards).await {
+        return failure_page(error);
+    }
     let (previous, next) = period.map_or((None, None), |period| period.neighbours(&dates));
     render(
         StatusCode::OK,
@@ -237,6 +254,7 @@ pub(crate) async fn daily(
             previous,
             next,
             cards,
+            reader: reader.view(),
         },
     )
 }
@@ -249,6 +267,7 @@ pub(crate) struct TrendingParams {
 /// `/trending`: the papers gathering upvotes, over a day, a week (default) or a month.
 pub(crate) async fn trending(
     State(state): State<AppState>,
+    reader: Reader,
     params: Result<QueryParams<TrendingParams>, QueryRejection>,
 ) -> Response {
     let asked = params.ok().and_then(|QueryParams(params)| params.window);
@@ -263,21 +282,27 @@ pub(crate) async fn trending(
             }
         },
     };
-    match lists::trending(&*state.store, window).await {
-        Ok(scored) => render(
-            StatusCode::OK,
-            &TrendingPage {
-                window: window.name(),
-                windows: Window::ALL.iter().map(|window| window.name()).collect(),
-                cards: scored
-                    .iter()
-                    .take(PAGE_SIZE * 2)
-                    .map(|(paper, _)| Card::new(paper, None))
-                    .collect(),
-            },
-        ),
-        Err(error) => failure_page(error),
+    let scored = match lists::trending(&*state.store, window).await {
+        Ok(scored) => scored,
+        Err(error) => return failure_page(error),
+    };
+    let mut cards: Vec<Card> = scored
+        .iter()
+        .take(PAGE_SIZE * 2)
+        .map(|(paper, _)| Card::new(paper, None))
+        .collect();
+    if let Err(error) = mark_cards(&state, &reader, &mut cards).await {
+        return failure_page(error);
     }
+    render(
+        StatusCode::OK,
+        &TrendingPage {
+            window: window.name(),
+            windows: Window::ALL.iter().map(|window| window.name()).collect(),
+            cards,
+            reader: reader.view(),
+        },
+    )
 }
 
 #[derive(Debug, Deserialize)]
@@ -293,6 +318,7 @@ pub(crate) struct SearchParams {
 /// `/search?q=`: results with the matched words marked, a page at a time.
 pub(crate) async fn search(
     State(state): State<AppState>,
+    reader: Reader,
     params: Result<QueryParams<SearchParams>, QueryRejection>,
 ) -> Response {
     let Ok(QueryParams(params)) = params else {
@@ -315,6 +341,7 @@ pub(crate) async fn search(
         page,
         more: false,
         error: None,
+        reader: reader.view(),
     };
     if q.trim().is_empty() {
         return render(StatusCode::OK, &view);
@@ -352,6 +379,9 @@ pub(crate) async fn search(
                         .iter()
                         .map(|(_, paper)| Card::new(paper, Some(&highlighter)))
                         .collect();
+                    if let Err(error) = mark_cards(&state, &reader, &mut view.cards).await {
+                        return failure_page(error);
+                    }
                 }
                 Err(error) => return failure_page(error),
             }
@@ -365,31 +395,52 @@ pub(crate) async fn search(
 }
 
 /// `/papers/{key}`: one paper, its links, BibTeX and the papers most like it.
-pub(crate) async fn paper(State(state): State<AppState>, Path(key): Path<String>) -> Response {
+pub(crate) async fn paper(
+    State(state): State<AppState>,
+    reader: Reader,
+    Path(key): Path<String>,
+) -> Response {
     let missing = || not_found_page(&format!("There is no paper {key} here."));
     let Ok(parsed) = PaperKey::parse(&key) else {
         return missing();
     };
     let paper = match paperboy_store::paper_by_key(&*state.store, &parsed).await {
-        Ok(Some(paper)) => paper,
-        Ok(None) => return missing(),
+        Ok(Some(paper)) if !paper.hidden || reader.is_admin() => paper,
+        Ok(_) => return missing(),
         Err(error) => return failure_page(error),
     };
-    let similar = match similar_cards(&state, &paper).await {
+    let mut similar = match similar_cards(&state, &paper).await {
         Ok(cards) => cards,
         Err(response) => return response,
     };
+    let marks = match &reader.signed_in {
+        Some(signed_in) => match state.store.marks(signed_in.user.id, &[paper.id]).await {
+            Ok(marks) => marks.get(&paper.id).copied().unwrap_or_default(),
+            Err(error) => return failure_page(error),
+        },
+        None => Marks::default(),
+    };
+    if let Err(error) = mark_cards(&state, &reader, &mut similar).await {
+        return failure_page(error);
+    }
     let record = &paper.record;
     render(
         StatusCode::OK,
         &PaperPage {
+            key: paper.url_key(),
+            hidden: paper.hidden,
+            upvoted: marks.upvoted,
+            saved: marks.saved,
+            external_upvotes: record.external_upvotes,
+            local_upvotes: paper.local_upvotes,
+            reader: reader.view(),
             title: record.title.clone(),
             authors: author_line(&record.authors, usize::MAX),
             abstract_pieces: pieces(&record.abstract_text, &[]),
             published: record.published,
             listing_dates: record.listing_dates.iter().copied().collect(),
             categories: record.categories.clone(),
-            upvotes: record.external_upvotes,
+            upvotes: paper.upvotes(),
             abstract_url: paper.record.abstract_url(),
             pdf_url: paper.record.pdf_url(),
             code_url: web_link(record.code_url.as_deref()),
@@ -427,6 +478,7 @@ pub(crate) struct SimilarParams {
 /// `/similar?text=`: paste an abstract, find the papers most like it.
 pub(crate) async fn similar_to_text(
     State(state): State<AppState>,
+    reader: Reader,
     params: Result<QueryParams<SimilarParams>, QueryRejection>,
 ) -> Response {
     let text = params
@@ -437,6 +489,7 @@ pub(crate) async fn similar_to_text(
         text: text.clone(),
         cards: Vec::new(),
         error: None,
+        reader: reader.view(),
     };
     if text.trim().is_empty() {
         return render(StatusCode::OK, &view);
@@ -453,6 +506,9 @@ pub(crate) async fn similar_to_text(
                     .iter()
                     .map(|(_, paper)| Card::new(paper, None))
                     .collect();
+                if let Err(error) = mark_cards(&state, &reader, &mut view.cards).await {
+                    return failure_page(error);
+                }
             }
             Err(error) => return failure_page(error),
         },

@@ -43,13 +43,15 @@ const PER_CLIENT_PER_HOUR: u32 = 10;
 /// Clients remembered at most; beyond, the oldest windows are forgotten.
 const MAX_CLIENTS: usize = 100_000;
 
-/// What the subscription handlers share.
+/// What the handlers that send mail (subscription requests, sign-in links) share.
 #[derive(Debug)]
 pub struct Subscriptions {
-    mailer: Mailer,
-    /// Wakes the outbox worker when a confirmation mail is queued.
-    wake: Arc<Notify>,
+    pub(crate) mailer: Mailer,
+    /// Wakes the outbox worker when a mail is queued.
+    pub(crate) wake: Arc<Notify>,
     clients: ClientLimit,
+    /// Sign-in requests are counted apart: asking for the digest does not use them up.
+    pub(crate) sign_in_clients: ClientLimit,
 }
 
 impl Subscriptions {
@@ -58,6 +60,7 @@ impl Subscriptions {
             mailer,
             wake,
             clients: ClientLimit::default(),
+            sign_in_clients: ClientLimit::default(),
         }
     }
 
@@ -69,7 +72,7 @@ impl Subscriptions {
 /// Requests per client address in fixed one-hour windows. IPv6 clients are counted by their
 /// /64, which is what one household or host usually holds.
 #[derive(Debug, Default)]
-struct ClientLimit {
+pub(crate) struct ClientLimit {
     windows: Mutex<HashMap<IpAddr, (Instant, u32)>>,
 }
 
@@ -77,7 +80,7 @@ impl ClientLimit {
     const WINDOW: Duration = Duration::from_secs(3600);
 
     /// Counts a request; `Err` with the seconds until the client may ask again.
-    fn check(&self, client: IpAddr) -> Result<(), u64> {
+    pub(crate) fn check(&self, client: IpAddr) -> Result<(), u64> {
         let client = match client {
             IpAddr::V6(v6) => {
                 let mut segments = v6.segments();
@@ -112,7 +115,7 @@ impl ClientLimit {
 /// The client's address: the connection's peer, or, when the peer is this machine (a reverse
 /// proxy in front), the last address the proxy put into `X-Forwarded-For`.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct ClientAddress(IpAddr);
+pub(crate) struct ClientAddress(pub(crate) IpAddr);
 
 impl<S: Send + Sync> FromRequestParts<S> for ClientAddress {
     type Rejection = std::convert::Infallible;
@@ -194,11 +197,11 @@ struct SubscribePage {
 
 #[derive(Template)]
 #[template(path = "notice.html")]
-struct NoticePage {
-    heading: &'static str,
-    message: String,
+pub(crate) struct NoticePage {
+    pub(crate) heading: &'static str,
+    pub(crate) message: String,
     /// A link to offer next, as (href, text).
-    link: Option<(String, &'static str)>,
+    pub(crate) link: Option<(String, &'static str)>,
 }
 
 #[derive(Template)]
@@ -250,15 +253,15 @@ pub(crate) struct PreferencesForm {
     #[serde(default)]
     email: String,
     #[serde(default)]
-    topics: String,
+    pub(crate) topics: String,
     #[serde(default)]
-    categories: String,
+    pub(crate) categories: String,
     #[serde(default)]
-    frequency: Option<String>,
+    pub(crate) frequency: Option<String>,
 }
 
 impl PreferencesForm {
-    fn preferences(&self) -> Result<Preferences, String> {
+    pub(crate) fn preferences(&self) -> Result<Preferences, String> {
         let frequency = parse_frequency(self.frequency.as_deref())?;
         Preferences::new(
             self.topics.lines(),
@@ -378,7 +381,7 @@ pub(crate) async fn api_subscribe(
     }
 }
 
-fn too_many(seconds: u64, response: impl IntoResponse) -> Response {
+pub(crate) fn too_many(seconds: u64, response: impl IntoResponse) -> Response {
     let mut response = response.into_response();
     if let Ok(value) = HeaderValue::from_str(&seconds.to_string()) {
         response.headers_mut().insert(header::RETRY_AFTER, value);
@@ -438,15 +441,16 @@ pub(crate) async fn subscribe_submit(
     }
 }
 
-fn capitalise(message: &str) -> String {
+pub(crate) fn capitalise(message: &str) -> String {
     let mut chars = message.chars();
     chars.next().map_or_else(String::new, |first| {
         format!("{}{}.", first.to_uppercase(), chars.as_str())
     })
 }
 
-/// Pages behind a secret link: never stored by a cache, never sent on as a referrer.
-fn private(mut response: Response) -> Response {
+/// Pages behind a secret link or for one reader: never stored by a cache, never sent on as a
+/// referrer.
+pub(crate) fn private(mut response: Response) -> Response {
     let headers = response.headers_mut();
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     headers.insert(

@@ -3,8 +3,8 @@
 
 use std::ops::Range;
 
-use paperboy_core::Paper;
 use paperboy_core::text::author_line;
+use paperboy_core::{Paper, PaperId};
 use paperboy_search::highlight::Highlighter;
 
 /// Characters of abstract shown in a search result.
@@ -51,6 +51,9 @@ pub(crate) fn pieces(text: &str, spans: &[Range<usize>]) -> Vec<Piece> {
 /// A paper in a list.
 #[derive(Debug, Clone)]
 pub(crate) struct Card {
+    pub(crate) id: PaperId,
+    /// The paper's key in addresses (`/papers/KEY`).
+    pub(crate) key: String,
     pub(crate) href: String,
     pub(crate) title: Vec<Piece>,
     pub(crate) authors: String,
@@ -60,6 +63,9 @@ pub(crate) struct Card {
     /// The abstract's best window for a search, else its start.
     pub(crate) summary: Vec<Piece>,
     pub(crate) code_url: Option<String>,
+    /// Whether the reader upvoted or saved it (see [`crate::accounts::mark_cards`]).
+    pub(crate) upvoted: bool,
+    pub(crate) saved: bool,
 }
 
 impl Card {
@@ -89,6 +95,8 @@ impl Card {
             ),
         };
         Card {
+            id: paper.id,
+            key: paper.url_key(),
             href: paper_href(paper),
             title,
             authors: author_line(&record.authors, CARD_AUTHORS),
@@ -98,9 +106,11 @@ impl Card {
                 .map(|day| day.to_string())
                 .unwrap_or_default(),
             categories: record.categories.clone(),
-            upvotes: record.external_upvotes,
+            upvotes: paper.upvotes(),
             summary,
             code_url: web_link(record.code_url.as_deref()),
+            upvoted: false,
+            saved: false,
         }
     }
 }

@@ -66,8 +66,8 @@ async fn every_route_answers_and_every_error_has_its_shape() {
     assert_eq!(status, StatusCode::OK);
     assert!(trending.find("EnvHarness").unwrap() < trending.find("FACET").unwrap());
     assert!(
-        trending.find("FACET").unwrap() < trending.find("Zetta").unwrap(),
-        "54 votes today outrank 92 from the day before"
+        trending.find("Zetta").unwrap() < trending.find("FACET").unwrap(),
+        "in the week, 92 votes from the day before still outrank 54 today"
     );
     let (status, day) = site.page("/trending?window=day").await;
     assert_eq!(status, StatusCode::OK);

@@ -90,6 +90,11 @@ pub(crate) enum Command {
         #[command(subcommand)]
         command: SubscribersCommand,
     },
+    /// Add, list, hide and show again the readers who sign in.
+    Users {
+        #[command(subcommand)]
+        command: UsersCommand,
+    },
     /// Search papers in plain words.
     Search(SearchArgs),
     /// Papers most like a paper (by its id) or like a text you paste (--text).
@@ -181,6 +186,23 @@ pub(crate) enum SubscribersCommand {
 }
 
 #[derive(Debug, Subcommand)]
+pub(crate) enum UsersCommand {
+    /// Add a user (they sign in with a link sent to the address), or make a user an admin.
+    Add {
+        email: String,
+        /// An admin can hide papers and users on the site.
+        #[arg(long)]
+        admin: bool,
+    },
+    /// List users (addresses in full: this is for the operator).
+    List,
+    /// Hide a user: they are signed out, cannot sign in, and their votes stop counting.
+    Hide { email: String },
+    /// Show a hidden user again, with their votes.
+    Show { email: String },
+}
+
+#[derive(Debug, Subcommand)]
 pub(crate) enum EvalCommand {
     /// BEIR SciFact: nDCG@10, Recall@100 and MAP per ranking mode.
     Scifact {
@@ -196,6 +218,13 @@ pub(crate) enum EvalCommand {
         /// Also print hybrid nDCG@10 for keyword weights 0, 0.05, …, 1 (tune on train only).
         #[arg(long)]
         tune: bool,
+    },
+    /// Trending: replays the Hugging Face daily lists' upvotes as vote events and compares
+    /// each day's trending top 10 with its real one, per window and half-life.
+    Trending {
+        /// A folder of Hugging Face daily-papers files.
+        #[arg(long, default_value = "../shared/data/hf-daily-papers/raw")]
+        path: PathBuf,
     },
     /// CSFCube: NDCG%20, MAP and Recall@20 of "similar papers" per facet and overall.
     Csfcube {

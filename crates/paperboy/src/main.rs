@@ -13,8 +13,10 @@ mod export;
 mod import;
 mod model;
 mod papers;
+mod replay;
 mod search;
 mod serve;
+mod users;
 
 use std::process::ExitCode;
 
@@ -152,6 +154,7 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
             Command::Subscribers {
                 command: SubscribersCommand::Remove { ref email },
             } => digest::remove_subscriber(&*store, email).await?,
+            Command::Users { ref command } => users::run(&*store, command).await?,
             Command::Similar(ref args) => search::similar(&*store, &cli, args).await?,
             Command::Search(ref args) => search::search(&*store, &cli, args).await?,
             Command::Eval {
@@ -166,6 +169,9 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
             Command::Eval {
                 command: EvalCommand::Csfcube { ref path, mode },
             } => eval::csfcube(&cli, path, mode).await?,
+            Command::Eval {
+                command: EvalCommand::Trending { ref path },
+            } => replay::trending(path).await?,
             Command::Model { .. } => unreachable!("handled before the store is opened"),
         };
         Ok(outcome)

@@ -12,109 +12,18 @@ mod smtp;
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use chrono::Utc;
-use common::{model_dir, shared};
+use common::{Server, data_folder, free_port, header, link_after, output, paperboy, wait_for};
 use paperboy_core::subscription::{Frequency, Preferences};
 use paperboy_core::token::Token;
 use paperboy_store::{SqliteStore, Store};
 use serde_json::Value;
 use smtp::SmtpServer;
 
-/// The Hugging Face days imported: 2026-08-19 to 21.
-const DAYS: [&str; 3] = ["2026-08-19", "2026-08-20", "2026-08-21"];
 const TOPICS: [&str; 2] = ["coding agents for software engineering", "video generation"];
-
-fn paperboy(data_dir: &Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_paperboy"));
-    command
-        .arg("--data-dir")
-        .arg(data_dir)
-        .arg("--model-dir")
-        .arg(model_dir())
-        .env_remove("PAPERBOY_DATA_DIR")
-        .env_remove("PAPERBOY_DATABASE_URL")
-        .env_remove("PAPERBOY_SMTP_URL")
-        .env_remove("PAPERBOY_PUBLIC_URL");
-    command
-}
-
-fn output(command: &mut Command) -> (i32, String, String) {
-    let Output {
-        status,
-        stdout,
-        stderr,
-    } = command.output().unwrap();
-    (
-        status.code().unwrap_or(-1),
-        String::from_utf8(stdout).unwrap(),
-        String::from_utf8(stderr).unwrap(),
-    )
-}
-
-/// A data folder with three days of Hugging Face papers, indexed.
-fn data_folder() -> tempfile::TempDir {
-    let data = tempfile::tempdir().unwrap();
-    let mut import = paperboy(data.path());
-    import.arg("import");
-    for day in DAYS {
-        import.arg(shared(&format!("hf-daily-papers/raw/{day}.json.gz")));
-    }
-    let (status, _, stderr) = output(&mut import);
-    assert_eq!(status, 0, "{stderr}");
-    data
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn wait_for(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !done() {
-        assert!(start.elapsed() < timeout, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// `paperboy serve`, killed when dropped.
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Server {
-    fn start(data: &Path, smtp: &SmtpServer) -> Server {
-        let port = free_port();
-        let base = format!("http://127.0.0.1:{port}");
-        let child = paperboy(data)
-            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-            .args(["--smtp-url", &smtp.url(), "--public-url", &base])
-            .args(["--mail-from", "digest@papers.example.org"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let server = Server { child, base };
-        wait_for("the server to listen", Duration::from_secs(120), || {
-            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
-        });
-        server
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn digest_run(data: &Path, smtp_url: &str, date: &str) -> Command {
     let mut command = paperboy(data);
@@ -125,26 +34,11 @@ fn digest_run(data: &Path, smtp_url: &str, date: &str) -> Command {
     command
 }
 
-fn header<'a>(message: &'a Value, name: &str) -> &'a str {
-    message["headers"][name]
-        .as_str()
-        .unwrap_or_else(|| panic!("no {name} header in {message}"))
-}
-
-/// The first `prefix…` link in `text`, up to the next whitespace.
-fn link_after<'a>(text: &'a str, prefix: &str) -> &'a str {
-    let start = text
-        .find(prefix)
-        .unwrap_or_else(|| panic!("no {prefix} link in:\n{text}"));
-    let rest = &text[start..];
-    &rest[..rest.find(char::is_whitespace).unwrap_or(rest.len())]
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn subscribe_confirm_receive_a_digest_and_leave_in_one_click() {
     let data = data_folder();
     let smtp = SmtpServer::start();
-    let server = Server::start(data.path(), &smtp);
+    let server = Server::start(data.path(), &smtp.url());
     let client = reqwest::Client::new();
     let subscribe = |body: Value| {
         client

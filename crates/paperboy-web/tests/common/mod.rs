@@ -9,11 +9,16 @@ pub mod webdriver;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use chrono::Utc;
+use paperboy_core::token::Token;
+use paperboy_core::{EmailAddress, PaperKey};
 use paperboy_core::{PaperDraft, Source};
 use paperboy_ingest::pipeline::{Quiet, import_stream};
 use paperboy_search::indexing::{Silent, build_search_index};
 use paperboy_search::{Embedder, Searcher};
 use paperboy_store::Store;
+use paperboy_store::account::SignInRequest;
+use paperboy_store::mail::{AddressLimit, MessageKind, NewMessage, RequestOutcome};
 use paperboy_web::{AppState, Subscriptions};
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -27,11 +32,149 @@ pub const HOSTILE_TITLE: &str = "<script>window.pwned=1</script> alert & \"quote
 
 pub struct Site {
     pub base: String,
+    pub store: Arc<dyn Store>,
     client: reqwest::Client,
+    /// A client that does not follow redirects, to see where the site sends the browser.
+    raw: reqwest::Client,
     _data: tempfile::TempDir,
 }
 
+/// A signed-in reader: the session cookie (`name=value`) and the token its forms carry.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub cookie: String,
+    pub form_token: String,
+}
+
+/// The value of the first hidden `name` input of a page.
+pub fn input_value(page: &str, name: &str) -> String {
+    let marker = format!(r#"name="{name}" value=""#);
+    let start = page
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no {name} input in:\n{page}"))
+        + marker.len();
+    page[start..].split('"').next().unwrap().to_owned()
+}
+
 impl Site {
+    /// A sign-in link for `email` that works for `lifetime`, recorded as a mailed link is. The
+    /// mail itself is not read here: the binary's tests follow links from real SMTP deliveries.
+    pub async fn sign_in_link(&self, email: &str, lifetime: chrono::Duration) -> String {
+        let token = Token::generate().unwrap();
+        let now = Utc::now();
+        let email: EmailAddress = email.parse().unwrap();
+        let outcome = self
+            .store
+            .request_sign_in(SignInRequest {
+                email: email.clone(),
+                token: token.hash(),
+                now,
+                expires_at: now + lifetime,
+                limit: AddressLimit {
+                    per_day: u32::MAX,
+                    gap: std::time::Duration::ZERO,
+                },
+                mail: NewMessage {
+                    key: format!("test-sign-in:{}", token.hash().to_hex()),
+                    kind: MessageKind::SignIn,
+                    sender: "digest@papers.example.org".parse().unwrap(),
+                    recipient: email,
+                    message_id: format!("<{}@papers.example.org>", token.hash().to_hex()),
+                    bytes: b"(not read in these tests)".to_vec(),
+                },
+            })
+            .await
+            .unwrap();
+        assert_eq!(outcome, RequestOutcome::Queued);
+        format!("{}/signin/{}", self.base, token.as_str())
+    }
+
+    /// Presses the button of a sign-in link's page, with the browser's `cookie` if it has one.
+    pub async fn follow_sign_in(&self, link: &str, cookie: Option<&str>) -> reqwest::Response {
+        let mut request = self.raw.post(link);
+        if let Some(cookie) = cookie {
+            request = request.header(reqwest::header::COOKIE, cookie);
+        }
+        request.send().await.unwrap()
+    }
+
+    /// Signs `email` in through a fresh link and reads the form token from `/me`.
+    pub async fn sign_in(&self, email: &str) -> Session {
+        let link = self
+            .sign_in_link(email, chrono::Duration::minutes(15))
+            .await;
+        let response = self.follow_sign_in(&link, None).await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER);
+        let cookie = session_cookie(&response).expect("a session cookie");
+        let (status, me) = self.page_as("/me", &cookie).await;
+        assert_eq!(status, StatusCode::OK);
+        Session {
+            form_token: input_value(&me, "form_token"),
+            cookie,
+        }
+    }
+
+    /// A page as the browser with `cookie` sees it, redirects not followed.
+    pub async fn page_as(&self, path: &str, cookie: &str) -> (StatusCode, String) {
+        let response = self
+            .raw
+            .get(format!("{}{path}", self.base))
+            .header(reqwest::header::COOKIE, cookie)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        (status, response.text().await.unwrap())
+    }
+
+    /// A form POST with `cookie` (if any) and extra headers, redirects not followed.
+    pub async fn post_form(
+        &self,
+        path: &str,
+        cookie: Option<&str>,
+        form: &[(&str, &str)],
+        headers: &[(&str, &str)],
+    ) -> reqwest::Response {
+        let mut request = self.raw.post(format!("{}{path}", self.base)).form(form);
+        if let Some(cookie) = cookie {
+            request = request.header(reqwest::header::COOKIE, cookie);
+        }
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        request.send().await.unwrap()
+    }
+
+    /// Sets `session`'s vote on `key` the way the page's script does; the JSON answer.
+    pub async fn vote(&self, session: &Session, key: &str, upvoted: bool) -> (StatusCode, Value) {
+        let value = if upvoted { "true" } else { "false" };
+        let response = self
+            .post_form(
+                &format!("/papers/{key}/upvote"),
+                Some(&session.cookie),
+                &[("form_token", &session.form_token), ("value", value)],
+                &[("accept", "application/json")],
+            )
+            .await;
+        let status = response.status();
+        (status, response.json().await.unwrap())
+    }
+
+    /// A paper's upvotes as stored: (total, imported, local). (Anonymous pages may show counts
+    /// up to the micro-cache's few seconds old.)
+    pub async fn upvotes(&self, key: &str) -> (u32, u32, u32) {
+        let key = PaperKey::parse(key).unwrap();
+        let paper = paperboy_store::paper_by_key(&*self.store, &key)
+            .await
+            .unwrap()
+            .unwrap();
+        (
+            paper.upvotes(),
+            paper.record.external_upvotes,
+            paper.local_upvotes,
+        )
+    }
+
     /// A GET with extra headers.
     pub async fn get_with(&self, path: &str, headers: &[(&str, &str)]) -> reqwest::Response {
         let mut request = self.client.get(format!("{}{path}", self.base));
@@ -142,14 +285,33 @@ pub async fn start(files: &[&str]) -> Site {
         .await
         .unwrap();
     let state = AppState::new(
-        store,
+        Arc::clone(&store),
         Arc::new(Searcher::new(Arc::new(index), Some(embedder))),
         Subscriptions::new(mailer, Arc::new(tokio::sync::Notify::new())),
     );
     tokio::spawn(paperboy_web::serve(listener, state, std::future::pending()));
     Site {
         base,
+        store,
         client: reqwest::Client::new(),
+        raw: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap(),
         _data: data,
     }
+}
+
+/// The `name=value` of the session cookie a response sets, if it sets one with a value.
+pub fn session_cookie(response: &reqwest::Response) -> Option<String> {
+    response
+        .headers()
+        .get_all(reqwest::header::SET_COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .filter_map(|value| value.split(';').next())
+        .find(|pair| {
+            pair.starts_with("paperboy_session=") && pair.len() > "paperboy_session=".len()
+        })
+        .map(str::to_owned)
 }

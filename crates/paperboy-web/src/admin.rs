@@ -1,0 +1,205 @@
+//! Administration: an admin hides a paper (from every list, search and digest) or a user
+//! (signed out, kept from signing in, their votes no longer counted), and shows them again.
+//! Admins are made on the command line (`paperboy users add --admin EMAIL`).
+
+use askama::Template;
+use axum::extract::rejection::FormRejection;
+use axum::extract::{Form, Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use chrono::Utc;
+use paperboy_core::{EmailAddress, PaperKey};
+use paperboy_store::account::User;
+use serde::Deserialize;
+
+use crate::AppState;
+use crate::accounts::{Reader, ReaderView, SignedIn};
+use crate::pages::{failure_page, not_found_page, render};
+use crate::subscriptions::{NoticePage, private};
+use crate::view::Card;
+
+#[derive(Template)]
+#[template(path = "admin.html")]
+struct AdminPage {
+    reader: ReaderView,
+    papers: Vec<Card>,
+    users: Vec<(String, String)>,
+    error: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct HideForm {
+    #[serde(default)]
+    form_token: String,
+    #[serde(default)]
+    value: String,
+    #[serde(default)]
+    email: String,
+}
+
+/// The signed-in admin, if the reader is one.
+fn admin(reader: &Reader) -> Option<&SignedIn> {
+    reader
+        .signed_in
+        .as_ref()
+        .filter(|signed_in| signed_in.user.is_admin)
+}
+
+/// The answer to anyone but an admin.
+fn not_admin(reader: &Reader) -> Response {
+    if reader.signed_in.is_none() {
+        return Redirect::to("/signin?next=%2Fadmin").into_response();
+    }
+    private(render(
+        StatusCode::FORBIDDEN,
+        &NoticePage {
+            heading: "For administrators only",
+            message: "This page is for the site's administrators.".to_owned(),
+            link: Some(("/me".to_owned(), "Your papers")),
+        },
+    ))
+}
+
+/// An admin's form, checked: its token matches the session and its value is `true` or
+/// `false`.
+fn checked(signed_in: &SignedIn, form: &HideForm) -> Option<bool> {
+    if !signed_in.accepts(&form.form_token) {
+        return None;
+    }
+    match form.value.as_str() {
+        "true" => Some(true),
+        "false" => Some(false),
+        _ => None,
+    }
+}
+
+fn refused_form() -> Response {
+    private(render(
+        StatusCode::FORBIDDEN,
+        &NoticePage {
+            heading: "Not done",
+            message: "The form did not come from this session's page, or asked for nothing. Reload the page and try again.".to_owned(),
+            link: Some(("/admin".to_owned(), "Administration")),
+        },
+    ))
+}
+
+async fn admin_page(state: &AppState, reader: &Reader, error: Option<String>) -> Response {
+    let ids = match state.store.hidden_paper_ids().await {
+        Ok(ids) => ids,
+        Err(error) => return failure_page(error),
+    };
+    let papers = match state.store.papers(&ids).await {
+        Ok(papers) => papers,
+        Err(error) => return failure_page(error),
+    };
+    let users = match state.store.users(true).await {
+        Ok(users) => users,
+        Err(error) => return failure_page(error),
+    };
+    let status = if error.is_some() {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
+    private(render(
+        status,
+        &AdminPage {
+            reader: reader.view(),
+            papers: papers.iter().map(|paper| Card::new(paper, None)).collect(),
+            users: users
+                .iter()
+                .map(|user: &User| (user.email.as_str().to_owned(), user.email.masked()))
+                .collect(),
+            error,
+        },
+    ))
+}
+
+/// `GET /admin`: what is hidden, and the form to hide a user.
+pub(crate) async fn page(State(state): State<AppState>, reader: Reader) -> Response {
+    if admin(&reader).is_none() {
+        return not_admin(&reader);
+    }
+    admin_page(&state, &reader, None).await
+}
+
+/// `POST /admin/papers/{key}/hidden`: `value=true` hides the paper, `false` shows it again.
+pub(crate) async fn hide_paper(
+    State(state): State<AppState>,
+    reader: Reader,
+    Path(key): Path<String>,
+    form: Result<Form<HideForm>, FormRejection>,
+) -> Response {
+    let Some(signed_in) = admin(&reader) else {
+        return not_admin(&reader);
+    };
+    let form = form.map(|Form(form)| form).unwrap_or_default();
+    let Some(hidden) = checked(signed_in, &form) else {
+        return refused_form();
+    };
+    let missing = || not_found_page(&format!("There is no paper {key} here."));
+    let Ok(parsed) = PaperKey::parse(&key) else {
+        return missing();
+    };
+    let paper = match paperboy_store::paper_by_key(&*state.store, &parsed).await {
+        Ok(Some(paper)) => paper,
+        Ok(None) => return missing(),
+        Err(error) => return failure_page(error),
+    };
+    match state
+        .store
+        .set_paper_hidden(paper.id, hidden, Utc::now())
+        .await
+    {
+        Ok(_) => {
+            tracing::info!(paper = %paper.id, hidden, admin = %signed_in.user.id, "paper visibility changed");
+            Redirect::to(&format!("/papers/{key}")).into_response()
+        }
+        Err(error) => failure_page(error),
+    }
+}
+
+/// `POST /admin/users/hidden`: `value=true` hides the user with `email`, `false` shows them.
+pub(crate) async fn hide_user(
+    State(state): State<AppState>,
+    reader: Reader,
+    form: Result<Form<HideForm>, FormRejection>,
+) -> Response {
+    let Some(signed_in) = admin(&reader) else {
+        return not_admin(&reader);
+    };
+    let form = form.map(|Form(form)| form).unwrap_or_default();
+    let Some(hidden) = checked(signed_in, &form) else {
+        return refused_form();
+    };
+    let Ok(email) = form.email.parse::<EmailAddress>() else {
+        return admin_page(
+            &state,
+            &reader,
+            Some("That is not an email address.".into()),
+        )
+        .await;
+    };
+    let user = match state.store.user_by_email(&email).await {
+        Ok(Some(user)) => user,
+        Ok(None) => {
+            return admin_page(&state, &reader, Some("No user has that address.".into())).await;
+        }
+        Err(error) => return failure_page(error),
+    };
+    if user.id == signed_in.user.id {
+        return admin_page(&state, &reader, Some("You cannot hide yourself.".into())).await;
+    }
+    match state
+        .store
+        .set_user_hidden(user.id, hidden, Utc::now())
+        .await
+    {
+        Ok(_) => {
+            tracing::info!(user = %user.id, hidden, admin = %signed_in.user.id, "user visibility changed");
+            Redirect::to("/admin").into_response()
+        }
+        Err(error) => failure_page(error),
+    }
+}

@@ -1,0 +1,453 @@
+//! Readers' accounts on the site served on a real port: votes counted exactly under
+//! concurrency, sign-in links that work once, sessions that cannot be fixed or forged, rate
+//! limits, and what administrators may do. (Signing in from a real SMTP delivery is the
+//! binary's test, `crates/paperboy/tests/accounts.rs`.)
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::sync::Arc;
+
+use chrono::Duration;
+use common::{DAYS, Session, Site, input_value, session_cookie, start};
+use paperboy_core::token::Token;
+use reqwest::StatusCode;
+use serde_json::Value;
+
+/// A paper of the demo's latest day.
+const PAPER: &str = "2608.18580";
+
+/// `times` votes from each of `readers`, all sent at once; every one must be accepted.
+async fn vote_all(site: &Arc<Site>, readers: &[Session], times: usize, upvoted: bool) {
+    let mut votes = tokio::task::JoinSet::new();
+    for reader in readers {
+        for _ in 0..times {
+            let site = Arc::clone(site);
+            let reader = reader.clone();
+            votes.spawn(async move { site.vote(&reader, PAPER, upvoted).await });
+        }
+    }
+    let mut answers = 0;
+    while let Some(answer) = votes.join_next().await {
+        let (status, body) = answer.unwrap();
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["upvoted"], upvoted, "{body}");
+        answers += 1;
+    }
+    assert_eq!(answers, readers.len() * times);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_thousand_votes_from_a_hundred_readers_at_once_count_exactly() {
+    let site = Arc::new(start(&DAYS).await);
+    let (before, imported, local) = site.upvotes(PAPER).await;
+    assert_eq!(
+        (before, local),
+        (imported, 0),
+        "imported votes only, at first"
+    );
+    let mut readers = Vec::new();
+    for n in 0..100 {
+        readers.push(site.sign_in(&format!("reader{n}@example.org")).await);
+    }
+
+    // Ten upvotes from each of a hundred readers, all at once: each reader counts once.
+    vote_all(&site, &readers, 10, true).await;
+    assert_eq!(site.upvotes(PAPER).await, (before + 100, imported, 100));
+    // What a signed-in reader's page shows (never a cached answer).
+    let (status, page) = site
+        .page_as(&format!("/papers/{PAPER}"), &readers[0].cookie)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        page.contains(&format!(
+            r#"aria-pressed="true" title="Take back your upvote">▲ <span class="count">{}</span>"#,
+            before + 100
+        )),
+        "the page shows the reader's vote and the total"
+    );
+
+    // Half of them take their vote back, ten times each, at once.
+    let (first_half, second_half) = readers.split_at(50);
+    vote_all(&site, first_half, 10, false).await;
+    assert_eq!(site.upvotes(PAPER).await, (before + 50, imported, 50));
+
+    // Both halves toggle at once, in opposite directions: still fifty.
+    let (up, down) = tokio::join!(
+        vote_all(&site, first_half, 5, true),
+        vote_all(&site, second_half, 5, false)
+    );
+    let ((), ()) = (up, down);
+    assert_eq!(site.upvotes(PAPER).await, (before + 50, imported, 50));
+
+    // Everyone takes their vote back: where it started.
+    vote_all(&site, &readers, 2, false).await;
+    assert_eq!(site.upvotes(PAPER).await, (before, imported, 0));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn forged_cross_site_replayed_and_anonymous_votes_change_nothing() {
+    let site = start(&DAYS).await;
+    let ada = site.sign_in("ada@example.org").await;
+    let bob = site.sign_in("bob@example.org").await;
+    let (before, ..) = site.upvotes(PAPER).await;
+    let path = format!("/papers/{PAPER}/upvote");
+
+    // Without the session's form token (none, another session's, a made-up one): refused.
+    for token in ["", bob.form_token.as_str(), "c2VjcmV0LXRva2Vu"] {
+        let response = site
+            .post_form(
+                &path,
+                Some(&ada.cookie),
+                &[("form_token", token), ("value", "true")],
+                &[],
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::FORBIDDEN, "token {token:?}");
+        let page = response.text().await.unwrap();
+        assert!(page.contains("Reload the page"), "{page}");
+    }
+    let response = site
+        .post_form(
+            &path,
+            Some(&ada.cookie),
+            &[("value", "true")],
+            &[("accept", "application/json")],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let error: Value = response.json().await.unwrap();
+    assert_eq!(error["code"], "forbidden");
+    assert!(error["message"].as_str().unwrap().contains("token"));
+
+    // Sent from another site, even with the right token (as a page elsewhere would make the
+    // browser send it): refused before it is read.
+    let form = [("form_token", ada.form_token.as_str()), ("value", "true")];
+    for header in [
+        ("origin", "https://evil.example"),
+        ("sec-fetch-site", "cross-site"),
+    ] {
+        let response = site
+            .post_form(&path, Some(&ada.cookie), &form, &[header])
+            .await;
+        assert_eq!(response.status(), StatusCode::FORBIDDEN, "{header:?}");
+    }
+    assert_eq!(site.upvotes(PAPER).await.0, before, "nothing was counted");
+
+    // Anonymous: the script is told to sign in; a form goes to the sign-in page and back.
+    let response = site
+        .post_form(
+            &path,
+            None,
+            &[("value", "true")],
+            &[("accept", "application/json")],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    let error: Value = response.json().await.unwrap();
+    assert_eq!(error["code"], "unauthorized");
+    let response = site.post_form(&path, None, &[("value", "true")], &[]).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        response.headers()["location"],
+        format!("/signin?next=%2Fpapers%2F{PAPER}").as_str()
+    );
+
+    // The same vote replayed five times counts once; the answer is the new total.
+    for _ in 0..5 {
+        let (status, body) = site.vote(&ada, PAPER, true).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body["upvotes"], before + 1);
+    }
+    assert_eq!(site.upvotes(PAPER).await.0, before + 1);
+    // Without JavaScript: the form's answer goes back to the page it came from.
+    let response = site
+        .post_form(
+            &path,
+            Some(&ada.cookie),
+            &[
+                ("form_token", &ada.form_token),
+                ("value", "false"),
+                ("next", "/trending?window=day"),
+            ],
+            &[],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(response.headers()["location"], "/trending?window=day");
+    assert_eq!(site.upvotes(PAPER).await.0, before);
+    // Elsewhere than this site, or not a vote at all: refused.
+    let response = site
+        .post_form(
+            &path,
+            Some(&ada.cookie),
+            &[
+                ("form_token", &ada.form_token),
+                ("value", "true"),
+                ("next", "https://evil.example/"),
+            ],
+            &[],
+        )
+        .await;
+    assert_eq!(
+        response.headers()["location"],
+        format!("/papers/{PAPER}").as_str()
+    );
+    let (status, _) = site.vote(&ada, "9999.99999", true).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let response = site
+        .post_form(
+            &path,
+            Some(&ada.cookie),
+            &[("form_token", &ada.form_token), ("value", "twice")],
+            &[("accept", "application/json")],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sign_in_link_works_once_for_fifteen_minutes_and_makes_a_new_session() {
+    let site = start(&DAYS).await;
+
+    // Opening the link signs nobody in (mail scanners open links): its page has the button.
+    let link = site
+        .sign_in_link("ada@example.org", Duration::minutes(15))
+        .await;
+    let path = link.strip_prefix(&site.base).unwrap();
+    let response = site.get(path).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(session_cookie(&response).is_none());
+    let page = response.text().await.unwrap();
+    assert!(page.contains(&format!(r#"action="{path}""#)), "{page}");
+
+    // A session planted in the browser beforehand (an attacker's own, or a made-up one) is
+    // not the one the reader gets, and what was planted stops working.
+    let planted = site.sign_in("mallory@example.org").await;
+    let response = site.follow_sign_in(&link, Some(&planted.cookie)).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(response.headers()["location"], "/me");
+    let ada = session_cookie(&response).unwrap();
+    assert_ne!(ada, planted.cookie);
+    let set_cookie = response.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    for attribute in ["HttpOnly", "SameSite=Lax", "Path=/"] {
+        assert!(set_cookie.contains(attribute), "{set_cookie}");
+    }
+    assert!(!set_cookie.contains("Secure"), "served over http here");
+    let (status, _) = site.page_as("/me", &planted.cookie).await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "the planted session ended");
+    let (status, me) = site.page_as("/me", &ada).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(me.contains("ada@example.org"));
+    let made_up = format!("paperboy_session={}", Token::generate().unwrap().as_str());
+    let link = site
+        .sign_in_link("ada@example.org", Duration::minutes(15))
+        .await;
+    let response = site.follow_sign_in(&link, Some(&made_up)).await;
+    let second = session_cookie(&response).unwrap();
+    assert!(
+        second != made_up && second != ada,
+        "every sign-in is a new session"
+    );
+
+    // Used, expired, unknown or cut short: refused with a way to get a new one.
+    let dead = [
+        (link.clone(), StatusCode::GONE, "already used"),
+        (
+            site.sign_in_link("ada@example.org", Duration::minutes(-1))
+                .await,
+            StatusCode::GONE,
+            "expired",
+        ),
+        (
+            format!(
+                "{}/signin/{}",
+                site.base,
+                Token::generate().unwrap().as_str()
+            ),
+            StatusCode::NOT_FOUND,
+            "not known",
+        ),
+        (
+            format!("{}/signin/abc", site.base),
+            StatusCode::NOT_FOUND,
+            "incomplete",
+        ),
+    ];
+    for (link, status, reason) in dead {
+        let response = site.follow_sign_in(&link, None).await;
+        assert_eq!(response.status(), status, "{link}");
+        assert!(session_cookie(&response).is_none());
+        let page = response.text().await.unwrap();
+        assert!(page.contains(reason) && page.contains("/signin"), "{page}");
+    }
+
+    // Signing out needs the form token too; then the cookie is cleared and the session gone.
+    let response = site.post_form("/signout", Some(&ada), &[], &[]).await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let (status, me) = site.page_as("/me", &ada).await;
+    assert_eq!(status, StatusCode::OK);
+    let token = input_value(&me, "form_token");
+    let response = site
+        .post_form("/signout", Some(&ada), &[("form_token", &token)], &[])
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let cleared = response.headers()["set-cookie"].to_str().unwrap();
+    assert!(cleared.contains("Max-Age=0"), "{cleared}");
+    let (status, _) = site.page_as("/me", &ada).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (status, _) = site.page_as("/me", &second).await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "the other device is still signed in"
+    );
+
+    // Signing out everywhere ends every session of the reader, and only theirs.
+    let laptop = site.sign_in("bob@example.org").await;
+    let phone = site.sign_in("bob@example.org").await;
+    let response = site
+        .post_form(
+            "/signout/everywhere",
+            Some(&phone.cookie),
+            &[("form_token", &phone.form_token)],
+            &[],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    for cookie in [&laptop.cookie, &phone.cookie] {
+        let (status, _) = site.page_as("/me", cookie).await;
+        assert_eq!(status, StatusCode::SEE_OTHER);
+    }
+    let (status, _) = site.page_as("/me", &second).await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sign_in_requests_are_rate_limited_per_address_and_per_network() {
+    let site = start(&DAYS).await;
+    let site = &site;
+    let ask = |email: &'static str| async move {
+        site.post_form("/signin", None, &[("email", email)], &[])
+            .await
+    };
+
+    // One address gets one link however often it is asked for within 30 seconds; the answer
+    // is the same, so it tells nobody whether a link went out.
+    for _ in 0..3 {
+        let response = ask("ada@example.org").await;
+        assert_eq!(response.status(), StatusCode::OK);
+        assert!(response.text().await.unwrap().contains("Check your inbox"));
+    }
+    assert_eq!(site.store.outbox_summary().await.unwrap().queued, 1);
+
+    // One network may ask ten times an hour.
+    for email in [
+        "b@example.org",
+        "c@example.org",
+        "d@example.org",
+        "e@example.org",
+    ] {
+        assert_eq!(ask(email).await.status(), StatusCode::OK);
+    }
+    let response = ask("not an address").await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    for email in ["f@example.org", "g@example.org"] {
+        assert_eq!(ask(email).await.status(), StatusCode::OK);
+    }
+    let response = ask("h@example.org").await;
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(response.headers().contains_key("retry-after"));
+    assert_eq!(site.store.outbox_summary().await.unwrap().queued, 7);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_admin_hides_a_paper_and_a_user() {
+    let site = start(&DAYS).await;
+    site.store
+        .add_user(
+            &"admin@example.org".parse().unwrap(),
+            true,
+            chrono::Utc::now(),
+        )
+        .await
+        .unwrap();
+    let admin = site.sign_in("admin@example.org").await;
+    let reader = site.sign_in("reader@example.org").await;
+    let (before, ..) = site.upvotes(PAPER).await;
+    site.vote(&reader, PAPER, true).await;
+    assert_eq!(site.upvotes(PAPER).await.0, before + 1);
+
+    // A reader may not.
+    let (status, _) = site.page_as("/admin", &reader.cookie).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let hide_paper = format!("/admin/papers/{PAPER}/hidden");
+    let response = site
+        .post_form(
+            &hide_paper,
+            Some(&reader.cookie),
+            &[("form_token", &reader.form_token), ("value", "true")],
+            &[],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+
+    // Hiding a user ends their sessions and their votes stop counting.
+    let response = site
+        .post_form(
+            "/admin/users/hidden",
+            Some(&admin.cookie),
+            &[
+                ("form_token", &admin.form_token),
+                ("value", "true"),
+                ("email", "reader@example.org"),
+            ],
+            &[],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(site.upvotes(PAPER).await.0, before);
+    let (status, page) = site.page_as("/admin", &admin.cookie).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        page.contains(r#"name="email" value="reader@example.org""#),
+        "listed among hidden users, to be shown again"
+    );
+    let (status, _) = site.page_as("/me", &reader.cookie).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let link = site
+        .sign_in_link("reader@example.org", Duration::minutes(15))
+        .await;
+    let response = site.follow_sign_in(&link, None).await;
+    assert_eq!(
+        response.status(),
+        StatusCode::FORBIDDEN,
+        "a hidden user cannot sign in"
+    );
+
+    // Hiding a paper: gone for readers, still there (marked) for admins.
+    let response = site
+        .post_form(
+            &hide_paper,
+            Some(&admin.cookie),
+            &[("form_token", &admin.form_token), ("value", "true")],
+            &[],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let (status, _) = site.page(&format!("/papers/{PAPER}")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = site.json(&format!("/api/papers/{PAPER}")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (_, front) = site.page("/?date=2026-08-21").await;
+    assert!(!front.contains(&format!("/papers/{PAPER}\"")), "not listed");
+    let (status, page) = site
+        .page_as(&format!("/papers/{PAPER}"), &admin.cookie)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("hidden"));
+}
