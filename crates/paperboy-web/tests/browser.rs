@@ -1,6 +1,7 @@
 //! What a reader does, in real headless chromium (Debian's, driven over WebDriver): the front
 //! page, the day before, a search, a paper with its similar papers and BibTeX, on a desktop and
-//! a phone; and proof that a hostile paper runs no script. Screenshots go to
+//! a phone; a reader signing in from a link, upvoting and saving in place; and proof that a
+//! hostile paper runs no script. Screenshots go to
 //! `PAPERBOY_SCREENSHOTS_DIR` (docs/screenshots for the README), else the target folder.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -146,4 +147,89 @@ async fn a_hostile_paper_runs_no_script_anywhere() {
         assert_eq!(pwned, true, "{page}: a script ran or an image was injected");
     }
     browser.quit().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reader_signs_in_from_a_link_and_upvotes_and_saves_without_leaving_the_page() {
+    let site = start(&DAYS).await;
+    let paper = "2608.18580";
+    let (before, ..) = site.upvotes(paper).await;
+    let browser = Browser::start(DESKTOP.0, DESKTOP.1).await;
+
+    // Anonymous, the upvote button leads to the sign-in page.
+    browser.open(&format!("{}/papers/{paper}", site.base)).await;
+    browser.find("a.upvote").await.click().await;
+    browser.find("form input[name=email]").await;
+    assert!(browser.url().await.contains("/signin?next="));
+
+    // The link from the mail: its page's button signs in and lands on /me.
+    let link = site
+        .sign_in_link("ada@example.org", chrono::Duration::minutes(15))
+        .await;
+    browser.open(&link).await;
+    browser.find("main form button").await.click().await;
+    let heading = browser.find("h1").await.text().await;
+    assert_eq!(heading, "Your papers");
+    assert!(browser.url().await.ends_with("/me"));
+
+    // Upvote and save on the paper's page: the buttons change in place, the page stays.
+    browser.open(&format!("{}/papers/{paper}", site.base)).await;
+    browser.script("window.stayed = true; return null;").await;
+    let count = browser.find("button.upvote .count").await.text().await;
+    assert_eq!(count, before.to_string());
+    browser.find("button.upvote").await.click().await;
+    wait_for_script(
+        &browser,
+        "return document.querySelector('button.upvote').getAttribute('aria-pressed') === 'true';",
+    )
+    .await;
+    let count = browser.find("button.upvote .count").await.text().await;
+    assert_eq!(count, (before + 1).to_string());
+    browser.find("button.save").await.click().await;
+    wait_for_script(
+        &browser,
+        "return document.querySelector('button.save').textContent.includes('Saved');",
+    )
+    .await;
+    assert_eq!(browser.script("return window.stayed === true;").await, true);
+    assert_eq!(site.upvotes(paper).await.0, before + 1);
+
+    // Both marks hold after a reload, and the reading list has the paper.
+    browser.open(&format!("{}/me", site.base)).await;
+    let saved = browser
+        .script("return document.querySelector('#saved-heading').parentElement.textContent;")
+        .await;
+    assert!(saved.as_str().unwrap().contains("Export"), "{saved}");
+    browser.open(&format!("{}/papers/{paper}", site.base)).await;
+    let pressed = browser
+        .find("button.upvote")
+        .await
+        .attribute("aria-pressed")
+        .await;
+    assert_eq!(pressed.as_deref(), Some("true"));
+    browser
+        .screenshot(&screenshot_dir().join("paper-signed-in.png"))
+        .await;
+
+    // Taking the vote back returns the count to where it started.
+    browser.find("button.upvote").await.click().await;
+    wait_for_script(
+        &browser,
+        "return document.querySelector('button.upvote').getAttribute('aria-pressed') === 'false';",
+    )
+    .await;
+    assert_eq!(site.upvotes(paper).await.0, before);
+    browser.quit().await;
+}
+
+/// Waits up to 10 s for a script to return `true`.
+async fn wait_for_script(browser: &Browser, source: &str) {
+    let started = Instant::now();
+    while browser.script(source).await != true {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "never true: {source}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
