@@ -25,6 +25,7 @@ use paperboy_core::text::{author_line, shorten};
 use paperboy_core::trending::Window;
 use paperboy_core::{EmailAddress, Paper, PaperId};
 use paperboy_mail::Email;
+use paperboy_search::recommend::recommend;
 use paperboy_search::{Filters, PaperFacets, Query, Searcher};
 use paperboy_store::mail::{MessageKind, QueuedDigest, Subscriber, SubscriberState};
 use paperboy_store::{PaperQuery, Store, trending};
@@ -41,6 +42,9 @@ pub const PER_CATEGORIES: usize = 10;
 /// MiniLM puts papers on a topic at 0.4–0.7 and unrelated ones below 0.2; 0.35 keeps the weak
 /// matches out without losing the ones phrased differently.
 pub const MIN_TOPIC_COSINE: f32 = 0.35;
+/// The heading of the papers picked for a subscriber who upvotes and saves papers here (the
+/// same minimum similarity applies).
+const FOR_YOU_HEADING: &str = "New for you";
 /// The most days a digest looks back for new papers, however long since the last one.
 const MAX_WINDOW_DAYS: u64 = 14;
 /// Hits considered per topic before the threshold and repeats are applied.
@@ -143,6 +147,7 @@ pub struct Composer<'a> {
     papers: HashMap<PaperId, Arc<Paper>>,
     topic_hits: HashMap<(String, NaiveDate, NaiveDate, Vec<String>), Vec<PaperId>>,
     category_papers: HashMap<(Vec<String>, NaiveDate, NaiveDate), Vec<PaperId>>,
+    window_papers: HashMap<(NaiveDate, NaiveDate), Arc<HashSet<PaperId>>>,
 }
 
 impl std::fmt::Debug for Composer<'_> {
@@ -183,6 +188,7 @@ impl<'a> Composer<'a> {
             papers,
             topic_hits: HashMap::new(),
             category_papers: HashMap::new(),
+            window_papers: HashMap::new(),
         })
     }
 
@@ -237,6 +243,14 @@ impl<'a> Composer<'a> {
 
         let mut sections = Vec::new();
         if let Some((from, until)) = window {
+            let ids = self.for_you(&subscriber.email, from, until).await?;
+            let items = self.fresh_items(&ids, sent, &mut shown, PER_TOPIC).await?;
+            if !items.is_empty() {
+                sections.push(Section {
+                    heading: FOR_YOU_HEADING.to_owned(),
+                    items,
+                });
+            }
             if preferences.topics().is_empty() && !categories.is_empty() {
                 let ids = self.category_papers(&categories, from, until).await?;
                 let items = self
@@ -309,6 +323,80 @@ impl<'a> Composer<'a> {
             self.papers.insert(id, Arc::clone(paper));
         }
         Ok(paper)
+    }
+
+    /// New papers in the window most like the ones the subscriber, signed in here with the same
+    /// address, upvoted and saved (`paperboy_search::recommend`), best first.
+    async fn for_you(
+        &mut self,
+        email: &EmailAddress,
+        from: NaiveDate,
+        until: NaiveDate,
+    ) -> Result<Vec<PaperId>, DigestError> {
+        let Some(user) = self.store.user_by_email(email).await? else {
+            return Ok(Vec::new());
+        };
+        let mut liked: Vec<PaperId> = self
+            .store
+            .saved_papers(user.id)
+            .await?
+            .into_iter()
+            .chain(self.store.voted_papers(user.id).await?)
+            .map(|marked| marked.paper)
+            .collect();
+        if user.hidden || liked.is_empty() {
+            return Ok(Vec::new());
+        }
+        liked.sort_unstable();
+        liked.dedup();
+        let listed = self.window_papers(from, until).await?;
+        let searcher = self.searcher.clone();
+        let hits = tokio::task::spawn_blocking(move || {
+            recommend(&searcher.index().vectors, &liked, TOPIC_CANDIDATES, |id| {
+                listed.contains(&id)
+            })
+        })
+        .await
+        .unwrap_or_else(|panic| std::panic::resume_unwind(panic.into_panic()));
+        Ok(hits
+            .into_iter()
+            .filter(|hit| hit.score >= MIN_TOPIC_COSINE)
+            .map(|hit| hit.id)
+            .collect())
+    }
+
+    /// The papers listed in the window, shared by every subscriber's "for you".
+    async fn window_papers(
+        &mut self,
+        from: NaiveDate,
+        until: NaiveDate,
+    ) -> Result<Arc<HashSet<PaperId>>, DigestError> {
+        if let Some(ids) = self.window_papers.get(&(from, until)) {
+            return Ok(Arc::clone(ids));
+        }
+        let mut ids = HashSet::new();
+        let mut offset = 0;
+        loop {
+            let papers = self
+                .store
+                .list_papers(&PaperQuery {
+                    from: Some(from),
+                    until: Some(until),
+                    category: None,
+                    limit: PAGE,
+                    offset,
+                })
+                .await?;
+            let count = papers.len();
+            ids.extend(papers.into_iter().map(|paper| paper.id));
+            if count < PAGE as usize {
+                break;
+            }
+            offset += PAGE;
+        }
+        let ids = Arc::new(ids);
+        self.window_papers.insert((from, until), Arc::clone(&ids));
+        Ok(ids)
     }
 
     /// Papers matching `topic` in the window, best first.

@@ -12,7 +12,7 @@ mod smtp;
 
 use std::time::Duration;
 
-use common::{Server, data_folder, header, link_after, wait_for};
+use common::{Server, data_folder, digest_run, header, link_after, output, wait_for};
 use reqwest::StatusCode;
 use serde_json::Value;
 use smtp::SmtpServer;
@@ -196,6 +196,53 @@ async fn sign_in_from_the_mail_upvote_save_export_and_sign_out() {
         .collect();
     assert_eq!(records.len(), 1);
     assert_eq!(records[0]["arxiv_id"], paper.as_str());
+
+    // The digest, subscribed to from /me without a confirmation mail, has papers picked for
+    // the reader: like the day's top paper, which they save too.
+    let day = get("/trending?window=day", Some(&cookie)).await.unwrap();
+    let top = paper_keys(&day.text().await.unwrap())[0].clone();
+    let response = post(
+        &format!("/papers/{top}/save"),
+        &cookie,
+        &[("form_token", &form_token), ("value", "true")],
+    )
+    .await
+    .unwrap();
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let response = post(
+        "/me/digest",
+        &cookie,
+        &[
+            ("form_token", &form_token),
+            ("action", "save"),
+            ("frequency", "daily"),
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let (status, _, stderr) = output(&mut digest_run(data.path(), &smtp.url(), "2026-08-21"));
+    assert_eq!(status, 0, "{stderr}");
+    wait_for("the digest", Duration::from_secs(20), || smtp.count() == 2);
+    let digest = &smtp.parsed()[1];
+    assert_eq!(digest["recipients"][0], "ada@example.org");
+    let text = digest["text"].as_str().unwrap();
+    // The reader has no topics: the section runs to the footer.
+    let for_you = text
+        .split("NEW FOR YOU")
+        .nth(1)
+        .and_then(|rest| rest.split("\n--\n").next())
+        .unwrap_or_else(|| panic!("no section for the reader in:\n{text}"));
+    let picked: Vec<&str> = for_you
+        .split("/papers/")
+        .skip(1)
+        .filter_map(|rest| rest.split_whitespace().next())
+        .collect();
+    assert!(!picked.is_empty(), "{for_you}");
+    assert!(
+        !picked.contains(&paper.as_str()) && !picked.contains(&top.as_str()),
+        "what the reader saved is left out: {picked:?}"
+    );
 
     // Signed out: the cookie is cleared and the session is gone.
     let response = post("/signout", &cookie, &[("form_token", &form_token)])

@@ -12,11 +12,13 @@ mod smtp;
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 use chrono::Utc;
-use common::{Server, data_folder, free_port, header, link_after, output, paperboy, wait_for};
+use common::{
+    Server, data_folder, digest_run, free_port, header, link_after, output, paperboy, wait_for,
+};
 use paperboy_core::subscription::{Frequency, Preferences};
 use paperboy_core::token::Token;
 use paperboy_store::{SqliteStore, Store};
@@ -24,15 +26,6 @@ use serde_json::Value;
 use smtp::SmtpServer;
 
 const TOPICS: [&str; 2] = ["coding agents for software engineering", "video generation"];
-
-fn digest_run(data: &Path, smtp_url: &str, date: &str) -> Command {
-    let mut command = paperboy(data);
-    command
-        .args(["digest", "run", "--date", date, "--smtp-url", smtp_url])
-        .args(["--public-url", "http://papers.example.org"])
-        .args(["--mail-from", "digest@papers.example.org"]);
-    command
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn subscribe_confirm_receive_a_digest_and_leave_in_one_click() {

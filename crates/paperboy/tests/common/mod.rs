@@ -131,3 +131,13 @@ pub fn link_after<'a>(text: &'a str, prefix: &str) -> &'a str {
     let rest = &text[start..];
     &rest[..rest.find(char::is_whitespace).unwrap_or(rest.len())]
 }
+
+/// `paperboy digest run` for `date`, delivering to `smtp_url`.
+pub fn digest_run(data: &Path, smtp_url: &str, date: &str) -> Command {
+    let mut command = paperboy(data);
+    command
+        .args(["digest", "run", "--date", date, "--smtp-url", smtp_url])
+        .args(["--public-url", "http://papers.example.org"])
+        .args(["--mail-from", "digest@papers.example.org"]);
+    command
+}
