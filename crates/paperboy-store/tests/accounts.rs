@@ -3,38 +3,25 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use common::{address, at, sqlite};
 use paperboy_core::account::UserId;
 use paperboy_core::token::Token;
 use paperboy_core::trending::Window;
-use paperboy_core::{EmailAddress, PaperDraft, PaperId, Source};
+use paperboy_core::{PaperDraft, PaperId, Source};
 use paperboy_store::account::{NewSession, SignIn, SignInRequest};
 use paperboy_store::mail::{AddressLimit, MessageKind, NewMessage, RequestOutcome};
-use paperboy_store::{PaperQuery, SqliteStore, Store, trending};
+use paperboy_store::{PaperQuery, Store, trending};
 
 const LIMIT: AddressLimit = AddressLimit {
     per_day: 10,
     gap: Duration::from_secs(30),
 };
-
-async fn sqlite() -> (tempfile::TempDir, SqliteStore) {
-    let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(&dir.path().join("paperboy.sqlite3"))
-        .await
-        .unwrap();
-    (dir, store)
-}
-
-fn at(text: &str) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(text).unwrap().into()
-}
-
-fn address(text: &str) -> EmailAddress {
-    text.parse().unwrap()
-}
 
 fn sign_in_request(to: &str, now: DateTime<Utc>) -> (Token, SignInRequest) {
     let token = Token::generate().unwrap();

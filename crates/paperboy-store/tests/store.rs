@@ -3,17 +3,12 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use chrono::NaiveDate;
+use common::sqlite;
 use paperboy_core::{ArxivId, PaperDraft, PaperKey, PaperRecord, Source};
 use paperboy_store::{PaperQuery, SqliteStore, Store, UpsertSummary};
-
-async fn sqlite() -> (tempfile::TempDir, SqliteStore) {
-    let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(&dir.path().join("paperboy.sqlite3"))
-        .await
-        .unwrap();
-    (dir, store)
-}
 
 fn paper(id: Option<&str>, title: &str) -> PaperDraft {
     PaperDraft {

@@ -2,38 +2,25 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, Utc};
+use common::{address, at, sqlite};
+use paperboy_core::PaperId;
 use paperboy_core::subscription::{Frequency, Preferences};
 use paperboy_core::token::Token;
-use paperboy_core::{EmailAddress, PaperId};
+use paperboy_store::Store;
 use paperboy_store::mail::{
     AddressLimit, Confirmation, Delivery, MessageKind, NewMessage, QueuedDigest, RequestOutcome,
     SubscriberState, SubscriptionRequest,
 };
-use paperboy_store::{SqliteStore, Store};
 
 const LIMIT: AddressLimit = AddressLimit {
     per_day: 3,
     gap: Duration::from_secs(60),
 };
-
-async fn sqlite() -> (tempfile::TempDir, SqliteStore) {
-    let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(&dir.path().join("paperboy.sqlite3"))
-        .await
-        .unwrap();
-    (dir, store)
-}
-
-fn at(text: &str) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(text).unwrap().into()
-}
-
-fn address(text: &str) -> EmailAddress {
-    text.parse().unwrap()
-}
 
 fn message(key: &str, kind: MessageKind, to: &str) -> NewMessage {
     NewMessage {
