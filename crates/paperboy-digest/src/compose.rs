@@ -27,6 +27,7 @@ use paperboy_core::{EmailAddress, Paper, PaperId};
 use paperboy_mail::Email;
 use paperboy_search::recommend::recommend;
 use paperboy_search::{Filters, PaperFacets, Query, Searcher};
+use paperboy_store::account::Likes;
 use paperboy_store::mail::{MessageKind, QueuedDigest, Subscriber, SubscriberState};
 use paperboy_store::{PaperQuery, Store, trending};
 
@@ -336,24 +337,20 @@ impl<'a> Composer<'a> {
         let Some(user) = self.store.user_by_email(email).await? else {
             return Ok(Vec::new());
         };
-        let mut liked: Vec<PaperId> = self
-            .store
-            .saved_papers(user.id)
-            .await?
-            .into_iter()
-            .chain(self.store.voted_papers(user.id).await?)
-            .map(|marked| marked.paper)
-            .collect();
-        if user.hidden || liked.is_empty() {
+        if user.hidden {
             return Ok(Vec::new());
         }
-        liked.sort_unstable();
-        liked.dedup();
+        let saved = self.store.saved_papers(user.id).await?;
+        let voted = self.store.voted_papers(user.id).await?;
+        let Likes { recent, marked } = Likes::new(&saved, &voted);
+        if recent.is_empty() {
+            return Ok(Vec::new());
+        }
         let listed = self.window_papers(from, until).await?;
         let searcher = self.searcher.clone();
         let hits = tokio::task::spawn_blocking(move || {
-            recommend(&searcher.index().vectors, &liked, TOPIC_CANDIDATES, |id| {
-                listed.contains(&id)
+            recommend(&searcher.index().vectors, &recent, TOPIC_CANDIDATES, |id| {
+                listed.contains(&id) && !marked.contains(&id)
             })
         })
         .await

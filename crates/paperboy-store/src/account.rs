@@ -6,6 +6,8 @@
 //! and opening the session; a vote and the paper's count; hiding a user and taking their votes
 //! out of the counts.
 
+use std::collections::HashSet;
+
 use chrono::{DateTime, Utc};
 use paperboy_core::account::UserId;
 use paperboy_core::token::TokenHash;
@@ -91,4 +93,31 @@ pub struct VoteTally {
 pub struct Marked {
     pub paper: PaperId,
     pub at: DateTime<Utc>,
+}
+
+/// The most recent likes a reader's taste is made of: what they liked long ago says less.
+pub const RECENT_LIKES: usize = 200;
+
+/// What papers are ranked "for you" from: the [`RECENT_LIKES`] most recent papers a reader saved
+/// or upvoted (each once, newest first), and every paper they marked, to leave out.
+#[derive(Debug, Clone, Default)]
+pub struct Likes {
+    pub recent: Vec<PaperId>,
+    pub marked: HashSet<PaperId>,
+}
+
+impl Likes {
+    pub fn new(saved: &[Marked], voted: &[Marked]) -> Likes {
+        let mut marks: Vec<&Marked> = saved.iter().chain(voted).collect();
+        marks.sort_by_key(|mark| std::cmp::Reverse(mark.at));
+        let mut seen = HashSet::new();
+        let recent = marks
+            .iter()
+            .map(|mark| mark.paper)
+            .filter(|id| seen.insert(*id))
+            .take(RECENT_LIKES)
+            .collect();
+        let marked = saved.iter().chain(voted).map(|mark| mark.paper).collect();
+        Likes { recent, marked }
+    }
 }

@@ -1,20 +1,17 @@
 //! The "for you" list of `/me`: papers like the ones the reader upvoted and saved (see
 //! [`paperboy_search::recommend`]), hidden papers left out.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 
 use paperboy_core::{Paper, PaperId};
 use paperboy_search::recommend::recommend as rank;
 use paperboy_store::StoreError;
-use paperboy_store::account::Marked;
+use paperboy_store::account::{Likes, Marked};
 
 use crate::AppState;
 
 /// Papers shown for the reader.
 const SHOWN: usize = 10;
-/// The most recent likes the taste is made of: what a reader liked long ago says less.
-const RECENT_LIKES: usize = 200;
 
 /// Papers for a reader who saved `saved` and upvoted `voted` (newest first), best first.
 pub(crate) async fn recommend(
@@ -22,25 +19,15 @@ pub(crate) async fn recommend(
     saved: &[Marked],
     voted: &[Marked],
 ) -> Result<Vec<Paper>, StoreError> {
-    let mut marks: Vec<&Marked> = saved.iter().chain(voted).collect();
-    marks.sort_by_key(|mark| std::cmp::Reverse(mark.at));
-    let mut seen = HashSet::new();
-    let liked: Vec<PaperId> = marks
-        .iter()
-        .map(|mark| mark.paper)
-        .filter(|id| seen.insert(*id))
-        .take(RECENT_LIKES)
-        .collect();
-    // Everything marked is left out, not only the recent likes.
-    let marked: HashSet<PaperId> = saved.iter().chain(voted).map(|mark| mark.paper).collect();
-    if liked.is_empty() {
+    let Likes { recent, marked } = Likes::new(saved, voted);
+    if recent.is_empty() {
         return Ok(Vec::new());
     }
     let searcher = Arc::clone(&state.searcher);
     let _slot = state.search_slots.acquire().await.ok();
     // A few more than shown, in case some were hidden since indexing.
     let hits = tokio::task::spawn_blocking(move || {
-        rank(&searcher.index().vectors, &liked, SHOWN * 2, |id| {
+        rank(&searcher.index().vectors, &recent, SHOWN * 2, |id| {
             !marked.contains(&id)
         })
     })
