@@ -37,7 +37,7 @@ async fn a_reader_browses_searches_opens_a_paper_and_copies_its_bibtex() {
     let heading = browser.find("h1").await.text().await;
     assert!(heading.contains("21 August 2026"), "{heading}");
     browser.screenshot(&shots.join("front-desktop.png")).await;
-    browser.find("a[rel=prev]").await.click().await;
+    browser.find("a[rel=prev]").await.follow().await;
     let heading = browser.find("h1").await.text().await;
     assert!(heading.contains("20 August 2026"), "{heading}");
     assert!(browser.url().await.ends_with("/?date=2026-08-20"));
@@ -45,7 +45,7 @@ async fn a_reader_browses_searches_opens_a_paper_and_copies_its_bibtex() {
     // Search from the box in the header.
     let search_box = browser.find("#site-q").await;
     search_box.type_text(QUERY).await;
-    browser.find("form.search button").await.click().await;
+    browser.find("form.search button").await.follow().await;
     browser.find(".card h3").await;
     let mut first_three = Vec::new();
     for title in browser.all(".card h3").await.iter().take(3) {
@@ -65,7 +65,7 @@ async fn a_reader_browses_searches_opens_a_paper_and_copies_its_bibtex() {
     let mut opened = false;
     for link in &links {
         if link.text().await == MINE {
-            link.click().await;
+            link.follow().await;
             opened = true;
             break;
         }
@@ -128,7 +128,7 @@ async fn a_hostile_paper_runs_no_script_anywhere() {
         title.starts_with("<script>window.pwned=1</script>"),
         "{title}"
     );
-    browser.find(".card h3 a").await.click().await;
+    browser.find(".card h3 a").await.follow().await;
     let heading = browser.find("h1").await.text().await;
     assert!(heading.contains("<script>"), "shown as text: {heading}");
     let authors = browser.find(".authors").await.text().await;
@@ -158,7 +158,7 @@ async fn a_reader_signs_in_from_a_link_and_upvotes_and_saves_without_leaving_the
 
     // Anonymous, the upvote button leads to the sign-in page.
     browser.open(&format!("{}/papers/{paper}", site.base)).await;
-    browser.find("a.upvote").await.click().await;
+    browser.find("a.upvote").await.follow().await;
     browser.find("form input[name=email]").await;
     assert!(browser.url().await.contains("/signin?next="));
 
@@ -167,7 +167,7 @@ async fn a_reader_signs_in_from_a_link_and_upvotes_and_saves_without_leaving_the
         .sign_in_link("ada@example.org", chrono::Duration::minutes(15))
         .await;
     browser.open(&link).await;
-    browser.find("main form button").await.click().await;
+    browser.find("main form button").await.follow().await;
     let heading = browser.find("h1").await.text().await;
     assert_eq!(heading, "Your papers");
     assert!(browser.url().await.ends_with("/me"));
@@ -178,19 +178,18 @@ async fn a_reader_signs_in_from_a_link_and_upvotes_and_saves_without_leaving_the
     let count = browser.find("button.upvote .count").await.text().await;
     assert_eq!(count, before.to_string());
     browser.find("button.upvote").await.click().await;
-    wait_for_script(
-        &browser,
-        "return document.querySelector('button.upvote').getAttribute('aria-pressed') === 'true';",
-    )
-    .await;
+    browser
+        .wait_until(
+            "return document.querySelector('button.upvote')\
+             .getAttribute('aria-pressed') === 'true';",
+        )
+        .await;
     let count = browser.find("button.upvote .count").await.text().await;
     assert_eq!(count, (before + 1).to_string());
     browser.find("button.save").await.click().await;
-    wait_for_script(
-        &browser,
-        "return document.querySelector('button.save').textContent.includes('Saved');",
-    )
-    .await;
+    browser
+        .wait_until("return document.querySelector('button.save').textContent.includes('Saved');")
+        .await;
     assert_eq!(browser.script("return window.stayed === true;").await, true);
     assert_eq!(site.upvotes(paper).await.0, before + 1);
 
@@ -213,23 +212,12 @@ async fn a_reader_signs_in_from_a_link_and_upvotes_and_saves_without_leaving_the
 
     // Taking the vote back returns the count to where it started.
     browser.find("button.upvote").await.click().await;
-    wait_for_script(
-        &browser,
-        "return document.querySelector('button.upvote').getAttribute('aria-pressed') === 'false';",
-    )
-    .await;
+    browser
+        .wait_until(
+            "return document.querySelector('button.upvote')\
+             .getAttribute('aria-pressed') === 'false';",
+        )
+        .await;
     assert_eq!(site.upvotes(paper).await.0, before);
     browser.quit().await;
-}
-
-/// Waits up to 10 s for a script to return `true`.
-async fn wait_for_script(browser: &Browser, source: &str) {
-    let started = Instant::now();
-    while browser.script(source).await != true {
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "never true: {source}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }

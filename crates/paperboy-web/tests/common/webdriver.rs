@@ -86,6 +86,14 @@ impl Browser {
     }
 
     async fn call(&self, method: &str, path: &str, body: Value) -> Value {
+        match self.try_call(method, path, body).await {
+            Ok(value) => value,
+            Err(reply) => panic!("{method} {path}: {reply}"),
+        }
+    }
+
+    /// A WebDriver command's value, or chromedriver's whole error reply.
+    async fn try_call(&self, method: &str, path: &str, body: Value) -> Result<Value, Value> {
         let url = if path == "/session" {
             format!("{}{path}", self.endpoint)
         } else {
@@ -99,8 +107,11 @@ impl Browser {
         let response = request.send().await.expect("chromedriver answers");
         let status = response.status();
         let reply: Value = response.json().await.expect("chromedriver answers JSON");
-        assert!(status.is_success(), "{method} {path}: {reply}");
-        reply["value"].clone()
+        if status.is_success() {
+            Ok(reply["value"].clone())
+        } else {
+            Err(reply)
+        }
     }
 
     pub async fn open(&self, url: &str) {
@@ -178,6 +189,22 @@ impl Browser {
         .await
     }
 
+    /// Waits up to 10 s for a script to return `true`. A script that fails (the page is being
+    /// replaced, say) counts as not yet.
+    pub async fn wait_until(&self, source: &str) {
+        let started = Instant::now();
+        let script = json!({ "script": source, "args": [] });
+        while self.try_call("POST", "/execute/sync", script.clone()).await != Ok(Value::Bool(true))
+        {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "never true on {}: {source}",
+                self.url().await
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// A PNG of the whole page, saved to `path`.
     pub async fn screenshot(&self, path: &std::path::Path) {
         let encoded = self.call("GET", "/screenshot", Value::Null).await;
@@ -208,6 +235,21 @@ impl Element<'_> {
     pub async fn click(&self) {
         self.browser
             .call("POST", &format!("/element/{}/click", self.id), json!({}))
+            .await;
+    }
+
+    /// Clicks a link or submit button and waits until the page it loads has replaced this
+    /// one, so that what is found next belongs to the new page and not the one being left.
+    pub async fn follow(&self) {
+        self.browser
+            .script("window.paperboyLeaving = true; return null;")
+            .await;
+        self.click().await;
+        self.browser
+            .wait_until(
+                "return window.paperboyLeaving === undefined \
+                 && document.readyState === 'complete';",
+            )
             .await;
     }
 
