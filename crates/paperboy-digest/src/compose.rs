@@ -43,8 +43,12 @@ pub const PER_CATEGORIES: usize = 10;
 /// MiniLM puts papers on a topic at 0.4–0.7 and unrelated ones below 0.2; 0.35 keeps the weak
 /// matches out without losing the ones phrased differently.
 pub const MIN_TOPIC_COSINE: f32 = 0.35;
-/// The heading of the papers picked for a subscriber who upvotes and saves papers here (the
-/// same minimum similarity applies).
+/// The least cosine similarity between a reader's taste (the centroid of what they upvoted and
+/// saved) and a paper for "new for you". A centroid sits closer to everything than one topic
+/// does, so this floor is higher than [`MIN_TOPIC_COSINE`]; it was chosen with
+/// `paperboy eval for-you` (docs/web.md).
+pub const MIN_FOR_YOU_COSINE: f32 = 0.6;
+/// The heading of the papers picked for a subscriber who upvotes and saves papers here.
 const FOR_YOU_HEADING: &str = "New for you";
 /// The most days a digest looks back for new papers, however long since the last one.
 const MAX_WINDOW_DAYS: u64 = 14;
@@ -357,7 +361,7 @@ impl<'a> Composer<'a> {
         .unwrap_or_else(|panic| std::panic::resume_unwind(panic.into_panic()));
         Ok(hits
             .into_iter()
-            .filter(|hit| hit.score >= MIN_TOPIC_COSINE)
+            .filter(|hit| hit.score >= MIN_FOR_YOU_COSINE)
             .map(|hit| hit.id)
             .collect())
     }

@@ -226,6 +226,13 @@ pub(crate) enum EvalCommand {
         #[arg(long, default_value = "../shared/data/hf-daily-papers/raw")]
         path: PathBuf,
     },
+    /// "For you": authors of several papers stand in for readers; their newest papers are held
+    /// out and ranked from the rest, against ranking by upvotes.
+    ForYou {
+        /// A folder of Hugging Face daily-papers files.
+        #[arg(long, default_value = "../shared/data/hf-daily-papers/raw")]
+        path: PathBuf,
+    },
     /// CSFCube: NDCG%20, MAP and Recall@20 of "similar papers" per facet and overall.
     Csfcube {
         /// The CSFCube folder.

@@ -19,7 +19,10 @@ use crate::Outcome;
 use crate::cli::{Cli, EvalMode};
 
 /// Indexes an evaluation corpus in memory, with embeddings cached in the data folder.
-async fn searcher_for(cli: &Cli, documents: &[EvalDocument]) -> anyhow::Result<Searcher> {
+pub(crate) async fn searcher_for(
+    cli: &Cli,
+    documents: &[EvalDocument],
+) -> anyhow::Result<Searcher> {
     let model = cli.model()?;
     let embedder = tokio::task::spawn_blocking(move || Embedder::load(&model))
         .await?

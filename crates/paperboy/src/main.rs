@@ -10,6 +10,7 @@ mod demo;
 mod digest;
 mod eval;
 mod export;
+mod for_you_eval;
 mod import;
 mod model;
 mod papers;
@@ -172,6 +173,9 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
             Command::Eval {
                 command: EvalCommand::Trending { ref path },
             } => replay::trending(path).await?,
+            Command::Eval {
+                command: EvalCommand::ForYou { ref path },
+            } => for_you_eval::for_you(&cli, path).await?,
             Command::Model { .. } => unreachable!("handled before the store is opened"),
         };
         Ok(outcome)

@@ -18,7 +18,7 @@ use anyhow::Context as _;
 use chrono::{DateTime, NaiveDate, Utc};
 use paperboy_core::account::UserId;
 use paperboy_core::trending::{Decay, HALF_LIFE_SHARE, Window};
-use paperboy_core::{EmailAddress, PaperId};
+use paperboy_core::{EmailAddress, PaperId, PaperRecord};
 use paperboy_ingest::pipeline::{Quiet, import_paths};
 use paperboy_store::{SqliteStore, Store, for_each_paper, trending_with};
 
@@ -56,9 +56,10 @@ fn start_of(day: NaiveDate) -> DateTime<Utc> {
     day.and_time(chrono::NaiveTime::MIN).and_utc()
 }
 
-pub(crate) async fn trending(path: &Path) -> anyhow::Result<Outcome> {
+/// The papers of the Hugging Face daily lists in `path`, imported as any import would (merged
+/// across days, with their real counts), in the order the store keeps them.
+pub(crate) async fn read_lists(path: &Path) -> anyhow::Result<Vec<PaperRecord>> {
     let scratch = tempfile::tempdir()?;
-    // The lists, imported as any import would: each paper's day and real count.
     let lists = SqliteStore::open(&scratch.path().join("lists.sqlite3")).await?;
     let report = import_paths(&lists, &[path.to_path_buf()], Arc::new(Quiet)).await?;
     anyhow::ensure!(
@@ -66,19 +67,26 @@ pub(crate) async fn trending(path: &Path) -> anyhow::Result<Outcome> {
         "no papers were read from {}",
         path.display()
     );
-    // The same papers without their counts, in the store the votes are replayed into.
-    let mut counts: HashMap<String, u32> = HashMap::new();
     let mut records = Vec::new();
     for_each_paper(&lists, |paper| {
-        let mut record = paper.record;
+        records.push(paper.record);
+        Ok::<_, anyhow::Error>(())
+    })
+    .await?;
+    Ok(records)
+}
+
+pub(crate) async fn trending(path: &Path) -> anyhow::Result<Outcome> {
+    // The papers without their counts, in the store the votes are replayed into.
+    let mut counts: HashMap<String, u32> = HashMap::new();
+    let mut records = read_lists(path).await?;
+    for record in &mut records {
         if let Some(arxiv_id) = &record.arxiv_id {
             counts.insert(arxiv_id.to_string(), record.external_upvotes);
         }
         record.external_upvotes = 0;
-        records.push(record);
-        Ok::<_, anyhow::Error>(())
-    })
-    .await?;
+    }
+    let scratch = tempfile::tempdir()?;
     let store = SqliteStore::open(&scratch.path().join("replay.sqlite3")).await?;
     for batch in records.chunks(5_000) {
         store.upsert_papers(batch.to_vec()).await?;
