@@ -10,9 +10,11 @@
 //! stored is decided by [`PaperRecord::merge`] and planned in [`upsert`], apart from SQL.
 
 pub mod account;
+pub mod harvest;
 pub mod mail;
 mod sqlite;
 mod sqlite_account;
+mod sqlite_harvest;
 mod sqlite_mail;
 pub mod upsert;
 
@@ -30,6 +32,7 @@ use paperboy_core::trending::{Decay, Window};
 use paperboy_core::{ArxivId, EmailAddress, Paper, PaperId, PaperKey, PaperRecord};
 
 use account::{Marked, Marks, NewSession, SignIn, SignInRequest, User, VoteOutcome, VoteTally};
+use harvest::{HarvestOutcome, HarvestState};
 use mail::{
     ClaimedMessage, Confirmation, Delivery, OutboxSummary, QueuedDigest, RequestOutcome,
     Subscriber, SubscriberState, SubscriptionRequest,
@@ -346,6 +349,31 @@ pub trait Store: Send + Sync + fmt::Debug {
         since: DateTime<Utc>,
         until: DateTime<Utc>,
     ) -> Result<Vec<VoteTally>, StoreError>;
+
+    /// One source's harvest state, if it was ever harvested.
+    async fn harvest_state(&self, source: &str) -> Result<Option<HarvestState>, StoreError>;
+
+    /// Every source's harvest state, by name.
+    async fn harvest_states(&self) -> Result<Vec<HarvestState>, StoreError>;
+
+    /// Writes one harvested page: its records (as [`Store::upsert_papers`] does) and where the
+    /// harvest continues (`pending`), in one transaction, so a harvest stopped at any moment
+    /// resumes at the first page not stored.
+    async fn store_harvest_page(
+        &self,
+        source: &str,
+        records: Vec<PaperRecord>,
+        pending: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<UpsertSummary, StoreError>;
+
+    /// Records how a run ended (see [`HarvestOutcome`]).
+    async fn finish_harvest(
+        &self,
+        source: &str,
+        outcome: HarvestOutcome,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
 }
 
 /// The trending papers of `window` at `now`, best first, with their scores (see

@@ -26,6 +26,7 @@ use sqlx::{QueryBuilder, Row, SqlSafeStr, Sqlite, SqliteConnection};
 use crate::account::{
     Marked, Marks, NewSession, SignIn, SignInRequest, User, VoteOutcome, VoteTally,
 };
+use crate::harvest::{HarvestOutcome, HarvestState};
 use crate::mail::{
     ClaimedMessage, Confirmation, Delivery, OutboxSummary, QueuedDigest, RequestOutcome,
     Subscriber, SubscriberState, SubscriptionRequest,
@@ -54,6 +55,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         4,
         "accounts",
         include_str!("../migrations/sqlite/0004_accounts.sql"),
+    ),
+    (
+        5,
+        "harvest",
+        include_str!("../migrations/sqlite/0005_harvest.sql"),
     ),
 ];
 
@@ -143,29 +149,10 @@ impl Store for SqliteStore {
         if records.is_empty() {
             return Ok(UpsertSummary::default());
         }
-        let batch = Batch::new(records);
         let mut tx = self.begin_write().await?;
-        let stored_ids = matching_ids(&mut tx, &batch.lookup_keys()).await?;
-        let stored = load_papers(&mut tx, &stored_ids).await?;
-        let plan = plan(batch, stored);
-
-        let mut seq: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(change_seq), 0) FROM papers")
-            .fetch_one(&mut *tx)
-            .await
-            .context("reading the change sequence")?;
-        let now = Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true);
-
-        let inserted = insert_papers(&mut tx, &plan.inserts, &mut seq, &now).await?;
-        for (id, keyed) in &plan.updates {
-            seq += 1;
-            update_paper(&mut tx, *id, keyed, seq, &now).await?;
-        }
-        let mut children: Vec<(PaperId, &PaperRecord)> = inserted;
-        children.extend(plan.updates.iter().map(|(id, keyed)| (*id, &keyed.record)));
-        write_children(&mut tx, &children).await?;
-
+        let summary = upsert_in(&mut tx, records).await?;
         tx.commit().await.context("committing a batch of papers")?;
-        Ok(plan.summary)
+        Ok(summary)
     }
 
     async fn paper(&self, id: PaperId) -> Result<Option<Paper>, StoreError> {
@@ -421,6 +408,34 @@ impl Store for SqliteStore {
         self.outbox_summary_impl().await
     }
 
+    async fn harvest_state(&self, source: &str) -> Result<Option<HarvestState>, StoreError> {
+        self.harvest_state_impl(source).await
+    }
+
+    async fn harvest_states(&self) -> Result<Vec<HarvestState>, StoreError> {
+        self.harvest_states_impl().await
+    }
+
+    async fn store_harvest_page(
+        &self,
+        source: &str,
+        records: Vec<PaperRecord>,
+        pending: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<UpsertSummary, StoreError> {
+        self.store_harvest_page_impl(source, records, pending, now)
+            .await
+    }
+
+    async fn finish_harvest(
+        &self,
+        source: &str,
+        outcome: HarvestOutcome,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.finish_harvest_impl(source, outcome, now).await
+    }
+
     async fn secret(&self, name: &str, generated: &[u8]) -> Result<Vec<u8>, StoreError> {
         self.secret_impl(name, generated).await
     }
@@ -595,6 +610,37 @@ fn push_date_range(sql: &mut QueryBuilder<Sqlite>, column: &str, query: &PaperQu
     if let Some(until) = query.until {
         sql.push(format_args!(" AND {column} <= ")).push_bind(until);
     }
+}
+
+/// Folds a batch of records into the store inside `tx` (see [`Store::upsert_papers`]).
+pub(crate) async fn upsert_in(
+    tx: &mut SqliteConnection,
+    records: Vec<PaperRecord>,
+) -> Result<UpsertSummary, StoreError> {
+    if records.is_empty() {
+        return Ok(UpsertSummary::default());
+    }
+    let batch = Batch::new(records);
+    let stored_ids = matching_ids(&mut *tx, &batch.lookup_keys()).await?;
+    let stored = load_papers(&mut *tx, &stored_ids).await?;
+    let plan = plan(batch, stored);
+
+    let mut seq: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(change_seq), 0) FROM papers")
+        .fetch_one(&mut *tx)
+        .await
+        .context("reading the change sequence")?;
+    let now = Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true);
+
+    let inserted = insert_papers(&mut *tx, &plan.inserts, &mut seq, &now).await?;
+    for (id, keyed) in &plan.updates {
+        seq += 1;
+        update_paper(&mut *tx, *id, keyed, seq, &now).await?;
+    }
+    let mut children: Vec<(PaperId, &PaperRecord)> = inserted;
+    children.extend(plan.updates.iter().map(|(id, keyed)| (*id, &keyed.record)));
+    write_children(&mut *tx, &children).await?;
+
+    Ok(plan.summary)
 }
 
 /// Ids of the stored papers a batch may match (see [`LookupKeys`]).
