@@ -1,0 +1,98 @@
+//! The Hugging Face daily-papers list: one date's list per request (the API's `?date=`), read
+//! like a saved list file. Known papers get the day added to their listing dates, their
+//! upvote count raised and their GitHub link filled in; new papers are added. A day's upvotes
+//! keep growing for days, so the scheduler fetches the last few days again each time.
+
+use chrono::{NaiveDate, Utc};
+use paperboy_store::Store;
+use paperboy_store::harvest::HarvestOutcome;
+
+use crate::page::{Papers, papers};
+use crate::{Fetcher, HarvestError, HarvestObserver, HarvestReport};
+
+/// The Hugging Face daily-papers API.
+pub const HF_DAILY_URL: &str = "https://huggingface.co/api/daily_papers";
+
+/// The name the store keeps the list's state under.
+pub const SOURCE: &str = "hf";
+
+/// Fetches the list of `date` from `base_url` and stores its papers.
+pub async fn harvest(
+    store: &dyn Store,
+    fetcher: &Fetcher,
+    base_url: &str,
+    date: NaiveDate,
+    observer: &dyn HarvestObserver,
+) -> Result<HarvestReport, HarvestError> {
+    let result = fetch_and_store(store, fetcher, base_url, date, observer).await;
+    let now = Utc::now();
+    match result {
+        Ok(mut report) => {
+            let cursor = store
+                .harvest_state(SOURCE)
+                .await?
+                .and_then(|state| state.cursor)
+                .and_then(|day| NaiveDate::parse_from_str(&day, "%Y-%m-%d").ok());
+            let reached = cursor.max(Some(date));
+            report.newest = reached;
+            store
+                .finish_harvest(
+                    SOURCE,
+                    HarvestOutcome::Succeeded {
+                        cursor: reached.map(|day| day.to_string()),
+                    },
+                    now,
+                )
+                .await?;
+            Ok(report)
+        }
+        Err(error) => {
+            let outcome = HarvestOutcome::Failed {
+                error: error.to_string(),
+            };
+            if let Err(store_error) = store.finish_harvest(SOURCE, outcome, now).await {
+                tracing::error!(%store_error, "recording a failed harvest");
+            }
+            Err(error)
+        }
+    }
+}
+
+async fn fetch_and_store(
+    store: &dyn Store,
+    fetcher: &Fetcher,
+    base_url: &str,
+    date: NaiveDate,
+    observer: &dyn HarvestObserver,
+) -> Result<HarvestReport, HarvestError> {
+    let day = date.to_string();
+    let body = fetcher.get(base_url, &[("date", &day)]).await?;
+    // The file name gives the list its day, as for a saved `2026-08-21.json`.
+    let name = format!("{day}.json");
+    let read = {
+        let name = name.clone();
+        tokio::task::spawn_blocking(move || papers(&name, body))
+            .await
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic.into_panic()))
+    };
+    let Papers { records, rejected } = read.map_err(|message| HarvestError::Malformed {
+        source_name: format!("{SOURCE} {day}"),
+        page: 1,
+        message,
+    })?;
+    for error in &rejected {
+        observer.rejected(&name, error);
+    }
+    let count = records.len();
+    let summary = store
+        .store_harvest_page(SOURCE, records, None, Utc::now())
+        .await?;
+    observer.page(SOURCE, 1, count, None);
+    Ok(HarvestReport {
+        pages: 1,
+        summary,
+        rejected: rejected.len() as u64,
+        resumed: false,
+        newest: Some(date),
+    })
+}

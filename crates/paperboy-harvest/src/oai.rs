@@ -1,0 +1,294 @@
+//! arXiv's OAI-PMH interface: `ListRecords` for a set from a date, page by page.
+//!
+//! Each page's papers are stored together with the token of the next page, in one transaction
+//! ([`Store::store_harvest_page`]), so a harvest stopped at any moment (a crash, `kill -9`, a
+//! server that gives up) continues at the first page not stored; a page stored twice changes
+//! nothing, as the same record merges into itself. A finished harvest moves the source's
+//! cursor to the newest datestamp seen, and the next harvest asks `from` that day (inclusive:
+//! records updated later that day are not missed). When the server no longer knows a saved
+//! token (they expire), the harvest starts over from the same `from`.
+//!
+//! `metadataPrefix=arXiv` is asked for first (authors split into names, categories, dates);
+//! a server that cannot give it (`cannotDisseminateFormat`) is asked for `oai_dc`.
+
+use chrono::{NaiveDate, Utc};
+use paperboy_store::Store;
+use paperboy_store::harvest::HarvestOutcome;
+use serde::{Deserialize, Serialize};
+
+use crate::page::{Papers, envelope, papers};
+use crate::{Fetcher, HarvestError, HarvestObserver, HarvestReport};
+
+/// The arXiv OAI-PMH endpoint.
+pub const ARXIV_OAI_URL: &str = "https://oaipmh.arxiv.org/oai";
+
+/// What to harvest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OaiRequest {
+    pub base_url: String,
+    /// An OAI set (`cs`, `stat`, `physics:hep-th`); `None` for everything.
+    pub set: Option<String>,
+    /// The first datestamp wanted; by default the day the last harvest reached, or yesterday
+    /// for a first harvest.
+    pub from: Option<NaiveDate>,
+    pub until: Option<NaiveDate>,
+}
+
+impl OaiRequest {
+    /// The name the store keeps this set's state under: `arxiv:cs`, or `arxiv`.
+    pub fn source(&self) -> String {
+        match &self.set {
+            Some(set) => format!("arxiv:{set}"),
+            None => "arxiv".to_owned(),
+        }
+    }
+}
+
+/// A harvest in flight, saved with every stored page.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Pending {
+    token: String,
+    prefix: String,
+    from: Option<NaiveDate>,
+    until: Option<NaiveDate>,
+    /// Pages stored so far.
+    pages: u64,
+    newest: Option<NaiveDate>,
+}
+
+/// Where the next request starts.
+enum Position {
+    Start { prefix: &'static str },
+    Resume(Pending),
+}
+
+const ARXIV: &str = "arXiv";
+const DUBLIN_CORE: &str = "oai_dc";
+
+/// Harvests `request` into `store` (see the module documentation).
+pub async fn harvest(
+    store: &dyn Store,
+    fetcher: &Fetcher,
+    request: &OaiRequest,
+    observer: &dyn HarvestObserver,
+) -> Result<HarvestReport, HarvestError> {
+    let source = request.source();
+    let state = store.harvest_state(&source).await?;
+    let cursor = state
+        .as_ref()
+        .and_then(|state| state.cursor.as_deref())
+        .and_then(|day| NaiveDate::parse_from_str(day, "%Y-%m-%d").ok());
+    let pending = state
+        .as_ref()
+        .and_then(|state| state.pending.as_deref())
+        .and_then(|json| serde_json::from_str::<Pending>(json).ok())
+        // An explicit, different range starts a new harvest.
+        .filter(|pending| {
+            request.from.is_none_or(|from| pending.from == Some(from))
+                && request
+                    .until
+                    .is_none_or(|until| pending.until == Some(until))
+        });
+    let from = match &pending {
+        Some(pending) => pending.from,
+        None => Some(
+            request
+                .from
+                .or(cursor)
+                .unwrap_or_else(|| Utc::now().date_naive() - chrono::Duration::days(1)),
+        ),
+    };
+    let until = pending
+        .as_ref()
+        .map_or(request.until, |pending| pending.until);
+    let mut report = HarvestReport {
+        resumed: pending.is_some(),
+        pages: pending.as_ref().map_or(0, |pending| pending.pages),
+        ..HarvestReport::default()
+    };
+    let mut newest = pending.as_ref().and_then(|pending| pending.newest);
+    let mut position = match pending {
+        Some(pending) => Position::Resume(pending),
+        None => Position::Start { prefix: ARXIV },
+    };
+    let result = run(
+        store,
+        fetcher,
+        request,
+        observer,
+        (&source, from, until),
+        &mut position,
+        &mut newest,
+        &mut report,
+    )
+    .await;
+    let now = Utc::now();
+    match result {
+        Ok(()) => {
+            let reached = newest.max(cursor);
+            report.newest = reached;
+            store
+                .finish_harvest(
+                    &source,
+                    HarvestOutcome::Succeeded {
+                        cursor: reached.map(|day| day.to_string()),
+                    },
+                    now,
+                )
+                .await?;
+            Ok(report)
+        }
+        Err(error) => {
+            let outcome = HarvestOutcome::Failed {
+                error: error.to_string(),
+            };
+            // The failure is what the caller needs to hear; recording it is best effort.
+            if let Err(store_error) = store.finish_harvest(&source, outcome, now).await {
+                tracing::error!(%store_error, "recording a failed harvest");
+            }
+            Err(error)
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn run(
+    store: &dyn Store,
+    fetcher: &Fetcher,
+    request: &OaiRequest,
+    observer: &dyn HarvestObserver,
+    (source, from, until): (&str, Option<NaiveDate>, Option<NaiveDate>),
+    position: &mut Position,
+    newest: &mut Option<NaiveDate>,
+    report: &mut HarvestReport,
+) -> Result<(), HarvestError> {
+    let from_text = from.map(|day| day.to_string());
+    let until_text = until.map(|day| day.to_string());
+    let mut restarted = false;
+    loop {
+        let page_number = report.pages + 1;
+        let (query, prefix): (Vec<(&str, &str)>, String) = match &*position {
+            Position::Start { prefix } => {
+                let mut query = vec![("verb", "ListRecords"), ("metadataPrefix", *prefix)];
+                if let Some(set) = &request.set {
+                    query.push(("set", set));
+                }
+                if let Some(from) = &from_text {
+                    query.push(("from", from));
+                }
+                if let Some(until) = &until_text {
+                    query.push(("until", until));
+                }
+                (query, (*prefix).to_owned())
+            }
+            Position::Resume(pending) => (
+                vec![("verb", "ListRecords"), ("resumptionToken", &pending.token)],
+                pending.prefix.clone(),
+            ),
+        };
+        let (body, page) =
+            fetch_page(fetcher, &request.base_url, &query, source, page_number).await?;
+        if let Some((code, message)) = &page.error {
+            match (code.as_str(), &*position) {
+                ("noRecordsMatch", _) => return Ok(()),
+                ("cannotDisseminateFormat", Position::Start { prefix: ARXIV }) => {
+                    tracing::warn!(source, "the server has no arXiv format; asking for oai_dc");
+                    *position = Position::Start {
+                        prefix: DUBLIN_CORE,
+                    };
+                    continue;
+                }
+                ("badResumptionToken", Position::Resume(pending)) if !restarted => {
+                    tracing::warn!(source, "the saved resumption token expired; starting over");
+                    restarted = true;
+                    let prefix = if pending.prefix == DUBLIN_CORE {
+                        DUBLIN_CORE
+                    } else {
+                        ARXIV
+                    };
+                    *position = Position::Start { prefix };
+                    report.pages = 0;
+                    continue;
+                }
+                _ => {
+                    return Err(HarvestError::Server {
+                        source_name: source.to_owned(),
+                        page: page_number,
+                        code: code.clone(),
+                        message: message.clone(),
+                    });
+                }
+            }
+        }
+        let name = format!("{source} page {page_number}");
+        let read = {
+            let name = name.clone();
+            tokio::task::spawn_blocking(move || papers(&name, body))
+                .await
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic.into_panic()))
+        };
+        let Papers { records, rejected } = read.map_err(|message| HarvestError::Malformed {
+            source_name: source.to_owned(),
+            page: page_number,
+            message,
+        })?;
+        for error in &rejected {
+            observer.rejected(&name, error);
+        }
+        *newest = (*newest).max(page.newest);
+        let next = page.resumption_token.map(|token| Pending {
+            token,
+            prefix: prefix.clone(),
+            from,
+            until,
+            pages: page_number,
+            newest: *newest,
+        });
+        let pending = next
+            .as_ref()
+            .map(serde_json::to_string)
+            .transpose()
+            .map_err(|error| HarvestError::Internal(error.to_string()))?;
+        let count = records.len();
+        report.summary += store
+            .store_harvest_page(source, records, pending.as_deref(), Utc::now())
+            .await?;
+        report.rejected += rejected.len() as u64;
+        report.pages = page_number;
+        observer.page(source, page_number, count, page.complete_list_size);
+        match next {
+            Some(next) => *position = Position::Resume(next),
+            None => return Ok(()),
+        }
+    }
+}
+
+/// Fetches a page and reads its envelope, fetching it again (as a transient failure) while it
+/// is not whole.
+async fn fetch_page(
+    fetcher: &Fetcher,
+    url: &str,
+    query: &[(&str, &str)],
+    source: &str,
+    page: u64,
+) -> Result<(Vec<u8>, crate::page::Envelope), HarvestError> {
+    let mut attempts = 0;
+    loop {
+        let body = fetcher.get(url, query).await?;
+        match envelope(&body) {
+            Ok(envelope) => return Ok((body, envelope)),
+            Err(message) if attempts < fetcher.retries() => {
+                attempts += 1;
+                tracing::warn!(source, page, %message, "a broken page; fetching it again");
+                tokio::time::sleep(fetcher.backoff(attempts - 1)).await;
+            }
+            Err(message) => {
+                return Err(HarvestError::Malformed {
+                    source_name: source.to_owned(),
+                    page,
+                    message,
+                });
+            }
+        }
+    }
+}

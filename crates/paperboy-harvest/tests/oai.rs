@@ -1,0 +1,283 @@
+//! The OAI-PMH harvester against a local server serving real arXiv records split across pages:
+//! every record stored once, faults waited out or resumed from, and the state kept right.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use chrono::NaiveDate;
+use common::fresh_store;
+use common::oai::{Fault, Harvestable, error, id_of, page, real_records, records_of};
+use common::server::{FixtureServer, Reply};
+use paperboy_harvest::oai::{OaiRequest, harvest};
+use paperboy_harvest::{Fetcher, HarvestError, Politeness, Quiet};
+use paperboy_store::{Store, for_each_paper};
+
+fn day(text: &str) -> NaiveDate {
+    NaiveDate::parse_from_str(text, "%Y-%m-%d").unwrap()
+}
+
+async fn serve(list: &Arc<Harvestable>) -> FixtureServer {
+    let list = Arc::clone(list);
+    FixtureServer::start(move |request| list.answer(request)).await
+}
+
+fn request(server: &FixtureServer) -> OaiRequest {
+    OaiRequest {
+        base_url: server.url.clone(),
+        set: Some("cs".into()),
+        from: Some(day("2015-01-16")),
+        until: None,
+    }
+}
+
+fn fetcher() -> Fetcher {
+    Fetcher::new(Politeness::IMPATIENT).unwrap()
+}
+
+async fn stored_ids(store: &dyn Store) -> BTreeSet<String> {
+    let mut ids = BTreeSet::new();
+    for_each_paper(store, |paper| {
+        ids.insert(
+            paper
+                .record
+                .arxiv_id
+                .map(|id| id.to_string())
+                .unwrap_or_default(),
+        );
+        Ok::<_, paperboy_store::StoreError>(())
+    })
+    .await
+    .unwrap();
+    ids
+}
+
+fn expected_ids(records: &[String]) -> BTreeSet<String> {
+    records.iter().map(|record| id_of(record)).collect()
+}
+
+#[tokio::test]
+async fn a_multi_page_harvest_stores_every_real_record_once_and_continues_from_its_cursor() {
+    let mut records = real_records();
+    // All recorded datestamps are 2015-01-16; one on the last page is a day later.
+    let last = records.len() - 1;
+    records[last] = records[last].replace("<datestamp>2015-01-16", "<datestamp>2015-01-17");
+    let list = Arc::new(Harvestable::new(records.clone(), 25));
+    assert_eq!(list.pages(), 8);
+    let server = serve(&list).await;
+    let (store, _dir) = fresh_store().await;
+
+    let report = harvest(&*store, &fetcher(), &request(&server), &Quiet)
+        .await
+        .unwrap();
+    assert_eq!(report.pages, 8);
+    assert!(!report.resumed);
+    // Six papers are cross-listed in both sets: their second record merges into the first.
+    assert_eq!(
+        report.summary.inserted as usize,
+        expected_ids(&records).len()
+    );
+    assert_eq!(report.summary.total() as usize, records.len());
+    assert_eq!(stored_ids(&*store).await, expected_ids(&records));
+    let requests = server.requests();
+    assert_eq!(requests.len(), 8);
+    assert_eq!(requests[0].param("verb"), Some("ListRecords"));
+    assert_eq!(requests[0].param("metadataPrefix"), Some("arXiv"));
+    assert_eq!(requests[0].param("set"), Some("cs"));
+    assert_eq!(requests[0].param("from"), Some("2015-01-16"));
+    assert_eq!(requests[1].param("resumptionToken"), Some("page-1|0"));
+    assert_eq!(requests[1].param("metadataPrefix"), None);
+
+    let state = store.harvest_state("arxiv:cs").await.unwrap().unwrap();
+    assert_eq!(state.cursor.as_deref(), Some("2015-01-17"));
+    assert_eq!(state.pending, None);
+    assert_eq!(state.last_error, None);
+    assert_eq!((state.runs, state.failures), (1, 0));
+    assert_eq!(state.records as usize, records.len());
+
+    // The next harvest asks from the newest datestamp reached; the records it gets again
+    // change nothing.
+    let next = OaiRequest {
+        from: None,
+        ..request(&server)
+    };
+    let again = harvest(&*store, &fetcher(), &next, &Quiet).await.unwrap();
+    assert_eq!(server.requests()[8].param("from"), Some("2015-01-17"));
+    assert_eq!(again.summary.inserted + again.summary.updated, 0);
+    assert_eq!(stored_ids(&*store).await, expected_ids(&records));
+}
+
+#[tokio::test]
+async fn a_503_with_retry_after_and_a_connection_dropped_mid_page_are_waited_out() {
+    let records = real_records();
+    let list = Arc::new(Harvestable::new(records.clone(), 50));
+    list.fail_request(1, Fault::RetryAfter(1));
+    list.fail_request(3, Fault::CutOff);
+    list.fail_request(4, Fault::Status(502));
+    let server = serve(&list).await;
+    let (store, _dir) = fresh_store().await;
+
+    let report = harvest(&*store, &fetcher(), &request(&server), &Quiet)
+        .await
+        .unwrap();
+    assert_eq!(report.pages, 4);
+    assert_eq!(stored_ids(&*store).await, expected_ids(&records));
+    let requests = server.requests();
+    assert_eq!(requests.len(), 4 + 3, "each fault costs one request");
+    // The page after the 503 was asked for again only after the second the server asked for.
+    assert!(requests[2].at - requests[1].at >= Duration::from_secs(1));
+    assert_eq!(
+        requests[1].param("resumptionToken"),
+        requests[2].param("resumptionToken")
+    );
+}
+
+#[tokio::test]
+async fn a_page_that_stays_broken_stops_the_harvest_and_the_next_run_resumes_at_that_page() {
+    let records = real_records();
+    let list = Arc::new(Harvestable::new(records.clone(), 25));
+    list.break_page(3);
+    let server = serve(&list).await;
+    let (store, _dir) = fresh_store().await;
+
+    let failed = harvest(&*store, &fetcher(), &request(&server), &Quiet).await;
+    let Err(HarvestError::Malformed { page, .. }) = failed else {
+        panic!("{failed:?}");
+    };
+    assert_eq!(page, 4);
+    assert_eq!(stored_ids(&*store).await, expected_ids(&records[..75]));
+    let state = store.harvest_state("arxiv:cs").await.unwrap().unwrap();
+    let error = state.last_error.unwrap();
+    assert!(error.contains("page 4"), "{error}");
+    assert!(state.pending.unwrap().contains("page-3|0"));
+    assert_eq!((state.runs, state.failures), (1, 1));
+    assert_eq!(state.cursor, None);
+
+    list.mend_pages();
+    let before = server.requests().len();
+    let report = harvest(&*store, &fetcher(), &request(&server), &Quiet)
+        .await
+        .unwrap();
+    assert!(report.resumed);
+    assert_eq!(report.pages, 8);
+    assert_eq!(
+        server.requests()[before].param("resumptionToken"),
+        Some("page-3|0")
+    );
+    assert_eq!(stored_ids(&*store).await, expected_ids(&records));
+    let state = store.harvest_state("arxiv:cs").await.unwrap().unwrap();
+    assert_eq!((state.runs, state.failures), (2, 1));
+    assert_eq!(state.last_error, None);
+    assert_eq!(state.cursor.as_deref(), Some("2015-01-16"));
+}
+
+#[tokio::test]
+async fn an_expired_token_starts_the_harvest_over_from_the_same_day() {
+    let records = real_records();
+    let list = Arc::new(Harvestable::new(records.clone(), 25));
+    list.break_page(5);
+    let server = serve(&list).await;
+    let (store, _dir) = fresh_store().await;
+    assert!(
+        harvest(&*store, &fetcher(), &request(&server), &Quiet)
+            .await
+            .is_err()
+    );
+
+    list.mend_pages();
+    list.generation.store(1, Ordering::SeqCst);
+    list.expire_tokens_before.store(1, Ordering::SeqCst);
+    let before = server.requests().len();
+    let report = harvest(&*store, &fetcher(), &request(&server), &Quiet)
+        .await
+        .unwrap();
+    assert_eq!(report.pages, 8);
+    let requests = server.requests();
+    assert_eq!(requests[before].param("resumptionToken"), Some("page-5|0"));
+    assert_eq!(requests[before + 1].param("from"), Some("2015-01-16"));
+    assert_eq!(stored_ids(&*store).await, expected_ids(&records));
+}
+
+#[tokio::test]
+async fn an_empty_result_is_a_success_that_stores_nothing() {
+    let list = Arc::new(Harvestable::new(Vec::new(), 25));
+    let server = serve(&list).await;
+    let (store, _dir) = fresh_store().await;
+    let report = harvest(&*store, &fetcher(), &request(&server), &Quiet)
+        .await
+        .unwrap();
+    assert_eq!(report.summary.total(), 0);
+    assert_eq!(store.count_papers().await.unwrap(), 0);
+    let state = store.harvest_state("arxiv:cs").await.unwrap().unwrap();
+    assert!(state.last_success_at.is_some());
+    assert_eq!(state.last_error, None);
+}
+
+#[tokio::test]
+async fn a_server_without_the_arxiv_format_is_asked_for_dublin_core() {
+    let dublin_core = records_of("getrecord_oai_dc_1207.1019.xml");
+    let server = FixtureServer::start(move |request| {
+        if request.param("metadataPrefix") == Some("arXiv") {
+            Reply::ok(error("cannotDisseminateFormat", "arXiv is not supported"))
+        } else {
+            Reply::ok(page(&dublin_core, None, 0, 1))
+        }
+    })
+    .await;
+    let (store, _dir) = fresh_store().await;
+    harvest(&*store, &fetcher(), &request(&server), &Quiet)
+        .await
+        .unwrap();
+    let requests = server.requests();
+    assert_eq!(requests[1].param("metadataPrefix"), Some("oai_dc"));
+    assert_eq!(
+        stored_ids(&*store).await.into_iter().collect::<Vec<_>>(),
+        ["1207.1019"]
+    );
+}
+
+#[tokio::test]
+async fn a_bad_record_is_named_by_page_and_position_and_the_rest_of_its_page_is_stored() {
+    let mut records = real_records()[..30].to_vec();
+    // Record 3 of page 2 loses its title.
+    let title_start = records[12].find("<title>").unwrap();
+    let title_end = records[12].find("</title>").unwrap() + "</title>".len();
+    records[12].replace_range(title_start..title_end, "<title> </title>");
+    let list = Arc::new(Harvestable::new(records.clone(), 10));
+    let server = serve(&list).await;
+    let (store, _dir) = fresh_store().await;
+
+    struct Rejections(std::sync::Mutex<Vec<String>>);
+    impl paperboy_harvest::HarvestObserver for Rejections {
+        fn rejected(&self, page: &str, error: &paperboy_ingest::RecordError) {
+            self.0.lock().unwrap().push(format!("{page}: {error}"));
+        }
+    }
+    let rejections = Rejections(std::sync::Mutex::new(Vec::new()));
+    let report = harvest(&*store, &fetcher(), &request(&server), &rejections)
+        .await
+        .unwrap();
+    assert_eq!(report.rejected, 1);
+    let seen = rejections.0.into_inner().unwrap();
+    assert_eq!(seen.len(), 1);
+    assert!(seen[0].starts_with("arxiv:cs page 2: record 3"), "{seen:?}");
+    assert!(seen[0].contains(&id_of(&records[12])), "{seen:?}");
+    assert_eq!(stored_ids(&*store).await.len(), 29);
+}
+
+#[tokio::test]
+async fn a_server_that_refuses_fails_with_its_status_recorded_in_the_state() {
+    let server = FixtureServer::start(|_| Reply::status(404, "no such endpoint")).await;
+    let (store, _dir) = fresh_store().await;
+    let failed = harvest(&*store, &fetcher(), &request(&server), &Quiet).await;
+    let message = failed.unwrap_err().to_string();
+    assert!(message.contains("answered 404"), "{message}");
+    assert_eq!(server.requests().len(), 1, "a 404 is not retried");
+    let state = store.harvest_state("arxiv:cs").await.unwrap().unwrap();
+    assert_eq!(state.last_error.as_deref(), Some(message.as_str()));
+}
