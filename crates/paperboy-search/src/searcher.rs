@@ -522,3 +522,33 @@ mod tests {
         assert!("fuzzy".parse::<Mode>().is_err());
     }
 }
+
+/// The searcher a running server answers with, replaced whole when the index is rebuilt (after
+/// a scheduled harvest, say). A request keeps the searcher it started with.
+#[derive(Debug)]
+pub struct LiveSearcher(std::sync::RwLock<Arc<Searcher>>);
+
+impl LiveSearcher {
+    pub fn new(searcher: Searcher) -> Self {
+        LiveSearcher(std::sync::RwLock::new(Arc::new(searcher)))
+    }
+
+    /// The searcher to answer a request with.
+    pub fn current(&self) -> Arc<Searcher> {
+        // The lock only guards an Arc swap: a poisoned one still holds a whole searcher.
+        Arc::clone(
+            &self
+                .0
+                .read()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()),
+        )
+    }
+
+    /// Answers new requests with `searcher` from now on.
+    pub fn replace(&self, searcher: Searcher) {
+        *self
+            .0
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Arc::new(searcher);
+    }
+}

@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use chrono::Utc;
 use paperboy_core::{EmailAddress, PaperKey};
 use paperboy_store::account::User;
+use paperboy_store::harvest::HarvestState;
 use serde::Deserialize;
 
 use crate::AppState;
@@ -24,7 +25,44 @@ struct AdminPage {
     reader: ReaderView,
     papers: Vec<Card>,
     users: Vec<(String, String)>,
+    harvests: Vec<HarvestRow>,
     error: Option<String>,
+}
+
+/// A harvested source as the admin page shows it.
+#[derive(Debug)]
+struct HarvestRow {
+    source: String,
+    cursor: String,
+    last_run: String,
+    last_success: String,
+    runs: u64,
+    failures: u64,
+    records: u64,
+    in_flight: bool,
+    last_error: Option<String>,
+}
+
+impl HarvestRow {
+    fn new(state: &HarvestState) -> Self {
+        let time = |at: Option<chrono::DateTime<Utc>>| {
+            at.map_or_else(
+                || "never".to_owned(),
+                |at| at.format("%Y-%m-%d %H:%M UTC").to_string(),
+            )
+        };
+        HarvestRow {
+            source: state.source.clone(),
+            cursor: state.cursor.clone().unwrap_or_else(|| "–".to_owned()),
+            last_run: time(state.last_run_at),
+            last_success: time(state.last_success_at),
+            runs: state.runs,
+            failures: state.failures,
+            records: state.records,
+            in_flight: state.pending.is_some(),
+            last_error: state.last_error.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -97,6 +135,10 @@ async fn admin_page(state: &AppState, reader: &Reader, error: Option<String>) ->
         Ok(users) => users,
         Err(error) => return failure_page(error),
     };
+    let harvests = match state.store.harvest_states().await {
+        Ok(harvests) => harvests,
+        Err(error) => return failure_page(error),
+    };
     let status = if error.is_some() {
         StatusCode::BAD_REQUEST
     } else {
@@ -111,6 +153,7 @@ async fn admin_page(state: &AppState, reader: &Reader, error: Option<String>) ->
                 .iter()
                 .map(|user: &User| (user.email.as_str().to_owned(), user.email.masked()))
                 .collect(),
+            harvests: harvests.iter().map(HarvestRow::new).collect(),
             error,
         },
     ))

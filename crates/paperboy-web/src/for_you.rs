@@ -1,8 +1,6 @@
 //! The "for you" list of `/me`: papers like the ones the reader upvoted and saved (see
 //! [`paperboy_search::recommend`]), hidden papers left out.
 
-use std::sync::Arc;
-
 use paperboy_core::{Paper, PaperId};
 use paperboy_search::recommend::recommend as rank;
 use paperboy_store::StoreError;
@@ -23,7 +21,7 @@ pub(crate) async fn recommend(
     if recent.is_empty() {
         return Ok(Vec::new());
     }
-    let searcher = Arc::clone(&state.searcher);
+    let searcher = state.searcher.current();
     let _slot = state.search_slots.acquire().await.ok();
     // A few more than shown, in case some were hidden since indexing.
     let hits = tokio::task::spawn_blocking(move || {

@@ -29,7 +29,7 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use cache::ResponseCache;
 use ops::Metrics;
-use paperboy_search::Searcher;
+use paperboy_search::LiveSearcher;
 use paperboy_store::Store;
 use tokio::sync::Semaphore;
 use tower_http::compression::CompressionLayer;
@@ -40,7 +40,8 @@ pub use subscriptions::Subscriptions;
 #[derive(Debug, Clone)]
 pub struct AppState {
     store: Arc<dyn Store>,
-    searcher: Arc<Searcher>,
+    /// Replaced whole when the index is rebuilt while serving.
+    searcher: Arc<LiveSearcher>,
     /// The address readers reach the site at (`https://papers.example.org`), for the absolute
     /// links feeds need.
     public_url: String,
@@ -55,7 +56,7 @@ impl AppState {
     /// The site's public address (for feeds' absolute links) is the one mail links point to.
     pub fn new(
         store: Arc<dyn Store>,
-        searcher: Arc<Searcher>,
+        searcher: Arc<LiveSearcher>,
         subscriptions: Subscriptions,
     ) -> Self {
         AppState {

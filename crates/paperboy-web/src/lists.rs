@@ -1,8 +1,6 @@
 //! What pages, the API and the feeds share: a day's papers, the trending papers, and search
 //! results with their papers.
 
-use std::sync::Arc;
-
 use chrono::NaiveDate;
 use paperboy_core::Paper;
 use paperboy_core::trending::Window;
@@ -49,7 +47,7 @@ pub(crate) async fn run_search(
     state: &AppState,
     query: Query,
 ) -> Result<Vec<SearchHit>, SearchError> {
-    let searcher = Arc::clone(&state.searcher);
+    let searcher = state.searcher.current();
     // The semaphore is never closed; were it, the search would simply run unthrottled.
     let _slot = state.search_slots.acquire().await.ok();
     match tokio::task::spawn_blocking(move || searcher.search(&query)).await {

@@ -15,6 +15,8 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
+use paperboy_store::harvest::HarvestState;
+
 use crate::AppState;
 use crate::cache::ResponseCache;
 
@@ -143,7 +145,14 @@ pub(crate) async fn metrics(State(state): State<AppState>) -> Response {
             return StatusCode::INTERNAL_SERVER_ERROR.into_response();
         }
     };
-    let indexed = state.searcher.index().vectors.len() as u64;
+    let harvests = match state.store.harvest_states().await {
+        Ok(harvests) => harvests,
+        Err(error) => {
+            tracing::error!(%error, "reading harvest states for /metrics failed");
+            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+        }
+    };
+    let indexed = state.searcher.current().index().vectors.len() as u64;
     let mut text = String::new();
     let _ = writeln!(
         text,
@@ -214,6 +223,7 @@ pub(crate) async fn metrics(State(state): State<AppState>) -> Response {
          paperboy_outbox_messages{{state=\"failed\"}} {}",
         outbox.queued, outbox.sent, outbox.failed
     );
+    write_harvests(&mut text, &harvests);
     (
         [(
             header::CONTENT_TYPE,
@@ -222,6 +232,68 @@ pub(crate) async fn metrics(State(state): State<AppState>) -> Response {
         text,
     )
         .into_response()
+}
+
+/// A metric family of harvest states: name, type, help, and its value for a source.
+type HarvestFamily = (
+    &'static str,
+    &'static str,
+    &'static str,
+    fn(&HarvestState) -> Option<f64>,
+);
+
+/// Each harvested source's runs, failures, records and times (see `paperboy harvest`).
+fn write_harvests(text: &mut String, harvests: &[HarvestState]) {
+    let families: [HarvestFamily; 6] = [
+        (
+            "paperboy_harvest_runs_total",
+            "counter",
+            "Harvest runs, by source.",
+            |state| Some(state.runs as f64),
+        ),
+        (
+            "paperboy_harvest_failures_total",
+            "counter",
+            "Harvest runs that failed, by source.",
+            |state| Some(state.failures as f64),
+        ),
+        (
+            "paperboy_harvest_records_total",
+            "counter",
+            "Records harvested and stored, by source.",
+            |state| Some(state.records as f64),
+        ),
+        (
+            "paperboy_harvest_failing",
+            "gauge",
+            "1 while a source's last run failed.",
+            |state| Some(if state.last_error.is_some() { 1.0 } else { 0.0 }),
+        ),
+        (
+            "paperboy_harvest_last_run_timestamp_seconds",
+            "gauge",
+            "When a source was last harvested.",
+            |state| state.last_run_at.map(|at| at.timestamp() as f64),
+        ),
+        (
+            "paperboy_harvest_last_success_timestamp_seconds",
+            "gauge",
+            "When a source was last harvested without failing.",
+            |state| state.last_success_at.map(|at| at.timestamp() as f64),
+        ),
+    ];
+    for (name, kind, help, value) in families {
+        let _ = writeln!(text, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        for state in harvests {
+            if let Some(value) = value(state) {
+                let _ = writeln!(
+                    text,
+                    "{name}{{source=\"{}\"}} {value}",
+                    label(&state.source)
+                );
+            }
+        }
+    }
 }
 
 /// Escapes a Prometheus label value.

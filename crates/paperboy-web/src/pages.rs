@@ -453,7 +453,14 @@ pub(crate) async fn paper(
 }
 
 async fn similar_cards(state: &AppState, paper: &Paper) -> Result<Vec<Card>, Response> {
-    if state.searcher.index().vectors.vector_of(paper.id).is_none() {
+    if state
+        .searcher
+        .current()
+        .index()
+        .vectors
+        .vector_of(paper.id)
+        .is_none()
+    {
         return Ok(Vec::new()); // added since the last indexing
     }
     let query = Query::like_paper(

@@ -451,3 +451,66 @@ async fn an_admin_hides_a_paper_and_a_user() {
     assert_eq!(status, StatusCode::OK);
     assert!(page.contains("hidden"));
 }
+
+#[tokio::test]
+async fn the_admin_page_shows_each_harvested_source_with_its_last_error_escaped() {
+    use paperboy_store::harvest::HarvestOutcome;
+    let site = start(&DAYS).await;
+    site.store
+        .add_user(
+            &"admin@example.org".parse().unwrap(),
+            true,
+            chrono::Utc::now(),
+        )
+        .await
+        .unwrap();
+    let admin = site.sign_in("admin@example.org").await;
+    let (_, page) = site.page_as("/admin", &admin.cookie).await;
+    assert!(page.contains("Nothing harvested yet."));
+
+    let now = chrono::Utc::now();
+    let store = &site.store;
+    store
+        .store_harvest_page("arxiv:cs", Vec::new(), Some("{\"token\":\"t\"}"), now)
+        .await
+        .unwrap();
+    let failure = "arxiv:cs, page 4: the server reported <badArgument>";
+    store
+        .finish_harvest(
+            "arxiv:cs",
+            HarvestOutcome::Failed {
+                error: failure.into(),
+            },
+            now,
+        )
+        .await
+        .unwrap();
+    store
+        .finish_harvest(
+            "hf",
+            HarvestOutcome::Succeeded {
+                cursor: Some("2026-08-21".into()),
+            },
+            now,
+        )
+        .await
+        .unwrap();
+    let (status, page) = site.page_as("/admin", &admin.cookie).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("arxiv:cs <span class=\"badge\">stopped mid-way</span>"));
+    assert!(
+        page.contains("the server reported &#60;badArgument&#62;"),
+        "escaped"
+    );
+    assert!(!page.contains("<badArgument>"));
+    assert!(page.contains("<td>2026-08-21</td>"));
+    let metrics = reqwest::get(format!("{}/metrics", site.base))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains("paperboy_harvest_failing{source=\"arxiv:cs\"} 1"));
+    assert!(metrics.contains("paperboy_harvest_failures_total{source=\"arxiv:cs\"} 1"));
+    assert!(metrics.contains("paperboy_harvest_runs_total{source=\"hf\"} 1"));
+}

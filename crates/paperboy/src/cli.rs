@@ -79,6 +79,13 @@ pub(crate) enum Command {
         listen: std::net::SocketAddr,
         #[command(flatten)]
         mail: MailArgs,
+        #[command(flatten)]
+        harvest: HarvestSchedule,
+    },
+    /// Fetch new papers from arXiv or the Hugging Face daily list (`serve` also does it daily).
+    Harvest {
+        #[command(subcommand)]
+        command: HarvestCommand,
     },
     /// Compose, preview and send the email digest.
     Digest {
@@ -114,6 +121,88 @@ pub(crate) enum Command {
         #[command(subcommand)]
         command: BenchCommand,
     },
+}
+
+/// What `serve` harvests each day, and when.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct HarvestSchedule {
+    /// When `serve` harvests each day (UTC): arXiv refreshes its OAI-PMH metadata around 22:30
+    /// US Eastern (03:30 UTC in winter), Sunday to Thursday; digests follow at --digest-time.
+    #[arg(long, env = "PAPERBOY_HARVEST_TIME", default_value = "04:00", value_parser = parse_time)]
+    pub(crate) harvest_time: NaiveTime,
+    /// The arXiv OAI-PMH sets `serve` harvests, comma-separated.
+    #[arg(
+        long,
+        env = "PAPERBOY_HARVEST_SETS",
+        default_value = "cs",
+        value_delimiter = ','
+    )]
+    pub(crate) harvest_sets: Vec<String>,
+    /// Harvest nothing on a schedule (imports and `paperboy harvest` still work).
+    #[arg(long, env = "PAPERBOY_NO_HARVEST")]
+    pub(crate) no_harvest: bool,
+    /// The arXiv OAI-PMH endpoint.
+    #[arg(long, env = "PAPERBOY_OAI_URL", default_value = paperboy_harvest::oai::ARXIV_OAI_URL)]
+    pub(crate) oai_url: String,
+    /// The Hugging Face daily-papers endpoint.
+    #[arg(long, env = "PAPERBOY_HF_URL", default_value = paperboy_harvest::hf::HF_DAILY_URL)]
+    pub(crate) hf_url: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum HarvestCommand {
+    /// arXiv: sets over OAI-PMH, from where the last harvest of each stopped; with --id or
+    /// --query, single papers or a small search from the arXiv API.
+    Arxiv(ArxivHarvestArgs),
+    /// The Hugging Face daily list of a date: its new papers added, and the listing dates,
+    /// upvotes and GitHub links of known ones updated.
+    Hf {
+        /// The list's date [default: today, UTC].
+        #[arg(long, value_parser = parse_date)]
+        date: Option<NaiveDate>,
+        /// Also fetch the lists of this many days before (upvotes keep coming for days).
+        #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=60))]
+        days_before: u32,
+        /// The daily-papers endpoint.
+        #[arg(long, default_value = paperboy_harvest::hf::HF_DAILY_URL)]
+        base_url: String,
+        /// Seconds between requests.
+        #[arg(long, default_value_t = 1.0)]
+        pause: f64,
+        #[command(flatten)]
+        indexing: IndexingArgs,
+    },
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ArxivHarvestArgs {
+    /// An OAI-PMH set (`cs`, `stat`, `physics:hep-th`); repeat for several [default: cs].
+    #[arg(long = "set")]
+    pub(crate) sets: Vec<String>,
+    /// The first datestamp [default: the day the last harvest of the set reached, else yesterday].
+    #[arg(long, value_parser = parse_date)]
+    pub(crate) from: Option<NaiveDate>,
+    /// The last datestamp [default: none, up to now].
+    #[arg(long, value_parser = parse_date)]
+    pub(crate) until: Option<NaiveDate>,
+    /// A paper to add or refresh from the arXiv API, by id; repeat for several.
+    #[arg(long = "id", conflicts_with_all = ["sets", "from", "until", "query"])]
+    pub(crate) ids: Vec<String>,
+    /// An arXiv API search (`cat:cs.IR AND ti:retrieval`): its newest matches are added.
+    #[arg(long, conflicts_with_all = ["sets", "from", "until"])]
+    pub(crate) query: Option<String>,
+    /// How many matches of --query (at most 100).
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub(crate) max: u32,
+    /// The OAI-PMH endpoint, or with --id or --query the API's
+    /// [default: arXiv's].
+    #[arg(long)]
+    pub(crate) base_url: Option<String>,
+    /// Seconds between requests: arXiv asks harvesters for at least 3.
+    #[arg(long, default_value_t = 3.0)]
+    pub(crate) pause: f64,
+    #[command(flatten)]
+    pub(crate) indexing: IndexingArgs,
 }
 
 /// Where mail goes and what links in it point to.

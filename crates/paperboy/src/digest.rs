@@ -11,7 +11,7 @@ use paperboy_digest::Mailer;
 use paperboy_digest::compose::{Schedule, compose, preview as compose_preview};
 use paperboy_digest::deliver::{DeliveryReport, LEASE, deliver_due};
 use paperboy_mail::{Sender, Transport};
-use paperboy_search::{SearchIndex, Searcher};
+use paperboy_search::{LiveSearcher, SearchIndex, Searcher};
 use paperboy_store::Store;
 use tokio::sync::Notify;
 
@@ -188,10 +188,11 @@ pub(crate) async fn remove_subscriber(store: &dyn Store, email: &str) -> anyhow:
 /// Composes the day's digests at the configured time (and at start-up, if that time has
 /// passed and the day's digests are not all queued: composing is idempotent), then wakes the
 /// outbox worker. The search index is read afresh from `index_dir` first, so that papers
-/// imported since the server started are matched to topics before the digest moves past them.
+/// imported since the server started are matched to topics before the digest moves past them
+/// (and the site answers from it from then on).
 pub(crate) async fn run_schedule(
     store: Arc<dyn Store>,
-    searcher: Arc<Searcher>,
+    live: Arc<LiveSearcher>,
     index_dir: PathBuf,
     mailer: Mailer,
     mail_schedule: Schedule,
@@ -204,11 +205,16 @@ pub(crate) async fn run_schedule(
         let today = now.date_naive();
         let due_at = today.and_time(at).and_utc();
         if now >= due_at && done != Some(today) {
-            let searcher = match fresh_searcher(&index_dir, &searcher).await {
-                Ok(fresh) => fresh,
+            let loaded = live.current();
+            let searcher = match fresh_searcher(&index_dir, &loaded).await {
+                Ok(fresh) => {
+                    // The site answers from the fresh index too.
+                    live.replace(fresh.clone());
+                    fresh
+                }
                 Err(error) => {
                     tracing::warn!(%error, "rereading the search index failed; using the one loaded");
-                    Searcher::clone(&searcher)
+                    Searcher::clone(&loaded)
                 }
             };
             match compose(&*store, &searcher, &mailer, mail_schedule, today, now).await {

@@ -11,6 +11,7 @@ mod digest;
 mod eval;
 mod export;
 mod for_you_eval;
+mod harvest;
 mod import;
 mod model;
 mod papers;
@@ -24,8 +25,8 @@ use std::process::ExitCode;
 use clap::Parser;
 
 use cli::{
-    BenchCommand, Cli, Command, DigestCommand, EvalCommand, ModelCommand, PapersCommand,
-    SubscribersCommand,
+    BenchCommand, Cli, Command, DigestCommand, EvalCommand, HarvestCommand, ModelCommand,
+    PapersCommand, SubscribersCommand,
 };
 
 /// mimalloc instead of the system allocator: records are allocated on the parsing thread and
@@ -103,12 +104,12 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
                 ref indexing,
             } => {
                 let report = import::run(&*store, paths).await?;
-                search::index_after_import(&*store, &cli, &report, indexing).await?;
+                search::index_after_import(&*store, &cli, &report.summary, indexing).await?;
                 Outcome::of_import(&report)
             }
             Command::Demo { ref indexing } => {
                 let report = demo::run(&*store).await?;
-                search::index_after_import(&*store, &cli, &report, indexing).await?;
+                search::index_after_import(&*store, &cli, &report.summary, indexing).await?;
                 demo::show_newest(&*store).await?;
                 Outcome::of_import(&report)
             }
@@ -132,7 +133,27 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
                 command: BenchCommand::Search { ref queries, count },
             } => bench::search(&*store, &cli, queries, count).await?,
             Command::Reindex => search::reindex(&*store, cli.model()?, &cli.data_dir).await?,
-            Command::Serve { listen, ref mail } => serve::run(store, &cli, listen, mail).await?,
+            Command::Serve {
+                listen,
+                ref mail,
+                ref harvest,
+            } => serve::run(store, &cli, listen, mail, harvest).await?,
+            Command::Harvest {
+                command: HarvestCommand::Arxiv(ref args),
+            } => harvest::arxiv(&*store, &cli, args).await?,
+            Command::Harvest {
+                command:
+                    HarvestCommand::Hf {
+                        date,
+                        days_before,
+                        ref base_url,
+                        pause,
+                        ref indexing,
+                    },
+            } => {
+                harvest::hugging_face(&*store, &cli, date, days_before, base_url, pause, indexing)
+                    .await?
+            }
             Command::Digest {
                 command:
                     DigestCommand::Preview {

@@ -9,11 +9,11 @@ use anyhow::{Context as _, bail};
 use chrono::NaiveDate;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use paperboy_core::text::shorten;
-use paperboy_ingest::pipeline::ImportReport;
+
 use paperboy_search::highlight::{Highlighter, mark};
 use paperboy_search::indexing::{EmbedProgress, build_search_index};
 use paperboy_search::{Embedder, ModelDir, Query, SearchIndex, Searcher, paper_text};
-use paperboy_store::Store;
+use paperboy_store::{Store, UpsertSummary};
 use serde::Serialize;
 
 use crate::Outcome;
@@ -50,15 +50,15 @@ pub(crate) async fn reindex(
     Ok(Outcome::Success)
 }
 
-/// Brings the search index up to date after an import: when it added or changed papers, or
-/// when there is no index yet (unless `--no-index`).
+/// Brings the search index up to date after an import or a harvest: when it added or changed
+/// papers, or when there is no index yet (unless `--no-index`).
 pub(crate) async fn index_after_import(
     store: &dyn Store,
     cli: &Cli,
-    report: &ImportReport,
+    summary: &UpsertSummary,
     indexing: &IndexingArgs,
 ) -> anyhow::Result<()> {
-    let changed = report.summary.inserted + report.summary.updated > 0;
+    let changed = summary.inserted + summary.updated > 0;
     let indexed = SearchIndex::exists(&index_dir(&cli.data_dir));
     if indexing.no_index || (indexed && !changed) || store.count_papers().await? == 0 {
         return Ok(());

@@ -7,20 +7,21 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use paperboy_digest::deliver::run_worker;
-use paperboy_search::SearchIndex;
+use paperboy_search::{LiveSearcher, SearchIndex};
 use paperboy_store::Store;
 use paperboy_web::{AppState, Subscriptions};
 use tokio::sync::Notify;
 
-use crate::cli::{Cli, MailArgs};
+use crate::cli::{Cli, HarvestSchedule, MailArgs};
 use crate::search::{index_dir, open_searcher, reindex};
-use crate::{Outcome, demo, digest};
+use crate::{Outcome, demo, digest, harvest};
 
 pub(crate) async fn run(
     store: Box<dyn Store>,
     cli: &Cli,
     listen: SocketAddr,
     mail: &MailArgs,
+    harvest_schedule: &HarvestSchedule,
 ) -> anyhow::Result<Outcome> {
     let store: Arc<dyn Store> = Arc::from(store);
     let dir = index_dir(&cli.data_dir);
@@ -32,7 +33,7 @@ pub(crate) async fn run(
         eprintln!("There is no search index yet: building it.");
         reindex(&*store, cli.model()?, &cli.data_dir).await?;
     }
-    let searcher = Arc::new(open_searcher(cli, true).await?);
+    let searcher = Arc::new(LiveSearcher::new(open_searcher(cli, true).await?));
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
@@ -59,6 +60,14 @@ pub(crate) async fn run(
         mail.digest_time,
         Arc::clone(&wake),
     ));
+    if !harvest_schedule.no_harvest {
+        tokio::spawn(harvest::run_schedule(
+            Arc::clone(&store),
+            Arc::clone(&searcher),
+            cli.data_dir.clone(),
+            harvest_schedule.clone(),
+        ));
+    }
     println!(
         "Serving {} papers on http://{address} (Ctrl-C to stop)",
         store.count_papers().await?,
@@ -73,6 +82,15 @@ pub(crate) async fn run(
             "Digests go out over SMTP at {} UTC.",
             mail.digest_time.format("%H:%M")
         ),
+    }
+    if harvest_schedule.no_harvest {
+        println!("Nothing is harvested on a schedule (--no-harvest).");
+    } else {
+        println!(
+            "New papers are harvested at {} UTC daily: arXiv {} and the Hugging Face list.",
+            harvest_schedule.harvest_time.format("%H:%M"),
+            harvest_schedule.harvest_sets.join(", ")
+        );
     }
     let state = AppState::new(store, searcher, Subscriptions::new(mailer, wake));
     paperboy_web::serve(listener, state, shutdown_requested()).await?;

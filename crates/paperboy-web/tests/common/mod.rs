@@ -15,7 +15,7 @@ use paperboy_core::{EmailAddress, PaperKey};
 use paperboy_core::{PaperDraft, Source};
 use paperboy_ingest::pipeline::{Quiet, import_stream};
 use paperboy_search::indexing::{Silent, build_search_index};
-use paperboy_search::{Embedder, Searcher};
+use paperboy_search::{Embedder, LiveSearcher, Searcher};
 use paperboy_store::Store;
 use paperboy_store::account::SignInRequest;
 use paperboy_store::mail::{AddressLimit, MessageKind, NewMessage, RequestOutcome};
@@ -286,7 +286,10 @@ pub async fn start(files: &[&str]) -> Site {
         .unwrap();
     let state = AppState::new(
         Arc::clone(&store),
-        Arc::new(Searcher::new(Arc::new(index), Some(embedder))),
+        Arc::new(LiveSearcher::new(Searcher::new(
+            Arc::new(index),
+            Some(embedder),
+        ))),
         Subscriptions::new(mailer, Arc::new(tokio::sync::Notify::new())),
     );
     tokio::spawn(paperboy_web::serve(listener, state, std::future::pending()));

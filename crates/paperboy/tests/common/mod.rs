@@ -91,13 +91,20 @@ pub struct Server {
 }
 
 impl Server {
+    /// `serve` sending mail to `smtp_url`, harvesting nothing.
     pub fn start(data: &Path, smtp_url: &str) -> Server {
+        Server::start_with(data, smtp_url, &["--no-harvest"])
+    }
+
+    /// `serve` with `extra` arguments.
+    pub fn start_with(data: &Path, smtp_url: &str, extra: &[&str]) -> Server {
         let port = free_port();
         let base = format!("http://127.0.0.1:{port}");
         let child = paperboy(data)
             .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
             .args(["--smtp-url", smtp_url, "--public-url", &base])
             .args(["--mail-from", "digest@papers.example.org"])
+            .args(extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

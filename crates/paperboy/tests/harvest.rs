@@ -1,0 +1,239 @@
+//! `paperboy harvest` and the daily harvest of `paperboy serve`, end to end against a local
+//! server that serves real arXiv metadata as a multi-page OAI-PMH list (the test harness's
+//! fixture server, shared with the harvest crate's tests): a harvest is searchable without a
+//! reindex, a harvest killed (`kill -9`) at random pages ends with exactly the records of an
+//! uninterrupted one, and `serve` harvests on its schedule and answers from the new index.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+// The harvest crate's fixtures; this file uses only part of them.
+#[allow(dead_code)]
+#[path = "../../paperboy-harvest/tests/common/oai.rs"]
+mod oai;
+#[allow(dead_code)]
+#[path = "../../paperboy-harvest/tests/common/server.rs"]
+mod server;
+
+use std::io::Read as _;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use common::{Server, output, paperboy, shared, wait_for};
+use oai::{Harvestable, id_of, metadata_records};
+use server::{FixtureServer, Reply, Request};
+
+/// Runs the fixture server on its own thread and runtime, for tests that run processes.
+fn serve(handler: impl Fn(&Request) -> Reply + Send + Sync + 'static) -> FixtureServer {
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            sender.send(FixtureServer::start(handler).await).unwrap();
+            std::future::pending::<()>().await;
+        });
+    });
+    receiver.recv().unwrap()
+}
+
+fn harvest_command(data: &std::path::Path, url: &str) -> std::process::Command {
+    let mut command = paperboy(data);
+    command.args(["harvest", "arxiv", "--set", "cs", "--from", "2019-01-01"]);
+    command.args(["--base-url", url, "--pause", "0"]);
+    command
+}
+
+/// The title of a record, as written in its XML (escaped).
+fn title_of(record: &str) -> String {
+    let start = record.find("<title>").unwrap() + "<title>".len();
+    let end = record.find("</title>").unwrap();
+    record[start..end].to_owned()
+}
+
+#[test]
+fn a_two_thousand_record_harvest_is_searchable_without_a_reindex() {
+    let records = metadata_records(2_000);
+    let list = Arc::new(Harvestable::new(records.clone(), 250));
+    let answering = Arc::clone(&list);
+    let server = serve(move |request| answering.answer(request));
+    let data = tempfile::tempdir().unwrap();
+
+    let (status, _, stderr) = output(&mut harvest_command(data.path(), &server.url));
+    assert_eq!(status, 0, "{stderr}");
+    assert!(stderr.contains("arxiv:cs: 8 pages: 2000 new"), "{stderr}");
+    assert!(stderr.contains("next harvest from 2019-01-20"), "{stderr}");
+    assert!(stderr.contains("Indexed 2000 papers"), "{stderr}");
+    assert_eq!(server.requests().len(), 8);
+
+    // A paper from the last page (the one with the longest title) is found by its title, in
+    // every mode.
+    let wanted = records[1_750..]
+        .iter()
+        .max_by_key(|record| title_of(record).len())
+        .unwrap();
+    let title = title_of(wanted).replace("&amp;", "&");
+    for mode in ["keyword", "semantic", "hybrid"] {
+        let (status, stdout, stderr) = output(
+            paperboy(data.path())
+                .args(["search", &title, "--json", "--limit", "3", "--mode", mode]),
+        );
+        assert_eq!(status, 0, "{stderr}");
+        let hits: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+        let found: Vec<&str> = hits
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|hit| hit["arxiv_id"].as_str())
+            .collect();
+        assert!(
+            found.contains(&id_of(wanted).as_str()),
+            "{mode}: {title}: {stdout}"
+        );
+    }
+}
+
+#[test]
+fn a_harvest_killed_at_random_pages_ends_with_exactly_the_records_of_an_uninterrupted_one() {
+    let records = metadata_records(600);
+    let list = Arc::new(Harvestable::new(records, 50));
+    let pages = list.pages();
+    let answering = Arc::clone(&list);
+    let server = serve(move |request| {
+        // Slow enough that a kill lands mid-harvest.
+        std::thread::sleep(Duration::from_millis(40));
+        answering.answer(request)
+    });
+
+    let uninterrupted = tempfile::tempdir().unwrap();
+    let mut run = harvest_command(uninterrupted.path(), &server.url);
+    let (status, _, stderr) = output(run.arg("--no-index"));
+    assert_eq!(status, 0, "{stderr}");
+    let expected = export(uninterrupted.path());
+    assert_eq!(expected.lines().count(), 600);
+
+    let killed = tempfile::tempdir().unwrap();
+    let mut seed = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos() as usize;
+    let mut kills = Vec::new();
+    for _ in 0..4 {
+        seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+        let after = 1 + seed / 65_536 % (pages - 1);
+        let before = server.requests().len();
+        let mut child = harvest_command(killed.path(), &server.url)
+            .arg("--no-index")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        wait_for(
+            "the harvest to reach its page",
+            Duration::from_secs(60),
+            || server.requests().len() >= before + after || child.try_wait().unwrap().is_some(),
+        );
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        kills.push(after);
+    }
+    let (status, _, stderr) = output(harvest_command(killed.path(), &server.url).arg("--no-index"));
+    assert_eq!(status, 0, "kills after {kills:?} requests: {stderr}");
+    assert_eq!(
+        export(killed.path()),
+        expected,
+        "kills after {kills:?} requests"
+    );
+}
+
+fn export(data: &std::path::Path) -> String {
+    let (status, stdout, stderr) = output(paperboy(data).arg("export"));
+    assert_eq!(status, 0, "{stderr}");
+    stdout
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn serve_harvests_on_its_schedule_and_answers_from_the_new_index() {
+    let records = oai::real_records()[..40].to_vec();
+    let wanted = records[7].clone();
+    let list = Arc::new(Harvestable::new(records, 15));
+    let mut hf_list = String::new();
+    flate2::read::GzDecoder::new(
+        std::fs::File::open(shared("hf-daily-papers/raw/2024-05-28.json.gz")).unwrap(),
+    )
+    .read_to_string(&mut hf_list)
+    .unwrap();
+    let answering = Arc::clone(&list);
+    let server = serve(move |request| {
+        if request.path == "/hf" {
+            Reply::ok(hf_list.clone())
+        } else {
+            answering.answer(request)
+        }
+    });
+    let hf_url = server.url.replace("/oai", "/hf");
+    let data = tempfile::tempdir().unwrap();
+    // A harvest time already past today: the server harvests as it starts.
+    let site = Server::start_with(
+        data.path(),
+        "smtp://127.0.0.1:9",
+        &[
+            "--harvest-time",
+            "00:00",
+            "--harvest-sets",
+            "cs",
+            "--oai-url",
+            &server.url,
+            "--hf-url",
+            &hf_url,
+        ],
+    );
+    let client = reqwest::Client::new();
+    let title = title_of(&wanted);
+    let search = format!(
+        "{}/api/papers/search?q={}",
+        site.base,
+        title.replace(' ', "+")
+    );
+    let started = std::time::Instant::now();
+    loop {
+        let found = match client.get(&search).send().await {
+            Ok(response) => response.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        };
+        if found.contains(&id_of(&wanted)) {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(300),
+            "the harvested paper never became searchable: {found}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let metrics = client
+        .get(format!("{}/metrics", site.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("paperboy_harvest_runs_total{source=\"arxiv:cs\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("paperboy_harvest_failing{source=\"hf\"} 0"),
+        "{metrics}"
+    );
+    // Three days of the list were asked for: today and the two before.
+    let asked: Vec<String> = server
+        .requests()
+        .iter()
+        .filter(|request| request.path == "/hf")
+        .filter_map(|request| request.param("date").map(str::to_owned))
+        .collect();
+    assert_eq!(asked.len(), 3, "{asked:?}");
+}
