@@ -4,7 +4,7 @@
 
 use paperboy_core::ArxivId;
 
-use crate::page::{Papers, papers};
+use crate::page::{Papers, read_papers};
 use crate::{Fetcher, HarvestError};
 
 /// The arXiv API endpoint.
@@ -68,10 +68,8 @@ async fn fetch(
     name: &str,
 ) -> Result<Papers, HarvestError> {
     let body = fetcher.get(base_url, query).await?;
-    let label = name.to_owned();
-    tokio::task::spawn_blocking(move || papers(&label, body))
+    read_papers(name, body)
         .await
-        .unwrap_or_else(|panic| std::panic::resume_unwind(panic.into_panic()))
         .map_err(|message| HarvestError::Malformed {
             source_name: name.to_owned(),
             page: 1,

@@ -5,10 +5,9 @@
 
 use chrono::{NaiveDate, Utc};
 use paperboy_store::Store;
-use paperboy_store::harvest::HarvestOutcome;
 
-use crate::page::{Papers, papers};
-use crate::{Fetcher, HarvestError, HarvestObserver, HarvestReport};
+use crate::page::{Papers, read_papers};
+use crate::{Fetcher, HarvestError, HarvestObserver, HarvestReport, record_run};
 
 /// The Hugging Face daily-papers API.
 pub const HF_DAILY_URL: &str = "https://huggingface.co/api/daily_papers";
@@ -25,37 +24,7 @@ pub async fn harvest(
     observer: &dyn HarvestObserver,
 ) -> Result<HarvestReport, HarvestError> {
     let result = fetch_and_store(store, fetcher, base_url, date, observer).await;
-    let now = Utc::now();
-    match result {
-        Ok(mut report) => {
-            let cursor = store
-                .harvest_state(SOURCE)
-                .await?
-                .and_then(|state| state.cursor)
-                .and_then(|day| NaiveDate::parse_from_str(&day, "%Y-%m-%d").ok());
-            let reached = cursor.max(Some(date));
-            report.newest = reached;
-            store
-                .finish_harvest(
-                    SOURCE,
-                    HarvestOutcome::Succeeded {
-                        cursor: reached.map(|day| day.to_string()),
-                    },
-                    now,
-                )
-                .await?;
-            Ok(report)
-        }
-        Err(error) => {
-            let outcome = HarvestOutcome::Failed {
-                error: error.to_string(),
-            };
-            if let Err(store_error) = store.finish_harvest(SOURCE, outcome, now).await {
-                tracing::error!(%store_error, "recording a failed harvest");
-            }
-            Err(error)
-        }
-    }
+    record_run(store, SOURCE, result).await
 }
 
 async fn fetch_and_store(
@@ -69,17 +38,14 @@ async fn fetch_and_store(
     let body = fetcher.get(base_url, &[("date", &day)]).await?;
     // The file name gives the list its day, as for a saved `2026-08-21.json`.
     let name = format!("{day}.json");
-    let read = {
-        let name = name.clone();
-        tokio::task::spawn_blocking(move || papers(&name, body))
+    let Papers { records, rejected } =
+        read_papers(&name, body)
             .await
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic.into_panic()))
-    };
-    let Papers { records, rejected } = read.map_err(|message| HarvestError::Malformed {
-        source_name: format!("{SOURCE} {day}"),
-        page: 1,
-        message,
-    })?;
+            .map_err(|message| HarvestError::Malformed {
+                source_name: format!("{SOURCE} {day}"),
+                page: 1,
+                message,
+            })?;
     for error in &rejected {
         observer.rejected(&name, error);
     }

@@ -12,9 +12,10 @@ pub mod hf;
 pub mod oai;
 pub mod page;
 
-use chrono::NaiveDate;
+use chrono::{NaiveDate, Utc};
 use paperboy_ingest::RecordError;
-use paperboy_store::{StoreError, UpsertSummary};
+use paperboy_store::harvest::{HarvestOutcome, HarvestState};
+use paperboy_store::{Store, StoreError, UpsertSummary};
 
 pub use fetch::{FetchError, Fetcher, Politeness};
 
@@ -68,3 +69,39 @@ pub trait HarvestObserver: Send + Sync {
 pub struct Quiet;
 
 impl HarvestObserver for Quiet {}
+
+/// The day a source's cursor reached, if it has one.
+fn cursor_of(state: &HarvestState) -> Option<NaiveDate> {
+    NaiveDate::parse_from_str(state.cursor.as_deref()?, "%Y-%m-%d").ok()
+}
+
+/// Records how a run of `source` ended and hands its result on: a success moves the source's
+/// cursor to the newer of where it was and where this run got (`report.newest`, updated to
+/// that); a failure is recorded, best effort, since the failure is what the caller must hear.
+async fn record_run(
+    store: &dyn Store,
+    source: &str,
+    result: Result<HarvestReport, HarvestError>,
+) -> Result<HarvestReport, HarvestError> {
+    let now = Utc::now();
+    match result {
+        Ok(mut report) => {
+            let stored = store.harvest_state(source).await?;
+            report.newest = report.newest.max(stored.as_ref().and_then(cursor_of));
+            let cursor = report.newest.map(|day| day.to_string());
+            store
+                .finish_harvest(source, HarvestOutcome::Succeeded { cursor }, now)
+                .await?;
+            Ok(report)
+        }
+        Err(error) => {
+            let outcome = HarvestOutcome::Failed {
+                error: error.to_string(),
+            };
+            if let Err(store_error) = store.finish_harvest(source, outcome, now).await {
+                tracing::error!(%store_error, source, "recording a failed harvest");
+            }
+            Err(error)
+        }
+    }
+}

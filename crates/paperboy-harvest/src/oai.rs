@@ -13,11 +13,10 @@
 
 use chrono::{NaiveDate, Utc};
 use paperboy_store::Store;
-use paperboy_store::harvest::HarvestOutcome;
 use serde::{Deserialize, Serialize};
 
-use crate::page::{Papers, envelope, papers};
-use crate::{Fetcher, HarvestError, HarvestObserver, HarvestReport};
+use crate::page::{Papers, envelope, read_papers};
+use crate::{Fetcher, HarvestError, HarvestObserver, HarvestReport, cursor_of, record_run};
 
 /// The arXiv OAI-PMH endpoint.
 pub const ARXIV_OAI_URL: &str = "https://oaipmh.arxiv.org/oai";
@@ -74,10 +73,7 @@ pub async fn harvest(
 ) -> Result<HarvestReport, HarvestError> {
     let source = request.source();
     let state = store.harvest_state(&source).await?;
-    let cursor = state
-        .as_ref()
-        .and_then(|state| state.cursor.as_deref())
-        .and_then(|day| NaiveDate::parse_from_str(day, "%Y-%m-%d").ok());
+    let cursor = state.as_ref().and_then(cursor_of);
     let pending = state
         .as_ref()
         .and_then(|state| state.pending.as_deref())
@@ -121,34 +117,9 @@ pub async fn harvest(
         &mut newest,
         &mut report,
     )
-    .await;
-    let now = Utc::now();
-    match result {
-        Ok(()) => {
-            let reached = newest.max(cursor);
-            report.newest = reached;
-            store
-                .finish_harvest(
-                    &source,
-                    HarvestOutcome::Succeeded {
-                        cursor: reached.map(|day| day.to_string()),
-                    },
-                    now,
-                )
-                .await?;
-            Ok(report)
-        }
-        Err(error) => {
-            let outcome = HarvestOutcome::Failed {
-                error: error.to_string(),
-            };
-            // The failure is what the caller needs to hear; recording it is best effort.
-            if let Err(store_error) = store.finish_harvest(&source, outcome, now).await {
-                tracing::error!(%store_error, "recording a failed harvest");
-            }
-            Err(error)
-        }
-    }
+    .await
+    .map(|()| HarvestReport { newest, ..report });
+    record_run(store, &source, result).await
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -221,17 +192,14 @@ async fn run(
             }
         }
         let name = format!("{source} page {page_number}");
-        let read = {
-            let name = name.clone();
-            tokio::task::spawn_blocking(move || papers(&name, body))
+        let Papers { records, rejected } =
+            read_papers(&name, body)
                 .await
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic.into_panic()))
-        };
-        let Papers { records, rejected } = read.map_err(|message| HarvestError::Malformed {
-            source_name: source.to_owned(),
-            page: page_number,
-            message,
-        })?;
+                .map_err(|message| HarvestError::Malformed {
+                    source_name: source.to_owned(),
+                    page: page_number,
+                    message,
+                })?;
         for error in &rejected {
             observer.rejected(&name, error);
         }

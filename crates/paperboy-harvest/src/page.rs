@@ -41,6 +41,14 @@ pub fn papers(name: &str, body: Vec<u8>) -> Result<Papers, String> {
     Ok(papers)
 }
 
+/// [`papers`] on a blocking thread, for async callers.
+pub async fn read_papers(name: &str, body: Vec<u8>) -> Result<Papers, String> {
+    let name = name.to_owned();
+    tokio::task::spawn_blocking(move || papers(&name, body))
+        .await
+        .unwrap_or_else(|panic| std::panic::resume_unwind(panic.into_panic()))
+}
+
 /// The OAI-PMH envelope of a `ListRecords` page.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Envelope {
