@@ -92,6 +92,9 @@ pub struct Fetcher {
     last_request: Mutex<Option<Instant>>,
 }
 
+/// The most `Retry-After` waits for one request before the waits count as failures.
+pub const MAX_THROTTLED_WAITS: u32 = 10;
+
 /// Says who is asking, as arXiv asks harvesters to.
 const USER_AGENT: &str = concat!(
     "Paperboy/",
@@ -131,34 +134,36 @@ impl Fetcher {
         self.politeness.backoff.saturating_mul(1 << attempt.min(16))
     }
 
-    /// The body of a successful GET of `url` with `query` appended.
+    /// The body of a successful GET of `url` with `query` appended. A server's `Retry-After`
+    /// is flow control, not failure: waiting it out does not use up a retry (up to
+    /// [`MAX_THROTTLED_WAITS`] waits a request).
     pub async fn get(&self, url: &str, query: &[(&str, &str)]) -> Result<Vec<u8>, FetchError> {
-        let mut last = String::new();
         let attempts = self.politeness.retries + 1;
-        for attempt in 0..attempts {
-            match self.attempt(url, query).await {
+        let mut failed = 0;
+        let mut throttled = 0;
+        loop {
+            let (reason, wait) = match self.attempt(url, query).await {
                 Ok(body) => return Ok(body),
                 Err(Attempt::Permanent(error)) => return Err(error),
-                Err(Attempt::Transient(reason, retry_after)) => {
-                    if attempt + 1 == attempts {
-                        last = reason;
-                        break;
-                    }
-                    let wait = retry_after.map_or_else(
-                        || self.backoff(attempt),
-                        |asked| asked.min(self.politeness.max_retry_after),
-                    );
-                    tracing::warn!(url, %reason, wait_s = wait.as_secs_f64(), "retrying");
-                    last = reason;
-                    tokio::time::sleep(wait).await;
+                Err(Attempt::Transient(reason, Some(asked))) if throttled < MAX_THROTTLED_WAITS => {
+                    throttled += 1;
+                    (reason, asked.min(self.politeness.max_retry_after))
                 }
-            }
+                Err(Attempt::Transient(reason, _)) => {
+                    failed += 1;
+                    if failed == attempts {
+                        return Err(FetchError::GaveUp {
+                            url: url.to_owned(),
+                            attempts: failed + throttled,
+                            last: reason,
+                        });
+                    }
+                    (reason, self.backoff(failed - 1))
+                }
+            };
+            tracing::warn!(url, %reason, wait_s = wait.as_secs_f64(), "retrying");
+            tokio::time::sleep(wait).await;
         }
-        Err(FetchError::GaveUp {
-            url: url.to_owned(),
-            attempts,
-            last,
-        })
     }
 
     async fn attempt(&self, url: &str, query: &[(&str, &str)]) -> Result<Vec<u8>, Attempt> {

@@ -4,7 +4,7 @@
 //! keep growing for days, so the scheduler fetches the last few days again each time.
 
 use chrono::{NaiveDate, Utc};
-use paperboy_store::Store;
+use paperboy_store::{Store, UpsertSummary};
 
 use crate::page::{Papers, read_papers};
 use crate::{Fetcher, HarvestError, HarvestObserver, HarvestReport, record_run};
@@ -15,16 +15,33 @@ pub const HF_DAILY_URL: &str = "https://huggingface.co/api/daily_papers";
 /// The name the store keeps the list's state under.
 pub const SOURCE: &str = "hf";
 
-/// Fetches the list of `date` from `base_url` and stores its papers.
+/// Fetches the lists of `days` (in order) from `base_url` and stores their papers: one run of
+/// the source, which fails at the first list that cannot be fetched or read (the lists before
+/// it stay stored).
 pub async fn harvest(
     store: &dyn Store,
     fetcher: &Fetcher,
     base_url: &str,
-    date: NaiveDate,
+    days: &[NaiveDate],
     observer: &dyn HarvestObserver,
 ) -> Result<HarvestReport, HarvestError> {
-    let result = fetch_and_store(store, fetcher, base_url, date, observer).await;
-    record_run(store, SOURCE, result).await
+    let mut report = HarvestReport::default();
+    let mut result = Ok(());
+    for day in days {
+        match fetch_and_store(store, fetcher, base_url, *day, observer).await {
+            Ok((summary, rejected)) => {
+                report.pages += 1;
+                report.summary += summary;
+                report.rejected += rejected;
+                report.newest = report.newest.max(Some(*day));
+            }
+            Err(error) => {
+                result = Err(error);
+                break;
+            }
+        }
+    }
+    record_run(store, SOURCE, result.map(|()| report)).await
 }
 
 async fn fetch_and_store(
@@ -33,7 +50,7 @@ async fn fetch_and_store(
     base_url: &str,
     date: NaiveDate,
     observer: &dyn HarvestObserver,
-) -> Result<HarvestReport, HarvestError> {
+) -> Result<(UpsertSummary, u64), HarvestError> {
     let day = date.to_string();
     let body = fetcher.get(base_url, &[("date", &day)]).await?;
     // The file name gives the list its day, as for a saved `2026-08-21.json`.
@@ -53,12 +70,6 @@ async fn fetch_and_store(
     let summary = store
         .store_harvest_page(SOURCE, records, None, Utc::now())
         .await?;
-    observer.page(SOURCE, 1, count, None);
-    Ok(HarvestReport {
-        pages: 1,
-        summary,
-        rejected: rejected.len() as u64,
-        resumed: false,
-        newest: Some(date),
-    })
+    observer.page(&format!("{SOURCE} {day}"), 1, count, None);
+    Ok((summary, rejected.len() as u64))
 }

@@ -43,10 +43,12 @@ impl OaiRequest {
     }
 }
 
-/// A harvest in flight, saved with every stored page.
+/// A harvest in flight: saved as it starts (so a first harvest keeps the day it began from),
+/// then with every stored page.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct Pending {
-    token: String,
+    /// The next page's token; `None` before the first page is stored.
+    token: Option<String>,
     prefix: String,
     from: Option<NaiveDate>,
     until: Option<NaiveDate>,
@@ -78,33 +80,50 @@ pub async fn harvest(
         .as_ref()
         .and_then(|state| state.pending.as_deref())
         .and_then(|json| serde_json::from_str::<Pending>(json).ok())
-        // An explicit, different range starts a new harvest.
-        .filter(|pending| {
-            request.from.is_none_or(|from| pending.from == Some(from))
-                && request
-                    .until
-                    .is_none_or(|until| pending.until == Some(until))
+        .filter(|pending| match (request.from, request.until) {
+            // A scheduled harvest does not finish a bounded backfill someone left.
+            (None, None) => pending.until.is_none(),
+            // An explicit range continues only a harvest of the same range.
+            (from, until) => {
+                from.is_none_or(|from| pending.from == Some(from))
+                    && until.is_none_or(|until| pending.until == Some(until))
+            }
         });
-    let from = match &pending {
-        Some(pending) => pending.from,
-        None => Some(
-            request
+    let pending = match pending {
+        Some(pending) => pending,
+        None => {
+            let from = request
                 .from
                 .or(cursor)
-                .unwrap_or_else(|| Utc::now().date_naive() - chrono::Duration::days(1)),
-        ),
+                .unwrap_or_else(|| Utc::now().date_naive() - chrono::Duration::days(1));
+            let started = Pending {
+                token: None,
+                prefix: ARXIV.to_owned(),
+                from: Some(from),
+                until: request.until,
+                pages: 0,
+                newest: None,
+            };
+            save(store, &source, Vec::new(), &started).await?;
+            started
+        }
     };
-    let until = pending
-        .as_ref()
-        .map_or(request.until, |pending| pending.until);
+    let (from, until) = (pending.from, pending.until);
+    // The cursor moves only when this harvest started at or before it: a harvest from a later
+    // day leaves a gap the next scheduled harvest must still fill.
+    let reaches_cursor = cursor.is_none_or(|cursor| from.is_some_and(|from| from <= cursor));
+    let resumed = pending.token.is_some();
     let mut report = HarvestReport {
-        resumed: pending.is_some(),
-        pages: pending.as_ref().map_or(0, |pending| pending.pages),
+        resumed,
+        pages: if resumed { pending.pages } else { 0 },
         ..HarvestReport::default()
     };
-    let mut newest = pending.as_ref().and_then(|pending| pending.newest);
-    let mut position = match pending {
-        Some(pending) => Position::Resume(pending),
+    let mut newest = if resumed { pending.newest } else { None };
+    let mut position = match pending.token {
+        Some(_) => Position::Resume(pending),
+        None if pending.prefix == DUBLIN_CORE => Position::Start {
+            prefix: DUBLIN_CORE,
+        },
         None => Position::Start { prefix: ARXIV },
     };
     let result = run(
@@ -118,8 +137,25 @@ pub async fn harvest(
         &mut report,
     )
     .await
-    .map(|()| HarvestReport { newest, ..report });
+    .map(|()| HarvestReport {
+        newest: newest.filter(|_| reaches_cursor),
+        ..report
+    });
     record_run(store, &source, result).await
+}
+
+/// Stores a page's records with the state the harvest continues from.
+async fn save(
+    store: &dyn Store,
+    source: &str,
+    records: Vec<paperboy_core::PaperRecord>,
+    pending: &Pending,
+) -> Result<paperboy_store::UpsertSummary, HarvestError> {
+    let json = serde_json::to_string(pending)
+        .map_err(|error| HarvestError::Internal(error.to_string()))?;
+    Ok(store
+        .store_harvest_page(source, records, Some(&json), Utc::now())
+        .await?)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -153,7 +189,13 @@ async fn run(
                 (query, (*prefix).to_owned())
             }
             Position::Resume(pending) => (
-                vec![("verb", "ListRecords"), ("resumptionToken", &pending.token)],
+                vec![
+                    ("verb", "ListRecords"),
+                    (
+                        "resumptionToken",
+                        pending.token.as_deref().unwrap_or_default(),
+                    ),
+                ],
                 pending.prefix.clone(),
             ),
         };
@@ -204,30 +246,25 @@ async fn run(
             observer.rejected(&name, error);
         }
         *newest = (*newest).max(page.newest);
-        let next = page.resumption_token.map(|token| Pending {
-            token,
+        // After the last page the state says "start over from `from`" until the run is
+        // recorded as finished: a kill in between repeats the harvest rather than skip it.
+        let next = Pending {
+            token: page.resumption_token,
             prefix: prefix.clone(),
             from,
             until,
             pages: page_number,
             newest: *newest,
-        });
-        let pending = next
-            .as_ref()
-            .map(serde_json::to_string)
-            .transpose()
-            .map_err(|error| HarvestError::Internal(error.to_string()))?;
+        };
         let count = records.len();
-        report.summary += store
-            .store_harvest_page(source, records, pending.as_deref(), Utc::now())
-            .await?;
+        report.summary += save(store, source, records, &next).await?;
         report.rejected += rejected.len() as u64;
         report.pages = page_number;
         observer.page(source, page_number, count, page.complete_list_size);
-        match next {
-            Some(next) => *position = Position::Resume(next),
-            None => return Ok(()),
+        if next.token.is_none() {
+            return Ok(());
         }
+        *position = Position::Resume(next);
     }
 }
 

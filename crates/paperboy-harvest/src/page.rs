@@ -73,6 +73,9 @@ pub fn envelope(body: &[u8]) -> Result<Envelope, String> {
     let mut open: Option<&'static str> = None;
     let mut text = String::new();
     let mut buf = Vec::new();
+    // The records on the page and the token's cursor: a last page must complete the list.
+    let mut records = 0u64;
+    let mut cursor: Option<u64> = None;
     loop {
         let position = reader.buffer_position();
         let event = reader
@@ -87,9 +90,12 @@ pub fn envelope(body: &[u8]) -> Result<Envelope, String> {
                 }
                 open = match name.as_str() {
                     "resumptionToken" => {
-                        envelope.complete_list_size = attribute(&element, "completeListSize")
-                            .and_then(|size| size.parse().ok());
+                        (envelope.complete_list_size, cursor) = list_position(&element);
                         Some("resumptionToken")
+                    }
+                    "record" => {
+                        records += 1;
+                        None
                     }
                     "error" => {
                         let code = attribute(&element, "code").unwrap_or_default();
@@ -110,8 +116,12 @@ pub fn envelope(body: &[u8]) -> Result<Envelope, String> {
                     let code = attribute(&element, "code").unwrap_or_default();
                     envelope.error = Some((code, String::new()));
                 }
+                if name == "resumptionToken" {
+                    (envelope.complete_list_size, cursor) = list_position(&element);
+                }
             }
             Event::Text(content) if open.is_some() => text.push_str(&content.xml10_content()),
+            Event::CData(content) if open.is_some() => text.push_str(&content.xml10_content()),
             Event::GeneralRef(reference) if open.is_some() => match reference.resolve_char_ref() {
                 Ok(Some(ch)) => text.push(ch),
                 _ => text.push_str(
@@ -145,12 +155,27 @@ pub fn envelope(body: &[u8]) -> Result<Envelope, String> {
         }
         buf.clear();
     }
+    if envelope.resumption_token.is_none()
+        && let (Some(size), Some(cursor)) = (envelope.complete_list_size, cursor)
+        && cursor + records < size
+    {
+        return Err(format!(
+            "the last page ends the list at {} of the {size} records announced",
+            cursor + records
+        ));
+    }
     match root.as_deref() {
         Some("OAI-PMH") if depth == 0 => Ok(envelope),
         Some("OAI-PMH") => Err("the page ends before its last element is closed".to_owned()),
         Some(other) => Err(format!("not an OAI-PMH response (its root is <{other}>)")),
         None => Err("the page is empty".to_owned()),
     }
+}
+
+/// A resumption token's `completeListSize` and `cursor` attributes.
+fn list_position(element: &quick_xml::events::BytesStart<'_>) -> (Option<u64>, Option<u64>) {
+    let number = |name| attribute(element, name).and_then(|value| value.trim().parse().ok());
+    (number("completeListSize"), number("cursor"))
 }
 
 fn attribute(element: &quick_xml::events::BytesStart<'_>, name: &str) -> Option<String> {
@@ -188,7 +213,9 @@ mod tests {
 
     #[test]
     fn an_empty_token_ends_the_list_and_errors_are_read() {
-        let last = PAGE.replace(">6153|1001<", "><");
+        let last = PAGE
+            .replace(">6153|1001<", "><")
+            .replace("cursor=\"0\"", "cursor=\"44\"");
         assert_eq!(
             envelope(last.as_bytes()).map(|e| e.resumption_token),
             Ok(None)
@@ -205,6 +232,24 @@ mod tests {
         assert_eq!(
             envelope(error.as_bytes()).map(|e| e.error),
             Ok(Some(("noRecordsMatch".into(), "Nothing here".into())))
+        );
+    }
+
+    #[test]
+    fn a_last_page_short_of_the_announced_list_is_refused_and_a_cdata_token_is_read() {
+        let last = |cursor: u32| {
+            PAGE.replace(
+                "<resumptionToken cursor=\"0\" completeListSize=\"46\">6153|1001</resumptionToken>",
+                &format!("<resumptionToken cursor=\"{cursor}\" completeListSize=\"46\"/>"),
+            )
+        };
+        assert!(envelope(last(44).as_bytes()).is_ok());
+        let short = envelope(last(40).as_bytes()).unwrap_err();
+        assert!(short.contains("42 of the 46"), "{short}");
+        let cdata = PAGE.replace(">6153|1001<", "><![CDATA[6153|1001]]><");
+        assert_eq!(
+            envelope(cdata.as_bytes()).map(|e| e.resumption_token),
+            Ok(Some("6153|1001".into()))
         );
     }
 

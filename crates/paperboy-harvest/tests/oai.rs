@@ -281,3 +281,58 @@ async fn a_server_that_refuses_fails_with_its_status_recorded_in_the_state() {
     let state = store.harvest_state("arxiv:cs").await.unwrap().unwrap();
     assert_eq!(state.last_error.as_deref(), Some(message.as_str()));
 }
+
+#[tokio::test]
+async fn a_harvest_from_a_later_day_leaves_the_cursor_where_the_gap_begins() {
+    let records = real_records()[..20].to_vec();
+    let list = Arc::new(Harvestable::new(records.clone(), 10));
+    let server = serve(&list).await;
+    let (store, _dir) = fresh_store().await;
+    harvest(&*store, &fetcher(), &request(&server), &Quiet)
+        .await
+        .unwrap();
+    let cursor = |store: Arc<paperboy_store::SqliteStore>| async move {
+        store
+            .harvest_state("arxiv:cs")
+            .await
+            .unwrap()
+            .unwrap()
+            .cursor
+    };
+    assert_eq!(
+        cursor(Arc::clone(&store)).await.as_deref(),
+        Some("2015-01-16")
+    );
+
+    // A backfill from March sees records of March: the days between are still not harvested.
+    let march: Vec<String> = records
+        .iter()
+        .map(|record| record.replace("<datestamp>2015-01-16", "<datestamp>2015-03-02"))
+        .collect();
+    let later = Arc::new(Harvestable::new(march, 10));
+    let later_server = serve(&later).await;
+    let backfill = OaiRequest {
+        from: Some(day("2015-03-01")),
+        ..request(&later_server)
+    };
+    let report = harvest(&*store, &fetcher(), &backfill, &Quiet)
+        .await
+        .unwrap();
+    assert_eq!(report.newest, Some(day("2015-01-16")));
+    assert_eq!(
+        cursor(Arc::clone(&store)).await.as_deref(),
+        Some("2015-01-16")
+    );
+
+    // The next scheduled harvest asks from where the gap begins, and then moves on.
+    let scheduled = OaiRequest {
+        from: None,
+        ..request(&later_server)
+    };
+    harvest(&*store, &fetcher(), &scheduled, &Quiet)
+        .await
+        .unwrap();
+    let asked = later_server.requests();
+    assert_eq!(asked[2].param("from"), Some("2015-01-16"));
+    assert_eq!(cursor(store).await.as_deref(), Some("2015-03-02"));
+}

@@ -59,7 +59,7 @@ async fn a_days_list_adds_its_papers_and_a_later_fetch_raises_their_upvotes() {
     let (store, _dir) = fresh_store().await;
     let day = NaiveDate::from_ymd_opt(2024, 5, 28).unwrap();
 
-    let report = hf::harvest(&*store, &fetcher(), &server.url, day, &Quiet)
+    let report = hf::harvest(&*store, &fetcher(), &server.url, &[day], &Quiet)
         .await
         .unwrap();
     assert_eq!(report.summary.inserted as usize, papers.len());
@@ -68,7 +68,7 @@ async fn a_days_list_adds_its_papers_and_a_later_fetch_raises_their_upvotes() {
     assert_eq!(paper.record.external_upvotes as u64, first_upvotes);
     assert!(paper.record.listing_dates.contains(&day));
 
-    let again = hf::harvest(&*store, &fetcher(), &server.url, day, &Quiet)
+    let again = hf::harvest(&*store, &fetcher(), &server.url, &[day], &Quiet)
         .await
         .unwrap();
     assert_eq!(again.summary.inserted, 0);
@@ -89,20 +89,22 @@ async fn an_empty_or_broken_list_is_told_apart() {
     .await;
     let (store, _dir) = fresh_store().await;
     let empty = NaiveDate::from_ymd_opt(2026, 1, 1).unwrap();
-    let report = hf::harvest(&*store, &fetcher(), &server.url, empty, &Quiet)
+    let report = hf::harvest(&*store, &fetcher(), &server.url, &[empty], &Quiet)
         .await
         .unwrap();
     assert_eq!(report.summary.total(), 0);
 
+    // Two days in one run: the first is stored, the second is broken, and the run fails.
     let broken = NaiveDate::from_ymd_opt(2026, 1, 2).unwrap();
-    let error = hf::harvest(&*store, &fetcher(), &server.url, broken, &Quiet)
+    let error = hf::harvest(&*store, &fetcher(), &server.url, &[empty, broken], &Quiet)
         .await
         .unwrap_err()
         .to_string();
     assert!(error.contains("hf 2026-01-02"), "{error}");
     let state = store.harvest_state(hf::SOURCE).await.unwrap().unwrap();
     assert_eq!(state.last_error.as_deref(), Some(error.as_str()));
-    // The cursor stays at the last day fetched whole.
+    assert_eq!((state.runs, state.failures), (2, 1), "one run per call");
+    // The cursor stays at the last run's.
     assert_eq!(state.cursor.as_deref(), Some("2026-01-01"));
 }
 

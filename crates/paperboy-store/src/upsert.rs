@@ -26,6 +26,11 @@ impl UpsertSummary {
     pub fn total(&self) -> u64 {
         self.inserted + self.updated + self.unchanged
     }
+
+    /// Whether any paper was added or changed.
+    pub fn changed(&self) -> bool {
+        self.inserted + self.updated > 0
+    }
 }
 
 impl AddAssign for UpsertSummary {

@@ -15,7 +15,7 @@ use paperboy_harvest::{
 };
 use paperboy_ingest::RecordError;
 use paperboy_search::indexing::{Silent, build_search_index};
-use paperboy_search::{LiveSearcher, Searcher};
+use paperboy_search::{LiveSearcher, SearchIndex, Searcher};
 use paperboy_store::{Store, UpsertSummary};
 
 use crate::Outcome;
@@ -81,13 +81,11 @@ impl HarvestObserver for HarvestBar {
 }
 
 fn fetcher(politeness: Politeness, pause: f64) -> anyhow::Result<Fetcher> {
-    anyhow::ensure!(
-        pause.is_finite() && pause >= 0.0,
-        "--pause must be a number of seconds, not {pause}"
-    );
-    Ok(Fetcher::new(
-        politeness.with_interval(Duration::from_secs_f64(pause)),
-    )?)
+    let pause = Duration::try_from_secs_f64(pause)
+        .ok()
+        .filter(|pause| *pause <= Duration::from_secs(3600))
+        .with_context(|| format!("--pause must be 0 to 3600 seconds, not {pause}"))?;
+    Ok(Fetcher::new(politeness.with_interval(pause))?)
 }
 
 fn counts(summary: &UpsertSummary, rejected: u64) -> String {
@@ -125,9 +123,17 @@ pub(crate) async fn arxiv(
                 from: args.from,
                 until: args.until,
             };
-            let report = harvest_set(store, &fetcher, &request).await?;
-            summary += report.summary;
-            rejected += report.rejected;
+            match harvest_set(store, &fetcher, &request).await {
+                Ok(report) => {
+                    summary += report.summary;
+                    rejected += report.rejected;
+                }
+                Err(error) => {
+                    // What was stored before the failure is made searchable all the same.
+                    finish(store, cli, &summary, rejected, &args.indexing, started).await?;
+                    return Err(error);
+                }
+            }
         }
         (summary, rejected)
     };
@@ -214,22 +220,23 @@ pub(crate) async fn hugging_face(
     let started = Instant::now();
     let fetcher = fetcher(Politeness::HUGGING_FACE, pause)?;
     let last = date.unwrap_or_else(|| Utc::now().date_naive());
-    let mut summary = UpsertSummary::default();
-    let mut rejected = 0;
-    for back in (0..=days_before).rev() {
-        let day = last - chrono::Duration::days(i64::from(back));
-        let bar = HarvestBar::new();
-        let result = hf::harvest(store, &fetcher, base_url, day, &bar).await;
-        bar.bar.finish_and_clear();
-        let report = result.with_context(|| format!("fetching the Hugging Face list of {day}"))?;
-        eprintln!(
-            "Hugging Face {day}: {}.",
-            counts(&report.summary, report.rejected)
-        );
-        summary += report.summary;
-        rejected += report.rejected;
-    }
-    finish(store, cli, &summary, rejected, indexing, started).await
+    let days: Vec<NaiveDate> = (0..=days_before)
+        .rev()
+        .map(|back| last - chrono::Duration::days(i64::from(back)))
+        .collect();
+    let bar = HarvestBar::new();
+    let result = hf::harvest(store, &fetcher, base_url, &days, &bar).await;
+    bar.bar.finish_and_clear();
+    let report = result.context("fetching the Hugging Face lists")?;
+    finish(
+        store,
+        cli,
+        &report.summary,
+        report.rejected,
+        indexing,
+        started,
+    )
+    .await
 }
 
 async fn finish(
@@ -246,7 +253,9 @@ async fn finish(
         counts(summary, rejected),
         store.count_papers().await?
     );
-    index_after_import(store, cli, summary, indexing).await?;
+    // Papers stored by a harvest that was killed before indexing count as changes too.
+    let behind = !indexing.no_index && index_is_behind(store, &cli.data_dir).await?;
+    index_after_import(store, cli, summary.changed() || behind, indexing).await?;
     Ok(if rejected > 0 {
         Outcome::Partial
     } else {
@@ -254,50 +263,66 @@ async fn finish(
     })
 }
 
+/// Whether the store holds papers the search index on disk does not (a harvest or import was
+/// stopped before it indexed what it stored).
+async fn index_is_behind(store: &dyn Store, data_dir: &std::path::Path) -> anyhow::Result<bool> {
+    let dir = index_dir(data_dir);
+    if !SearchIndex::exists(&dir) {
+        return Ok(false);
+    }
+    let indexed = tokio::task::spawn_blocking(move || SearchIndex::open(&dir))
+        .await?
+        .map(|index| index.vectors.len() as u64)
+        .context("reading the search index")?;
+    Ok(store.count_papers().await? > indexed)
+}
+
 /// Harvests every configured source at `schedule.harvest_time` each day (and at start-up when
 /// that time has passed and today's harvest has not succeeded), then rebuilds the search index
-/// and answers with it. A failed day is tried again each hour; each source's state is in the
-/// store for `/metrics` and `/admin`.
+/// and answers with it. A source that failed is tried again each hour until it succeeds that
+/// day; the others are not asked again. Each source's state is in the store for `/metrics` and
+/// `/admin`.
 pub(crate) async fn run_schedule(
     store: Arc<dyn Store>,
     live: Arc<LiveSearcher>,
     data_dir: std::path::PathBuf,
     schedule: HarvestSchedule,
 ) {
-    let sources: Vec<String> = schedule
+    let sources: Vec<Source> = schedule
         .harvest_sets
         .iter()
-        .map(|set| format!("arxiv:{set}"))
-        .chain([hf::SOURCE.to_owned()])
+        .map(|set| Source::Arxiv(set.clone()))
+        .chain([Source::HuggingFace])
         .collect();
     loop {
         let now = Utc::now();
         let due_at = now.date_naive().and_time(schedule.harvest_time).and_utc();
-        let done_today = match store.harvest_states().await {
-            Ok(states) => sources.iter().all(|source| {
-                states.iter().any(|state| {
-                    &state.source == source && state.last_success_at.is_some_and(|at| at >= due_at)
-                })
-            }),
-            Err(error) => {
-                tracing::error!(%error, "reading harvest states failed");
-                false
-            }
-        };
         let next = if now < due_at {
             due_at
-        } else if done_today {
-            due_at + chrono::Duration::days(1)
         } else {
-            match harvest_all(&*store, &schedule, now.date_naive()).await {
-                Ok(changed) => {
-                    if changed && let Err(error) = refresh_index(&*store, &live, &data_dir).await {
-                        tracing::error!(%error, "rebuilding the search index after a harvest failed");
-                    }
+            let due = match sources_due(&*store, &sources, due_at).await {
+                Ok(due) => due,
+                Err(error) => {
+                    tracing::error!(%error, "reading harvest states failed");
+                    sources.clone()
                 }
-                Err(error) => tracing::error!(%error, "harvest failed; trying again in an hour"),
+            };
+            if due.is_empty() {
+                due_at + chrono::Duration::days(1)
+            } else {
+                // In a task of its own, so that a bug (a panic) costs one run, not the schedule.
+                let run = tokio::spawn(harvest_and_index(
+                    Arc::clone(&store),
+                    Arc::clone(&live),
+                    data_dir.clone(),
+                    schedule.clone(),
+                    due,
+                ));
+                if let Err(error) = run.await {
+                    tracing::error!(%error, "the harvest stopped unexpectedly");
+                }
+                Utc::now() + chrono::Duration::hours(1)
             }
-            Utc::now() + chrono::Duration::hours(1)
         };
         // Woken at least hourly, so a changed clock never delays a harvest by more.
         let wait = (next - Utc::now())
@@ -308,54 +333,118 @@ pub(crate) async fn run_schedule(
     }
 }
 
-/// One harvest of every source; whether any paper was added or changed. Every source is tried
-/// even when one fails; the first failure is returned.
-async fn harvest_all(
+/// A source the schedule harvests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Source {
+    Arxiv(String),
+    HuggingFace,
+}
+
+impl Source {
+    fn name(&self) -> String {
+        match self {
+            Source::Arxiv(set) => format!("arxiv:{set}"),
+            Source::HuggingFace => hf::SOURCE.to_owned(),
+        }
+    }
+}
+
+/// The sources without a successful harvest since `due_at`.
+async fn sources_due(
     store: &dyn Store,
-    schedule: &HarvestSchedule,
-    today: NaiveDate,
-) -> anyhow::Result<bool> {
+    sources: &[Source],
+    due_at: chrono::DateTime<Utc>,
+) -> anyhow::Result<Vec<Source>> {
+    let states = store.harvest_states().await?;
+    Ok(sources
+        .iter()
+        .filter(|source| {
+            let name = source.name();
+            !states.iter().any(|state| {
+                state.source == name && state.last_success_at.is_some_and(|at| at >= due_at)
+            })
+        })
+        .cloned()
+        .collect())
+}
+
+/// Harvests `due`, then rebuilds the index when anything changed or the index is missing
+/// papers the store has (a run killed before it indexed).
+async fn harvest_and_index(
+    store: Arc<dyn Store>,
+    live: Arc<LiveSearcher>,
+    data_dir: std::path::PathBuf,
+    schedule: HarvestSchedule,
+    due: Vec<Source>,
+) {
+    let changed = harvest_sources(&*store, &schedule, &due).await;
+    let indexed = live.current().index().vectors.len() as u64;
+    let behind = match store.count_papers().await {
+        Ok(papers) => papers > indexed,
+        Err(error) => {
+            tracing::error!(%error, "counting papers failed");
+            false
+        }
+    };
+    if (changed || behind)
+        && let Err(error) = refresh_index(&*store, &live, &data_dir).await
+    {
+        tracing::error!(%error, "rebuilding the search index after a harvest failed");
+    }
+}
+
+/// One harvest of each source in `due`; whether any paper was added or changed. A failure is
+/// logged (and recorded in the source's state) and the other sources are still harvested.
+async fn harvest_sources(store: &dyn Store, schedule: &HarvestSchedule, due: &[Source]) -> bool {
     let mut changed = false;
-    let mut first_error = None;
-    let arxiv = Fetcher::new(Politeness::ARXIV)?;
-    for set in &schedule.harvest_sets {
-        let request = OaiRequest {
-            base_url: schedule.oai_url.clone(),
-            set: Some(set.clone()),
-            from: None,
-            until: None,
+    let today = Utc::now().date_naive();
+    for source in due {
+        let result = match source {
+            Source::Arxiv(set) => {
+                let request = OaiRequest {
+                    base_url: schedule.oai_url.clone(),
+                    set: Some(set.clone()),
+                    from: None,
+                    until: None,
+                };
+                match Fetcher::new(Politeness::ARXIV) {
+                    Ok(fetcher) => oai::harvest(store, &fetcher, &request, &Quiet)
+                        .await
+                        .map_err(anyhow::Error::new),
+                    Err(error) => Err(error.into()),
+                }
+            }
+            Source::HuggingFace => {
+                let days: Vec<NaiveDate> = (0..HF_DAYS_REFRESHED)
+                    .rev()
+                    .map(|back| today - chrono::Duration::days(i64::from(back)))
+                    .collect();
+                match Fetcher::new(Politeness::HUGGING_FACE) {
+                    Ok(fetcher) => hf::harvest(store, &fetcher, &schedule.hf_url, &days, &Quiet)
+                        .await
+                        .map_err(anyhow::Error::new),
+                    Err(error) => Err(error.into()),
+                }
+            }
         };
-        match oai::harvest(store, &arxiv, &request, &Quiet).await {
+        match result {
             Ok(report) => {
-                tracing::info!(source = %request.source(), pages = report.pages, new = report.summary.inserted, updated = report.summary.updated, rejected = report.rejected, "harvested");
-                changed |= report.summary.inserted + report.summary.updated > 0;
+                tracing::info!(
+                    source = %source.name(),
+                    pages = report.pages,
+                    new = report.summary.inserted,
+                    updated = report.summary.updated,
+                    rejected = report.rejected,
+                    "harvested"
+                );
+                changed |= report.summary.changed();
             }
             Err(error) => {
-                first_error.get_or_insert(anyhow::Error::new(error));
+                tracing::error!(source = %source.name(), %error, "harvest failed; trying again in an hour");
             }
         }
     }
-    let hugging_face = Fetcher::new(Politeness::HUGGING_FACE)?;
-    for back in (0..HF_DAYS_REFRESHED).rev() {
-        let day = today - chrono::Duration::days(i64::from(back));
-        match hf::harvest(store, &hugging_face, &schedule.hf_url, day, &Quiet).await {
-            Ok(report) => {
-                tracing::info!(source = hf::SOURCE, %day, new = report.summary.inserted, updated = report.summary.updated, "harvested");
-                changed |= report.summary.inserted + report.summary.updated > 0;
-            }
-            Err(error) => {
-                first_error.get_or_insert(anyhow::Error::new(error));
-            }
-        }
-    }
-    match first_error {
-        Some(error) if !changed => Err(error),
-        Some(error) => {
-            tracing::error!(%error, "part of the harvest failed; the rest is indexed");
-            Ok(true)
-        }
-        None => Ok(changed),
-    }
+    changed
 }
 
 /// Rebuilds the search index on disk and answers with it from now on.

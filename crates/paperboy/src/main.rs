@@ -104,12 +104,14 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
                 ref indexing,
             } => {
                 let report = import::run(&*store, paths).await?;
-                search::index_after_import(&*store, &cli, &report.summary, indexing).await?;
+                search::index_after_import(&*store, &cli, report.summary.changed(), indexing)
+                    .await?;
                 Outcome::of_import(&report)
             }
             Command::Demo { ref indexing } => {
                 let report = demo::run(&*store).await?;
-                search::index_after_import(&*store, &cli, &report.summary, indexing).await?;
+                search::index_after_import(&*store, &cli, report.summary.changed(), indexing)
+                    .await?;
                 demo::show_newest(&*store).await?;
                 Outcome::of_import(&report)
             }

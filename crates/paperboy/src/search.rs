@@ -13,7 +13,7 @@ use paperboy_core::text::shorten;
 use paperboy_search::highlight::{Highlighter, mark};
 use paperboy_search::indexing::{EmbedProgress, build_search_index};
 use paperboy_search::{Embedder, ModelDir, Query, SearchIndex, Searcher, paper_text};
-use paperboy_store::{Store, UpsertSummary};
+use paperboy_store::Store;
 use serde::Serialize;
 
 use crate::Outcome;
@@ -55,10 +55,9 @@ pub(crate) async fn reindex(
 pub(crate) async fn index_after_import(
     store: &dyn Store,
     cli: &Cli,
-    summary: &UpsertSummary,
+    changed: bool,
     indexing: &IndexingArgs,
 ) -> anyhow::Result<()> {
-    let changed = summary.inserted + summary.updated > 0;
     let indexed = SearchIndex::exists(&index_dir(&cli.data_dir));
     if indexing.no_index || (indexed && !changed) || store.count_papers().await? == 0 {
         return Ok(());

@@ -119,10 +119,17 @@ fn a_harvest_killed_at_random_pages_ends_with_exactly_the_records_of_an_uninterr
         .duration_since(SystemTime::UNIX_EPOCH)
         .unwrap()
         .subsec_nanos() as usize;
-    let mut kills = Vec::new();
-    for _ in 0..4 {
+    let mut random = |below: usize| {
         seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12_345);
-        let after = 1 + seed / 65_536 % (pages - 1);
+        seed / 65_536 % below
+    };
+    let start = server.requests().len();
+    let mut kills = Vec::new();
+    for run in 0..4 {
+        // Killed once the run has asked for 1 or 2 pages (2 the first time, so that a page is
+        // surely stored), at a random moment: waiting for the answer, storing it, or between.
+        let after = if run == 0 { 2 } else { 1 + random(2) };
+        let delay = Duration::from_millis(random(60) as u64);
         let before = server.requests().len();
         let mut child = harvest_command(killed.path(), &server.url)
             .arg("--no-index")
@@ -135,16 +142,20 @@ fn a_harvest_killed_at_random_pages_ends_with_exactly_the_records_of_an_uninterr
             Duration::from_secs(60),
             || server.requests().len() >= before + after || child.try_wait().unwrap().is_some(),
         );
+        std::thread::sleep(delay);
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
-        kills.push(after);
+        kills.push((after, delay));
     }
     let (status, _, stderr) = output(harvest_command(killed.path(), &server.url).arg("--no-index"));
-    assert_eq!(status, 0, "kills after {kills:?} requests: {stderr}");
-    assert_eq!(
-        export(killed.path()),
-        expected,
-        "kills after {kills:?} requests"
+    assert_eq!(status, 0, "kills {kills:?}: {stderr}");
+    assert!(stderr.contains("(resumed)"), "kills {kills:?}: {stderr}");
+    assert_eq!(export(killed.path()), expected, "kills {kills:?}");
+    // Each run continued where the last stopped: at most the page in flight was asked twice.
+    let asked = server.requests().len() - start;
+    assert!(
+        asked <= pages + kills.len(),
+        "{asked} requests, kills {kills:?}"
     );
 }
 
@@ -221,12 +232,16 @@ async fn serve_harvests_on_its_schedule_and_answers_from_the_new_index() {
         .await
         .unwrap();
     assert!(
-        metrics.contains("paperboy_harvest_runs_total{source=\"arxiv:cs\"} 1"),
+        metrics.contains("paperboy_harvest_runs_total{source=\"arxiv:cs\"} 1\n"),
         "{metrics}"
     );
     assert!(
-        metrics.contains("paperboy_harvest_failing{source=\"hf\"} 0"),
+        metrics.contains("paperboy_harvest_failing{source=\"hf\"} 0\n"),
         "{metrics}"
+    );
+    assert!(
+        metrics.contains("paperboy_harvest_runs_total{source=\"hf\"} 1\n"),
+        "three days are one run: {metrics}"
     );
     // Three days of the list were asked for: today and the two before.
     let asked: Vec<String> = server
