@@ -185,7 +185,8 @@ async fn serve_harvests_on_its_schedule_and_answers_from_the_new_index() {
         }
     });
     let hf_url = server.url.replace("/oai", "/hf");
-    let data = tempfile::tempdir().unwrap();
+    // Three days of papers, indexed: the server starts without building an index first.
+    let data = common::data_folder();
     // A harvest time already past today: the server harvests as it starts.
     let site = Server::start_with(
         data.path(),
