@@ -368,15 +368,7 @@ async fn sign_in_requests_are_rate_limited_per_address_and_per_network() {
 #[tokio::test(flavor = "multi_thread")]
 async fn an_admin_hides_a_paper_and_a_user() {
     let site = start(&DAYS).await;
-    site.store
-        .add_user(
-            &"admin@example.org".parse().unwrap(),
-            true,
-            chrono::Utc::now(),
-        )
-        .await
-        .unwrap();
-    let admin = site.sign_in("admin@example.org").await;
+    let admin = site.sign_in_admin("admin@example.org").await;
     let reader = site.sign_in("reader@example.org").await;
     let (before, ..) = site.upvotes(PAPER).await;
     site.vote(&reader, PAPER, true).await;
@@ -456,15 +448,7 @@ async fn an_admin_hides_a_paper_and_a_user() {
 async fn the_admin_page_shows_each_harvested_source_with_its_last_error_escaped() {
     use paperboy_store::harvest::HarvestOutcome;
     let site = start(&DAYS).await;
-    site.store
-        .add_user(
-            &"admin@example.org".parse().unwrap(),
-            true,
-            chrono::Utc::now(),
-        )
-        .await
-        .unwrap();
-    let admin = site.sign_in("admin@example.org").await;
+    let admin = site.sign_in_admin("admin@example.org").await;
     let (_, page) = site.page_as("/admin", &admin.cookie).await;
     assert!(page.contains("Nothing harvested yet."));
 

@@ -98,6 +98,15 @@ impl Site {
         request.send().await.unwrap()
     }
 
+    /// Makes `email` an administrator and signs them in.
+    pub async fn sign_in_admin(&self, email: &str) -> Session {
+        self.store
+            .add_user(&email.parse().unwrap(), true, chrono::Utc::now())
+            .await
+            .unwrap();
+        self.sign_in(email).await
+    }
+
     /// Signs `email` in through a fresh link and reads the form token from `/me`.
     pub async fn sign_in(&self, email: &str) -> Session {
         let link = self
