@@ -108,39 +108,16 @@ pub async fn harvest(
             started
         }
     };
-    let (from, until) = (pending.from, pending.until);
     // The cursor moves only when this harvest started at or before it: a harvest from a later
     // day leaves a gap the next scheduled harvest must still fill.
-    let reaches_cursor = cursor.is_none_or(|cursor| from.is_some_and(|from| from <= cursor));
-    let resumed = pending.token.is_some();
-    let mut report = HarvestReport {
-        resumed,
-        pages: if resumed { pending.pages } else { 0 },
-        ..HarvestReport::default()
-    };
-    let mut newest = if resumed { pending.newest } else { None };
-    let mut position = match pending.token {
-        Some(_) => Position::Resume(pending),
-        None if pending.prefix == DUBLIN_CORE => Position::Start {
-            prefix: DUBLIN_CORE,
-        },
-        None => Position::Start { prefix: ARXIV },
-    };
-    let result = run(
-        store,
-        fetcher,
-        request,
-        observer,
-        (&source, from, until),
-        &mut position,
-        &mut newest,
-        &mut report,
-    )
-    .await
-    .map(|()| HarvestReport {
-        newest: newest.filter(|_| reaches_cursor),
-        ..report
-    });
+    let reaches_cursor =
+        cursor.is_none_or(|cursor| pending.from.is_some_and(|from| from <= cursor));
+    let result = run(store, fetcher, request, observer, &source, pending)
+        .await
+        .map(|report| HarvestReport {
+            newest: report.newest.filter(|_| reaches_cursor),
+            ..report
+        });
     record_run(store, &source, result).await
 }
 
@@ -158,23 +135,36 @@ async fn save(
         .await?)
 }
 
-#[allow(clippy::too_many_arguments)]
+/// Harvests page after page from where `pending` says, to the end of the list.
 async fn run(
     store: &dyn Store,
     fetcher: &Fetcher,
     request: &OaiRequest,
     observer: &dyn HarvestObserver,
-    (source, from, until): (&str, Option<NaiveDate>, Option<NaiveDate>),
-    position: &mut Position,
-    newest: &mut Option<NaiveDate>,
-    report: &mut HarvestReport,
-) -> Result<(), HarvestError> {
+    source: &str,
+    pending: Pending,
+) -> Result<HarvestReport, HarvestError> {
+    let (from, until) = (pending.from, pending.until);
+    let resumed = pending.token.is_some();
+    let mut report = HarvestReport {
+        resumed,
+        pages: if resumed { pending.pages } else { 0 },
+        newest: if resumed { pending.newest } else { None },
+        ..HarvestReport::default()
+    };
+    let mut position = match pending.token {
+        Some(_) => Position::Resume(pending),
+        None if pending.prefix == DUBLIN_CORE => Position::Start {
+            prefix: DUBLIN_CORE,
+        },
+        None => Position::Start { prefix: ARXIV },
+    };
     let from_text = from.map(|day| day.to_string());
     let until_text = until.map(|day| day.to_string());
     let mut restarted = false;
     loop {
         let page_number = report.pages + 1;
-        let (query, prefix): (Vec<(&str, &str)>, String) = match &*position {
+        let (query, prefix): (Vec<(&str, &str)>, String) = match &position {
             Position::Start { prefix } => {
                 let mut query = vec![("verb", "ListRecords"), ("metadataPrefix", *prefix)];
                 if let Some(set) = &request.set {
@@ -202,11 +192,11 @@ async fn run(
         let (body, page) =
             fetch_page(fetcher, &request.base_url, &query, source, page_number).await?;
         if let Some((code, message)) = &page.error {
-            match (code.as_str(), &*position) {
-                ("noRecordsMatch", _) => return Ok(()),
+            match (code.as_str(), &position) {
+                ("noRecordsMatch", _) => return Ok(report),
                 ("cannotDisseminateFormat", Position::Start { prefix: ARXIV }) => {
                     tracing::warn!(source, "the server has no arXiv format; asking for oai_dc");
-                    *position = Position::Start {
+                    position = Position::Start {
                         prefix: DUBLIN_CORE,
                     };
                     continue;
@@ -219,7 +209,7 @@ async fn run(
                     } else {
                         ARXIV
                     };
-                    *position = Position::Start { prefix };
+                    position = Position::Start { prefix };
                     report.pages = 0;
                     continue;
                 }
@@ -245,7 +235,7 @@ async fn run(
         for error in &rejected {
             observer.rejected(&name, error);
         }
-        *newest = (*newest).max(page.newest);
+        report.newest = report.newest.max(page.newest);
         // After the last page the state says "start over from `from`" until the run is
         // recorded as finished: a kill in between repeats the harvest rather than skip it.
         let next = Pending {
@@ -254,7 +244,7 @@ async fn run(
             from,
             until,
             pages: page_number,
-            newest: *newest,
+            newest: report.newest,
         };
         let count = records.len();
         report.summary += save(store, source, records, &next).await?;
@@ -262,9 +252,9 @@ async fn run(
         report.pages = page_number;
         observer.page(source, page_number, count, page.complete_list_size);
         if next.token.is_none() {
-            return Ok(());
+            return Ok(report);
         }
-        *position = Position::Resume(next);
+        position = Position::Resume(next);
     }
 }
 
