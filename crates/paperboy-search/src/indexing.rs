@@ -185,14 +185,28 @@ impl SearchIndex {
         dir.join(FACETS_FILE).exists() || sibling(dir, "old").join(FACETS_FILE).exists()
     }
 
+    /// The folder the index in `dir` is read from: `dir`, or the copy an interrupted swap left
+    /// beside it.
+    fn current(dir: &Path) -> std::borrow::Cow<'_, Path> {
+        let aside = sibling(dir, "old");
+        if !dir.join(FACETS_FILE).exists() && aside.join(FACETS_FILE).exists() {
+            aside.into()
+        } else {
+            dir.into()
+        }
+    }
+
+    /// How many papers the index in `dir` holds, without opening it.
+    pub fn count_papers(dir: &Path) -> Result<usize, IndexError> {
+        Ok(VectorIndex::count_in(
+            &Self::current(dir).join(VECTORS_FILE),
+        )?)
+    }
+
     /// Opens the search index built in `dir` by [`build_search_index`].
     pub fn open(dir: &Path) -> Result<Self, IndexError> {
-        let aside = sibling(dir, "old");
-        let dir = if !dir.join(FACETS_FILE).exists() && aside.join(FACETS_FILE).exists() {
-            aside.as_path()
-        } else {
-            dir
-        };
+        let dir = Self::current(dir);
+        let dir = dir.as_ref();
         let keyword = Bm25Index::open(&dir.join(KEYWORD_DIR))?;
         let vectors = VectorIndex::load(&dir.join(VECTORS_FILE))?;
         let file = std::fs::File::open(dir.join(FACETS_FILE))?;

@@ -170,33 +170,16 @@ impl VectorIndex {
         std::fs::rename(&temporary, path)
     }
 
+    /// How many papers an index written by [`VectorIndex::save`] holds, from its header alone.
+    pub fn count_in(path: &Path) -> std::io::Result<usize> {
+        read_header(&mut BufReader::new(std::fs::File::open(path)?), path)
+    }
+
     /// Reads an index written by [`VectorIndex::save`].
     pub fn load(path: &Path) -> std::io::Result<Self> {
-        let invalid = |what: &str| {
-            std::io::Error::new(
-                std::io::ErrorKind::InvalidData,
-                format!("{}: {what}", path.display()),
-            )
-        };
         let mut input = BufReader::new(std::fs::File::open(path)?);
-        let mut magic = [0u8; 8];
-        input.read_exact(&mut magic)?;
-        if &magic != MAGIC {
-            return Err(invalid("not a Paperboy vector index"));
-        }
-        let mut four = [0u8; 4];
-        input.read_exact(&mut four)?;
-        if u32::from_le_bytes(four) as usize != DIMENSIONS {
-            return Err(invalid("vectors of another size"));
-        }
+        let count = read_header(&mut input, path)?;
         let mut eight = [0u8; 8];
-        input.read_exact(&mut eight)?;
-        let count =
-            usize::try_from(u64::from_le_bytes(eight)).map_err(|_| invalid("too many vectors"))?;
-        let expected = 20 + count as u64 * (8 + 4 * DIMENSIONS as u64);
-        if std::fs::metadata(path)?.len() != expected {
-            return Err(invalid("truncated"));
-        }
         let mut index = VectorIndex::with_capacity(count);
         for row in 0..count {
             input.read_exact(&mut eight)?;
@@ -215,6 +198,36 @@ impl VectorIndex {
         }
         Ok(index)
     }
+}
+
+/// Checks the header of a saved index (and that the file is as long as it says) and returns
+/// the number of papers in it.
+fn read_header(input: &mut impl Read, path: &Path) -> std::io::Result<usize> {
+    let invalid = |what: &str| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("{}: {what}", path.display()),
+        )
+    };
+    let mut magic = [0u8; 8];
+    input.read_exact(&mut magic)?;
+    if &magic != MAGIC {
+        return Err(invalid("not a Paperboy vector index"));
+    }
+    let mut four = [0u8; 4];
+    input.read_exact(&mut four)?;
+    if u32::from_le_bytes(four) as usize != DIMENSIONS {
+        return Err(invalid("vectors of another size"));
+    }
+    let mut eight = [0u8; 8];
+    input.read_exact(&mut eight)?;
+    let count =
+        usize::try_from(u64::from_le_bytes(eight)).map_err(|_| invalid("too many vectors"))?;
+    let expected = 20 + count as u64 * (8 + 4 * DIMENSIONS as u64);
+    if std::fs::metadata(path)?.len() != expected {
+        return Err(invalid("truncated"));
+    }
+    Ok(count)
 }
 
 /// The quantised scan of one share of the rows, `codes` starting at row `first`: the rows of
@@ -449,9 +462,11 @@ mod tests {
         original.save(&path).unwrap();
         let loaded = VectorIndex::load(&path).unwrap();
         assert_eq!(loaded.len(), 50);
+        assert_eq!(VectorIndex::count_in(&path).unwrap(), 50);
         assert_eq!(loaded.vector_of(PaperId(9)), original.vector_of(PaperId(9)));
         let bytes = std::fs::read(&path).unwrap();
         std::fs::write(&path, &bytes[..bytes.len() - 10]).unwrap();
+        assert!(VectorIndex::count_in(&path).is_err());
         assert!(
             VectorIndex::load(&path)
                 .unwrap_err()

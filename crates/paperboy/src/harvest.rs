@@ -270,11 +270,8 @@ async fn index_is_behind(store: &dyn Store, data_dir: &std::path::Path) -> anyho
     if !SearchIndex::exists(&dir) {
         return Ok(false);
     }
-    let indexed = tokio::task::spawn_blocking(move || SearchIndex::open(&dir))
-        .await?
-        .map(|index| index.vectors.len() as u64)
-        .context("reading the search index")?;
-    Ok(store.count_papers().await? > indexed)
+    let indexed = SearchIndex::count_papers(&dir).context("reading the search index")?;
+    Ok(store.count_papers().await? > indexed as u64)
 }
 
 /// Harvests every configured source at `schedule.harvest_time` each day (and at start-up when
