@@ -98,17 +98,25 @@ fn not_admin(reader: &Reader) -> Response {
     ))
 }
 
-/// An admin's form, checked: its token matches the session and its value is `true` or
-/// `false`.
-fn checked(signed_in: &SignedIn, form: &HideForm) -> Option<bool> {
+/// An admin's form, checked: the reader is an admin, the form's token matches their session
+/// and its value is `true` or `false` (returned as `hidden`). `Err` is the answer refusing it.
+// The error is the handler's whole answer, returned at once: its size costs nothing.
+#[allow(clippy::result_large_err)]
+fn checked_form(
+    reader: &Reader,
+    form: Result<Form<HideForm>, FormRejection>,
+) -> Result<(&SignedIn, HideForm, bool), Response> {
+    let signed_in = admin(reader).ok_or_else(|| not_admin(reader))?;
+    let form = form.map(|Form(form)| form).unwrap_or_default();
     if !signed_in.accepts(&form.form_token) {
-        return None;
+        return Err(refused_form());
     }
-    match form.value.as_str() {
-        "true" => Some(true),
-        "false" => Some(false),
-        _ => None,
-    }
+    let hidden = match form.value.as_str() {
+        "true" => true,
+        "false" => false,
+        _ => return Err(refused_form()),
+    };
+    Ok((signed_in, form, hidden))
 }
 
 fn refused_form() -> Response {
@@ -174,12 +182,9 @@ pub(crate) async fn hide_paper(
     Path(key): Path<String>,
     form: Result<Form<HideForm>, FormRejection>,
 ) -> Response {
-    let Some(signed_in) = admin(&reader) else {
-        return not_admin(&reader);
-    };
-    let form = form.map(|Form(form)| form).unwrap_or_default();
-    let Some(hidden) = checked(signed_in, &form) else {
-        return refused_form();
+    let (signed_in, _, hidden) = match checked_form(&reader, form) {
+        Ok(checked) => checked,
+        Err(refused) => return refused,
     };
     let missing = || not_found_page(&format!("There is no paper {key} here."));
     let Ok(parsed) = PaperKey::parse(&key) else {
@@ -209,12 +214,9 @@ pub(crate) async fn hide_user(
     reader: Reader,
     form: Result<Form<HideForm>, FormRejection>,
 ) -> Response {
-    let Some(signed_in) = admin(&reader) else {
-        return not_admin(&reader);
-    };
-    let form = form.map(|Form(form)| form).unwrap_or_default();
-    let Some(hidden) = checked(signed_in, &form) else {
-        return refused_form();
+    let (signed_in, form, hidden) = match checked_form(&reader, form) {
+        Ok(checked) => checked,
+        Err(refused) => return refused,
     };
     let Ok(email) = form.email.parse::<EmailAddress>() else {
         return admin_page(
