@@ -6,6 +6,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
+// The site's tests read pages the same way.
+#[path = "../../paperboy-web/tests/common/html.rs"]
+mod html;
 
 #[path = "../../paperboy-mail/tests/support/smtp.rs"]
 mod smtp;
@@ -13,19 +16,10 @@ mod smtp;
 use std::time::Duration;
 
 use common::{Server, data_folder, digest_run, header, link_after, output, wait_for};
+use html::input_value;
 use reqwest::StatusCode;
 use serde_json::Value;
 use smtp::SmtpServer;
-
-/// The value of the first hidden `name` input of a page.
-fn input_value(page: &str, name: &str) -> String {
-    let marker = format!(r#"name="{name}" value=""#);
-    let start = page
-        .find(&marker)
-        .unwrap_or_else(|| panic!("no {name} input in:\n{page}"))
-        + marker.len();
-    page[start..].split('"').next().unwrap().to_owned()
-}
 
 /// The papers a page lists, in order, by the keys of their links.
 fn paper_keys(page: &str) -> Vec<String> {

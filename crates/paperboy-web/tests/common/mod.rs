@@ -3,8 +3,11 @@
 
 #![allow(dead_code)]
 
+pub mod html;
 pub mod openapi;
 pub mod webdriver;
+
+pub use html::input_value;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -44,16 +47,6 @@ pub struct Site {
 pub struct Session {
     pub cookie: String,
     pub form_token: String,
-}
-
-/// The value of the first hidden `name` input of a page.
-pub fn input_value(page: &str, name: &str) -> String {
-    let marker = format!(r#"name="{name}" value=""#);
-    let start = page
-        .find(&marker)
-        .unwrap_or_else(|| panic!("no {name} input in:\n{page}"))
-        + marker.len();
-    page[start..].split('"').next().unwrap().to_owned()
 }
 
 impl Site {
