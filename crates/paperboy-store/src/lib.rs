@@ -129,6 +129,18 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// Saves embeddings by content hash (a hash already stored keeps its vector).
     async fn put_embeddings(&self, embeddings: &[(String, Vec<f32>)]) -> Result<(), StoreError>;
 
+    /// Stored sentence vectors among these content hashes, as the search crate encoded them.
+    async fn sentence_embeddings(
+        &self,
+        hashes: &[String],
+    ) -> Result<HashMap<String, Vec<u8>>, StoreError>;
+
+    /// Saves sentence vectors by content hash (a hash already stored keeps its vectors).
+    async fn put_sentence_embeddings(
+        &self,
+        sentences: &[(String, Vec<u8>)],
+    ) -> Result<(), StoreError>;
+
     /// Records a request to subscribe (a new address becomes a pending subscriber) with its
     /// confirmation mail, in one transaction, unless the address is over its limit of
     /// confirmation mails; then nothing is recorded.

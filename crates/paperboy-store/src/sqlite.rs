@@ -61,6 +61,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "harvest",
         include_str!("../migrations/sqlite/0005_harvest.sql"),
     ),
+    (
+        6,
+        "sentence embeddings",
+        include_str!("../migrations/sqlite/0006_sentence_embeddings.sql"),
+    ),
 ];
 
 /// SQLite accepts 32,766 bound values per statement; stay well below.
@@ -140,6 +145,83 @@ impl SqliteStore {
     /// Closes the pool, checkpointing the WAL into the database file.
     pub async fn close(&self) {
         self.pool.close().await;
+    }
+}
+
+/// A table of blobs keyed by content hash (`embeddings`, `sentence_embeddings`).
+struct HashedBlobs {
+    table: &'static str,
+    column: &'static str,
+    loading: &'static str,
+    saving: &'static str,
+}
+
+impl HashedBlobs {
+    const EMBEDDINGS: HashedBlobs = HashedBlobs {
+        table: "embeddings",
+        column: "vector",
+        loading: "loading embeddings",
+        saving: "saving embeddings",
+    };
+    const SENTENCES: HashedBlobs = HashedBlobs {
+        table: "sentence_embeddings",
+        column: "vectors",
+        loading: "loading sentence embeddings",
+        saving: "saving sentence embeddings",
+    };
+}
+
+impl SqliteStore {
+    async fn blobs(
+        &self,
+        blobs: HashedBlobs,
+        hashes: &[String],
+    ) -> Result<HashMap<String, Vec<u8>>, StoreError> {
+        let mut conn = self.pool.acquire().await.context("connecting")?;
+        let mut found = HashMap::with_capacity(hashes.len());
+        for chunk in hashes.chunks(MAX_BINDS) {
+            let mut sql = QueryBuilder::<Sqlite>::new(format!(
+                "SELECT content_hash, {} FROM {} WHERE content_hash IN (",
+                blobs.column, blobs.table
+            ));
+            let mut list = sql.separated(", ");
+            for hash in chunk {
+                list.push_bind(hash.as_str());
+            }
+            sql.push(")");
+            let rows = sql
+                .build()
+                .fetch_all(&mut *conn)
+                .await
+                .context(blobs.loading)?;
+            found.extend(rows.into_iter().map(|row| (row.get(0), row.get(1))));
+        }
+        Ok(found)
+    }
+
+    /// Saves blobs in one transaction; a hash already stored keeps its blob.
+    async fn put_blobs(
+        &self,
+        blobs: HashedBlobs,
+        entries: &[(String, Vec<u8>)],
+    ) -> Result<(), StoreError> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.begin_write().await?;
+        for chunk in entries.chunks(MAX_BINDS / 2) {
+            let mut sql = QueryBuilder::<Sqlite>::new(format!(
+                "INSERT INTO {} (content_hash, {}) ",
+                blobs.table, blobs.column
+            ));
+            sql.push_values(chunk, |mut values, (hash, bytes)| {
+                values.push_bind(hash.as_str()).push_bind(bytes.as_slice());
+            });
+            sql.push(" ON CONFLICT (content_hash) DO NOTHING");
+            sql.build().execute(&mut *tx).await.context(blobs.saving)?;
+        }
+        tx.commit().await.context(blobs.saving)?;
+        Ok(())
     }
 }
 
@@ -239,52 +321,33 @@ impl Store for SqliteStore {
     }
 
     async fn embeddings(&self, hashes: &[String]) -> Result<HashMap<String, Vec<f32>>, StoreError> {
-        let mut conn = self.pool.acquire().await.context("connecting")?;
-        let mut found = HashMap::with_capacity(hashes.len());
-        for chunk in hashes.chunks(MAX_BINDS) {
-            let mut sql = QueryBuilder::<Sqlite>::new(
-                "SELECT content_hash, vector FROM embeddings WHERE content_hash IN (",
-            );
-            let mut list = sql.separated(", ");
-            for hash in chunk {
-                list.push_bind(hash.as_str());
-            }
-            sql.push(")");
-            let rows = sql
-                .build()
-                .fetch_all(&mut *conn)
-                .await
-                .context("loading embeddings")?;
-            for row in rows {
-                let hash: String = row.get(0);
-                let bytes: Vec<u8> = row.get(1);
-                found.insert(hash, vector_from_bytes(&bytes)?);
-            }
-        }
-        Ok(found)
+        self.blobs(HashedBlobs::EMBEDDINGS, hashes)
+            .await?
+            .into_iter()
+            .map(|(hash, bytes)| Ok((hash, vector_from_bytes(&bytes)?)))
+            .collect()
     }
 
     async fn put_embeddings(&self, embeddings: &[(String, Vec<f32>)]) -> Result<(), StoreError> {
-        if embeddings.is_empty() {
-            return Ok(());
-        }
-        let mut tx = self.begin_write().await?;
-        for chunk in embeddings.chunks(MAX_BINDS / 2) {
-            let mut sql =
-                QueryBuilder::<Sqlite>::new("INSERT INTO embeddings (content_hash, vector) ");
-            sql.push_values(chunk, |mut values, (hash, vector)| {
-                values
-                    .push_bind(hash.clone())
-                    .push_bind(vector_to_bytes(vector));
-            });
-            sql.push(" ON CONFLICT (content_hash) DO NOTHING");
-            sql.build()
-                .execute(&mut *tx)
-                .await
-                .context("saving embeddings")?;
-        }
-        tx.commit().await.context("committing embeddings")?;
-        Ok(())
+        let encoded: Vec<(String, Vec<u8>)> = embeddings
+            .iter()
+            .map(|(hash, vector)| (hash.clone(), vector_to_bytes(vector)))
+            .collect();
+        self.put_blobs(HashedBlobs::EMBEDDINGS, &encoded).await
+    }
+
+    async fn sentence_embeddings(
+        &self,
+        hashes: &[String],
+    ) -> Result<HashMap<String, Vec<u8>>, StoreError> {
+        self.blobs(HashedBlobs::SENTENCES, hashes).await
+    }
+
+    async fn put_sentence_embeddings(
+        &self,
+        sentences: &[(String, Vec<u8>)],
+    ) -> Result<(), StoreError> {
+        self.put_blobs(HashedBlobs::SENTENCES, sentences).await
     }
 
     async fn count_papers(&self) -> Result<u64, StoreError> {

@@ -392,6 +392,34 @@ async fn embeddings_are_kept_by_content_hash(store: &dyn Store) {
         "the first vector stored for a hash stays"
     );
     assert_eq!(found[&"b".repeat(32)], [1.0, -2.5]);
+
+    // Sentence vectors are kept apart: a paper can have its vector and not yet its sentences.
+    assert!(
+        store
+            .sentence_embeddings(&["a".repeat(32)])
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    store
+        .put_sentence_embeddings(&[("a".repeat(32), vec![1, 2, 3]), ("c".repeat(32), vec![])])
+        .await
+        .unwrap();
+    store
+        .put_sentence_embeddings(&[("a".repeat(32), vec![9])])
+        .await
+        .unwrap();
+    let sentences = store
+        .sentence_embeddings(&["a".repeat(32), "b".repeat(32), "c".repeat(32)])
+        .await
+        .unwrap();
+    assert_eq!(sentences.len(), 2);
+    assert_eq!(
+        sentences[&"a".repeat(32)],
+        [1, 2, 3],
+        "the first blob stored stays"
+    );
+    assert!(sentences[&"c".repeat(32)].is_empty());
 }
 
 macro_rules! sqlite_contract {
