@@ -15,10 +15,9 @@ use paperboy_store::Store;
 use serde::Deserialize;
 
 use crate::bm25::{Bm25Index, Document};
-use crate::embedder::{Embedder, paper_text};
-use crate::indexing::{EmbedProgress, embed_cached};
+use crate::embedder::Embedder;
+use crate::indexing::{EmbedProgress, embed_cached, vector_indexes};
 use crate::searcher::SearchIndex;
-use crate::vectors::VectorIndex;
 
 /// The depth Recall and MAP are computed to.
 pub const DEPTH: usize = 100;
@@ -145,18 +144,19 @@ pub async fn index_documents(
                 authors: &no_authors,
             }),
     )?;
-    let texts: Vec<String> = documents
+    let papers: Vec<(String, String)> = documents
         .iter()
-        .map(|document| paper_text(&document.title, &document.text))
+        .map(|document| (document.title.clone(), document.text.clone()))
         .collect();
-    let (vectors, _) = embed_cached(&texts, embedder, cache, progress).await?;
-    let mut index = VectorIndex::with_capacity(documents.len());
-    for (row, vector) in vectors.iter().enumerate() {
-        index.push(PaperId(row as i64), vector);
-    }
+    let embedded = embed_cached(&papers, embedder, cache, progress).await?;
+    let ids: Vec<PaperId> = (0..documents.len())
+        .map(|row| PaperId(row as i64))
+        .collect();
+    let (vectors, sentences) = vector_indexes(&ids, &embedded);
     Ok(SearchIndex {
         keyword,
-        vectors: index,
+        vectors,
+        sentences,
         facets: Arc::default(),
     })
 }

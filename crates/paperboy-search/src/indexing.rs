@@ -1,9 +1,10 @@
 //! Building the search index from the store: the keyword index, the vectors and the facets
 //! filters read, in one folder.
 //!
-//! Every paper is embedded as `title + ". " + abstract`; the embedding is stored under a hash of
-//! the model and that text, so a re-import or a reindex never embeds an unchanged paper again,
-//! and an embedding run killed half-way keeps what it finished (it is saved chunk by chunk).
+//! Every paper is embedded as `title + ". " + abstract`, and its title and each sentence of its
+//! abstract alone (`sentences`); the embeddings are stored under a hash of the model and that
+//! text, so a re-import or a reindex never embeds an unchanged paper again, and an embedding run
+//! killed half-way keeps what it finished (it is saved chunk by chunk).
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
@@ -18,6 +19,7 @@ use crate::bm25::{Bm25Builder, Bm25Index, Document};
 use crate::embedder::{EmbedError, Embedder, paper_text};
 use crate::model::MODEL_NAME;
 use crate::searcher::{PaperFacets, SearchIndex};
+use crate::sentences::{self, SentenceIndex, sentence_texts};
 use crate::vectors::VectorIndex;
 
 /// Embeddings looked up in the store at a time.
@@ -90,7 +92,7 @@ pub async fn build_search_index(
     std::fs::create_dir_all(&staging)?;
     let mut keyword = Bm25Builder::new(Some(&staging.join(KEYWORD_DIR)))?;
     let mut ids = Vec::new();
-    let mut texts = Vec::new();
+    let mut papers = Vec::new();
     let mut facets = HashMap::new();
     for_each_paper(store, |paper| -> Result<(), IndexError> {
         let record = &paper.record;
@@ -101,7 +103,7 @@ pub async fn build_search_index(
             authors: &record.authors,
         })?;
         ids.push(paper.id);
-        texts.push(paper_text(&record.title, &record.abstract_text));
+        papers.push((record.title.clone(), record.abstract_text.clone()));
         facets.insert(
             paper.id,
             PaperFacets {
@@ -119,30 +121,42 @@ pub async fn build_search_index(
     .await?;
     // Committed in the staging folder; opened again below from where it ends up.
     keyword.finish()?;
-    let (vectors, embedded) = embed_cached(&texts, &embedder, store, progress).await?;
-    let mut index = VectorIndex::with_capacity(ids.len());
-    for (id, vector) in ids.iter().zip(&vectors) {
-        index.push(*id, vector);
-    }
+    let embedded = embed_cached(&papers, &embedder, store, progress).await?;
+    let (index, sentences) = vector_indexes(&ids, &embedded);
     index.save(&staging.join(VECTORS_FILE))?;
+    sentences.save(&staging.join(SENTENCES_FILE))?;
     write_facets(&staging.join(FACETS_FILE), &facets)?;
     swap_in(&staging, dir)?;
     let report = IndexReport {
         papers: ids.len() as u64,
-        embedded,
-        reused: ids.len() as u64 - embedded,
+        embedded: embedded.embedded,
+        reused: ids.len() as u64 - embedded.embedded,
     };
     let built = SearchIndex {
         keyword: Bm25Index::open(&dir.join(KEYWORD_DIR))?,
         vectors: index,
+        sentences,
         facets: Arc::new(facets),
     };
     Ok((built, report))
 }
 
+/// The papers' vectors and sentence vectors, in the order of `ids`.
+pub(crate) fn vector_indexes(ids: &[PaperId], embedded: &Embedded) -> (VectorIndex, SentenceIndex) {
+    let mut vectors = VectorIndex::with_capacity(ids.len());
+    let mut sentences = SentenceIndex::new();
+    for ((id, vector), encoded) in ids.iter().zip(&embedded.vectors).zip(&embedded.sentences) {
+        vectors.push(*id, vector);
+        sentences.push(*id, encoded);
+    }
+    (vectors, sentences)
+}
+
 /// The keyword index's folder inside a search index folder.
 const KEYWORD_DIR: &str = "bm25";
 const VECTORS_FILE: &str = "vectors.bin";
+/// Written by the versions that rank by sentences; an index without it is built again.
+const SENTENCES_FILE: &str = "sentences.bin";
 const FACETS_FILE: &str = "facets.json";
 
 fn sibling(dir: &Path, suffix: &str) -> std::path::PathBuf {
@@ -180,16 +194,18 @@ fn write_facets(path: &Path, facets: &HashMap<PaperId, PaperFacets>) -> std::io:
 }
 
 impl SearchIndex {
-    /// Whether a search index was built in `dir` (or left beside it by an interrupted swap).
+    /// Whether a search index was built in `dir` (or left beside it by an interrupted swap)
+    /// by this version: an index from before sentence vectors counts as none, so that it is
+    /// built again (only the sentences are embedded then).
     pub fn exists(dir: &Path) -> bool {
-        dir.join(FACETS_FILE).exists() || sibling(dir, "old").join(FACETS_FILE).exists()
+        dir.join(SENTENCES_FILE).exists() || sibling(dir, "old").join(SENTENCES_FILE).exists()
     }
 
     /// The folder the index in `dir` is read from: `dir`, or the copy an interrupted swap left
     /// beside it.
     fn current(dir: &Path) -> std::borrow::Cow<'_, Path> {
         let aside = sibling(dir, "old");
-        if !dir.join(FACETS_FILE).exists() && aside.join(FACETS_FILE).exists() {
+        if !dir.join(SENTENCES_FILE).exists() && aside.join(SENTENCES_FILE).exists() {
             aside.into()
         } else {
             dir.into()
@@ -209,6 +225,7 @@ impl SearchIndex {
         let dir = dir.as_ref();
         let keyword = Bm25Index::open(&dir.join(KEYWORD_DIR))?;
         let vectors = VectorIndex::load(&dir.join(VECTORS_FILE))?;
+        let sentences = SentenceIndex::load(&dir.join(SENTENCES_FILE))?;
         let file = std::fs::File::open(dir.join(FACETS_FILE))?;
         let rows: Vec<(i64, PaperFacets)> =
             serde_json::from_reader(std::io::BufReader::new(file)).map_err(std::io::Error::from)?;
@@ -219,56 +236,106 @@ impl SearchIndex {
         Ok(SearchIndex {
             keyword,
             vectors,
+            sentences,
             facets: Arc::new(facets),
         })
     }
 }
 
-/// Embeds texts, taking the embeddings `cache` already holds (by [`content_hash`]) and saving
-/// the new ones every [`EMBED_CHUNK`] texts. Returns the vectors in order and how many were
-/// embedded now.
+/// A paper's embeddings: the vector of its whole text and its sentences' vectors, encoded
+/// ([`sentences::encode`]).
+#[derive(Debug, Default)]
+pub struct Embedded {
+    pub vectors: Vec<Vec<f32>>,
+    pub sentences: Vec<Vec<u8>>,
+    /// Papers embedded now (wholly, or only their sentences).
+    pub embedded: u64,
+}
+
+/// Embeds papers (title, abstract), taking what `cache` already holds under each paper's
+/// [`content_hash`] (its vector and its sentences are kept apart, so a paper stored before
+/// sentences were used only has those embedded), and saving the new ones every
+/// [`EMBED_CHUNK`] papers. Returns the embeddings in order.
 pub async fn embed_cached(
-    texts: &[String],
+    papers: &[(String, String)],
     embedder: &Arc<Embedder>,
     cache: &dyn Store,
     progress: &dyn EmbedProgress,
-) -> Result<(Vec<Vec<f32>>, u64), IndexError> {
-    let hashes: Vec<String> = texts.iter().map(|text| content_hash(text)).collect();
-    let mut known: HashMap<String, Vec<f32>> = HashMap::with_capacity(texts.len());
+) -> Result<Embedded, IndexError> {
+    let hashes: Vec<String> = papers
+        .iter()
+        .map(|(title, abstract_text)| content_hash(&paper_text(title, abstract_text)))
+        .collect();
+    let mut vectors: HashMap<String, Vec<f32>> = HashMap::with_capacity(papers.len());
+    let mut encoded: HashMap<String, Vec<u8>> = HashMap::with_capacity(papers.len());
     for chunk in hashes.chunks(PAGE as usize) {
-        known.extend(cache.embeddings(chunk).await?);
+        vectors.extend(cache.embeddings(chunk).await?);
+        encoded.extend(cache.sentence_embeddings(chunk).await?);
     }
-    // Texts without a stored embedding, each distinct text once.
+    // Stored sentences of the wrong length (not written by this version) are embedded again.
+    encoded.retain(|_, bytes| sentences::is_encoded(bytes));
+    // Papers missing either part, each distinct text once.
     let mut seen = HashSet::new();
-    let missing: Vec<usize> = (0..texts.len())
-        .filter(|&i| !known.contains_key(&hashes[i]) && seen.insert(hashes[i].as_str()))
+    let missing: Vec<usize> = (0..papers.len())
+        .filter(|&i| {
+            (!vectors.contains_key(&hashes[i]) || !encoded.contains_key(&hashes[i]))
+                && seen.insert(hashes[i].as_str())
+        })
         .collect();
     progress.started(missing.len() as u64);
     let mut done = 0u64;
     for chunk in missing.chunks(EMBED_CHUNK) {
-        let batch: Vec<String> = chunk.iter().map(|&i| texts[i].clone()).collect();
+        // Every text the chunk needs, in one call so that the embedder batches them by length.
+        let mut texts = Vec::new();
+        let mut plan = Vec::with_capacity(chunk.len());
+        for &i in chunk {
+            let (title, abstract_text) = &papers[i];
+            let whole = (!vectors.contains_key(&hashes[i])).then(|| {
+                texts.push(paper_text(title, abstract_text));
+                texts.len() - 1
+            });
+            let parts = (!encoded.contains_key(&hashes[i])).then(|| {
+                let first = texts.len();
+                texts.extend(sentence_texts(title, abstract_text));
+                first..texts.len()
+            });
+            plan.push((i, whole, parts));
+        }
         let model = Arc::clone(embedder);
-        let vectors = tokio::task::spawn_blocking(move || {
-            let refs: Vec<&str> = batch.iter().map(String::as_str).collect();
+        let outputs = tokio::task::spawn_blocking(move || {
+            let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
             model.embed(&refs)
         })
         .await
         .unwrap_or_else(|join_error| std::panic::resume_unwind(join_error.into_panic()))?;
-        let entries: Vec<(String, Vec<f32>)> = chunk
-            .iter()
-            .map(|&i| hashes[i].clone())
-            .zip(vectors)
-            .collect();
-        cache.put_embeddings(&entries).await?;
-        known.extend(entries);
+        let mut new_vectors = Vec::new();
+        let mut new_sentences = Vec::new();
+        for (i, whole, parts) in plan {
+            if let Some(at) = whole {
+                new_vectors.push((hashes[i].clone(), outputs[at].clone()));
+            }
+            if let Some(range) = parts {
+                new_sentences.push((hashes[i].clone(), sentences::encode(&outputs[range])));
+            }
+        }
+        cache.put_embeddings(&new_vectors).await?;
+        cache.put_sentence_embeddings(&new_sentences).await?;
+        vectors.extend(new_vectors);
+        encoded.extend(new_sentences);
         done += chunk.len() as u64;
         progress.embedded(done);
     }
-    let vectors = hashes
-        .iter()
-        .map(|hash| known.get(hash).cloned().unwrap_or_default())
-        .collect();
-    Ok((vectors, done))
+    Ok(Embedded {
+        vectors: hashes
+            .iter()
+            .map(|hash| vectors.get(hash).cloned().unwrap_or_default())
+            .collect(),
+        sentences: hashes
+            .iter()
+            .map(|hash| encoded.get(hash).cloned().unwrap_or_default())
+            .collect(),
+        embedded: done,
+    })
 }
 
 #[cfg(test)]

@@ -18,6 +18,7 @@ mod packed;
 mod query_cache;
 pub mod recommend;
 pub mod searcher;
+pub mod sentences;
 pub mod vectors;
 
 pub use embedder::{DIMENSIONS, EmbedError, Embedder, MAX_TOKENS, paper_text};

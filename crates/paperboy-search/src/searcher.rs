@@ -5,7 +5,9 @@
 //! A query is ranked from two candidate lists, each [`Searcher::depth`] deep (deeper when a page
 //! asks for more): BM25 over the keyword index and cosine over the vector index. Filters are
 //! applied inside both searches (not to their results), so a narrow filter still fills a page.
-//! Hybrid ranking mixes the two lists (see [`crate::fusion`]).
+//! The semantic candidates are also scored by their best sentence (see [`crate::sentences`]);
+//! semantic ranking mixes the two cosines, hybrid ranking all three signals (see
+//! [`crate::fusion`]).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -16,8 +18,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::bm25::Bm25Index;
 use crate::embedder::{EmbedError, Embedder};
-use crate::fusion::{KEYWORD_WEIGHT, fuse};
+use crate::fusion::{WEIGHTS, Weights, fuse};
 use crate::query_cache::QueryCache;
+use crate::sentences::SentenceIndex;
 use crate::vectors::{VectorIndex, dot};
 
 /// Query text beyond this many bytes is ignored: a pasted abstract is a few thousand; the
@@ -239,11 +242,14 @@ pub enum SearchError {
     Keyword(#[from] tantivy::TantivyError),
 }
 
-/// Both rankings of a query, before fusing: papers with scores, best first.
+/// The rankings of a query, before fusing: papers with scores, best first.
 #[derive(Debug, Clone, Default)]
 pub struct Candidates {
     pub keyword: Ranking,
+    /// Cosines of the whole abstracts.
     pub semantic: Ranking,
+    /// The semantic candidates' best sentence cosines.
+    pub sentence: Ranking,
 }
 
 /// Papers with their scores, best first.
@@ -254,6 +260,7 @@ pub type Ranking = Vec<(PaperId, f32)>;
 pub struct SearchIndex {
     pub keyword: Bm25Index,
     pub vectors: VectorIndex,
+    pub sentences: SentenceIndex,
     pub facets: Arc<HashMap<PaperId, PaperFacets>>,
 }
 
@@ -263,7 +270,7 @@ pub struct Searcher {
     index: Arc<SearchIndex>,
     embedder: Option<Arc<Embedder>>,
     query_vectors: Arc<QueryCache>,
-    keyword_weight: f32,
+    weights: Weights,
     depth: usize,
 }
 
@@ -275,15 +282,14 @@ impl Searcher {
             index,
             embedder,
             query_vectors: Arc::default(),
-            keyword_weight: KEYWORD_WEIGHT,
+            weights: WEIGHTS,
             depth: DEPTH,
         }
     }
 
-    /// Changes the keyword share of hybrid scores (for tuning; the default is
-    /// [`KEYWORD_WEIGHT`]).
-    pub fn with_keyword_weight(mut self, weight: f32) -> Self {
-        self.keyword_weight = weight;
+    /// Changes the shares of the ranking signals (for tuning; the default is [`WEIGHTS`]).
+    pub fn with_weights(mut self, weights: Weights) -> Self {
+        self.weights = weights;
         self
     }
 
@@ -325,14 +331,20 @@ impl Searcher {
 
     /// Mixes candidates as `mode` ranks them, best first.
     pub fn rank(&self, mode: Mode, candidates: &Candidates) -> Vec<(PaperId, f32)> {
+        let Weights { keyword, sentence } = self.weights;
+        let meaning = |share: f32| {
+            [
+                (candidates.semantic.as_slice(), share * (1.0 - sentence)),
+                (candidates.sentence.as_slice(), share * sentence),
+            ]
+        };
         match mode {
             Mode::Keyword => candidates.keyword.clone(),
-            Mode::Semantic => candidates.semantic.clone(),
-            Mode::Hybrid => fuse(
-                &candidates.keyword,
-                &candidates.semantic,
-                self.keyword_weight,
-            ),
+            Mode::Semantic => fuse(&meaning(1.0)),
+            Mode::Hybrid => {
+                let [whole, best_sentence] = meaning(1.0 - keyword);
+                fuse(&[(&candidates.keyword, keyword), whole, best_sentence])
+            }
         }
     }
 
@@ -362,13 +374,14 @@ impl Searcher {
         );
         let mut candidates = Candidates {
             keyword: keyword?,
-            semantic: Vec::new(),
+            ..Candidates::default()
         };
         if let Some((vector, semantic)) = semantic? {
             candidates.semantic = semantic;
             if query.mode == Mode::Hybrid {
                 self.add_cosines(&vector, &mut candidates);
             }
+            candidates.sentence = self.sentence_cosines(&vector, &candidates.semantic);
         }
         Ok(candidates)
     }
@@ -421,6 +434,17 @@ impl Searcher {
         candidates
             .semantic
             .sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    }
+
+    /// The best sentence cosine of each paper ranked, best first.
+    fn sentence_cosines(&self, vector: &[f32], ranked: &Ranking) -> Ranking {
+        let query = SentenceIndex::prepare(vector);
+        let mut best: Ranking = ranked
+            .iter()
+            .filter_map(|(id, _)| Some((*id, self.index.sentences.best_cosine(*id, &query)?)))
+            .collect();
+        best.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        best
     }
 
     /// The papers a query may return, or `None` when it may return any.

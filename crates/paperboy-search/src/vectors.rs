@@ -298,7 +298,7 @@ fn top_rows<'a, T: 'a>(
 
 /// Appends `vector` rounded to bytes at its own scale (its largest magnitude maps to 127) and
 /// returns the scale.
-fn quantise(vector: &[f32], codes: &mut Vec<i8>) -> f32 {
+pub(crate) fn quantise(vector: &[f32], codes: &mut Vec<i8>) -> f32 {
     let largest = vector
         .iter()
         .fold(0f32, |largest, value| largest.max(value.abs()));
@@ -313,7 +313,7 @@ fn quantise(vector: &[f32], codes: &mut Vec<i8>) -> f32 {
 
 /// The dot product of two quantised vectors (integer sums vectorise as written).
 #[inline(always)]
-fn dot_codes(a: &[i8], b: &[i8]) -> i32 {
+pub(crate) fn dot_codes(a: &[i8], b: &[i8]) -> i32 {
     a.iter()
         .zip(b)
         .map(|(x, y)| i32::from(*x) * i32::from(*y))

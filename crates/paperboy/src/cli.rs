@@ -304,7 +304,7 @@ pub(crate) enum EvalCommand {
         /// Which ranking to measure.
         #[arg(long, value_enum, default_value_t = EvalMode::All)]
         mode: EvalMode,
-        /// Also print hybrid nDCG@10 for keyword weights 0, 0.05, …, 1 (tune on train only).
+        /// Also print nDCG@10 for keyword shares 0, 0.05, …, 1 and sentence shares 0, 0.1, …, 1 (tune on train only).
         #[arg(long)]
         tune: bool,
     },

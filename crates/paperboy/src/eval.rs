@@ -11,6 +11,7 @@ use paperboy_search::eval::{
     EvalDocument, Metrics, PoolMetrics, fold_mean, index_documents, load_beir, load_csfcube, mean,
     score_pool, score_query,
 };
+use paperboy_search::fusion::Weights;
 use paperboy_search::indexing::Silent;
 use paperboy_search::{Embedder, Mode, Query, SearchIndex, Searcher, paper_text};
 use paperboy_store::SqliteStore;
@@ -62,14 +63,25 @@ pub(crate) async fn scifact(
     );
     let searcher = searcher_for(cli, &dataset.documents).await?;
     let modes = modes(mode);
-    let weights: Vec<f32> = if tune {
-        (0..=20).map(|step| step as f32 * 0.05).collect()
+    // Tuning: every keyword share 0, 0.05, …, 1 with every sentence share 0, 0.1, …, 1, each
+    // scored in hybrid mode, and in semantic mode (where the keyword share plays no part).
+    let keyword_shares: Vec<f32> = (0..=20).map(|step| step as f32 * 0.05).collect();
+    let sentence_shares: Vec<f32> = (0..=10).map(|step| step as f32 * 0.1).collect();
+    let grid: Vec<Weights> = if tune {
+        keyword_shares
+            .iter()
+            .flat_map(|&keyword| {
+                sentence_shares
+                    .iter()
+                    .map(move |&sentence| Weights { keyword, sentence })
+            })
+            .collect()
     } else {
         Vec::new()
     };
-    let tuning: Vec<Searcher> = weights
+    let tuning: Vec<Searcher> = grid
         .iter()
-        .map(|weight| searcher.clone().with_keyword_weight(*weight))
+        .map(|weights| searcher.clone().with_weights(*weights))
         .collect();
     let measured = modes.clone();
     let (per_mode, per_weight) =
@@ -78,11 +90,19 @@ pub(crate) async fn scifact(
             let mut per_weight = vec![Vec::new(); tuning.len()];
             for (query_id, text) in &dataset.queries {
                 let judged = &dataset.judgements[query_id];
+                // Each mode ranks the candidates it finds itself (hybrid's semantic list also
+                // holds the keyword candidates); keyword mode's are hybrid's keyword list.
                 let query = Query::new(text).limit(paperboy_search::eval::DEPTH);
-                let candidates = searcher.candidates(&query)?;
+                let hybrid = searcher.candidates(&query.clone().mode(Mode::Hybrid))?;
+                let semantic = searcher.candidates(&query.mode(Mode::Semantic))?;
                 let score = |searcher: &Searcher, mode: Mode| {
+                    let candidates = if mode == Mode::Semantic {
+                        &semantic
+                    } else {
+                        &hybrid
+                    };
                     let ranking: Vec<&str> = searcher
-                        .rank(mode, &candidates)
+                        .rank(mode, candidates)
                         .into_iter()
                         .map(|(id, _)| dataset.documents[id.0 as usize].id.as_str())
                         .collect();
@@ -91,8 +111,13 @@ pub(crate) async fn scifact(
                 for (metrics, mode) in per_mode.iter_mut().zip(&measured) {
                     metrics.push(score(&searcher, *mode));
                 }
-                for (metrics, tuned) in per_weight.iter_mut().zip(&tuning) {
-                    metrics.push(score(tuned, Mode::Hybrid));
+                for ((metrics, tuned), weights) in per_weight.iter_mut().zip(&tuning).zip(&grid) {
+                    let mode = if weights.keyword == 0.0 {
+                        Mode::Semantic
+                    } else {
+                        Mode::Hybrid
+                    };
+                    metrics.push(score(tuned, mode));
                 }
             }
             Ok((
@@ -115,10 +140,23 @@ pub(crate) async fn scifact(
         );
     }
     if tune {
-        println!("\nkeyword weight  hybrid nDCG@10");
-        for (weight, metrics) in weights.iter().zip(&per_weight) {
-            println!("{weight:>14.2}  {:.4}", metrics.ndcg_at_10);
+        println!(
+            "\nnDCG@10 by keyword share (rows; 0 is semantic mode) and sentence share (columns)"
+        );
+        print!("keyword ");
+        for sentence in &sentence_shares {
+            print!("  {sentence:>6.1}");
         }
+        for (row, keyword) in per_weight
+            .chunks(sentence_shares.len())
+            .zip(&keyword_shares)
+        {
+            print!("\n{keyword:>7.2} ");
+            for metrics in row {
+                print!("  {:.4}", metrics.ndcg_at_10);
+            }
+        }
+        println!();
     }
     Ok(Outcome::Success)
 }

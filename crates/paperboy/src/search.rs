@@ -83,7 +83,7 @@ impl EmbeddingBar {
         let bar = ProgressBar::with_draw_target(Some(0), target);
         bar.set_style(
             ProgressStyle::with_template(
-                "embedding [{elapsed_precise}] {bar:30} {pos}/{len} ({per_sec}, eta {eta})",
+                "embedding [{elapsed_precise}] {bar:30} {pos}/{len} papers ({per_sec}, eta {eta})",
             )
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
         );
@@ -115,7 +115,7 @@ impl EmbedProgress for EmbeddingBar {
                 *last = Instant::now();
                 let rate = done as f64 / self.started.elapsed().as_secs_f64();
                 eprintln!(
-                    "embedded {done}/{} ({rate:.1} docs/s)",
+                    "embedded {done}/{} ({rate:.1} papers/s)",
                     self.bar.length().unwrap_or(0)
                 );
             }
