@@ -272,8 +272,6 @@ pub async fn embed_cached(
         vectors.extend(cache.embeddings(chunk).await?);
         encoded.extend(cache.sentence_embeddings(chunk).await?);
     }
-    // Stored sentences of the wrong length (not written by this version) are embedded again.
-    encoded.retain(|_, bytes| sentences::is_encoded(bytes));
     // Papers missing either part, each distinct text once.
     let mut seen = HashSet::new();
     let missing: Vec<usize> = (0..papers.len())

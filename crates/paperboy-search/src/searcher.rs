@@ -213,7 +213,8 @@ impl Query {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SearchHit {
     pub id: PaperId,
-    /// The score it was ranked by (BM25, cosine, or the hybrid mix in 0–1).
+    /// The score it was ranked by: BM25 in keyword mode, else the mix of the signals (0–1, the
+    /// best candidate of each signal counting 1).
     pub score: f32,
     /// Its BM25 score, when it was among the keyword candidates.
     pub keyword: Option<f32>,

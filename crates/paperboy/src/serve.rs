@@ -30,7 +30,9 @@ pub(crate) async fn run(
         demo::run(&*store).await?;
         reindex(&*store, cli.model()?, &cli.data_dir).await?;
     } else if !SearchIndex::exists(&dir) {
-        eprintln!("There is no search index yet: building it.");
+        eprintln!(
+            "There is no search index yet (or only one from before sentence vectors): building it."
+        );
         reindex(&*store, cli.model()?, &cli.data_dir).await?;
     }
     let searcher = Arc::new(LiveSearcher::new(open_searcher(cli, true).await?));
