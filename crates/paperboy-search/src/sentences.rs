@@ -14,13 +14,13 @@
 //! both what the store keeps under the paper's content hash and what the index file holds.
 
 use std::collections::HashMap;
-use std::io::{BufReader, BufWriter, Read, Write};
+use std::io::{BufReader, Read, Write};
 use std::path::Path;
 
 use paperboy_core::PaperId;
 
 use crate::embedder::DIMENSIONS;
-use crate::vectors::{dot_codes, quantise};
+use crate::vectors::{dot_codes, quantise, write_replacing};
 
 /// Sentences embedded per paper, the title included; an abstract longer than this (rare: arXiv
 /// abstracts have about seven) keeps its first ones.
@@ -160,27 +160,23 @@ impl SentenceIndex {
 
     /// Writes the index to `path` (via a temporary file renamed into place).
     pub fn save(&self, path: &Path) -> std::io::Result<()> {
-        let temporary = path.with_extension("partial");
-        let mut out = BufWriter::new(std::fs::File::create(&temporary)?);
-        out.write_all(MAGIC)?;
-        out.write_all(&(DIMENSIONS as u32).to_le_bytes())?;
-        out.write_all(&(self.ids.len() as u64).to_le_bytes())?;
-        out.write_all(&(self.scales.len() as u64).to_le_bytes())?;
-        for id in &self.ids {
-            out.write_all(&id.0.to_le_bytes())?;
-        }
-        for start in &self.starts {
-            out.write_all(&start.to_le_bytes())?;
-        }
-        for scale in &self.scales {
-            out.write_all(&scale.to_le_bytes())?;
-        }
-        let codes: Vec<u8> = self.codes.iter().map(|&code| code as u8).collect();
-        out.write_all(&codes)?;
-        out.into_inner()
-            .map_err(|error| error.into_error())?
-            .sync_all()?;
-        std::fs::rename(&temporary, path)
+        write_replacing(path, |out| {
+            out.write_all(MAGIC)?;
+            out.write_all(&(DIMENSIONS as u32).to_le_bytes())?;
+            out.write_all(&(self.ids.len() as u64).to_le_bytes())?;
+            out.write_all(&(self.scales.len() as u64).to_le_bytes())?;
+            for id in &self.ids {
+                out.write_all(&id.0.to_le_bytes())?;
+            }
+            for start in &self.starts {
+                out.write_all(&start.to_le_bytes())?;
+            }
+            for scale in &self.scales {
+                out.write_all(&scale.to_le_bytes())?;
+            }
+            let codes: Vec<u8> = self.codes.iter().map(|&code| code as u8).collect();
+            out.write_all(&codes)
+        })
     }
 
     /// Reads an index written by [`SentenceIndex::save`], checking that it is whole.

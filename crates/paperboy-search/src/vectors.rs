@@ -150,24 +150,18 @@ impl VectorIndex {
 
     /// Writes the index to `path` (via a temporary file renamed into place).
     pub fn save(&self, path: &Path) -> std::io::Result<()> {
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent)?;
-        }
-        let temporary = path.with_extension("partial");
-        let mut out = BufWriter::new(std::fs::File::create(&temporary)?);
-        out.write_all(MAGIC)?;
-        out.write_all(&(DIMENSIONS as u32).to_le_bytes())?;
-        out.write_all(&(self.ids.len() as u64).to_le_bytes())?;
-        for id in &self.ids {
-            out.write_all(&id.0.to_le_bytes())?;
-        }
-        for value in &self.vectors {
-            out.write_all(&value.to_le_bytes())?;
-        }
-        out.into_inner()
-            .map_err(|error| error.into_error())?
-            .sync_all()?;
-        std::fs::rename(&temporary, path)
+        write_replacing(path, |out| {
+            out.write_all(MAGIC)?;
+            out.write_all(&(DIMENSIONS as u32).to_le_bytes())?;
+            out.write_all(&(self.ids.len() as u64).to_le_bytes())?;
+            for id in &self.ids {
+                out.write_all(&id.0.to_le_bytes())?;
+            }
+            for value in &self.vectors {
+                out.write_all(&value.to_le_bytes())?;
+            }
+            Ok(())
+        })
     }
 
     /// How many papers an index written by [`VectorIndex::save`] holds, from its header alone.
@@ -198,6 +192,24 @@ impl VectorIndex {
         }
         Ok(index)
     }
+}
+
+/// Writes a file whole: `write` fills a temporary file beside `path` (its folder is made if
+/// missing), which is synced and then renamed over `path`, so a reader never sees half a file.
+pub(crate) fn write_replacing(
+    path: &Path,
+    write: impl FnOnce(&mut BufWriter<std::fs::File>) -> std::io::Result<()>,
+) -> std::io::Result<()> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    let temporary = path.with_extension("partial");
+    let mut out = BufWriter::new(std::fs::File::create(&temporary)?);
+    write(&mut out)?;
+    out.into_inner()
+        .map_err(|error| error.into_error())?
+        .sync_all()?;
+    std::fs::rename(&temporary, path)
 }
 
 /// Checks the header of a saved index (and that the file is as long as it says) and returns
