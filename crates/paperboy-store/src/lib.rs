@@ -16,6 +16,7 @@ mod sqlite;
 mod sqlite_account;
 mod sqlite_harvest;
 mod sqlite_mail;
+pub mod sqlite_ops;
 pub mod upsert;
 
 use std::collections::{HashMap, HashSet};
@@ -37,7 +38,7 @@ use mail::{
     ClaimedMessage, Confirmation, Delivery, OutboxSummary, QueuedDigest, RequestOutcome,
     Subscriber, SubscriberState, SubscriptionRequest,
 };
-pub use sqlite::SqliteStore;
+pub use sqlite::{SCHEMA_VERSION, SqliteStore};
 pub use upsert::UpsertSummary;
 
 /// A failure of the store. Bad requests never reach here (queries are typed); these are
@@ -55,9 +56,33 @@ pub enum StoreError {
     #[error("the database schema could not be brought up to date: {0}")]
     Migration(#[from] sqlx::migrate::MigrateError),
     #[error(
-        "the database holds data Paperboy cannot read ({0}); was it written by a newer version?"
+        "the database holds data Paperboy cannot read ({0}); run `paperboy check` to see what is \
+         damaged, and `paperboy restore` a backup if it is"
     )]
     Corrupt(String),
+    #[error(
+        "the database is at schema version {found}, newer than this Paperboy knows (up to \
+         {known}): it was written by a newer version of Paperboy; run that version, or restore a \
+         backup taken before the upgrade"
+    )]
+    NewerSchema { found: i64, known: i64 },
+    #[error(
+        "the database is at schema version {found} and this Paperboy needs {known}; it cannot \
+         be upgraded while opened read-only (run a command that writes, such as `paperboy serve`, \
+         with write access to the data folder)"
+    )]
+    OlderSchemaReadOnly { found: i64, known: i64 },
+    #[error("{context} {}: {source}", path.display())]
+    File {
+        context: &'static str,
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Refused(String),
+    #[error("this store cannot {0}")]
+    Unsupported(&'static str),
 }
 
 /// Adds what the store was doing to a database error.
@@ -386,6 +411,34 @@ pub trait Store: Send + Sync + fmt::Debug {
         outcome: HarvestOutcome,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError>;
+
+    /// Ends the store's use by this process: the SQLite store checkpoints its WAL into the
+    /// database file, so that the file alone holds everything, and closes its connections.
+    /// Every command calls it before exiting, whether it succeeded or not.
+    async fn close(&self) {}
+
+    /// Writes a consistent copy of the whole store to the new file `path` while others go on
+    /// reading and writing (see [`SqliteStore::backup_to`]).
+    async fn backup_to(&self, _path: &Path) -> Result<(), StoreError> {
+        Err(StoreError::Unsupported(
+            "write a backup file (use the database's own backup tools)",
+        ))
+    }
+
+    /// What the database's own consistency checks find wrong; empty when nothing.
+    async fn integrity_problems(&self) -> Result<Vec<String>, StoreError> {
+        Ok(Vec::new())
+    }
+
+    /// Every table with its number of rows, by name.
+    async fn table_counts(&self) -> Result<Vec<(String, u64)>, StoreError> {
+        Err(StoreError::Unsupported("count its tables"))
+    }
+
+    /// Where the copy taken before this opening upgraded the schema was written, if it did.
+    fn upgrade_backup(&self) -> Option<&Path> {
+        None
+    }
 }
 
 /// The trending papers of `window` at `now`, best first, with their scores (see
@@ -477,13 +530,36 @@ pub async fn for_each_paper<E: From<StoreError>>(
 
 /// Opens the store a database URL names, creating and migrating it as needed.
 pub async fn open(url: &str) -> Result<Box<dyn Store>, StoreError> {
-    if let Some(path) = url
-        .strip_prefix("sqlite://")
-        .or_else(|| url.strip_prefix("sqlite:"))
-    {
-        return Ok(Box::new(SqliteStore::open(Path::new(path)).await?));
+    open_with(url, Access::ReadWrite).await
+}
+
+/// How a command uses the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Created and migrated as needed.
+    ReadWrite,
+    /// Only read: works on a database and folder this process cannot write; the database must
+    /// exist and be at this version's schema.
+    ReadOnly,
+}
+
+/// Opens the store a database URL names, for reading and writing or only reading.
+pub async fn open_with(url: &str, access: Access) -> Result<Box<dyn Store>, StoreError> {
+    if let Some(path) = sqlite_path(url) {
+        let store = match access {
+            Access::ReadWrite => SqliteStore::open(path).await?,
+            Access::ReadOnly => SqliteStore::open_read_only(path).await?,
+        };
+        return Ok(Box::new(store));
     }
     Err(StoreError::UnsupportedUrl(redact_password(url)))
+}
+
+/// The file an `sqlite://PATH` URL names.
+pub fn sqlite_path(url: &str) -> Option<&Path> {
+    url.strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .map(Path::new)
 }
 
 /// Hides the password of a URL (`postgres://user:secret@host` → `postgres://user:***@host`).

@@ -34,6 +34,9 @@ use crate::mail::{
 use crate::upsert::{Batch, Keyed, LookupKeys, plan};
 use crate::{Context, PaperQuery, Store, StoreError, UpsertSummary};
 
+/// The schema version this binary brings databases to: the last of [`MIGRATIONS`].
+pub const SCHEMA_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;
+
 /// Migrations compiled into the binary, applied in order on open.
 const MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -104,10 +107,18 @@ impl<'s> MigrationSource<'s> for EmbeddedMigrations {
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pub(crate) pool: SqlitePool,
+    /// Opened with `read_only` (see [`SqliteStore::open_read_only`]): nothing is written, not
+    /// even a checkpoint on close.
+    pub(crate) read_only: bool,
+    /// The copy taken before migrations changed the schema of this database, if they did now.
+    pub(crate) upgrade_backup: Option<std::path::PathBuf>,
 }
 
 impl SqliteStore {
-    /// Opens (creating if needed) the database file and brings its schema up to date.
+    /// Opens (creating if needed) the database file and brings its schema up to date. Before
+    /// migrations change the schema of an existing database, a copy of it is written to
+    /// `backups/` beside it (see [`SqliteStore::upgrade_backup`]); a database from a newer
+    /// version is refused with [`StoreError::NewerSchema`].
     pub async fn open(path: &Path) -> Result<Self, StoreError> {
         let options = SqliteConnectOptions::new()
             .filename(path)
@@ -128,8 +139,51 @@ impl SqliteStore {
             .connect_with(options)
             .await
             .context("opening the SQLite database")?;
-        Migrator::new(EmbeddedMigrations).await?.run(&pool).await?;
-        Ok(SqliteStore { pool })
+        let mut store = SqliteStore {
+            pool,
+            read_only: false,
+            upgrade_backup: None,
+        };
+        match store.schema_version().await? {
+            Some(found) if found > SCHEMA_VERSION => {
+                store.pool.close().await;
+                return Err(StoreError::NewerSchema {
+                    found,
+                    known: SCHEMA_VERSION,
+                });
+            }
+            Some(found) if found < SCHEMA_VERSION => {
+                store.upgrade_backup = Some(store.backup_before_upgrade(path, found).await?);
+            }
+            _ => {}
+        }
+        Migrator::new(EmbeddedMigrations)
+            .await?
+            .run(&store.pool)
+            .await?;
+        Ok(store)
+    }
+
+    /// Creates a database at an older schema `version` (what a database an older Paperboy
+    /// wrote looks like), for tests of upgrades.
+    #[doc(hidden)]
+    pub async fn create_at_schema(path: &Path, version: i64) -> Result<(), StoreError> {
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .page_size(16384);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options)
+            .await
+            .context("creating an SQLite database")?;
+        Migrator::new(EmbeddedMigrations)
+            .await?
+            .run_to(version, &pool)
+            .await?;
+        pool.close().await;
+        Ok(())
     }
 
     /// A write transaction holding the lock from its start (see the module docs).
@@ -142,8 +196,12 @@ impl SqliteStore {
             .context("starting a write transaction")
     }
 
-    /// Closes the pool, checkpointing the WAL into the database file.
+    /// Checkpoints the WAL into the database file (so that the file alone holds every committed
+    /// transaction) and closes the pool. Nothing is written on a read-only store.
     pub async fn close(&self) {
+        if !self.read_only && !self.pool.is_closed() {
+            self.checkpoint().await;
+        }
         self.pool.close().await;
     }
 }
@@ -324,7 +382,14 @@ impl Store for SqliteStore {
         self.blobs(HashedBlobs::EMBEDDINGS, hashes)
             .await?
             .into_iter()
-            .map(|(hash, bytes)| Ok((hash, vector_from_bytes(&bytes)?)))
+            .map(|(hash, bytes)| {
+                let vector = vector_from_bytes(&bytes).map_err(|length| {
+                    StoreError::Corrupt(format!(
+                        "table embeddings, row {hash}: an embedding of {length} bytes"
+                    ))
+                })?;
+                Ok((hash, vector))
+            })
             .collect()
     }
 
@@ -635,6 +700,26 @@ impl Store for SqliteStore {
         Ok(day)
     }
 
+    async fn close(&self) {
+        SqliteStore::close(self).await;
+    }
+
+    async fn backup_to(&self, path: &Path) -> Result<(), StoreError> {
+        SqliteStore::backup_to(self, path).await
+    }
+
+    async fn integrity_problems(&self) -> Result<Vec<String>, StoreError> {
+        SqliteStore::integrity_problems(self).await
+    }
+
+    async fn table_counts(&self) -> Result<Vec<(String, u64)>, StoreError> {
+        SqliteStore::table_counts(self).await
+    }
+
+    fn upgrade_backup(&self) -> Option<&Path> {
+        self.upgrade_backup.as_deref()
+    }
+
     async fn listing_dates(&self) -> Result<Vec<NaiveDate>, StoreError> {
         let dates: Vec<NaiveDate> = sqlx::query_scalar(
             "SELECT DISTINCT listing_date FROM paper_listings ORDER BY listing_date",
@@ -653,12 +738,10 @@ fn vector_to_bytes(vector: &[f32]) -> Vec<u8> {
         .collect()
 }
 
-fn vector_from_bytes(bytes: &[u8]) -> Result<Vec<f32>, StoreError> {
+/// The vector a blob holds; its length in bytes when that is not a whole number of values.
+fn vector_from_bytes(bytes: &[u8]) -> Result<Vec<f32>, usize> {
     if !bytes.len().is_multiple_of(4) {
-        return Err(StoreError::Corrupt(format!(
-            "an embedding of {} bytes",
-            bytes.len()
-        )));
+        return Err(bytes.len());
     }
     Ok(bytes
         .chunks_exact(4)
@@ -787,9 +870,11 @@ async fn load_papers(
         .context("loading listing dates")?;
         for row in listings {
             let id: i64 = row.get(0);
-            let date: NaiveDate = row
-                .try_get(1)
-                .map_err(|error| StoreError::Corrupt(format!("a listing date: {error}")))?;
+            let date: NaiveDate = row.try_get(1).map_err(|error| {
+                StoreError::Corrupt(format!(
+                    "table paper_listings, paper {id}: a listing date: {error}"
+                ))
+            })?;
             if let Some(paper) = papers.get_mut(&id) {
                 paper.record.listing_dates.insert(date);
             }
@@ -814,8 +899,11 @@ async fn select_in(
 }
 
 fn paper_from_row(row: &SqliteRow) -> Result<Paper, StoreError> {
-    let corrupt =
-        |what: &str, error: &dyn std::fmt::Display| StoreError::Corrupt(format!("{what}: {error}"));
+    let id: Option<i64> = row.try_get("id").ok();
+    let row_name = id.map_or_else(|| "a row".to_owned(), |id| format!("row {id}"));
+    let corrupt = |what: &str, error: &dyn std::fmt::Display| {
+        StoreError::Corrupt(format!("table papers, {row_name}: {what}: {error}"))
+    };
     let get_err = |error: sqlx::Error| corrupt("a paper row", &error);
     let arxiv_id: Option<String> = row.try_get("arxiv_id").map_err(get_err)?;
     let arxiv_id = arxiv_id
