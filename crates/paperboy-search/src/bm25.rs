@@ -116,9 +116,21 @@ impl Bm25Index {
         builder.finish()
     }
 
-    /// Opens an index written by [`Bm25Index::build`].
+    /// Opens an index written by [`Bm25Index::build`]. Where this process cannot write the
+    /// folder (a data folder owned by someone else), it is opened read-only.
     pub fn open(dir: &Path) -> tantivy::Result<Self> {
-        let index = Index::open_in_dir(dir)?;
+        let opened = Index::open_in_dir(dir).and_then(Self::from_opened);
+        match opened {
+            Err(error) if !read_only::writable(dir) => {
+                Index::open(read_only::ReadOnlyDirectory::open(dir)?)
+                    .and_then(Self::from_opened)
+                    .map_err(|_| error)
+            }
+            opened => opened,
+        }
+    }
+
+    fn from_opened(index: Index) -> tantivy::Result<Self> {
         register_analyzers(&index);
         let (_, fields) = schema();
         Self::from_index(index, fields)
@@ -312,5 +324,95 @@ mod tests {
             index.search("the of and", 10).unwrap().is_empty(),
             "only stop words match nothing"
         );
+    }
+}
+
+/// Reading an index in a folder this process cannot write: tantivy takes a lock file while it
+/// opens segments (so that a writer's clean-up spares them), which needs write access. With no
+/// writer able to touch the folder either, reading needs no lock.
+mod read_only {
+    use std::path::Path;
+    use std::sync::Arc;
+
+    use tantivy::directory::error::{DeleteError, LockError, OpenReadError, OpenWriteError};
+    use tantivy::directory::{
+        Directory, DirectoryLock, FileHandle, Lock, MmapDirectory, WatchCallback, WatchHandle,
+        WritePtr,
+    };
+
+    /// Whether this process can create files in `dir`.
+    pub(super) fn writable(dir: &Path) -> bool {
+        let probe = dir.join(format!(".paperboy-write-test-{}", std::process::id()));
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&probe)
+        {
+            Ok(_) => {
+                let _ = std::fs::remove_file(&probe);
+                true
+            }
+            Err(error) => error.kind() == std::io::ErrorKind::AlreadyExists,
+        }
+    }
+
+    #[derive(Debug, Clone)]
+    pub(super) struct ReadOnlyDirectory(MmapDirectory);
+
+    impl ReadOnlyDirectory {
+        pub(super) fn open(dir: &Path) -> tantivy::Result<Self> {
+            Ok(ReadOnlyDirectory(MmapDirectory::open(dir)?))
+        }
+    }
+
+    fn refused() -> std::io::Error {
+        std::io::Error::new(
+            std::io::ErrorKind::PermissionDenied,
+            "the index is open read-only",
+        )
+    }
+
+    impl Directory for ReadOnlyDirectory {
+        fn get_file_handle(&self, path: &Path) -> Result<Arc<dyn FileHandle>, OpenReadError> {
+            self.0.get_file_handle(path)
+        }
+
+        fn delete(&self, path: &Path) -> Result<(), DeleteError> {
+            Err(DeleteError::IoError {
+                io_error: Arc::new(refused()),
+                filepath: path.to_path_buf(),
+            })
+        }
+
+        fn exists(&self, path: &Path) -> Result<bool, OpenReadError> {
+            self.0.exists(path)
+        }
+
+        fn open_write(&self, path: &Path) -> Result<WritePtr, OpenWriteError> {
+            Err(OpenWriteError::IoError {
+                io_error: Arc::new(refused()),
+                filepath: path.to_path_buf(),
+            })
+        }
+
+        fn atomic_read(&self, path: &Path) -> Result<Vec<u8>, OpenReadError> {
+            self.0.atomic_read(path)
+        }
+
+        fn atomic_write(&self, _path: &Path, _data: &[u8]) -> std::io::Result<()> {
+            Err(refused())
+        }
+
+        fn sync_directory(&self) -> std::io::Result<()> {
+            Ok(())
+        }
+
+        fn acquire_lock(&self, _lock: &Lock) -> Result<DirectoryLock, LockError> {
+            Ok(DirectoryLock::from(Box::new(())))
+        }
+
+        fn watch(&self, watch_callback: WatchCallback) -> tantivy::Result<WatchHandle> {
+            self.0.watch(watch_callback)
+        }
     }
 }
