@@ -6,7 +6,6 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 use chrono::{NaiveDate, NaiveTime, Weekday};
 use clap::{Args, Parser, Subcommand};
-use paperboy_store::Store;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -121,6 +120,47 @@ pub(crate) enum Command {
         #[command(subcommand)]
         command: BenchCommand,
     },
+    /// Write a consistent copy of the whole store (papers, embeddings, users, subscribers,
+    /// votes, the link-signing key, queued mail…) to a new file, also while `serve` runs.
+    Backup {
+        /// The new backup file (never overwritten).
+        file: PathBuf,
+    },
+    /// Restore a backup into an empty data folder; `serve` then rebuilds the search index from
+    /// the stored embeddings.
+    Restore {
+        /// A file written by `paperboy backup`.
+        file: PathBuf,
+    },
+    /// Check the data folder: database integrity, stored embeddings, the search index against
+    /// the store. Exits with 1 when it finds a problem.
+    Check {
+        /// Papers to embed again to compare with their stored embeddings (0: none).
+        #[arg(long, default_value_t = 8)]
+        sample: usize,
+    },
+}
+
+impl Command {
+    /// Whether the command only reads the store (it then also works on a read-only data
+    /// folder).
+    pub(crate) fn only_reads(&self) -> bool {
+        matches!(
+            self,
+            Command::Export { .. }
+                | Command::Papers { .. }
+                | Command::Search(_)
+                | Command::Similar(_)
+                | Command::Backup { .. }
+                | Command::Check { .. }
+                | Command::Subscribers {
+                    command: SubscribersCommand::List { .. }
+                }
+                | Command::Users {
+                    command: UsersCommand::List
+                }
+        )
+    }
 }
 
 /// What `serve` harvests each day, and when.
@@ -535,19 +575,16 @@ impl Cli {
         }
         Ok(paperboy_search::ModelDir::in_cache(&cache)?)
     }
+}
 
-    /// Opens the configured store, creating the data folder for the default SQLite file.
-    pub(crate) async fn open_store(&self) -> anyhow::Result<Box<dyn Store>> {
-        let url = match &self.database_url {
-            Some(url) => url.clone(),
-            None => default_database_url(&self.data_dir)?,
-        };
-        paperboy_store::open(&url).await.with_context(|| {
-            format!(
-                "cannot open the database {}",
-                paperboy_store::redact_password(&url)
-            )
-        })
+impl Cli {
+    /// The database URL: `--database-url`, else the data folder's SQLite file (the folder is
+    /// created when missing).
+    pub(crate) fn database_url(&self) -> anyhow::Result<String> {
+        match &self.database_url {
+            Some(url) => Ok(url.clone()),
+            None => default_database_url(&self.data_dir),
+        }
     }
 }
 

@@ -14,6 +14,7 @@ mod for_you_eval;
 mod harvest;
 mod import;
 mod model;
+mod operations;
 mod papers;
 mod replay;
 mod search;
@@ -21,8 +22,10 @@ mod serve;
 mod users;
 
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::Parser;
+use paperboy_store::Store;
 
 use cli::{
     BenchCommand, Cli, Command, DigestCommand, EvalCommand, HarvestCommand, ModelCommand,
@@ -96,8 +99,12 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
     {
         return model::fetch(&cli);
     }
-    runtime.block_on(async {
-        let store = cli.open_store().await?;
+    if let Command::Restore { file } = &cli.command {
+        return runtime.block_on(operations::restore(&cli, file));
+    }
+    let store: Arc<dyn Store> = Arc::from(runtime.block_on(operations::open_store(&cli))?);
+    let closing = Arc::clone(&store);
+    let outcome = runtime.block_on(async {
         let outcome = match cli.command {
             Command::Import {
                 ref paths,
@@ -199,8 +206,15 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
             Command::Eval {
                 command: EvalCommand::ForYou { ref path },
             } => for_you_eval::for_you(&cli, path).await?,
-            Command::Model { .. } => unreachable!("handled before the store is opened"),
+            Command::Backup { ref file } => operations::backup(&*store, file).await?,
+            Command::Check { sample } => operations::check(&*store, &cli, sample).await?,
+            Command::Model { .. } | Command::Restore { .. } => {
+                unreachable!("handled before the store is opened")
+            }
         };
         Ok(outcome)
-    })
+    });
+    // Whether the command worked or not: the WAL is folded into the database file.
+    runtime.block_on(closing.close());
+    outcome
 }

@@ -17,13 +17,12 @@ use crate::search::{index_dir, open_searcher, reindex};
 use crate::{Outcome, demo, digest, harvest};
 
 pub(crate) async fn run(
-    store: Box<dyn Store>,
+    store: Arc<dyn Store>,
     cli: &Cli,
     listen: SocketAddr,
     mail: &MailArgs,
     harvest_schedule: &HarvestSchedule,
 ) -> anyhow::Result<Outcome> {
-    let store: Arc<dyn Store> = Arc::from(store);
     let dir = index_dir(&cli.data_dir);
     if store.count_papers().await? == 0 {
         eprintln!("The data folder has no papers yet: importing the demo papers.");
