@@ -45,6 +45,15 @@ impl EmailAddress {
         self.0.rsplit_once('@').map_or("", |(_, domain)| domain)
     }
 
+    /// The mailbox that receives the address's mail, for limits on how much one person is sent:
+    /// lower-cased, with a `+tag` left out (`Ada+news@Example.org` → `ada@example.org`), since
+    /// nearly every mail provider delivers every tag to the one mailbox.
+    pub fn mailbox(&self) -> String {
+        let (local, domain) = self.0.rsplit_once('@').unwrap_or((&self.0, ""));
+        let local = local.split_once('+').map_or(local, |(base, _)| base);
+        format!("{}@{}", local.to_lowercase(), domain.to_lowercase())
+    }
+
     /// The address with all but the first character before the `@` hidden, for logs and pages
     /// that confirm where a mail went: `a…@example.org`.
     pub fn masked(&self) -> String {
@@ -168,6 +177,20 @@ impl<'de> Deserialize<'de> for EmailAddress {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tags_and_case_name_one_mailbox() {
+        let address = |text: &str| text.parse::<EmailAddress>().map(|a| a.mailbox());
+        assert_eq!(
+            address("Ada+news@Example.org"),
+            Ok("ada@example.org".to_owned())
+        );
+        assert_eq!(address("ada@example.org"), Ok("ada@example.org".to_owned()));
+        assert_eq!(
+            address("ada+a+b@example.org"),
+            Ok("ada@example.org".to_owned())
+        );
+    }
 
     fn parse(input: &str) -> Result<String, EmailError> {
         input.parse::<EmailAddress>().map(|a| a.as_str().to_owned())

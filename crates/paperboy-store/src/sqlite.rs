@@ -69,6 +69,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "sentence embeddings",
         include_str!("../migrations/sqlite/0006_sentence_embeddings.sql"),
     ),
+    (
+        7,
+        "mailbox",
+        include_str!("../migrations/sqlite/0007_mailbox.sql"),
+    ),
 ];
 
 /// SQLite accepts 32,766 bound values per statement; stay well below.

@@ -14,7 +14,9 @@ use crate::account::{
     Marked, Marks, NewSession, SignIn, SignInRequest, User, VoteOutcome, VoteTally,
 };
 use crate::mail::RequestOutcome;
-use crate::sqlite_mail::{insert_message, over_address_limit, parse_stamp, stamp};
+use crate::sqlite_mail::{
+    insert_message, over_address_limit, over_mailbox_limit, parse_stamp, stamp,
+};
 use crate::{Context, SqliteStore, StoreError};
 
 const USER_COLUMNS: &str = "id, email, is_admin, hidden_at, created_at";
@@ -91,7 +93,9 @@ impl SqliteStore {
         let counting = "SELECT COUNT(*), MAX(created_at) FROM sign_in_requests \
              WHERE email = $1 AND created_at > $2";
         let email = request.email.as_str().to_owned();
-        if over_address_limit(&mut tx, counting, email.clone(), request.limit, request.now).await? {
+        if over_address_limit(&mut tx, counting, email.clone(), request.limit, request.now).await?
+            || over_mailbox_limit(&mut tx, &request.email, request.now).await?
+        {
             return Ok(RequestOutcome::RateLimited);
         }
         // The address's links from before yesterday are dead: forget them.

@@ -136,6 +136,29 @@ pub(crate) async fn over_address_limit(
     Ok(recent >= i64::from(limit.per_day) || too_soon)
 }
 
+/// Mails asked for by anyone (confirmations and sign-in links, not digests) that one mailbox
+/// may be sent in a day, however many tagged addresses it is asked for under.
+pub(crate) const MAILBOX_PER_DAY: i64 = 10;
+
+/// Whether `address`'s mailbox was sent [`MAILBOX_PER_DAY`] requested mails in the last day.
+pub(crate) async fn over_mailbox_limit(
+    conn: &mut SqliteConnection,
+    address: &paperboy_core::EmailAddress,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let sent: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM outbox WHERE mailbox = $1 AND created_at > $2 AND kind IN ($3, $4)",
+    )
+    .bind(address.mailbox())
+    .bind(stamp(now - chrono::Duration::hours(24)))
+    .bind(MessageKind::Confirmation.as_str())
+    .bind(MessageKind::SignIn.as_str())
+    .fetch_one(&mut *conn)
+    .await
+    .context("counting mails sent to a mailbox")?;
+    Ok(sent >= MAILBOX_PER_DAY)
+}
+
 pub(crate) async fn insert_message(
     conn: &mut SqliteConnection,
     message: &NewMessage,
@@ -144,8 +167,8 @@ pub(crate) async fn insert_message(
 ) -> Result<bool, StoreError> {
     let inserted = sqlx::query(
         "INSERT INTO outbox (idempotency_key, subscriber_id, kind, sender, recipient, message_id, \
-         message, state, next_attempt_at, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, 'queued', $8, $8) \
+         message, state, next_attempt_at, created_at, mailbox) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, 'queued', $8, $8, $9) \
          ON CONFLICT (idempotency_key) DO NOTHING",
     )
     .bind(&message.key)
@@ -156,6 +179,7 @@ pub(crate) async fn insert_message(
     .bind(&message.message_id)
     .bind(&message.bytes)
     .bind(now)
+    .bind(message.recipient.mailbox())
     .execute(&mut *conn)
     .await
     .context("queueing a message")?
@@ -189,7 +213,9 @@ impl SqliteStore {
 
         let counting = "SELECT COUNT(*), MAX(created_at) FROM subscription_requests \
              WHERE subscriber_id = $1 AND created_at > $2";
-        if over_address_limit(&mut tx, counting, id, request.limit, request.now).await? {
+        if over_address_limit(&mut tx, counting, id, request.limit, request.now).await?
+            || over_mailbox_limit(&mut tx, &request.email, request.now).await?
+        {
             // Dropping the transaction rolls back a subscriber row inserted just now, too.
             return Ok(RequestOutcome::RateLimited);
         }

@@ -427,3 +427,47 @@ async fn addresses_nobody_confirmed_are_forgotten_with_their_mail() {
     assert_eq!(store.outbox_summary().await.unwrap().queued, 2);
     assert_eq!(store.forget_unconfirmed(week_ago).await.unwrap(), 0);
 }
+
+/// `name+tag@` reaches `name@`: tagged variants of one address share its day's mail, across
+/// confirmations and sign-in links, so a rotating tag cannot flood one inbox.
+#[tokio::test]
+async fn one_mailbox_gets_at_most_ten_requested_mails_a_day_whatever_its_tags() {
+    let (_dir, store) = sqlite().await;
+    let now = at("2026-11-28T09:00:00Z");
+    let mut queued = 0;
+    for n in 0..12_i64 {
+        let when = now + chrono::Duration::minutes(n);
+        let (_, subscription) = request(&format!("Ada+s{n}@Example.org"), &["rl"], when);
+        if store.request_subscription(subscription).await.unwrap() == RequestOutcome::Queued {
+            queued += 1;
+        }
+        let token = Token::generate().unwrap();
+        let to = format!("ada+i{n}@example.org");
+        let sign_in = paperboy_store::account::SignInRequest {
+            email: address(&to),
+            token: token.hash(),
+            now: when,
+            expires_at: when + chrono::Duration::minutes(15),
+            limit: LIMIT,
+            mail: message(&format!("sign-in:{n}"), MessageKind::SignIn, &to),
+        };
+        if store.request_sign_in(sign_in).await.unwrap() == RequestOutcome::Queued {
+            queued += 1;
+        }
+    }
+    assert_eq!(queued, 10, "24 requests for one mailbox, 10 mails");
+    let other = request("bob+x@example.org", &["rl"], now).1;
+    assert_eq!(
+        store.request_subscription(other).await.unwrap(),
+        RequestOutcome::Queued
+    );
+    let (_, tomorrow) = request(
+        "ada+t@example.org",
+        &["rl"],
+        now + chrono::Duration::hours(25),
+    );
+    assert_eq!(
+        store.request_subscription(tomorrow).await.unwrap(),
+        RequestOutcome::Queued
+    );
+}
