@@ -6,7 +6,7 @@
 //! the order in which files are imported does not matter: listing dates are a union, counts keep
 //! their maximum, and the newest arXiv version decides the bibliographic fields.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 use std::fmt;
 
 use chrono::{DateTime, Datelike, NaiveDate};
@@ -187,13 +187,20 @@ impl Paper {
             .saturating_add(self.local_upvotes)
     }
 
-    /// The key a paper is addressed by in URLs (`/papers/KEY`): its arXiv id, else the
+    /// The key a paper is known by (in the API, on the command line): its arXiv id, else the
     /// store's number.
-    pub fn url_key(&self) -> String {
+    pub fn key(&self) -> String {
         match &self.record.arxiv_id {
             Some(arxiv_id) => arxiv_id.to_string(),
             None => self.id.to_string(),
         }
+    }
+
+    /// [`Paper::key`] as one path segment (`/papers/KEY`): an old-style id's slash
+    /// (`hep-th/9901001`) is escaped, `hep-th%2F9901001`, so that the key stays one segment;
+    /// the router decodes it back.
+    pub fn url_key(&self) -> String {
+        self.key().replace('/', "%2F")
     }
 }
 
@@ -500,7 +507,9 @@ fn ordered_categories(
     primary: Option<String>,
     categories: Vec<String>,
 ) -> Result<Vec<String>, InvalidRecord> {
-    let mut ordered: Vec<String> = Vec::with_capacity(categories.len() + 1);
+    let mut ordered: Vec<String> = Vec::with_capacity(categories.len().min(64) + 1);
+    // A set, not a scan of `ordered`: a hostile record's million codes must not take 10^12 steps.
+    let mut seen: HashSet<String> = HashSet::new();
     for raw in primary.into_iter().chain(categories) {
         let code = raw.trim();
         if code.is_empty() {
@@ -512,7 +521,8 @@ fn ordered_categories(
                 shorten(code, 40)
             )));
         }
-        if !ordered.iter().any(|known| known == code) {
+        if !seen.contains(code) {
+            seen.insert(code.to_owned());
             ordered.push(code.to_owned());
         }
     }

@@ -22,7 +22,7 @@ use chrono::{DateTime, Utc};
 use paperboy_mail::{Outgoing, SendError, Transport};
 use paperboy_store::mail::{ClaimedMessage, Delivery, after};
 use paperboy_store::{Store, StoreError};
-use tokio::sync::Notify;
+use tokio::sync::{Notify, watch};
 
 /// How long a claimed message is reserved for the worker that claimed it: longer than one SMTP
 /// conversation may take (30 s), so that a slow send is never taken over by another worker;
@@ -95,8 +95,19 @@ pub async fn deliver_due(
     store: &dyn Store,
     transport: &Transport,
 ) -> Result<DeliveryReport, StoreError> {
+    deliver_due_unless(store, transport, &|| false).await
+}
+
+/// [`deliver_due`], claiming no further message once `stopping` says so: each message already
+/// claimed is sent and its delivery recorded, so that stopping never leaves a sent message
+/// unrecorded (to be sent again).
+async fn deliver_due_unless(
+    store: &dyn Store,
+    transport: &Transport,
+    stopping: &(dyn Fn() -> bool + Sync),
+) -> Result<DeliveryReport, StoreError> {
     let failures_in_a_row = AtomicU32::new(0);
-    let lanes = (0..CONNECTIONS).map(|_| lane(store, transport, &failures_in_a_row));
+    let lanes = (0..CONNECTIONS).map(|_| lane(store, transport, &failures_in_a_row, stopping));
     let mut report = DeliveryReport::default();
     for lane in join_all(lanes).await {
         report += lane?;
@@ -109,9 +120,10 @@ async fn lane(
     store: &dyn Store,
     transport: &Transport,
     failures_in_a_row: &AtomicU32,
+    stopping: &(dyn Fn() -> bool + Sync),
 ) -> Result<DeliveryReport, StoreError> {
     let mut report = DeliveryReport::default();
-    while failures_in_a_row.load(Ordering::Relaxed) < FAILURES_BEFORE_PAUSE {
+    while failures_in_a_row.load(Ordering::Relaxed) < FAILURES_BEFORE_PAUSE && !stopping() {
         let Some(message) = store.claim_messages(Utc::now(), LEASE, 1).await?.pop() else {
             break;
         };
@@ -156,13 +168,23 @@ fn outgoing(message: &ClaimedMessage) -> Outgoing {
     }
 }
 
-/// Delivers in the background for as long as the server runs: a pass whenever `wake` is
-/// notified (a message was queued), when the earliest deferred message comes due, and at least
-/// every minute (messages queued by another process).
-pub async fn run_worker(store: Arc<dyn Store>, transport: Transport, wake: Arc<Notify>) {
+/// Delivers in the background until `stop` turns true: a pass whenever `wake` is notified (a
+/// message was queued), when the earliest deferred message comes due, and at least every
+/// minute (messages queued by another process). On `stop`, the messages being sent are
+/// finished and recorded, and no more are claimed.
+pub async fn run_worker(
+    store: Arc<dyn Store>,
+    transport: Transport,
+    wake: Arc<Notify>,
+    mut stop: watch::Receiver<bool>,
+) {
     const IDLE: Duration = Duration::from_secs(60);
-    loop {
-        let paused = match deliver_due(&*store, &transport).await {
+    while !*stop.borrow() {
+        let stopping = {
+            let stop = stop.clone();
+            move || *stop.borrow()
+        };
+        let paused = match deliver_due_unless(&*store, &transport, &stopping).await {
             // The server kept failing: others are due now but would fail alike.
             Ok(report) => report.deferred > 0 && report.sent == 0,
             Err(error) => {
@@ -184,6 +206,12 @@ pub async fn run_worker(store: Arc<dyn Store>, transport: Transport, wake: Arc<N
         tokio::select! {
             () = wake.notified() => {}
             () = tokio::time::sleep(wait.max(Duration::from_millis(200))) => {}
+            changed = stop.changed() => {
+                // A dropped sender stops the worker too.
+                if changed.is_err() {
+                    return;
+                }
+            }
         }
     }
 }

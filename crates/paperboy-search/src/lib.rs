@@ -24,7 +24,7 @@ pub mod vectors;
 pub use embedder::{DIMENSIONS, EmbedError, Embedder, MAX_TOKENS, paper_text};
 pub use model::{ModelDir, ModelError};
 pub use searcher::{
-    Filters, LiveSearcher, Mode, PaperFacets, Query, SearchError, SearchHit, SearchIndex,
-    SearchPage, Searcher,
+    Filters, LiveSearcher, MAX_DEPTH, Mode, PaperFacets, Query, SearchError, SearchHit,
+    SearchIndex, SearchPage, Searcher,
 };
 pub use vectors::{Hit, VectorIndex};

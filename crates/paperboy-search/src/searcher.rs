@@ -28,6 +28,10 @@ use crate::vectors::{VectorIndex, dot};
 pub const MAX_QUERY_BYTES: usize = 10_000;
 /// Candidates taken from each ranking before fusing.
 pub const DEPTH: usize = 100;
+/// The deepest a query may reach (its offset plus its limit): each ranking is read that deep and
+/// held in memory, so an unbounded page number would be an unbounded allocation. Results past it
+/// are never returned; 1,000 is 40 pages of 25, far past where readers stop.
+pub const MAX_DEPTH: usize = 1_000;
 
 /// How results are ranked.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -310,16 +314,24 @@ impl Searcher {
 
     /// One page of results, best first.
     pub fn search(&self, query: &Query) -> Result<SearchPage, SearchError> {
+        let offset = query.offset.min(MAX_DEPTH);
+        let limit = query.limit.min(MAX_DEPTH - offset);
+        if limit == 0 {
+            return Ok(SearchPage {
+                hits: Vec::new(),
+                more: false,
+            });
+        }
         let candidates = self.candidates(query)?;
         let ranked = self.rank(query.mode, &candidates);
-        let end = query.offset.saturating_add(query.limit);
-        let more = ranked.len() > end;
+        let end = offset + limit;
+        let more = ranked.len() > end && end < MAX_DEPTH;
         let semantic: HashMap<PaperId, f32> = candidates.semantic.iter().copied().collect();
         let keyword: HashMap<PaperId, f32> = candidates.keyword.iter().copied().collect();
         let hits = ranked
             .into_iter()
-            .skip(query.offset)
-            .take(query.limit)
+            .skip(offset)
+            .take(limit)
             .map(|(id, score)| SearchHit {
                 id,
                 score,
@@ -354,7 +366,10 @@ impl Searcher {
         if query.like.is_none() && !query.has_words() {
             return Err(SearchError::EmptyQuery);
         }
-        let depth = self.depth.max(query.offset.saturating_add(query.limit));
+        let depth = self
+            .depth
+            .max(query.offset.saturating_add(query.limit))
+            .min(MAX_DEPTH);
         let keep = self.admission(query);
         // The keyword search runs while the query is embedded: a lone query leaves cores idle.
         let (keyword, semantic) = rayon::join(

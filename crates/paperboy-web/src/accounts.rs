@@ -80,10 +80,7 @@ impl FromRequestParts<AppState> for Reader {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let here = parts
-            .uri
-            .path_and_query()
-            .map_or_else(|| "/".to_owned(), ToString::to_string);
+        let here = return_address(&parts.uri);
         let Some(token) = session_token(&parts.headers) else {
             return Ok(Reader {
                 signed_in: None,
@@ -98,6 +95,24 @@ impl FromRequestParts<AppState> for Reader {
             Err(error) => Err(failure_page(error)),
         }
     }
+}
+
+/// The longest address forms come back to: every card repeats it, so a page for a long URL
+/// would otherwise grow with the URL times the cards.
+const MAX_RETURN_ADDRESS: usize = 1024;
+
+/// Where a page's forms come back to: the address asked for, or its path alone (the site's
+/// own links are far shorter) or the front page when that is too long.
+fn return_address(uri: &axum::http::Uri) -> String {
+    [
+        uri.path_and_query().map(|whole| whole.as_str()),
+        Some(uri.path()),
+    ]
+    .into_iter()
+    .flatten()
+    .find(|address| address.len() <= MAX_RETURN_ADDRESS)
+    .unwrap_or("/")
+    .to_owned()
 }
 
 /// What pages show of the reader: forms need the session's token, and come back to the page.
@@ -553,7 +568,7 @@ async fn set_mark(
             ))
         }
     };
-    let paper_path = format!("/papers/{key}");
+    let paper_path = format!("/papers/{}", key.replace('/', "%2F"));
     let Some(signed_in) = reader.signed_in else {
         return if json {
             answer(StatusCode::UNAUTHORIZED, "sign in to upvote or save papers")

@@ -73,6 +73,21 @@ impl ApiError {
         }
     }
 
+    /// A request refused before it reached a handler (see [`crate::pages::refusal`]).
+    pub(crate) fn refused(status: StatusCode, message: &str) -> Self {
+        let code = match status {
+            StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
+            StatusCode::REQUEST_TIMEOUT => "request_timeout",
+            StatusCode::SERVICE_UNAVAILABLE => "unavailable",
+            _ => "bad_request",
+        };
+        ApiError {
+            status,
+            code,
+            message: message.to_owned(),
+        }
+    }
+
     pub(crate) fn internal(error: impl std::fmt::Display) -> Self {
         eprintln!("paperboy: request failed: {error}");
         ApiError {
@@ -156,7 +171,7 @@ impl PaperJson {
     fn new(paper: &Paper) -> Self {
         let record = &paper.record;
         PaperJson {
-            id: paper.url_key(),
+            id: paper.key(),
             arxiv_id: record.arxiv_id.as_ref().map(ToString::to_string),
             title: record.title.clone(),
             summary: record.abstract_text.clone(),
@@ -289,6 +304,14 @@ pub(crate) async fn daily_papers(
         }
     };
     let limit = limit(params.limit)?;
+    // A period lists at most MAX_PERIOD_PAPERS: a page past them could never hold any.
+    let skip = params.p.unwrap_or(0).saturating_mul(limit);
+    if skip >= MAX_PERIOD_PAPERS as usize {
+        return Err(ApiError::bad_request(format!(
+            "p must be below {} with limit {limit}: a period lists at most {MAX_PERIOD_PAPERS} papers",
+            (MAX_PERIOD_PAPERS as usize).div_ceil(limit)
+        )));
+    }
     let asked = Period::from_params(
         params.date.as_deref(),
         params.week.as_deref(),
@@ -318,7 +341,6 @@ pub(crate) async fn daily_papers(
         };
         papers.sort_by(|a, b| trend(b).total_cmp(&trend(a)).then(a.id.cmp(&b.id)));
     }
-    let skip = params.p.unwrap_or(0).saturating_mul(limit);
     Ok(Json(
         papers
             .iter()
@@ -334,7 +356,7 @@ fn daily_entry(paper: &Paper) -> DailyEntry {
     let published_at = record.published.map(|day| format!("{day}T00:00:00.000Z"));
     DailyEntry {
         paper: DailyPaper {
-            id: paper.url_key(),
+            id: paper.key(),
             title: record.title.clone(),
             summary: record.abstract_text.clone(),
             authors: record

@@ -9,20 +9,24 @@ mod accounts;
 mod admin;
 mod api;
 mod cache;
+mod client;
 mod feeds;
 mod for_you;
+mod limits;
 mod lists;
 mod ops;
 mod pages;
 mod period;
+mod server;
 mod subscriptions;
 mod view;
 
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
 
 use axum::Router;
-use axum::extract::Request;
+use axum::extract::{Request, State};
 use axum::http::{HeaderName, HeaderValue, header};
 use axum::middleware::{self, Next};
 use axum::response::Response;
@@ -32,8 +36,11 @@ use ops::Metrics;
 use paperboy_search::LiveSearcher;
 use paperboy_store::Store;
 use tokio::sync::Semaphore;
+use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::compression::CompressionLayer;
 
+pub use client::TrustedProxies;
+pub use server::ServerLimits;
 pub use subscriptions::Subscriptions;
 
 /// What the handlers share.
@@ -49,7 +56,16 @@ pub struct AppState {
     responses: Arc<ResponseCache>,
     /// One per core: how many searches run at once (see [`lists::run_search`]).
     search_slots: Arc<Semaphore>,
+    search_slots_total: usize,
+    /// Searches waiting for a slot beyond which more are refused (see [`lists::search_queue`]).
+    max_queued_searches: usize,
+    searches_in_flight: Arc<AtomicUsize>,
     subscriptions: Arc<Subscriptions>,
+    /// Whose `X-Forwarded-For` names the client (see [`client`]).
+    trusted_proxies: Arc<TrustedProxies>,
+    limits: ServerLimits,
+    /// `/metrics` is served on its own address (see [`serve_metrics`]), not on the site.
+    metrics_elsewhere: bool,
 }
 
 impl AppState {
@@ -59,6 +75,7 @@ impl AppState {
         searcher: Arc<LiveSearcher>,
         subscriptions: Subscriptions,
     ) -> Self {
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
         AppState {
             store,
             searcher,
@@ -66,34 +83,72 @@ impl AppState {
             subscriptions: Arc::new(subscriptions),
             metrics: Arc::new(Metrics::new()),
             responses: Arc::new(ResponseCache::default()),
-            search_slots: Arc::new(Semaphore::new(
-                std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
-            )),
+            search_slots: Arc::new(Semaphore::new(cores)),
+            search_slots_total: cores,
+            max_queued_searches: DEFAULT_MAX_QUEUED_SEARCHES,
+            searches_in_flight: Arc::default(),
+            trusted_proxies: Arc::default(),
+            limits: ServerLimits::default(),
+            metrics_elsewhere: false,
         }
+    }
+
+    /// Reads `X-Forwarded-For` from connections of these proxies (none by default).
+    pub fn with_trusted_proxies(mut self, proxies: TrustedProxies) -> Self {
+        self.trusted_proxies = Arc::new(proxies);
+        self
+    }
+
+    pub fn with_limits(mut self, limits: ServerLimits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Searches that may wait for a free core before more are answered 503.
+    pub fn with_max_queued_searches(mut self, queued: usize) -> Self {
+        self.max_queued_searches = queued;
+        self
+    }
+
+    /// Leaves `/metrics` off the site, for [`serve_metrics`] to answer on another address.
+    pub fn with_metrics_elsewhere(mut self) -> Self {
+        self.metrics_elsewhere = true;
+        self
     }
 }
 
+/// Searches that may wait for a core by default: about two seconds of searching on two cores.
+pub const DEFAULT_MAX_QUEUED_SEARCHES: usize = 64;
+
 /// The whole site: pages, API, static files and headers.
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/", get(pages::daily))
-        .route("/trending", get(pages::trending))
+    // The routes that search: past the queue limit they are answered 503 at once.
+    let searching = Router::new()
         .route("/search", get(pages::search))
         .route("/similar", get(pages::similar_to_text))
         .route("/papers/{key}", get(pages::paper))
+        .route("/feeds/search.atom", get(feeds::search))
+        .route("/api/papers/search", get(api::search))
+        .route("/api/papers/{key}/similar", get(api::similar))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            lists::search_queue,
+        ));
+    let mut site = Router::new()
+        .merge(searching)
+        .route("/", get(pages::daily))
+        .route("/trending", get(pages::trending))
+        .route("/papers/{key}/{number}", get(pages::old_style_paper))
         .route("/about", get(pages::about))
         .route("/static/style.css", get(pages::stylesheet))
         .route("/static/app.js", get(pages::script))
         .route("/healthz", get(|| async { "ok\n" }))
-        .route("/metrics", get(ops::metrics))
+        .route("/readyz", get(ops::ready))
         .route("/feeds/daily.atom", get(feeds::daily))
         .route("/feeds/trending.atom", get(feeds::trending_feed))
-        .route("/feeds/search.atom", get(feeds::search))
         .route("/api/openapi.json", get(pages::openapi))
         .route("/api/daily_papers", get(api::daily_papers))
-        .route("/api/papers/search", get(api::search))
         .route("/api/papers/{key}", get(api::paper))
-        .route("/api/papers/{key}/similar", get(api::similar))
         .route("/api/subscriptions", post(subscriptions::api_subscribe))
         .route(
             "/subscribe",
@@ -129,32 +184,66 @@ pub fn router(state: AppState) -> Router {
         .route("/papers/{key}/save", post(accounts::save))
         .route("/admin", get(admin::page))
         .route("/admin/papers/{key}/hidden", post(admin::hide_paper))
-        .route("/admin/users/hidden", post(admin::hide_user))
-        .fallback(not_found)
+        .route("/admin/users/hidden", post(admin::hide_user));
+    if !state.metrics_elsewhere {
+        site = site.route("/metrics", get(ops::metrics));
+    }
+    site.fallback(not_found)
         .layer(middleware::from_fn_with_state(
             Arc::clone(&state.responses),
             ops::validators,
         ))
         .layer(middleware::from_fn(subscriptions::same_origin_writes))
+        .layer(middleware::from_fn_with_state(
+            state.limits.body_timeout,
+            limits::bounded_bodies,
+        ))
+        .layer(middleware::from_fn(limits::host_required))
         .layer(CompressionLayer::new())
-        .layer(middleware::from_fn(security_headers))
+        .layer(middleware::from_fn_with_state(
+            state.public_url.starts_with("https://"),
+            security_headers,
+        ))
         .layer(middleware::from_fn_with_state(state.clone(), ops::observe))
+        .layer(CatchPanicLayer::custom(panicked))
         .with_state(state)
 }
 
+/// A handler that panicked: logged, answered 500, and the server goes on.
+fn panicked(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    tracing::error!("a request's handler panicked");
+    pages::refusal(
+        "/",
+        axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+        "The server failed to answer; the error is in its log.",
+    )
+}
+
 /// Serves the site on `listener` until `shutdown` completes, then finishes the requests in
-/// flight.
+/// flight (up to the shutdown deadline of the state's [`ServerLimits`]).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(
-        listener,
-        router(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
+    let limits = state.limits.clone();
+    let trusted = Arc::clone(&state.trusted_proxies);
+    server::run(listener, router(state), limits, trusted, shutdown).await
+}
+
+/// Serves `/metrics` alone on `listener` (an address only the monitoring reaches), with the
+/// same connection limits as the site.
+pub async fn serve_metrics(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let limits = state.limits.clone();
+    let trusted = Arc::clone(&state.trusted_proxies);
+    let app = Router::new()
+        .route("/metrics", get(ops::metrics))
+        .with_state(state);
+    server::run(listener, app, limits, trusted, shutdown).await
 }
 
 /// An unknown path: a JSON error under `/api`, a page elsewhere.
@@ -172,9 +261,18 @@ const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; st
      img-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'self'; \
      frame-ancestors 'none'";
 
-async fn security_headers(request: Request, next: Next) -> Response {
+/// How long browsers that reached the site over HTTPS keep to HTTPS: a year.
+const STRICT_TRANSPORT_SECURITY: &str = "max-age=31536000";
+
+async fn security_headers(State(https): State<bool>, request: Request, next: Next) -> Response {
     let mut response = next.run(request).await;
     let headers = response.headers_mut();
+    if https {
+        headers.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static(STRICT_TRANSPORT_SECURITY),
+        );
+    }
     for (name, value) in [
         (header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY),
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),

@@ -1,6 +1,8 @@
 //! What pages, the API and the feeds share: a day's papers, the trending papers, and search
 //! results with their papers.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use chrono::NaiveDate;
 use paperboy_core::Paper;
 use paperboy_core::trending::Window;
@@ -74,4 +76,46 @@ pub(crate) async fn papers_of(
         .into_iter()
         .filter_map(|hit| papers.remove(&hit.id).map(|paper| (hit, paper)))
         .collect())
+}
+
+/// Refuses a search with 503 and `Retry-After` when every core is searching and
+/// [`AppState::with_max_queued_searches`] more already wait: past that, a reader would wait
+/// longer than they would for a retry, and the queue (each waiting request holding its
+/// connection) would grow as fast as requests come.
+pub(crate) async fn search_queue(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let in_flight = InFlight::enter(&state.searches_in_flight);
+    let capacity = state.search_slots_total + state.max_queued_searches;
+    if in_flight.ahead >= capacity {
+        tracing::warn!(in_flight = in_flight.ahead, "search queue full: refused");
+        return crate::pages::refusal(
+            request.uri().path(),
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            "Too many searches are waiting; please try again in a moment.",
+        );
+    }
+    next.run(request).await
+}
+
+/// A request counted in a gauge while it lives (dropped when answered or abandoned).
+struct InFlight<'a> {
+    gauge: &'a AtomicUsize,
+    /// Requests counted before this one.
+    ahead: usize,
+}
+
+impl<'a> InFlight<'a> {
+    fn enter(gauge: &'a AtomicUsize) -> Self {
+        let ahead = gauge.fetch_add(1, Ordering::SeqCst);
+        InFlight { gauge, ahead }
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.gauge.fetch_sub(1, Ordering::SeqCst);
+    }
 }

@@ -25,6 +25,9 @@ use paperboy_core::text::urlencode;
 
 /// Papers on one page of the daily list or of search results.
 const PAGE_SIZE: usize = 25;
+/// The last page of search results: the searcher reads no deeper than
+/// [`paperboy_search::MAX_DEPTH`].
+const LAST_SEARCH_PAGE: usize = paperboy_search::MAX_DEPTH / PAGE_SIZE;
 /// Similar papers shown on a paper's page.
 const SIMILAR: usize = 8;
 
@@ -191,6 +194,37 @@ fn bad_request_page(message: String) -> Response {
     )
 }
 
+/// A request refused before any handler ran (too large, too slow, too many): the API's JSON
+/// error under `/api`, a page elsewhere. A 503 says when to come back.
+pub(crate) fn refusal(path: &str, status: StatusCode, message: &str) -> Response {
+    let mut response = if path.starts_with("/api/") {
+        crate::api::ApiError::refused(status, message).into_response_value()
+    } else {
+        let heading = match status {
+            StatusCode::SERVICE_UNAVAILABLE => "Busy",
+            StatusCode::REQUEST_TIMEOUT => "Too slow",
+            _ => "That request was refused",
+        };
+        render(
+            status,
+            &ErrorPage {
+                heading,
+                message: message.to_owned(),
+            },
+        )
+    };
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        response.headers_mut().insert(
+            axum::http::header::RETRY_AFTER,
+            axum::http::HeaderValue::from_static(RETRY_AFTER_BUSY),
+        );
+    }
+    response
+}
+
+/// Seconds a client refused for load is asked to wait.
+pub(crate) const RETRY_AFTER_BUSY: &str = "2";
+
 pub(crate) fn failure_page(error: impl std::fmt::Display) -> Response {
     eprintln!("paperboy: request failed: {error}");
     render(
@@ -330,6 +364,12 @@ pub(crate) async fn search(
         Err(message) => return bad_request_page(message),
     };
     let page = params.page.unwrap_or(1).max(1);
+    if page > LAST_SEARCH_PAGE {
+        return bad_request_page(format!(
+            "Search results end at page {LAST_SEARCH_PAGE}; narrow the search with more words, \
+             dates or a category to see more."
+        ));
+    }
     let text_of = |value: Option<String>| value.unwrap_or_default().trim().to_owned();
     let mut view = SearchPage {
         q: q.clone(),
@@ -392,6 +432,20 @@ pub(crate) async fn search(
         Err(error) => return failure_page(error),
     }
     render(StatusCode::OK, &view)
+}
+
+/// `/papers/hep-th/9901001`: an old-style arXiv id typed or pasted as arXiv writes it goes to
+/// the paper's address, where its slash is escaped (see [`paperboy_core::Paper::url_key`]).
+pub(crate) async fn old_style_paper(Path((archive, number)): Path<(String, String)>) -> Response {
+    let key = format!("{archive}/{number}");
+    match paperboy_core::ArxivId::parse(&key) {
+        Ok(id) => axum::response::Redirect::permanent(&format!(
+            "/papers/{}",
+            id.to_string().replace('/', "%2F")
+        ))
+        .into_response(),
+        Err(_) => not_found_page(&format!("There is no paper {key} here.")),
+    }
 }
 
 /// `/papers/{key}`: one paper, its links, BibTeX and the papers most like it.

@@ -59,9 +59,18 @@ impl Period {
     pub(crate) fn range(self) -> (NaiveDate, NaiveDate) {
         match self {
             Period::Day(day) => (day, day),
-            Period::Week(monday) => (monday, monday + Days::new(6)),
+            // The calendar ends (year 262143): a period that runs past it ends there.
+            Period::Week(monday) => (
+                monday,
+                monday
+                    .checked_add_days(Days::new(6))
+                    .unwrap_or(NaiveDate::MAX),
+            ),
             Period::Month(first) => {
-                let last = (first + Months::new(1)).pred_opt().unwrap_or(first);
+                let last = first
+                    .checked_add_months(Months::new(1))
+                    .and_then(|next| next.pred_opt())
+                    .unwrap_or(NaiveDate::MAX);
                 (first, last)
             }
         }
@@ -143,6 +152,14 @@ mod tests {
 
     fn day(text: &str) -> NaiveDate {
         NaiveDate::parse_from_str(text, "%Y-%m-%d").unwrap_or_default()
+    }
+
+    #[test]
+    fn periods_at_the_end_of_the_calendar_end_there() {
+        let month = Period::month_of(NaiveDate::MAX);
+        assert_eq!(month.range().1, NaiveDate::MAX);
+        let last_monday = NaiveDate::MAX.week(Weekday::Mon).first_day();
+        assert_eq!(Period::Week(last_monday).range().1, NaiveDate::MAX);
     }
 
     #[test]

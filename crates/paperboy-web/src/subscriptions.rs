@@ -10,16 +10,13 @@
 //!   same-origin check (see [`same_origin_writes`]) leaves alone; its token is its authority.
 //! - Requests are limited per client address here and per mailbox in the store.
 
-use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::net::IpAddr;
+use std::sync::Arc;
 
 use askama::Template;
 use axum::Json;
 use axum::extract::rejection::{FormRejection, JsonRejection};
-use axum::extract::{ConnectInfo, Form, FromRequestParts, Path, Request, State};
-use axum::http::request::Parts;
+use axum::extract::{Form, Path, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -36,12 +33,12 @@ use tokio::sync::Notify;
 
 use crate::AppState;
 use crate::api::ApiError;
+pub(crate) use crate::client::ClientAddress;
+use crate::client::ClientLimit;
 use crate::pages::{failure_page, render};
 
 /// Subscription requests one client address may make per hour.
 const PER_CLIENT_PER_HOUR: u32 = 10;
-/// Clients remembered at most; beyond, the oldest windows are forgotten.
-const MAX_CLIENTS: usize = 100_000;
 
 /// What the handlers that send mail (subscription requests, sign-in links) share.
 #[derive(Debug)]
@@ -59,80 +56,13 @@ impl Subscriptions {
         Subscriptions {
             mailer,
             wake,
-            clients: ClientLimit::default(),
-            sign_in_clients: ClientLimit::default(),
+            clients: ClientLimit::per_hour(PER_CLIENT_PER_HOUR),
+            sign_in_clients: ClientLimit::per_hour(PER_CLIENT_PER_HOUR),
         }
     }
 
     pub fn mailer(&self) -> &Mailer {
         &self.mailer
-    }
-}
-
-/// Requests per client address in fixed one-hour windows. IPv6 clients are counted by their
-/// /64, which is what one household or host usually holds.
-#[derive(Debug, Default)]
-pub(crate) struct ClientLimit {
-    windows: Mutex<HashMap<IpAddr, (Instant, u32)>>,
-}
-
-impl ClientLimit {
-    const WINDOW: Duration = Duration::from_secs(3600);
-
-    /// Counts a request; `Err` with the seconds until the client may ask again.
-    pub(crate) fn check(&self, client: IpAddr) -> Result<(), u64> {
-        let client = match client {
-            IpAddr::V6(v6) => {
-                let mut segments = v6.segments();
-                segments[4..].fill(0);
-                IpAddr::from(segments)
-            }
-            v4 => v4,
-        };
-        // A panic while the lock was held leaves the counts usable.
-        let mut windows = self
-            .windows
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let now = Instant::now();
-        if windows.len() >= MAX_CLIENTS {
-            windows.retain(|_, (start, _)| now.duration_since(*start) < Self::WINDOW);
-        }
-        let (start, count) = windows.entry(client).or_insert((now, 0));
-        if now.duration_since(*start) >= Self::WINDOW {
-            *start = now;
-            *count = 0;
-        }
-        if *count >= PER_CLIENT_PER_HOUR {
-            let left = Self::WINDOW.saturating_sub(now.duration_since(*start));
-            return Err(left.as_secs().max(1));
-        }
-        *count += 1;
-        Ok(())
-    }
-}
-
-/// The client's address: the connection's peer, or, when the peer is this machine (a reverse
-/// proxy in front), the last address the proxy put into `X-Forwarded-For`.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct ClientAddress(pub(crate) IpAddr);
-
-impl<S: Send + Sync> FromRequestParts<S> for ClientAddress {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let peer = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map_or(IpAddr::from([127, 0, 0, 1]), |info| info.0.ip());
-        let forwarded = peer
-            .is_loopback()
-            .then(|| parts.headers.get("x-forwarded-for"))
-            .flatten()
-            .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.rsplit(',').next())
-            .and_then(|last| last.trim().parse().ok());
-        Ok(ClientAddress(forwarded.unwrap_or(peer)))
     }
 }
 
@@ -636,18 +566,6 @@ pub(crate) async fn save_preferences(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn clients_are_limited_per_hour_and_ipv6_per_64() {
-        let limit = ClientLimit::default();
-        let client: IpAddr = "2001:db8::1".parse().unwrap_or(IpAddr::from([0; 4]));
-        let neighbour: IpAddr = "2001:db8::ffff".parse().unwrap_or(IpAddr::from([0; 4]));
-        for _ in 0..PER_CLIENT_PER_HOUR {
-            assert_eq!(limit.check(client), Ok(()));
-        }
-        assert!(limit.check(neighbour).is_err(), "the same /64");
-        assert_eq!(limit.check(IpAddr::from([192, 0, 2, 1])), Ok(()));
-    }
 
     #[test]
     fn cross_site_writes_are_recognised() {

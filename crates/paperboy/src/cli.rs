@@ -77,6 +77,8 @@ pub(crate) enum Command {
         #[arg(long, env = "PAPERBOY_LISTEN", default_value = "127.0.0.1:8080")]
         listen: std::net::SocketAddr,
         #[command(flatten)]
+        site: SiteArgs,
+        #[command(flatten)]
         mail: MailArgs,
         #[command(flatten)]
         harvest: HarvestSchedule,
@@ -161,6 +163,30 @@ impl Command {
                 }
         )
     }
+}
+
+/// How `serve` meets the network: proxies, metrics and the limits that keep one client from
+/// taking the site.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct SiteArgs {
+    /// Reverse proxies whose `X-Forwarded-For` names the client, as addresses or networks
+    /// (`127.0.0.1/32,10.0.0.0/8`). Without it, the connection's peer is the client for rate
+    /// limits, and the header is ignored.
+    #[arg(long, env = "PAPERBOY_TRUSTED_PROXIES", default_value = "")]
+    pub(crate) trusted_proxies: paperboy_web::TrustedProxies,
+    /// Serve `/metrics` on this address instead of on the site (`127.0.0.1:9090`).
+    #[arg(long, env = "PAPERBOY_METRICS_LISTEN")]
+    pub(crate) metrics_listen: Option<std::net::SocketAddr>,
+    /// Connections open at once; past it, new ones wait to be accepted. Lowered to fit the
+    /// process's open-file limit.
+    #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub(crate) max_connections: u32,
+    /// Connections one client address may hold at once (trusted proxies are exempt).
+    #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub(crate) max_connections_per_client: u32,
+    /// Searches that may wait for a free core; more are answered 503 with Retry-After.
+    #[arg(long, default_value_t = paperboy_web::DEFAULT_MAX_QUEUED_SEARCHES as u32, value_parser = clap::value_parser!(u32).range(0..=100_000))]
+    pub(crate) max_queued_searches: u32,
 }
 
 /// What `serve` harvests each day, and when.

@@ -144,9 +144,10 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
             Command::Reindex => search::reindex(&*store, cli.model()?, &cli.data_dir).await?,
             Command::Serve {
                 listen,
+                ref site,
                 ref mail,
                 ref harvest,
-            } => serve::run(store, &cli, listen, mail, harvest).await?,
+            } => serve::run(Arc::clone(&store), &cli, listen, site, mail, harvest).await?,
             Command::Harvest {
                 command: HarvestCommand::Arxiv(ref args),
             } => harvest::arxiv(&*store, &cli, args).await?,

@@ -36,6 +36,8 @@ pub const HOSTILE_TITLE: &str = "<script>window.pwned=1</script> alert & \"quote
 pub struct Site {
     pub base: String,
     pub store: Arc<dyn Store>,
+    /// What the site was served with, to serve it again elsewhere.
+    pub state: AppState,
     client: reqwest::Client,
     /// A client that does not follow redirects, to see where the site sends the browser.
     raw: reqwest::Client,
@@ -231,6 +233,16 @@ impl Site {
 
 /// Serves the demo `files` and one hostile record.
 pub async fn start(files: &[&str]) -> Site {
+    start_configured(files, None, |state| state).await
+}
+
+/// [`start`], with the site's public address (its own address by default) and its state set up
+/// by `configure` (limits, trusted proxies).
+pub async fn start_configured(
+    files: &[&str],
+    public_url: Option<&str>,
+    configure: impl FnOnce(AppState) -> AppState,
+) -> Site {
     let data = tempfile::tempdir().unwrap();
     let url = format!(
         "sqlite://{}",
@@ -283,21 +295,26 @@ pub async fn start(files: &[&str]) -> Site {
     let sender =
         paperboy_mail::Sender::new("Paperboy", "digest@papers.example.org".parse().unwrap())
             .unwrap();
-    let mailer = paperboy_digest::Mailer::new(&*store, sender, &base)
+    let mailer = paperboy_digest::Mailer::new(&*store, sender, public_url.unwrap_or(&base))
         .await
         .unwrap();
-    let state = AppState::new(
+    let state = configure(AppState::new(
         Arc::clone(&store),
         Arc::new(LiveSearcher::new(Searcher::new(
             Arc::new(index),
             Some(embedder),
         ))),
         Subscriptions::new(mailer, Arc::new(tokio::sync::Notify::new())),
-    );
-    tokio::spawn(paperboy_web::serve(listener, state, std::future::pending()));
+    ));
+    tokio::spawn(paperboy_web::serve(
+        listener,
+        state.clone(),
+        std::future::pending(),
+    ));
     Site {
         base,
         store,
+        state,
         client: reqwest::Client::new(),
         raw: reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
