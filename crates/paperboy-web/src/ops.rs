@@ -405,6 +405,35 @@ impl Hasher for Fnv1a {
     }
 }
 
+/// `/readyz`: whether this node can answer readers, for a load balancer to route by. Unlike
+/// `/healthz` (the process answers at all), it reads the store and searches the keyword index;
+/// either failing makes it 503. What failed goes to the log only, not to whoever asks.
+pub(crate) async fn ready(State(state): State<AppState>) -> Response {
+    let store = state.store.count_papers().await;
+    let searcher = state.searcher.current();
+    let index = tokio::task::spawn_blocking(move || {
+        searcher.search(
+            &paperboy_search::Query::new("paper")
+                .mode(paperboy_search::Mode::Keyword)
+                .limit(1),
+        )
+    })
+    .await;
+    let failed = match (&store, &index) {
+        (Err(error), _) => Some(format!("the store: {error}")),
+        (_, Err(error)) => Some(format!("the search index: {error}")),
+        (_, Ok(Err(error))) => Some(format!("the search index: {error}")),
+        _ => None,
+    };
+    match failed {
+        None => (StatusCode::OK, "ready\n").into_response(),
+        Some(failure) => {
+            tracing::error!(failure, "readiness check failed");
+            (StatusCode::SERVICE_UNAVAILABLE, "failed\n").into_response()
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -465,34 +494,5 @@ mod tests {
         let metrics = Metrics::new();
         assert_ne!(metrics.next_request_id(), metrics.next_request_id());
         assert_eq!(label("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
-    }
-}
-
-/// `/readyz`: whether this node can answer readers, for a load balancer to route by. Unlike
-/// `/healthz` (the process answers at all), it reads the store and searches the keyword index;
-/// either failing makes it 503. What failed goes to the log only, not to whoever asks.
-pub(crate) async fn ready(State(state): State<AppState>) -> Response {
-    let store = state.store.count_papers().await;
-    let searcher = state.searcher.current();
-    let index = tokio::task::spawn_blocking(move || {
-        searcher.search(
-            &paperboy_search::Query::new("paper")
-                .mode(paperboy_search::Mode::Keyword)
-                .limit(1),
-        )
-    })
-    .await;
-    let failed = match (&store, &index) {
-        (Err(error), _) => Some(format!("the store: {error}")),
-        (_, Err(error)) => Some(format!("the search index: {error}")),
-        (_, Ok(Err(error))) => Some(format!("the search index: {error}")),
-        _ => None,
-    };
-    match failed {
-        None => (StatusCode::OK, "ready\n").into_response(),
-        Some(failure) => {
-            tracing::error!(failure, "readiness check failed");
-            (StatusCode::SERVICE_UNAVAILABLE, "failed\n").into_response()
-        }
     }
 }
