@@ -92,6 +92,12 @@ impl SmtpServer {
         format!("smtp://127.0.0.1:{}", self.port)
     }
 
+    /// The folder the server writes `<n>.json` and `<n>.eml` into, numbered in arrival order
+    /// (the `.json` is written first), for tests that read new messages as they come.
+    pub fn folder(&self) -> &Path {
+        self.received.path()
+    }
+
     /// The messages received so far, in arrival order, as a mail client reads them: `headers`
     /// (an object), `types` (each part's MIME type), `text`, `html` and `recipients`.
     pub fn parsed(&self) -> Vec<serde_json::Value> {
