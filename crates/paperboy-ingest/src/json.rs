@@ -3,13 +3,14 @@
 //! 2019 sample or the widely used arXiv snapshot dump), Paperboy's own export, or Hugging Face
 //! entries (raw or flattened).
 
+use std::collections::BTreeMap;
 use std::io::BufRead;
 
 use chrono::NaiveDate;
 use paperboy_core::text::shorten;
 use paperboy_core::{InvalidRecord, PaperDraft, PaperRecord, Source};
 use serde::Deserialize;
-use serde_json::Value;
+use serde::de::IgnoredAny;
 
 use crate::authors::split_author_list;
 use crate::error::{FileError, Position};
@@ -36,7 +37,7 @@ struct HfPaper {
     id: String,
     title: Option<String>,
     summary: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "bounded_list")]
     authors: Vec<HfAuthor>,
     #[serde(rename = "publishedAt")]
     published_at: Option<String>,
@@ -92,7 +93,7 @@ struct HfFlatRow {
     id: String,
     title: Option<String>,
     summary: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "bounded_list")]
     authors: Vec<String>,
     published_at: Option<String>,
     upvotes: Option<i64>,
@@ -128,17 +129,18 @@ pub(crate) fn read_array(
     let mut emitter = Emitter::new(sink, Source::HfDaily);
     let mut elements = ArrayElements::new(reader);
     let mut element = Vec::new();
-    while let Some(line) = elements.next_into(&mut element)? {
+    while let Some((line, oversized)) = elements.next_into(&mut element)? {
         emitter.next_record();
-        let draft = match element.len() {
-            0 => Err((
+        let draft = if oversized {
+            Err((
                 None,
                 InvalidRecord::new(format!(
                     "the entry is over {MAX_LINE_BYTES} bytes long and was skipped"
                 )),
-            )),
-            _ => typed_slice::<HfEntry>(&element, &["paper", "id"])
-                .map(|entry| entry.into_draft(listing_date)),
+            ))
+        } else {
+            typed_slice::<HfEntry>(&element, &["paper", "id"])
+                .map(|entry| entry.into_draft(listing_date))
         };
         if emitter.emit(Some(line), draft).is_break() {
             break;
@@ -191,9 +193,9 @@ impl ArrayElements {
         }
     }
 
-    /// Copies the next element into `element` (left empty when it was too large and skipped)
-    /// and returns the line it starts on; `None` after the closing bracket.
-    fn next_into(&mut self, element: &mut Vec<u8>) -> Result<Option<u64>, FileError> {
+    /// Copies the next element into `element` and returns the line it starts on and whether it
+    /// was too large (and skipped, leaving `element` empty); `None` after the closing bracket.
+    fn next_into(&mut self, element: &mut Vec<u8>) -> Result<Option<(u64, bool)>, FileError> {
         element.clear();
         if self.finished {
             return Ok(None);
@@ -276,7 +278,7 @@ impl ArrayElements {
             }
             self.reader.consume(taken);
             if end.is_some() {
-                return Ok(Some(start_line));
+                return Ok(Some((start_line, oversized)));
             }
         }
     }
@@ -308,7 +310,7 @@ struct ArxivMetadataLine {
     /// Date of the latest version (this project's sample).
     updated: Option<String>,
     /// Version history (the arXiv snapshot dump).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "bounded_list")]
     versions: Vec<SnapshotVersion>,
     /// Date the metadata was last updated (the arXiv snapshot dump).
     update_date: Option<String>,
@@ -318,18 +320,82 @@ struct ArxivMetadataLine {
     journal_ref: Option<String>,
 }
 
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum Authors {
+/// Authors or categories: one string, or a list of strings.
+enum TextOrList {
     Text(String),
     List(Vec<String>),
 }
 
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum Categories {
-    Text(String),
-    List(Vec<String>),
+type Authors = TextOrList;
+type Categories = TextOrList;
+
+impl<'de> Deserialize<'de> for TextOrList {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        // By hand, not `#[serde(untagged)]`: that copies the whole value into a buffer first,
+        // a dozen times the line's size for a long list.
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = TextOrList;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string or a list of strings")
+            }
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<TextOrList, E> {
+                Ok(TextOrList::Text(text.to_owned()))
+            }
+            fn visit_string<E: serde::de::Error>(self, text: String) -> Result<TextOrList, E> {
+                Ok(TextOrList::Text(text))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                seq: A,
+            ) -> Result<TextOrList, A::Error> {
+                collect_at_most(seq, MAX_LIST_ITEMS).map(TextOrList::List)
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
+}
+
+/// The most items a list in a JSON record may have (authors, categories, versions): past it
+/// the record is rejected without reading the rest of the list, so that a line of a million
+/// tiny items never becomes a million strings. Records are accepted with at most
+/// [`paperboy_core::limits::MAX_AUTHORS`] authors anyway.
+const MAX_LIST_ITEMS: usize = paperboy_core::limits::MAX_AUTHORS;
+
+fn collect_at_most<'de, A, T>(mut seq: A, max: usize) -> Result<Vec<T>, A::Error>
+where
+    A: serde::de::SeqAccess<'de>,
+    T: Deserialize<'de>,
+{
+    let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(64));
+    while let Some(item) = seq.next_element()? {
+        if items.len() == max {
+            return Err(serde::de::Error::custom(format!(
+                "a list has more than {max} items; at most {max} are accepted"
+            )));
+        }
+        items.push(item);
+    }
+    Ok(items)
+}
+
+/// `deserialize_with` for a list of at most [`MAX_LIST_ITEMS`] items.
+fn bounded_list<'de, D, T>(deserializer: D) -> Result<Vec<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    struct Visitor<T>(std::marker::PhantomData<T>);
+    impl<'de, T: Deserialize<'de>> serde::de::Visitor<'de> for Visitor<T> {
+        type Value = Vec<T>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a list")
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(self, seq: A) -> Result<Vec<T>, A::Error> {
+            collect_at_most(seq, MAX_LIST_ITEMS)
+        }
+    }
+    deserializer.deserialize_seq(Visitor(std::marker::PhantomData))
 }
 
 #[derive(Deserialize)]
@@ -342,13 +408,13 @@ impl ArxivMetadataLine {
     fn into_draft(self) -> Result<PaperDraft, (Option<String>, InvalidRecord)> {
         let label = Some(shorten(&self.id, 40));
         let authors = match self.authors {
-            Some(Authors::Text(text)) => split_author_list(&text),
-            Some(Authors::List(list)) => list,
+            Some(TextOrList::Text(text)) => split_author_list(&text),
+            Some(TextOrList::List(list)) => list,
             None => Vec::new(),
         };
         let categories = match self.categories {
-            Some(Categories::Text(text)) => text.split_whitespace().map(str::to_owned).collect(),
-            Some(Categories::List(list)) => list,
+            Some(TextOrList::Text(text)) => text.split_whitespace().map(str::to_owned).collect(),
+            Some(TextOrList::List(list)) => list,
             None => Vec::new(),
         };
         let mut versions = Vec::with_capacity(self.versions.len());
@@ -417,7 +483,7 @@ enum LineSchema {
 }
 
 impl LineSchema {
-    fn of(object: &serde_json::Map<String, Value>) -> Option<Self> {
+    fn of(object: &BTreeMap<String, IgnoredAny>) -> Option<Self> {
         let has = |key: &str| object.contains_key(key);
         if has("paper") {
             Some(LineSchema::HfEntry)
@@ -497,9 +563,7 @@ fn typed_line<T: for<'de> Deserialize<'de>>(
     label_path: &[&str],
 ) -> Result<T, (Option<String>, InvalidRecord)> {
     serde_json::from_str::<T>(line).map_err(|error| {
-        let label = serde_json::from_str::<Value>(line)
-            .ok()
-            .and_then(|value| label_at(&value, label_path));
+        let label = label_of_line(line, label_path);
         let reason = if error.is_syntax() || error.is_eof() {
             format!("invalid JSON: {}", strip_position(&error))
         } else {
@@ -509,11 +573,22 @@ fn typed_line<T: for<'de> Deserialize<'de>>(
     })
 }
 
-fn label_at(value: &Value, path: &[&str]) -> Option<String> {
-    path.iter()
-        .try_fold(value, |value, key| value.get(key))
-        .and_then(Value::as_str)
-        .map(|id| shorten(id, 40))
+/// The id of a record whose line did not parse as its type, for the message: read into a
+/// struct of ids only (every other value is skipped unbuilt), not into a tree of the whole line.
+fn label_of_line(line: &str, path: &[&str]) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Ids {
+        id: Option<serde_json::Value>,
+        arxiv_id: Option<serde_json::Value>,
+        paper: Option<Box<Ids>>,
+    }
+    let ids: Ids = serde_json::from_str(line).ok()?;
+    let value = match path {
+        ["paper", "id"] => ids.paper?.id?,
+        ["arxiv_id"] => ids.arxiv_id?,
+        _ => ids.id?,
+    };
+    value.as_str().map(|id| shorten(id, 40))
 }
 
 /// Reads JSON lines, one record a line; blank lines are skipped.
@@ -584,12 +659,14 @@ enum DetectError {
 }
 
 fn detect_schema(line: &str) -> Result<LineSchema, DetectError> {
-    let value: Value = serde_json::from_str(line).map_err(|error| {
-        DetectError::NotJson(format!("invalid JSON: {}", strip_position(&error)))
-    })?;
-    let Value::Object(object) = value else {
-        return Err(DetectError::NotJson("the line is not a JSON object".into()));
-    };
+    // The keys only: the values are checked but not built.
+    let object: BTreeMap<String, IgnoredAny> =
+        serde_json::from_str(line).map_err(|error| match error.classify() {
+            serde_json::error::Category::Data => {
+                DetectError::NotJson("the line is not a JSON object".into())
+            }
+            _ => DetectError::NotJson(format!("invalid JSON: {}", strip_position(&error))),
+        })?;
     LineSchema::of(&object).ok_or_else(|| {
         let keys: Vec<&str> = object.keys().take(8).map(String::as_str).collect();
         DetectError::UnknownKeys(shorten(&keys.join(", "), 120))

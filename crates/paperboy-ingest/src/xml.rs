@@ -2,11 +2,17 @@
 //!
 //! [`XmlReader`] wraps quick-xml with what both parsers need: local names without namespace
 //! prefixes, element text with entities resolved and a size cap, and the line of every problem.
+//!
+//! quick-xml holds each token (a run of text, a tag with its attributes, a comment, a CDATA
+//! section, a doctype) whole in memory, and the name of every open element. So that a stream
+//! without a `<` or with endless nesting cannot take all memory, a token longer than
+//! [`MAX_TOKEN_BYTES`] or nesting deeper than [`MAX_DEPTH`] ends the file with an error saying
+//! where.
 
 mod atom;
 mod oai;
 
-use std::io::BufRead;
+use std::io::{self, BufRead, Read};
 
 use paperboy_core::{InvalidRecord, PaperDraft, limits};
 use quick_xml::Reader;
@@ -23,6 +29,16 @@ pub(crate) type DraftResult = Result<PaperDraft, (Option<String>, InvalidRecord)
 /// room for multi-byte characters under the character limits that
 /// [`paperboy_core::PaperDraft::finish`] checks exactly.
 const MAX_TEXT_BYTES: usize = limits::MAX_ABSTRACT_CHARS * 4;
+
+/// The longest token quick-xml may read (see the module documentation), as long as the longest
+/// JSON line read: a record with a 10 MB abstract is still rejected alone, as in every format.
+pub(crate) const MAX_TOKEN_BYTES: usize = 16 * 1024 * 1024;
+
+/// The deepest nesting of elements read; arXiv's formats nest fewer than ten deep.
+pub(crate) const MAX_DEPTH: usize = 256;
+
+/// The attributes kept of one element; the parsers read one or two.
+const MAX_ATTRIBUTES: usize = 16;
 
 /// Reads an XML document whose root element says which format it is.
 pub(crate) fn read(
@@ -85,38 +101,118 @@ pub(crate) enum Text {
     TooLong(usize),
 }
 
+/// A [`BufRead`] that fails once more than [`MAX_TOKEN_BYTES`] were consumed since the last
+/// [`TokenLimit::start_token`]: quick-xml reads one token per call and keeps all of it.
+struct TokenLimit<R> {
+    inner: R,
+    consumed: usize,
+}
+
+/// The error [`TokenLimit`] fails with, told apart from real read errors by its type.
+#[derive(Debug)]
+struct TokenTooLong;
+
+impl std::fmt::Display for TokenTooLong {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "a piece of text, a tag or a comment is over {MAX_TOKEN_BYTES} bytes long"
+        )
+    }
+}
+
+impl std::error::Error for TokenTooLong {}
+
+impl<R> TokenLimit<R> {
+    fn start_token(&mut self) {
+        self.consumed = 0;
+    }
+}
+
+impl<R: BufRead> Read for TokenLimit<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let available = self.fill_buf()?;
+        let n = available.len().min(buf.len());
+        buf[..n].copy_from_slice(&available[..n]);
+        self.consume(n);
+        Ok(n)
+    }
+}
+
+impl<R: BufRead> BufRead for TokenLimit<R> {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        if self.consumed > MAX_TOKEN_BYTES {
+            return Err(io::Error::new(io::ErrorKind::InvalidData, TokenTooLong));
+        }
+        self.inner.fill_buf()
+    }
+
+    fn consume(&mut self, amount: usize) {
+        self.consumed = self.consumed.saturating_add(amount);
+        self.inner.consume(amount);
+    }
+}
+
 pub(crate) struct XmlReader {
-    reader: Reader<LineCounting<Box<dyn BufRead + Send>>>,
+    reader: Reader<TokenLimit<LineCounting<Box<dyn BufRead + Send>>>>,
     buffer: Vec<u8>,
+    /// Elements open now.
+    depth: usize,
 }
 
 impl XmlReader {
     fn new(reader: Box<dyn BufRead + Send>) -> Self {
-        let mut reader = Reader::from_reader(LineCounting::new(reader));
+        let mut reader = Reader::from_reader(TokenLimit {
+            inner: LineCounting::new(reader),
+            consumed: 0,
+        });
         reader.config_mut().check_end_names = true;
         XmlReader {
             reader,
             buffer: Vec::with_capacity(8 * 1024),
+            depth: 0,
         }
     }
 
     /// The line the reader has reached.
     pub(crate) fn line(&self) -> u64 {
-        self.reader.get_ref().line()
+        self.reader.get_ref().inner.line()
     }
 
     fn error(&self, error: quick_xml::Error) -> FileError {
         let position = Position::line(self.line());
         match error {
-            quick_xml::Error::Io(io) => FileError::read(position, &io),
+            quick_xml::Error::Io(io) => {
+                match io.get_ref().and_then(|e| e.downcast_ref::<TokenTooLong>()) {
+                    Some(too_long) => FileError::broken(position, too_long.to_string()),
+                    None => FileError::read(position, &io),
+                }
+            }
             other => FileError::broken(position, format!("invalid XML: {other}")),
         }
+    }
+
+    /// Counts an element opened (refusing nesting past [`MAX_DEPTH`]) or closed.
+    fn nest(&mut self, opened: bool) -> Result<(), FileError> {
+        if !opened {
+            self.depth = self.depth.saturating_sub(1);
+            return Ok(());
+        }
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return Err(FileError::broken(
+                Position::line(self.line()),
+                format!("elements are nested more than {MAX_DEPTH} deep"),
+            ));
+        }
+        Ok(())
     }
 
     /// The next start, end or empty tag, skipping text, comments and declarations.
     pub(crate) fn next(&mut self) -> Result<Tag, FileError> {
         loop {
             self.buffer.clear();
+            self.reader.get_mut().start_token();
             let event = match self.reader.read_event_into(&mut self.buffer) {
                 Ok(event) => event,
                 Err(error) => return Err(self.error(error)),
@@ -128,6 +224,11 @@ impl XmlReader {
                 Event::Eof => Tag::Eof,
                 _ => continue,
             };
+            match tag {
+                Tag::Start(_) => self.nest(true)?,
+                Tag::End(_) => self.nest(false)?,
+                _ => {}
+            }
             return Ok(tag);
         }
     }
@@ -140,6 +241,7 @@ impl XmlReader {
         let mut depth = 0usize;
         loop {
             self.buffer.clear();
+            self.reader.get_mut().start_token();
             let event = match self.reader.read_event_into(&mut self.buffer) {
                 Ok(event) => event,
                 Err(error) => return Err(self.error(error)),
@@ -157,11 +259,16 @@ impl XmlReader {
                 },
                 Event::Start(_) => {
                     depth += 1;
+                    self.nest(true)?;
                     continue;
                 }
-                Event::End(_) if depth == 0 => break,
+                Event::End(_) if depth == 0 => {
+                    self.nest(false)?;
+                    break;
+                }
                 Event::End(_) => {
                     depth -= 1;
+                    self.nest(false)?;
                     continue;
                 }
                 Event::Eof => {
@@ -192,7 +299,13 @@ impl XmlReader {
 
 fn element(start: &BytesStart<'_>) -> Element {
     let mut attributes = Vec::new();
-    for attribute in start.attributes().flatten() {
+    // Without the duplicate check, which compares every attribute with all before it.
+    for attribute in start
+        .attributes()
+        .with_checks(false)
+        .flatten()
+        .take(MAX_ATTRIBUTES)
+    {
         let key = attribute.key.local_name().as_ref().to_owned();
         let value = attribute
             .normalized_value(XmlVersion::Implicit1_0)
@@ -222,6 +335,41 @@ impl FieldProblems {
                 });
                 None
             }
+        }
+    }
+
+    /// Adds an author, noting a problem (and keeping no more) past [`limits::MAX_AUTHORS`], so
+    /// that a record of endless authors holds bounded memory.
+    pub(crate) fn add_author(&mut self, authors: &mut Vec<String>, name: String) {
+        if authors.len() < limits::MAX_AUTHORS {
+            authors.push(name);
+        } else {
+            self.0.get_or_insert_with(|| {
+                format!(
+                    "the record has more than {} authors; at most {} are accepted",
+                    limits::MAX_AUTHORS,
+                    limits::MAX_AUTHORS
+                )
+            });
+        }
+    }
+
+    /// Adds a category code unless it is there already, noting a problem (and keeping no more)
+    /// past [`limits::MAX_CATEGORIES`] different ones.
+    pub(crate) fn add_category(&mut self, categories: &mut Vec<String>, code: &str) {
+        if categories.iter().any(|known| known == code) {
+            return;
+        }
+        if categories.len() < limits::MAX_CATEGORIES {
+            categories.push(code.to_owned());
+        } else {
+            self.0.get_or_insert_with(|| {
+                format!(
+                    "the record has more than {} categories; at most {} are accepted",
+                    limits::MAX_CATEGORIES,
+                    limits::MAX_CATEGORIES
+                )
+            });
         }
     }
 

@@ -40,7 +40,7 @@ fn read_entry(xml: &mut XmlReader) -> Result<DraftResult, FileError> {
                     // Containers whose children are read on their own.
                     "author" => {}
                     "category" | "primary_category" | "link" => {
-                        take_category(&mut draft, field, element.attribute("term"));
+                        take_category(&mut draft, &mut problems, field, element.attribute("term"));
                         xml.skip()?;
                     }
                     _ => {
@@ -57,7 +57,7 @@ fn read_entry(xml: &mut XmlReader) -> Result<DraftResult, FileError> {
                             "summary" => draft.abstract_text = Some(text),
                             "published" => draft.published = Some(text),
                             "updated" => draft.updated = Some(text),
-                            "name" => draft.authors.push(text),
+                            "name" => problems.add_author(&mut draft.authors, text),
                             "comment" => draft.comment = Some(text),
                             "journal_ref" => draft.journal_ref = Some(text),
                             "doi" => draft.doi = Some(text),
@@ -67,7 +67,12 @@ fn read_entry(xml: &mut XmlReader) -> Result<DraftResult, FileError> {
                 }
             }
             Tag::Empty(element) => {
-                take_category(&mut draft, &element.name, element.attribute("term"));
+                take_category(
+                    &mut draft,
+                    &mut problems,
+                    &element.name,
+                    element.attribute("term"),
+                );
             }
             Tag::Eof => {
                 return Err(FileError::broken(
@@ -91,10 +96,15 @@ fn read_entry(xml: &mut XmlReader) -> Result<DraftResult, FileError> {
     Ok(problems.finish(draft))
 }
 
-fn take_category(draft: &mut PaperDraft, element: &str, term: Option<&str>) {
+fn take_category(
+    draft: &mut PaperDraft,
+    problems: &mut FieldProblems,
+    element: &str,
+    term: Option<&str>,
+) {
     let Some(term) = term else { return };
     match element {
-        "category" => draft.categories.push(term.to_owned()),
+        "category" => problems.add_category(&mut draft.categories, term),
         "primary_category" => draft.primary_category = Some(term.to_owned()),
         _ => {}
     }

@@ -110,9 +110,10 @@ fn read_arxiv_metadata(xml: &mut XmlReader) -> Result<DraftResult, FileError> {
         match xml.next()? {
             Tag::End(name) if name == "arXiv" => break,
             Tag::End(name) if name == "author" => {
-                draft
-                    .authors
-                    .push(from_parts(&keyname, &forenames, &suffix));
+                problems.add_author(
+                    &mut draft.authors,
+                    from_parts(&keyname, &forenames, &suffix),
+                );
                 keyname.clear();
                 forenames.clear();
                 suffix.clear();
@@ -162,7 +163,8 @@ fn read_arxiv_metadata(xml: &mut XmlReader) -> Result<DraftResult, FileError> {
 fn read_dublin_core(xml: &mut XmlReader) -> Result<DraftResult, FileError> {
     let mut draft = PaperDraft::default();
     let mut problems = FieldProblems::default();
-    let mut dates: Vec<String> = Vec::new();
+    // The versions' dates: the first is the publication, the last the update.
+    let (mut earliest, mut latest, mut dates) = (None::<String>, None::<String>, 0usize);
     loop {
         match xml.next()? {
             Tag::End(name) if name == "dc" => break,
@@ -174,10 +176,10 @@ fn read_dublin_core(xml: &mut XmlReader) -> Result<DraftResult, FileError> {
                 };
                 match field {
                     "title" => draft.title = Some(text),
-                    "creator" => draft.authors.push(from_inverted(&text)),
+                    "creator" => problems.add_author(&mut draft.authors, from_inverted(&text)),
                     "subject" => {
                         if let Some(code) = taxonomy::code_for_oai_dc_subject(&text) {
-                            draft.categories.push(code.to_owned());
+                            problems.add_category(&mut draft.categories, code);
                         }
                     }
                     "description" => match text.trim().strip_prefix("Comment:") {
@@ -185,7 +187,15 @@ fn read_dublin_core(xml: &mut XmlReader) -> Result<DraftResult, FileError> {
                         None if draft.abstract_text.is_none() => draft.abstract_text = Some(text),
                         None => {}
                     },
-                    "date" => dates.push(text),
+                    "date" => {
+                        dates += 1;
+                        if latest.as_ref().is_none_or(|latest| text > *latest) {
+                            latest = Some(text.clone());
+                        }
+                        if earliest.as_ref().is_none_or(|earliest| text < *earliest) {
+                            earliest = Some(text);
+                        }
+                    }
                     "identifier" => {
                         let text = text.trim();
                         if let Some(doi) = text.strip_prefix("doi:") {
@@ -206,10 +216,9 @@ fn read_dublin_core(xml: &mut XmlReader) -> Result<DraftResult, FileError> {
             _ => {}
         }
     }
-    dates.sort();
-    draft.published = dates.first().cloned();
-    if dates.len() > 1 {
-        draft.updated = dates.last().cloned();
+    draft.published = earliest;
+    if dates > 1 {
+        draft.updated = latest;
     }
     Ok(problems.finish(draft))
 }
