@@ -101,7 +101,7 @@ pub async fn deliver_due(
 /// [`deliver_due`], claiming no further message once `stopping` says so: each message already
 /// claimed is sent and its delivery recorded, so that stopping never leaves a sent message
 /// unrecorded (to be sent again).
-async fn deliver_due_unless(
+pub async fn deliver_due_unless(
     store: &dyn Store,
     transport: &Transport,
     stopping: &(dyn Fn() -> bool + Sync),

@@ -9,7 +9,7 @@ use chrono::{NaiveDate, Utc};
 use paperboy_core::EmailAddress;
 use paperboy_digest::Mailer;
 use paperboy_digest::compose::{Schedule, compose, preview as compose_preview};
-use paperboy_digest::deliver::{DeliveryReport, LEASE, deliver_due};
+use paperboy_digest::deliver::{DeliveryReport, LEASE, deliver_due_unless};
 use paperboy_mail::{Sender, Transport};
 use paperboy_search::{LiveSearcher, SearchIndex, Searcher};
 use paperboy_store::Store;
@@ -101,10 +101,30 @@ pub(crate) async fn run(
     }
     // Run by hand or from cron, this is the retry: messages waiting out a backoff go now.
     store.retry_queued_now(Utc::now()).await?;
+    // From here a SIGTERM or Ctrl-C stops the sending between messages: each message being sent
+    // is recorded first, so a stopped run sends nothing twice. (Before, composing is one
+    // transaction per subscriber, and the default — exit at once — loses nothing.)
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        crate::serve::shutdown_requested().await;
+        let _ = stop.send(true);
+    });
+    let stopping = {
+        let stopped = stopped.clone();
+        move || *stopped.borrow()
+    };
     let mut delivered = DeliveryReport::default();
     loop {
-        let pass = deliver_due(store, &transport).await?;
+        let pass = deliver_due_unless(store, &transport, &stopping).await?;
         delivered += pass;
+        if stopping() {
+            eprintln!("Stopped by a signal: the mail not yet sent stays queued for the next run.");
+            println!(
+                "Mail: {} sent, {} deferred, {} failed.",
+                delivered.sent, delivered.deferred, delivered.failed
+            );
+            return Ok(Outcome::Partial);
+        }
         if pass.deferred > 0 {
             break;
         }
@@ -123,7 +143,11 @@ pub(crate) async fn run(
             wait.as_secs(),
             summary.queued
         );
-        tokio::time::sleep(wait + Duration::from_millis(100)).await;
+        let mut woken = stopped.clone();
+        tokio::select! {
+            () = tokio::time::sleep(wait + Duration::from_millis(100)) => {}
+            _ = woken.changed() => {}
+        }
     }
     println!(
         "Mail: {} sent, {} deferred, {} failed.",

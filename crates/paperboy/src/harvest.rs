@@ -15,12 +15,12 @@ use paperboy_harvest::{
 };
 use paperboy_ingest::RecordError;
 use paperboy_search::indexing::{Silent, build_search_index};
-use paperboy_search::{LiveSearcher, SearchIndex, Searcher};
+use paperboy_search::{LiveSearcher, Searcher};
 use paperboy_store::{Store, UpsertSummary};
 
 use crate::Outcome;
 use crate::cli::{ArxivHarvestArgs, Cli, HarvestSchedule, IndexingArgs};
-use crate::search::{index_after_import, index_dir};
+use crate::search::{index_after_import, index_dir, index_is_behind};
 
 /// Rejected records named one by one before the rest are only counted.
 const MAX_REJECTIONS_SHOWN: u64 = 20;
@@ -261,17 +261,6 @@ async fn finish(
     } else {
         Outcome::Success
     })
-}
-
-/// Whether the store holds papers the search index on disk does not (a harvest or import was
-/// stopped before it indexed what it stored).
-async fn index_is_behind(store: &dyn Store, data_dir: &std::path::Path) -> anyhow::Result<bool> {
-    let dir = index_dir(data_dir);
-    if !SearchIndex::exists(&dir) {
-        return Ok(false);
-    }
-    let indexed = SearchIndex::count_papers(&dir).context("reading the search index")?;
-    Ok(store.count_papers().await? > indexed as u64)
 }
 
 /// Harvests every configured source at `schedule.harvest_time` each day (and at start-up when

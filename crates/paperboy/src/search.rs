@@ -59,11 +59,27 @@ pub(crate) async fn index_after_import(
     indexing: &IndexingArgs,
 ) -> anyhow::Result<()> {
     let indexed = SearchIndex::exists(&index_dir(&cli.data_dir));
-    if indexing.no_index || (indexed && !changed) || store.count_papers().await? == 0 {
+    // An unchanged import still indexes what an earlier, interrupted one stored.
+    let behind = index_is_behind(store, &cli.data_dir).await?;
+    if indexing.no_index || (indexed && !changed && !behind) || store.count_papers().await? == 0 {
         return Ok(());
     }
     reindex(store, cli.model()?, &cli.data_dir).await?;
     Ok(())
+}
+
+/// Whether the store holds papers the search index on disk does not (a harvest or import was
+/// stopped before it indexed what it stored).
+pub(crate) async fn index_is_behind(
+    store: &dyn Store,
+    data_dir: &std::path::Path,
+) -> anyhow::Result<bool> {
+    let dir = index_dir(data_dir);
+    if !SearchIndex::exists(&dir) {
+        return Ok(false);
+    }
+    let indexed = SearchIndex::count_papers(&dir).context("reading the search index")?;
+    Ok(store.count_papers().await? > indexed as u64)
 }
 
 /// A progress bar with the embedding rate and time left; plain lines every 30 s off a terminal.

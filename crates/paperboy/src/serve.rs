@@ -176,7 +176,7 @@ fn fitting_open_files(asked: usize) -> usize {
 }
 
 /// Completes on Ctrl-C or SIGTERM; requests in flight are then finished before exiting.
-async fn shutdown_requested() {
+pub(crate) async fn shutdown_requested() {
     let interrupt = async {
         if tokio::signal::ctrl_c().await.is_err() {
             std::future::pending::<()>().await;

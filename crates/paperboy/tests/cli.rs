@@ -558,6 +558,28 @@ fn reindex_embeds_only_what_changed_and_similar_finds_related_papers() {
     let new_paper = run(paperboy(data.path()).args(["similar", "2404.05657", "--json"]));
     assert_eq!(new_paper.status, 0, "{}", new_paper.stderr);
 
+    // An import stopped before it indexed (here: --no-index) leaves the index behind the
+    // store; running the same import again, though it changes nothing, catches the index up.
+    let robots = shared("arxiv-api-fixtures/atom-api/query_cat-cs.RO_2025-10-17_2-entries.xml");
+    let stored = run(paperboy(data.path())
+        .args(["import", "--no-index"])
+        .arg(&robots));
+    assert_eq!(stored.status, 0, "{}", stored.stderr);
+    let again = run(paperboy(data.path())
+        .arg("--model-dir")
+        .arg(&model)
+        .arg("import")
+        .arg(&robots));
+    assert_eq!(again.status, 0, "{}", again.stderr);
+    assert!(
+        again.stderr.contains("Indexed 51 papers")
+            && again
+                .stderr
+                .contains("(2 embedded now, 49 embeddings reused)"),
+        "{}",
+        again.stderr
+    );
+
     let similar =
         run(paperboy(data.path()).args(["similar", "1101.4388", "--limit", "5", "--json"]));
     assert_eq!(similar.status, 0, "{}", similar.stderr);

@@ -401,3 +401,40 @@ async fn a_run_killed_mid_send_then_restarted_gives_everyone_their_digest() {
         "killed after {before_restart} of {SUBSCRIBERS} digests; {repeated} repeated after the restart"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_run_stopped_with_sigterm_records_what_it_sent_and_sends_nothing_twice() {
+    const SUBSCRIBERS: usize = 300;
+    let data = data_folder();
+    let addresses = confirmed_subscribers(data.path(), SUBSCRIBERS).await;
+    let smtp = SmtpServer::start();
+    let mut run = digest_run(data.path(), &smtp.url(), "2026-08-21")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for("some digests to go out", Duration::from_secs(300), || {
+        smtp.count() >= 30
+    });
+    let stopping = std::time::Instant::now();
+    let signalled = std::process::Command::new("kill")
+        .args(["-TERM", &run.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(signalled.success());
+    let ended = run.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&ended.stderr);
+    assert_eq!(ended.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("Stopped by a signal"), "{stderr}");
+    assert!(stopping.elapsed() < Duration::from_secs(30));
+    let before_restart = smtp.count();
+
+    let (status, stdout, stderr) = output(&mut digest_run(data.path(), &smtp.url(), "2026-08-21"));
+    assert_eq!(status, 0, "{stdout}{stderr}");
+    let received = digests_by_recipient(&[&smtp]);
+    assert_eq!(received.len(), SUBSCRIBERS, "everyone got a digest");
+    for address in &addresses {
+        assert_eq!(received[address].len(), 1, "{address} got a copy twice");
+    }
+    eprintln!("stopped after {before_restart} of {SUBSCRIBERS} digests; none repeated");
+}
