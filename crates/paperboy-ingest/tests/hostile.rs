@@ -264,21 +264,6 @@ fn mutated_samples_of_every_format() {
     );
 }
 
-#[test]
-fn unmutated_samples_read_cleanly() {
-    // The seeds are valid: if they were not, the mutations would test less than they seem to.
-    for (label, bytes) in samples::seeds() {
-        let outcome = import(
-            "2024-05-27.json",
-            std::io::Cursor::new(bytes.clone()),
-            label,
-        );
-        assert!(outcome.result.is_ok(), "{label}: {:?}", outcome.result);
-        assert!(outcome.records > 0, "{label}: no records");
-        assert_eq!(outcome.rejected, 0, "{label}: rejections");
-    }
-}
-
 // ---------------------------------------------------------------------------------------------
 // Generated JSON records with hostile values
 
@@ -992,21 +977,41 @@ fn endless_streams_stay_in_bounded_memory() {
     );
 }
 
-#[test]
-fn every_endless_shape_past_every_limit() {
-    // The random test above draws a few shapes per run in CI; this sweep gives each one a
-    // length past what it may hold, every time.
-    for shape in SHAPES {
-        let started = Instant::now();
-        if let Err(error) = stream_case(shape, past_its_limit(shape), false) {
-            panic!("{error}");
+/// Tests on fixed inputs, which take no share of a timed run's time (`scripts/hostile`).
+mod fixed {
+    use super::*;
+
+    #[test]
+    fn unmutated_samples_read_cleanly() {
+        // The seeds are valid: if they were not, the mutations would test less than they seem to.
+        for (label, bytes) in samples::seeds() {
+            let outcome = import(
+                "2024-05-27.json",
+                std::io::Cursor::new(bytes.clone()),
+                label,
+            );
+            assert!(outcome.result.is_ok(), "{label}: {:?}", outcome.result);
+            assert!(outcome.records > 0, "{label}: no records");
+            assert_eq!(outcome.rejected, 0, "{label}: rejections");
         }
-        let _ = writeln!(
-            std::io::stderr(),
-            "hostile: sweep: {}: {:.1} s",
-            shape.0,
-            started.elapsed().as_secs_f64()
-        );
+    }
+
+    #[test]
+    fn every_endless_shape_past_every_limit() {
+        // The random test above draws a few shapes per run in CI; this sweep gives each one a
+        // length past what it may hold, every time.
+        for shape in SHAPES {
+            let started = Instant::now();
+            if let Err(error) = stream_case(shape, past_its_limit(shape), false) {
+                panic!("{error}");
+            }
+            let _ = writeln!(
+                std::io::stderr(),
+                "hostile: sweep: {}: {:.1} s",
+                shape.0,
+                started.elapsed().as_secs_f64()
+            );
+        }
     }
 }
 
