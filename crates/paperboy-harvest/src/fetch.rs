@@ -81,6 +81,8 @@ pub enum FetchError {
     },
     #[error("cannot make HTTP requests: {0}")]
     Client(String),
+    #[error("{url} sent a response over {limit} bytes")]
+    TooLarge { url: String, limit: usize },
 }
 
 /// Makes GET requests politely (see [`Politeness`]).
@@ -94,6 +96,10 @@ pub struct Fetcher {
 
 /// The most `Retry-After` waits for one request before the waits count as failures.
 pub const MAX_THROTTLED_WAITS: u32 = 10;
+
+/// The largest response body read: an OAI-PMH page of arXiv's is a few MB, a day of the Hugging
+/// Face list far less. A server sending more is refused rather than held in memory.
+pub const MAX_RESPONSE_BYTES: usize = 64 << 20;
 
 /// Says who is asking, as arXiv asks harvesters to.
 const USER_AGENT: &str = concat!(
@@ -181,11 +187,31 @@ impl Fetcher {
             .map_err(|error| Attempt::Transient(describe(&error), None))?;
         let status = response.status();
         if status.is_success() {
-            let body = response
-                .bytes()
+            let too_large = || {
+                Attempt::Permanent(FetchError::TooLarge {
+                    url: url.to_owned(),
+                    limit: MAX_RESPONSE_BYTES,
+                })
+            };
+            if response
+                .content_length()
+                .is_some_and(|length| length > MAX_RESPONSE_BYTES as u64)
+            {
+                return Err(too_large());
+            }
+            let mut response = response;
+            let mut body = Vec::new();
+            while let Some(chunk) = response
+                .chunk()
                 .await
-                .map_err(|error| Attempt::Transient(describe(&error), None))?;
-            return Ok(body.to_vec());
+                .map_err(|error| Attempt::Transient(describe(&error), None))?
+            {
+                if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
+                    return Err(too_large());
+                }
+                body.extend_from_slice(&chunk);
+            }
+            return Ok(body);
         }
         let retry_after = response
             .headers()

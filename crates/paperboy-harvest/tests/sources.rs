@@ -154,3 +154,17 @@ async fn requests_are_spaced_by_the_pause_asked_for() {
         assert!(pair[1].at - pair[0].at >= pause);
     }
 }
+
+#[tokio::test]
+async fn a_response_over_the_size_limit_is_refused_not_held() {
+    let body = vec![b' '; paperboy_harvest::fetch::MAX_RESPONSE_BYTES + 1];
+    let server = FixtureServer::start(move |_| Reply::ok(body.clone())).await;
+    let error = fetcher().get(&server.url, &[]).await.unwrap_err();
+    assert!(
+        matches!(error, paperboy_harvest::FetchError::TooLarge { .. }),
+        "{error}"
+    );
+    assert_eq!(server.requests().len(), 1, "not retried");
+    let fine = FixtureServer::start(|_| Reply::ok("[]")).await;
+    assert_eq!(fetcher().get(&fine.url, &[]).await.unwrap(), b"[]");
+}

@@ -226,9 +226,8 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let limits = state.limits.clone();
-    let trusted = Arc::clone(&state.trusted_proxies);
-    server::run(listener, router(state), limits, trusted, shutdown).await
+    let app = router(state.clone());
+    serve_app(listener, app, &state, shutdown).await
 }
 
 /// Serves `/metrics` alone on `listener` (an address only the monitoring reaches), with the
@@ -238,12 +237,21 @@ pub async fn serve_metrics(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let limits = state.limits.clone();
-    let trusted = Arc::clone(&state.trusted_proxies);
     let app = Router::new()
         .route("/metrics", get(ops::metrics))
-        .with_state(state);
-    server::run(listener, app, limits, trusted, shutdown).await
+        .with_state(state.clone());
+    serve_app(listener, app, &state, shutdown).await
+}
+
+/// Serves `app` with the limits and trusted proxies of `state`.
+async fn serve_app(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    state: &AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let trusted = Arc::clone(&state.trusted_proxies);
+    server::run(listener, app, state.limits.clone(), trusted, shutdown).await
 }
 
 /// An unknown path: a JSON error under `/api`, a page elsewhere.

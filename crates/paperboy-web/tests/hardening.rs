@@ -28,6 +28,17 @@ async fn raw(site: &Site, request: &[u8], wait: Duration) -> String {
     String::from_utf8_lossy(&answer).into_owned()
 }
 
+/// `count` connections, each holding half a request head.
+async fn hold_connections(site: &Site, count: usize) -> Vec<TcpStream> {
+    let mut held = Vec::new();
+    for _ in 0..count {
+        let mut stream = TcpStream::connect(address(site)).await.unwrap();
+        stream.write_all(b"GET / HTTP/1.1\r\n").await.unwrap();
+        held.push(stream);
+    }
+    held
+}
+
 fn short_timeouts() -> ServerLimits {
     ServerLimits {
         header_timeout: Duration::from_secs(2),
@@ -206,12 +217,7 @@ async fn one_client_cannot_take_every_connection() {
         })
     })
     .await;
-    let mut held = Vec::new();
-    for _ in 0..8 {
-        let mut stream = TcpStream::connect(address(&site)).await.unwrap();
-        stream.write_all(b"GET / HTTP/1.1\r\n").await.unwrap();
-        held.push(stream);
-    }
+    let held = hold_connections(&site, 8).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     let answer = raw(
         &site,
@@ -241,12 +247,7 @@ async fn past_the_connection_cap_new_clients_wait_for_a_free_slot() {
         })
     })
     .await;
-    let mut held = Vec::new();
-    for _ in 0..4 {
-        let mut stream = TcpStream::connect(address(&site)).await.unwrap();
-        stream.write_all(b"GET / HTTP/1.1\r\n").await.unwrap();
-        held.push(stream);
-    }
+    let mut held = hold_connections(&site, 4).await;
     let waiting = tokio::spawn({
         let address = address(&site);
         async move {
