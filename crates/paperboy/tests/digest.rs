@@ -408,7 +408,7 @@ async fn a_run_stopped_with_sigterm_records_what_it_sent_and_sends_nothing_twice
     let data = data_folder();
     let addresses = confirmed_subscribers(data.path(), SUBSCRIBERS).await;
     let smtp = SmtpServer::start();
-    let mut run = digest_run(data.path(), &smtp.url(), "2026-08-21")
+    let run = digest_run(data.path(), &smtp.url(), "2026-08-21")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
