@@ -131,11 +131,7 @@ impl<R> TokenLimit<R> {
 
 impl<R: BufRead> Read for TokenLimit<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let available = self.fill_buf()?;
-        let n = available.len().min(buf.len());
-        buf[..n].copy_from_slice(&available[..n]);
-        self.consume(n);
-        Ok(n)
+        crate::input::read_through_buffer(self, buf)
     }
 }
 
