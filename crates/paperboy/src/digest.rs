@@ -102,8 +102,8 @@ pub(crate) async fn run(
     // Run by hand or from cron, this is the retry: messages waiting out a backoff go now.
     store.retry_queued_now(Utc::now()).await?;
     // From here a SIGTERM or Ctrl-C stops the sending between messages: each message being sent
-    // is recorded first, so a stopped run sends nothing twice. (Before, composing is one
-    // transaction per subscriber, and the default — exit at once — loses nothing.)
+    // is recorded first, so a stopped run sends nothing twice. (Until here the default, exiting
+    // at once, loses nothing: composing is one transaction per subscriber.)
     let (stop, stopped) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
         crate::serve::shutdown_requested().await;
@@ -117,15 +117,7 @@ pub(crate) async fn run(
     loop {
         let pass = deliver_due_unless(store, &transport, &stopping).await?;
         delivered += pass;
-        if stopping() {
-            eprintln!("Stopped by a signal: the mail not yet sent stays queued for the next run.");
-            println!(
-                "Mail: {} sent, {} deferred, {} failed.",
-                delivered.sent, delivered.deferred, delivered.failed
-            );
-            return Ok(Outcome::Partial);
-        }
-        if pass.deferred > 0 {
+        if stopping() || pass.deferred > 0 {
             break;
         }
         // Messages still claimed by a run that stopped mid-send (killed, crashed) come back
@@ -153,6 +145,10 @@ pub(crate) async fn run(
         "Mail: {} sent, {} deferred, {} failed.",
         delivered.sent, delivered.deferred, delivered.failed
     );
+    if stopping() {
+        eprintln!("Stopped by a signal: the mail not yet sent stays queued for the next run.");
+        return Ok(Outcome::Partial);
+    }
     if delivered.deferred > 0 || delivered.failed > 0 {
         eprintln!(
             "Some mail did not go out (the server's reasons are in the log above); deferred \

@@ -58,10 +58,15 @@ pub(crate) async fn index_after_import(
     changed: bool,
     indexing: &IndexingArgs,
 ) -> anyhow::Result<()> {
-    let indexed = SearchIndex::exists(&index_dir(&cli.data_dir));
-    // An unchanged import still indexes what an earlier, interrupted one stored.
-    let behind = index_is_behind(store, &cli.data_dir).await?;
-    if indexing.no_index || (indexed && !changed && !behind) || store.count_papers().await? == 0 {
+    if indexing.no_index || store.count_papers().await? == 0 {
+        return Ok(());
+    }
+    // An unchanged import still indexes what an earlier, interrupted one stored; the index is
+    // read only when nothing changed.
+    let up_to_date = SearchIndex::exists(&index_dir(&cli.data_dir))
+        && !changed
+        && !index_is_behind(store, &cli.data_dir).await?;
+    if up_to_date {
         return Ok(());
     }
     reindex(store, cli.model()?, &cli.data_dir).await?;
