@@ -17,4 +17,6 @@ pub mod trending;
 
 pub use arxiv_id::{ArxivId, ArxivIdError};
 pub use email::{EmailAddress, EmailError};
-pub use paper::{InvalidRecord, Paper, PaperDraft, PaperId, PaperKey, PaperRecord, Source, limits};
+pub use paper::{
+    InvalidRecord, Paper, PaperDraft, PaperId, PaperKey, PaperRecord, Source, key_segment, limits,
+};

@@ -200,8 +200,14 @@ impl Paper {
     /// (`hep-th/9901001`) is escaped, `hep-th%2F9901001`, so that the key stays one segment;
     /// the router decodes it back.
     pub fn url_key(&self) -> String {
-        self.key().replace('/', "%2F")
+        key_segment(&self.key())
     }
+}
+
+/// A paper's key as one URL path segment: an old-style arXiv id's slash escaped
+/// (`hep-th/9901001` → `hep-th%2F9901001`); see [`Paper::url_key`].
+pub fn key_segment(key: &str) -> String {
+    key.replace('/', "%2F")
 }
 
 impl PaperRecord {

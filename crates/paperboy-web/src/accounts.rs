@@ -568,7 +568,7 @@ async fn set_mark(
             ))
         }
     };
-    let paper_path = format!("/papers/{}", key.replace('/', "%2F"));
+    let paper_path = format!("/papers/{}", paperboy_core::key_segment(key));
     let Some(signed_in) = reader.signed_in else {
         return if json {
             answer(StatusCode::UNAUTHORIZED, "sign in to upvote or save papers")

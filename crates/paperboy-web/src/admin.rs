@@ -202,7 +202,7 @@ pub(crate) async fn hide_paper(
     {
         Ok(_) => {
             tracing::info!(paper = %paper.id, hidden, admin = %signed_in.user.id, "paper visibility changed");
-            Redirect::to(&format!("/papers/{}", key.replace('/', "%2F"))).into_response()
+            Redirect::to(&format!("/papers/{}", paperboy_core::key_segment(&key))).into_response()
         }
         Err(error) => failure_page(error),
     }

@@ -441,7 +441,7 @@ pub(crate) async fn old_style_paper(Path((archive, number)): Path<(String, Strin
     match paperboy_core::ArxivId::parse(&key) {
         Ok(id) => axum::response::Redirect::permanent(&format!(
             "/papers/{}",
-            id.to_string().replace('/', "%2F")
+            paperboy_core::key_segment(&id.to_string())
         ))
         .into_response(),
         Err(_) => not_found_page(&format!("There is no paper {key} here.")),
