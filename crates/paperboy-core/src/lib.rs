@@ -6,6 +6,7 @@
 
 pub mod account;
 mod arxiv_id;
+pub mod day;
 mod email;
 mod paper;
 pub mod recent;

@@ -25,6 +25,6 @@ pub use embedder::{DIMENSIONS, EmbedError, Embedder, MAX_TOKENS, paper_text};
 pub use model::{ModelDir, ModelError};
 pub use searcher::{
     Filters, LiveSearcher, MAX_DEPTH, Mode, PaperFacets, Query, SearchError, SearchHit,
-    SearchIndex, SearchPage, Searcher,
+    SearchIndex, SearchPage, Searcher, off_async_threads,
 };
 pub use vectors::{Hit, VectorIndex};

@@ -592,3 +592,21 @@ impl LiveSearcher {
             .unwrap_or_else(|poisoned| poisoned.into_inner()) = Arc::new(searcher);
     }
 }
+
+/// Runs CPU-bound search work (embedding a query, scanning vectors) on tokio's blocking pool,
+/// off the async threads that answer requests; a panic in `work` is raised again in the caller.
+pub async fn off_async_threads<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> T {
+    tokio::task::spawn_blocking(work)
+        .await
+        .unwrap_or_else(|failed| std::panic::resume_unwind(failed.into_panic()))
+}
+
+impl Searcher {
+    /// [`Searcher::search`] on the blocking pool (see [`off_async_threads`]).
+    pub async fn search_off_thread(
+        self: Arc<Self>,
+        query: Query,
+    ) -> Result<SearchPage, SearchError> {
+        off_async_threads(move || self.search(&query)).await
+    }
+}
