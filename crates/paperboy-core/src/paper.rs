@@ -13,6 +13,7 @@ use chrono::{DateTime, Datelike, NaiveDate};
 use serde::{Deserialize, Serialize};
 
 use crate::arxiv_id::ArxivId;
+use crate::day::parse_day;
 use crate::taxonomy;
 use crate::text::{normalize_whitespace, shorten, title_key};
 
@@ -550,7 +551,7 @@ pub(crate) fn parse_date(field: &str, text: &str) -> Result<NaiveDate, InvalidRe
             .map(|timestamp| timestamp.naive_utc().date())
             .map_err(|_| ())
     } else {
-        NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|_| ())
+        parse_day(text).ok_or(())
     };
     let date = date.map_err(|()| {
         InvalidRecord(format!(
@@ -606,7 +607,7 @@ mod tests {
     }
 
     fn date(text: &str) -> NaiveDate {
-        NaiveDate::parse_from_str(text, "%Y-%m-%d").unwrap()
+        parse_day(text).unwrap()
     }
 
     #[test]

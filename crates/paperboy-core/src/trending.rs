@@ -142,7 +142,7 @@ mod tests {
     use super::*;
 
     fn day(text: &str) -> NaiveDate {
-        NaiveDate::parse_from_str(text, "%Y-%m-%d").unwrap_or_default()
+        crate::day::parse_day(text).unwrap_or_default()
     }
 
     fn time(text: &str) -> DateTime<Utc> {

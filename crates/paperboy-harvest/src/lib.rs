@@ -13,6 +13,7 @@ pub mod oai;
 pub mod page;
 
 use chrono::{NaiveDate, Utc};
+use paperboy_core::day::parse_day;
 use paperboy_ingest::RecordError;
 use paperboy_store::harvest::{HarvestOutcome, HarvestState};
 use paperboy_store::{Store, StoreError, UpsertSummary};
@@ -72,7 +73,7 @@ impl HarvestObserver for Quiet {}
 
 /// The day a source's cursor reached, if it has one.
 fn cursor_of(state: &HarvestState) -> Option<NaiveDate> {
-    NaiveDate::parse_from_str(state.cursor.as_deref()?, "%Y-%m-%d").ok()
+    parse_day(state.cursor.as_deref()?)
 }
 
 /// Records how a run of `source` ended and hands its result on: a success moves the source's

@@ -9,6 +9,7 @@ use std::sync::atomic::AtomicU64;
 
 use chrono::NaiveDate;
 use paperboy_core::PaperRecord;
+use paperboy_core::day::parse_day;
 use paperboy_ingest::{Item, RecordError, read_stream};
 use quick_xml::Reader;
 use quick_xml::events::Event;
@@ -143,7 +144,7 @@ pub fn envelope(body: &[u8]) -> Result<Envelope, String> {
                     Some("datestamp") => {
                         // A datestamp is a day or a UTC time; the day is what `from` takes.
                         let day = text.trim().get(..10).unwrap_or_default();
-                        if let Ok(day) = NaiveDate::parse_from_str(day, "%Y-%m-%d") {
+                        if let Some(day) = parse_day(day) {
                             envelope.newest = envelope.newest.max(Some(day));
                         }
                     }

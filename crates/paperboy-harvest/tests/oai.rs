@@ -14,12 +14,13 @@ use chrono::NaiveDate;
 use common::fresh_store;
 use common::oai::{Fault, Harvestable, error, id_of, page, real_records, records_of};
 use common::server::{FixtureServer, Reply};
+use paperboy_core::day::parse_day;
 use paperboy_harvest::oai::{OaiRequest, harvest};
 use paperboy_harvest::{Fetcher, HarvestError, Politeness, Quiet};
 use paperboy_store::{Store, for_each_paper};
 
 fn day(text: &str) -> NaiveDate {
-    NaiveDate::parse_from_str(text, "%Y-%m-%d").unwrap()
+    parse_day(text).unwrap()
 }
 
 async fn serve(list: &Arc<Harvestable>) -> FixtureServer {

@@ -32,6 +32,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
 use chrono::NaiveDate;
+use paperboy_core::day::parse_day;
 use paperboy_core::text::shorten;
 use paperboy_core::{InvalidRecord, PaperDraft, PaperRecord, Source};
 
@@ -119,7 +120,7 @@ pub fn read_stream<R: Read + Send + 'static>(
 
 fn listing_date_from_name(name: &str) -> Option<NaiveDate> {
     let prefix = name.get(..10)?;
-    NaiveDate::parse_from_str(prefix, "%Y-%m-%d").ok()
+    parse_day(prefix)
 }
 
 /// Finishes drafts and hands them on, numbering records and labelling rejections.

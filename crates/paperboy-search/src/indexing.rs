@@ -18,7 +18,7 @@ use paperboy_core::PaperId;
 use crate::bm25::{Bm25Builder, Bm25Index, Document};
 use crate::embedder::{EmbedError, Embedder, paper_text};
 use crate::model::MODEL_NAME;
-use crate::searcher::{PaperFacets, SearchIndex};
+use crate::searcher::{PaperFacets, SearchIndex, off_async_threads};
 use crate::sentences::{self, SentenceIndex, sentence_texts};
 use crate::vectors::VectorIndex;
 
@@ -300,12 +300,11 @@ pub async fn embed_cached(
             plan.push((i, whole, parts));
         }
         let model = Arc::clone(embedder);
-        let outputs = tokio::task::spawn_blocking(move || {
+        let outputs = off_async_threads(move || {
             let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
             model.embed(&refs)
         })
-        .await
-        .unwrap_or_else(|join_error| std::panic::resume_unwind(join_error.into_panic()))?;
+        .await?;
         let mut new_vectors = Vec::new();
         let mut new_sentences = Vec::new();
         for (i, whole, parts) in plan {

@@ -23,6 +23,7 @@ use std::sync::Arc;
 use alloc_meter::{MIB, peak_heap};
 use chrono::NaiveDate;
 use paperboy_core::PaperId;
+use paperboy_core::day::parse_day;
 use paperboy_search::bm25::{Bm25Index, Document};
 use paperboy_search::highlight::{Highlighter, mark};
 use paperboy_search::searcher::MAX_QUERY_BYTES;
@@ -85,7 +86,7 @@ fn searcher() -> Searcher {
             }),
     )
     .unwrap();
-    let day = |text: &str| NaiveDate::parse_from_str(text, "%Y-%m-%d").unwrap();
+    let day = |text: &str| parse_day(text).unwrap();
     let facets: HashMap<PaperId, PaperFacets> = PAPERS
         .iter()
         .enumerate()
