@@ -6,17 +6,19 @@ use askama::Template;
 use axum::extract::rejection::FormRejection;
 use axum::extract::{Form, Path, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::Response;
 use chrono::Utc;
-use paperboy_core::{EmailAddress, PaperKey};
+use paperboy_core::EmailAddress;
 use paperboy_store::account::User;
 use paperboy_store::harvest::HarvestState;
 use serde::Deserialize;
 
-use crate::AppState;
-use crate::accounts::{Reader, ReaderView, SignedIn};
-use crate::pages::{failure_page, not_found_page, render};
-use crate::subscriptions::{NoticePage, private};
+use crate::error::{PageError, PageResult};
+use crate::lists::visible_paper;
+use crate::params::form_flag;
+use crate::reader::{Reader, ReaderView, SignedIn, sign_in_url};
+use crate::respond::{NoticePage, no_store, render, see_other};
+use crate::state::AppState;
 use crate::view::Card;
 
 #[derive(Template)]
@@ -75,20 +77,12 @@ pub(crate) struct HideForm {
     email: String,
 }
 
-/// The signed-in admin, if the reader is one.
-fn admin(reader: &Reader) -> Option<&SignedIn> {
-    reader
-        .signed_in
-        .as_ref()
-        .filter(|signed_in| signed_in.user.is_admin)
-}
-
 /// The answer to anyone but an admin.
 fn not_admin(reader: &Reader) -> Response {
     if reader.signed_in.is_none() {
-        return Redirect::to("/signin?next=%2Fadmin").into_response();
+        return see_other(&sign_in_url("/admin"));
     }
-    private(render(
+    no_store(render(
         StatusCode::FORBIDDEN,
         &NoticePage {
             heading: "For administrators only",
@@ -106,21 +100,19 @@ fn checked_form(
     reader: &Reader,
     form: Result<Form<HideForm>, FormRejection>,
 ) -> Result<(&SignedIn, HideForm, bool), Response> {
-    let signed_in = admin(reader).ok_or_else(|| not_admin(reader))?;
+    let signed_in = reader.admin().ok_or_else(|| not_admin(reader))?;
     let form = form.map(|Form(form)| form).unwrap_or_default();
     if !signed_in.accepts(&form.form_token) {
         return Err(refused_form());
     }
-    let hidden = match form.value.as_str() {
-        "true" => true,
-        "false" => false,
-        _ => return Err(refused_form()),
+    let Some(hidden) = form_flag(&form.value) else {
+        return Err(refused_form());
     };
     Ok((signed_in, form, hidden))
 }
 
 fn refused_form() -> Response {
-    private(render(
+    no_store(render(
         StatusCode::FORBIDDEN,
         &NoticePage {
             heading: "Not done",
@@ -130,29 +122,17 @@ fn refused_form() -> Response {
     ))
 }
 
-async fn admin_page(state: &AppState, reader: &Reader, error: Option<String>) -> Response {
-    let ids = match state.store.hidden_paper_ids().await {
-        Ok(ids) => ids,
-        Err(error) => return failure_page(error),
-    };
-    let papers = match state.store.papers(&ids).await {
-        Ok(papers) => papers,
-        Err(error) => return failure_page(error),
-    };
-    let users = match state.store.users(true).await {
-        Ok(users) => users,
-        Err(error) => return failure_page(error),
-    };
-    let harvests = match state.store.harvest_states().await {
-        Ok(harvests) => harvests,
-        Err(error) => return failure_page(error),
-    };
+async fn admin_page(state: &AppState, reader: &Reader, error: Option<String>) -> PageResult {
+    let ids = state.store.hidden_paper_ids().await?;
+    let papers = state.store.papers(&ids).await?;
+    let users = state.store.users(true).await?;
+    let harvests = state.store.harvest_states().await?;
     let status = if error.is_some() {
         StatusCode::BAD_REQUEST
     } else {
         StatusCode::OK
     };
-    private(render(
+    Ok(no_store(render(
         status,
         &AdminPage {
             reader: reader.view(),
@@ -164,13 +144,13 @@ async fn admin_page(state: &AppState, reader: &Reader, error: Option<String>) ->
             harvests: harvests.iter().map(HarvestRow::new).collect(),
             error,
         },
-    ))
+    )))
 }
 
 /// `GET /admin`: what is hidden, and the form to hide a user.
-pub(crate) async fn page(State(state): State<AppState>, reader: Reader) -> Response {
-    if admin(&reader).is_none() {
-        return not_admin(&reader);
+pub(crate) async fn page(State(state): State<AppState>, reader: Reader) -> PageResult {
+    if reader.admin().is_none() {
+        return Ok(not_admin(&reader));
     }
     admin_page(&state, &reader, None).await
 }
@@ -181,31 +161,23 @@ pub(crate) async fn hide_paper(
     reader: Reader,
     Path(key): Path<String>,
     form: Result<Form<HideForm>, FormRejection>,
-) -> Response {
+) -> PageResult {
     let (signed_in, _, hidden) = match checked_form(&reader, form) {
         Ok(checked) => checked,
-        Err(refused) => return refused,
+        Err(refused) => return Ok(refused),
     };
-    let missing = || not_found_page(&format!("There is no paper {key} here."));
-    let Ok(parsed) = PaperKey::parse(&key) else {
-        return missing();
-    };
-    let paper = match paperboy_store::paper_by_key(&*state.store, &parsed).await {
-        Ok(Some(paper)) => paper,
-        Ok(None) => return missing(),
-        Err(error) => return failure_page(error),
-    };
-    match state
+    let paper = visible_paper(&*state.store, &key, true)
+        .await?
+        .ok_or_else(|| PageError::no_paper(&key))?;
+    state
         .store
         .set_paper_hidden(paper.id, hidden, Utc::now())
-        .await
-    {
-        Ok(_) => {
-            tracing::info!(paper = %paper.id, hidden, admin = %signed_in.user.id, "paper visibility changed");
-            Redirect::to(&format!("/papers/{}", paperboy_core::key_segment(&key))).into_response()
-        }
-        Err(error) => failure_page(error),
-    }
+        .await?;
+    tracing::info!(paper = %paper.id, hidden, admin = %signed_in.user.id, "paper visibility changed");
+    Ok(see_other(&format!(
+        "/papers/{}",
+        paperboy_core::key_segment(&key)
+    )))
 }
 
 /// `POST /admin/users/hidden`: `value=true` hides the user with `email`, `false` shows them.
@@ -213,10 +185,10 @@ pub(crate) async fn hide_user(
     State(state): State<AppState>,
     reader: Reader,
     form: Result<Form<HideForm>, FormRejection>,
-) -> Response {
+) -> PageResult {
     let (signed_in, form, hidden) = match checked_form(&reader, form) {
         Ok(checked) => checked,
-        Err(refused) => return refused,
+        Err(refused) => return Ok(refused),
     };
     let Ok(email) = form.email.parse::<EmailAddress>() else {
         return admin_page(
@@ -226,25 +198,16 @@ pub(crate) async fn hide_user(
         )
         .await;
     };
-    let user = match state.store.user_by_email(&email).await {
-        Ok(Some(user)) => user,
-        Ok(None) => {
-            return admin_page(&state, &reader, Some("No user has that address.".into())).await;
-        }
-        Err(error) => return failure_page(error),
+    let Some(user) = state.store.user_by_email(&email).await? else {
+        return admin_page(&state, &reader, Some("No user has that address.".into())).await;
     };
     if user.id == signed_in.user.id {
         return admin_page(&state, &reader, Some("You cannot hide yourself.".into())).await;
     }
-    match state
+    state
         .store
         .set_user_hidden(user.id, hidden, Utc::now())
-        .await
-    {
-        Ok(_) => {
-            tracing::info!(user = %user.id, hidden, admin = %signed_in.user.id, "user visibility changed");
-            Redirect::to("/admin").into_response()
-        }
-        Err(error) => failure_page(error),
-    }
+        .await?;
+    tracing::info!(user = %user.id, hidden, admin = %signed_in.user.id, "user visibility changed");
+    Ok(see_other("/admin"))
 }

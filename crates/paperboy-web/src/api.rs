@@ -3,146 +3,24 @@
 //! `{"code": "...", "message": "..."}` with a 4xx or 5xx status.
 
 use axum::Json;
-use axum::extract::{Path, Query as QueryParams, State};
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::extract::{Path, State};
 use chrono::NaiveDate;
+use paperboy_core::Paper;
 use paperboy_core::trending::{Decay, Window};
-use paperboy_core::{Paper, PaperKey};
-use paperboy_search::{Mode, Query, SearchError, paper_text};
+use paperboy_search::{Mode, Query, paper_text};
 use serde::{Deserialize, Serialize};
 
-use crate::AppState;
-use crate::lists::{listed_between, papers_of, run_search};
+use crate::error::ApiError;
+use crate::lists::{listed_between, papers_of, run_search, visible_paper};
+use crate::params::{Params, mode_param};
 use crate::period::Period;
+use crate::state::AppState;
 
 /// Results per request when none is asked for, and the most that may be.
 const DEFAULT_LIMIT: usize = 20;
 const MAX_LIMIT: usize = 100;
 /// The most papers of one period the daily API reads.
 const MAX_PERIOD_PAPERS: u32 = 10_000;
-
-/// An error in the API's one shape.
-#[derive(Debug, Serialize)]
-pub(crate) struct ApiError {
-    #[serde(skip)]
-    status: StatusCode,
-    code: &'static str,
-    message: String,
-}
-
-impl ApiError {
-    pub(crate) fn not_found(message: impl Into<String>) -> Self {
-        ApiError {
-            status: StatusCode::NOT_FOUND,
-            code: "not_found",
-            message: message.into(),
-        }
-    }
-
-    pub(crate) fn bad_request(message: impl Into<String>) -> Self {
-        ApiError {
-            status: StatusCode::BAD_REQUEST,
-            code: "bad_request",
-            message: message.into(),
-        }
-    }
-
-    pub(crate) fn unauthorized(message: impl Into<String>) -> Self {
-        ApiError {
-            status: StatusCode::UNAUTHORIZED,
-            code: "unauthorized",
-            message: message.into(),
-        }
-    }
-
-    pub(crate) fn forbidden(message: impl Into<String>) -> Self {
-        ApiError {
-            status: StatusCode::FORBIDDEN,
-            code: "forbidden",
-            message: message.into(),
-        }
-    }
-
-    pub(crate) fn too_many_requests() -> Self {
-        ApiError {
-            status: StatusCode::TOO_MANY_REQUESTS,
-            code: "too_many_requests",
-            message: "too many requests from this network; try again later (see Retry-After)"
-                .to_owned(),
-        }
-    }
-
-    /// A request refused before it reached a handler (see [`crate::pages::refusal`]).
-    pub(crate) fn refused(status: StatusCode, message: &str) -> Self {
-        let code = match status {
-            StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
-            StatusCode::REQUEST_TIMEOUT => "request_timeout",
-            StatusCode::SERVICE_UNAVAILABLE => "unavailable",
-            _ => "bad_request",
-        };
-        ApiError {
-            status,
-            code,
-            message: message.to_owned(),
-        }
-    }
-
-    pub(crate) fn internal(error: impl std::fmt::Display) -> Self {
-        eprintln!("paperboy: request failed: {error}");
-        ApiError {
-            status: StatusCode::INTERNAL_SERVER_ERROR,
-            code: "internal",
-            message: "the server failed to answer; the error is in its log".to_owned(),
-        }
-    }
-
-    pub(crate) fn into_response_value(self) -> Response {
-        (self.status, Json(&self)).into_response()
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        self.into_response_value()
-    }
-}
-
-impl From<SearchError> for ApiError {
-    fn from(error: SearchError) -> Self {
-        match error {
-            SearchError::EmptyQuery => ApiError::bad_request(error.to_string()),
-            other => ApiError::internal(other),
-        }
-    }
-}
-
-impl From<paperboy_store::StoreError> for ApiError {
-    fn from(error: paperboy_store::StoreError) -> Self {
-        ApiError::internal(error)
-    }
-}
-
-/// Query parameters that failed to parse become a 400 in the API's shape.
-pub(crate) struct Params<T>(pub(crate) T);
-
-impl<T, S> axum::extract::FromRequestParts<S> for Params<T>
-where
-    T: serde::de::DeserializeOwned + Send,
-    S: Send + Sync,
-{
-    type Rejection = ApiError;
-
-    async fn from_request_parts(
-        parts: &mut axum::http::request::Parts,
-        state: &S,
-    ) -> Result<Self, Self::Rejection> {
-        QueryParams::<T>::from_request_parts(parts, state)
-            .await
-            .map(|QueryParams(value)| Params(value))
-            .map_err(|rejection| ApiError::bad_request(rejection.body_text()))
-    }
-}
 
 /// A paper as the API returns it.
 #[derive(Debug, Serialize)]
@@ -394,19 +272,9 @@ async fn hits_json(state: &AppState, query: Query) -> Result<Vec<HitJson>, ApiEr
 /// The paper `key` names, unless an admin hid it.
 async fn find(state: &AppState, key: &str) -> Result<Paper, ApiError> {
     let not_found = || ApiError::not_found(format!("no paper with id {key:?}"));
-    let key = PaperKey::parse(key).map_err(|_| not_found())?;
-    paperboy_store::paper_by_key(&*state.store, &key)
+    visible_paper(&*state.store, key, false)
         .await?
-        .filter(|paper| !paper.hidden)
         .ok_or_else(not_found)
-}
-
-/// The `mode` parameter of the search page and the API: hybrid unless named.
-pub(crate) fn mode_param(text: Option<&str>) -> Result<Mode, String> {
-    match text {
-        None | Some("") => Ok(Mode::Hybrid),
-        Some(text) => text.parse(),
-    }
 }
 
 fn limit(asked: Option<usize>) -> Result<usize, ApiError> {

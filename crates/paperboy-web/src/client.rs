@@ -16,7 +16,7 @@ use axum::http::request::Parts;
 use hashlink::LruCache;
 use ipnet::IpNet;
 
-use crate::AppState;
+use crate::state::AppState;
 
 /// The networks whose connections are proxies that set `X-Forwarded-For`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -9,47 +9,82 @@ use paperboy_core::Paper;
 use paperboy_core::text::urlencode;
 use paperboy_core::trending::Window;
 use paperboy_search::{Query, SearchError};
+use paperboy_store::StoreError;
 use serde::Deserialize;
 
-use crate::AppState;
 use crate::lists::{listed_between, papers_of, run_search, trending};
+use crate::state::AppState;
 use crate::view::paper_href;
 
 /// Entries per feed.
 const ENTRIES: usize = 30;
 
-pub(crate) async fn daily(State(state): State<AppState>) -> Response {
-    let result = async {
-        let Some(day) = state.store.listing_dates().await?.last().copied() else {
-            return Ok(Vec::new());
-        };
-        listed_between(&*state.store, day, day, ENTRIES as u32, 0).await
-    }
-    .await;
-    match result {
-        Ok(papers) => atom(&state, "Daily papers", "/feeds/daily.atom", "/", &papers),
-        Err(error) => failure(error),
+/// Why a feed could not be made, answered in plain text: what feed readers show.
+#[derive(Debug)]
+pub(crate) enum FeedError {
+    BadRequest(&'static str),
+    /// The server failed; already logged.
+    Internal,
+}
+
+impl IntoResponse for FeedError {
+    fn into_response(self) -> Response {
+        match self {
+            FeedError::BadRequest(message) => (StatusCode::BAD_REQUEST, message).into_response(),
+            FeedError::Internal => {
+                (StatusCode::INTERNAL_SERVER_ERROR, "the feed failed\n").into_response()
+            }
+        }
     }
 }
 
-pub(crate) async fn trending_feed(State(state): State<AppState>) -> Response {
-    match trending(&*state.store, Window::Week).await {
-        Ok(scored) => {
-            let papers: Vec<Paper> = scored
-                .into_iter()
-                .take(ENTRIES)
-                .map(|(paper, _)| paper)
-                .collect();
-            atom(
-                &state,
-                "Trending papers this week",
-                "/feeds/trending.atom",
-                "/trending",
-                &papers,
-            )
-        }
-        Err(error) => failure(error),
+impl From<StoreError> for FeedError {
+    fn from(error: StoreError) -> Self {
+        tracing::error!(%error, "a feed failed");
+        FeedError::Internal
     }
+}
+
+impl From<SearchError> for FeedError {
+    fn from(error: SearchError) -> Self {
+        match error {
+            SearchError::EmptyQuery => FeedError::BadRequest("the search has no words\n"),
+            error => {
+                tracing::error!(%error, "a feed failed");
+                FeedError::Internal
+            }
+        }
+    }
+}
+
+pub(crate) async fn daily(State(state): State<AppState>) -> Result<Response, FeedError> {
+    let papers = match state.store.listing_dates().await?.last().copied() {
+        Some(day) => listed_between(&*state.store, day, day, ENTRIES as u32, 0).await?,
+        None => Vec::new(),
+    };
+    Ok(atom(
+        &state,
+        "Daily papers",
+        "/feeds/daily.atom",
+        "/",
+        &papers,
+    ))
+}
+
+pub(crate) async fn trending_feed(State(state): State<AppState>) -> Result<Response, FeedError> {
+    let papers: Vec<Paper> = trending(&*state.store, Window::Week)
+        .await?
+        .into_iter()
+        .take(ENTRIES)
+        .map(|(paper, _)| paper)
+        .collect();
+    Ok(atom(
+        &state,
+        "Trending papers this week",
+        "/feeds/trending.atom",
+        "/trending",
+        &papers,
+    ))
 }
 
 #[derive(Debug, Deserialize)]
@@ -60,38 +95,28 @@ pub(crate) struct SearchParams {
 pub(crate) async fn search(
     State(state): State<AppState>,
     params: Result<QueryParams<SearchParams>, axum::extract::rejection::QueryRejection>,
-) -> Response {
+) -> Result<Response, FeedError> {
     let q = params
         .ok()
         .and_then(|QueryParams(params)| params.q)
         .unwrap_or_default();
     if q.trim().is_empty() {
-        return (StatusCode::BAD_REQUEST, "give the search words as q\n").into_response();
+        return Err(FeedError::BadRequest("give the search words as q\n"));
     }
-    let hits = match run_search(&state, Query::new(&q).limit(ENTRIES)).await {
-        Ok(hits) => hits,
-        Err(SearchError::EmptyQuery) => {
-            return (StatusCode::BAD_REQUEST, "the search has no words\n").into_response();
-        }
-        Err(error) => return failure(error),
-    };
-    let papers: Vec<Paper> = match papers_of(&*state.store, hits).await {
-        Ok(found) => found.into_iter().map(|(_, paper)| paper).collect(),
-        Err(error) => return failure(error),
-    };
+    let hits = run_search(&state, Query::new(&q).limit(ENTRIES)).await?;
+    let papers: Vec<Paper> = papers_of(&*state.store, hits)
+        .await?
+        .into_iter()
+        .map(|(_, paper)| paper)
+        .collect();
     let encoded = urlencode(&q);
-    atom(
+    Ok(atom(
         &state,
         &format!("Papers for \u{201c}{q}\u{201d}"),
         &format!("/feeds/search.atom?q={encoded}"),
         &format!("/search?q={encoded}"),
         &papers,
-    )
-}
-
-fn failure(error: impl std::fmt::Display) -> Response {
-    eprintln!("paperboy: a feed failed: {error}");
-    (StatusCode::INTERNAL_SERVER_ERROR, "the feed failed\n").into_response()
+    ))
 }
 
 /// Renders a feed; `self_path` and `page_path` are this feed's and its page's paths.

@@ -2,11 +2,12 @@
 //! [`paperboy_search::recommend`]), hidden papers left out.
 
 use paperboy_core::{Paper, PaperId};
+use paperboy_search::off_async_threads;
 use paperboy_search::recommend::recommend as rank;
 use paperboy_store::StoreError;
 use paperboy_store::account::{Likes, Marked};
 
-use crate::AppState;
+use crate::state::AppState;
 
 /// Papers shown for the reader.
 const SHOWN: usize = 10;
@@ -24,13 +25,12 @@ pub(crate) async fn recommend(
     let searcher = state.searcher.current();
     let _slot = state.search_slots.acquire().await.ok();
     // A few more than shown, in case some were hidden since indexing.
-    let hits = tokio::task::spawn_blocking(move || {
+    let hits = off_async_threads(move || {
         rank(&searcher.index().vectors, &recent, SHOWN * 2, |id| {
             !marked.contains(&id)
         })
     })
-    .await
-    .unwrap_or_else(|panic| std::panic::resume_unwind(panic.into_panic()));
+    .await;
     let ids: Vec<PaperId> = hits.iter().map(|hit| hit.id).collect();
     let mut papers: Vec<Paper> = state
         .store

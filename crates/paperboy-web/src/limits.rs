@@ -7,11 +7,11 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::{StatusCode, Version, header};
+use axum::http::{Version, header};
 use axum::middleware::Next;
 use axum::response::Response;
 
-use crate::pages::refusal;
+use crate::error::{ErrorCode, refusal};
 
 /// The largest request body read.
 pub(crate) const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -43,7 +43,7 @@ pub(crate) async fn bounded_bodies(
             Err(_) => {
                 return refusal(
                     &path,
-                    StatusCode::REQUEST_TIMEOUT,
+                    ErrorCode::RequestTimeout,
                     "The request's body did not arrive in time.",
                 );
             }
@@ -55,7 +55,7 @@ pub(crate) async fn bounded_bodies(
 fn too_large(path: &str) -> Response {
     refusal(
         path,
-        StatusCode::PAYLOAD_TOO_LARGE,
+        ErrorCode::PayloadTooLarge,
         &format!("A request's body may hold at most {MAX_BODY_BYTES} bytes."),
     )
 }
@@ -67,7 +67,7 @@ pub(crate) async fn host_required(request: Request, next: Next) -> Response {
     if request.version() == Version::HTTP_11 && !request.headers().contains_key(header::HOST) {
         return refusal(
             request.uri().path(),
-            StatusCode::BAD_REQUEST,
+            ErrorCode::BadRequest,
             "An HTTP/1.1 request must name the site's host in a Host header.",
         );
     }

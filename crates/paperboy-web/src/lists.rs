@@ -1,15 +1,20 @@
-//! What pages, the API and the feeds share: a day's papers, the trending papers, and search
-//! results with their papers.
+//! What pages, the API and the feeds share: a day's papers, the trending papers, one paper by
+//! its key, and search results with their papers (searches wait for a core, or are refused
+//! when too many wait).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
 use chrono::NaiveDate;
-use paperboy_core::Paper;
 use paperboy_core::trending::Window;
+use paperboy_core::{Paper, PaperKey};
 use paperboy_search::{Query, SearchError, SearchHit};
 use paperboy_store::{PaperQuery, Store, StoreError};
 
-use crate::AppState;
+use crate::error::{ErrorCode, refusal};
+use crate::state::AppState;
 
 /// The most papers one list reads from the store.
 const MAX_LISTED: u32 = 10_000;
@@ -42,6 +47,21 @@ pub(crate) async fn trending(
     paperboy_store::trending(store, window, chrono::Utc::now(), MAX_LISTED).await
 }
 
+/// The paper `key` (an arXiv id or the store's number) names, unless an administrator hid it
+/// and `with_hidden` is false. A key that cannot name a paper names none.
+pub(crate) async fn visible_paper(
+    store: &dyn Store,
+    key: &str,
+    with_hidden: bool,
+) -> Result<Option<Paper>, StoreError> {
+    let Ok(key) = PaperKey::parse(key) else {
+        return Ok(None);
+    };
+    Ok(paperboy_store::paper_by_key(store, &key)
+        .await?
+        .filter(|paper| with_hidden || !paper.hidden))
+}
+
 /// Runs a query off the async threads, once one of the search slots is free: a search keeps
 /// the cores busy (embedding, scanning), so running more at once than there are cores only makes
 /// every one of them slower. Waiting searches go first come, first served.
@@ -52,10 +72,7 @@ pub(crate) async fn run_search(
     let searcher = state.searcher.current();
     // The semaphore is never closed; were it, the search would simply run unthrottled.
     let _slot = state.search_slots.acquire().await.ok();
-    match tokio::task::spawn_blocking(move || searcher.search(&query)).await {
-        Ok(page) => Ok(page?.hits),
-        Err(panic) => std::panic::resume_unwind(panic.into_panic()),
-    }
+    Ok(searcher.search_off_thread(query).await?.hits)
 }
 
 /// The papers of search hits, in order; a hit whose paper left the store since indexing, or
@@ -83,17 +100,17 @@ pub(crate) async fn papers_of(
 /// longer than they would for a retry, and the queue (each waiting request holding its
 /// connection) would grow as fast as requests come.
 pub(crate) async fn search_queue(
-    axum::extract::State(state): axum::extract::State<AppState>,
-    request: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> axum::response::Response {
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
     let in_flight = InFlight::enter(&state.searches_in_flight);
     let capacity = state.search_slots_total + state.max_queued_searches;
     if in_flight.ahead >= capacity {
         tracing::warn!(in_flight = in_flight.ahead, "search queue full: refused");
-        return crate::pages::refusal(
+        return refusal(
             request.uri().path(),
-            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::Unavailable,
             "Too many searches are waiting; please try again in a moment.",
         );
     }

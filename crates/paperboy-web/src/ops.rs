@@ -4,130 +4,24 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::hash::{BuildHasher, Hasher};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::hash::Hasher;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use axum::body::{Body, Bytes, HttpBody};
-use axum::extract::{MatchedPath, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use paperboy_store::harvest::HarvestState;
 
-use crate::AppState;
 use crate::cache::ResponseCache;
+use crate::metrics::{BUCKETS, RouteStats};
+use crate::state::AppState;
 
-/// Upper bounds of the latency histogram's buckets, in seconds.
-const BUCKETS: [f64; 12] = [
-    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
-];
 /// Bodies above this size are sent without an ETag rather than buffered to hash them.
 const MAX_ETAG_BODY: usize = 4 << 20;
-
-/// Request counts and latencies by route.
-#[derive(Debug, Default)]
-pub struct Metrics {
-    routes: Mutex<BTreeMap<(String, u16), RouteStats>>,
-    next_request: AtomicU64,
-    /// A per-process random prefix, so request ids differ across restarts.
-    prefix: u32,
-}
-
-#[derive(Debug, Default, Clone)]
-struct RouteStats {
-    count: u64,
-    seconds: f64,
-    /// Requests at or under each of [`BUCKETS`].
-    buckets: [u64; BUCKETS.len()],
-}
-
-impl Metrics {
-    pub fn new() -> Self {
-        let random = std::collections::hash_map::RandomState::new()
-            .build_hasher()
-            .finish();
-        Metrics {
-            prefix: (random >> 32) as u32,
-            ..Metrics::default()
-        }
-    }
-
-    fn next_request_id(&self) -> String {
-        let number = self.next_request.fetch_add(1, Ordering::Relaxed);
-        format!("{:08x}-{number:x}", self.prefix)
-    }
-
-    fn record(&self, route: &str, status: StatusCode, seconds: f64) {
-        let Ok(mut routes) = self.routes.lock() else {
-            return;
-        };
-        let stats = routes
-            .entry((route.to_owned(), status.as_u16()))
-            .or_default();
-        stats.count += 1;
-        stats.seconds += seconds;
-        for (bucket, bound) in stats.buckets.iter_mut().zip(BUCKETS) {
-            if seconds <= bound {
-                *bucket += 1;
-            }
-        }
-    }
-
-    fn snapshot(&self) -> BTreeMap<(String, u16), RouteStats> {
-        self.routes
-            .lock()
-            .map(|routes| routes.clone())
-            .unwrap_or_default()
-    }
-}
-
-/// Gives the request an id (kept from `X-Request-Id` when a proxy set a sane one), logs it
-/// when it ends, and counts it by route.
-pub(crate) async fn observe(
-    State(state): State<AppState>,
-    request: Request,
-    next: Next,
-) -> Response {
-    let started = Instant::now();
-    let id = request
-        .headers()
-        .get("x-request-id")
-        .and_then(|value| value.to_str().ok())
-        .filter(|value| {
-            !value.is_empty()
-                && value.len() <= 64
-                && value
-                    .bytes()
-                    .all(|byte| byte.is_ascii_alphanumeric() || byte == b'-' || byte == b'_')
-        })
-        .map_or_else(|| state.metrics.next_request_id(), str::to_owned);
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or("unmatched", MatchedPath::as_str)
-        .to_owned();
-    let method = request.method().clone();
-    let mut response = next.run(request).await;
-    let seconds = started.elapsed().as_secs_f64();
-    let status = response.status();
-    state.metrics.record(&route, status, seconds);
-    // The route, not the path: paths hold search words, which are the readers' business.
-    tracing::info!(
-        request_id = %id,
-        %method,
-        route = %route,
-        status = status.as_u16(),
-        ms = format_args!("{:.1}", seconds * 1000.0),
-        "request"
-    );
-    if let Ok(value) = HeaderValue::from_str(&id) {
-        response.headers_mut().insert("x-request-id", value);
-    }
-    response
-}
 
 /// `/metrics` in the Prometheus text format.
 pub(crate) async fn metrics(State(state): State<AppState>) -> Response {
@@ -475,24 +369,7 @@ mod tests {
     }
 
     #[test]
-    fn latencies_fall_into_cumulative_buckets() {
-        let metrics = Metrics::new();
-        metrics.record("/search", StatusCode::OK, 0.003);
-        metrics.record("/search", StatusCode::OK, 0.2);
-        metrics.record("/search", StatusCode::BAD_REQUEST, 0.0005);
-        let snapshot = metrics.snapshot();
-        let ok = &snapshot[&("/search".to_owned(), 200)];
-        assert_eq!(ok.count, 2);
-        assert_eq!(ok.buckets[0], 0, "≤ 1 ms");
-        assert_eq!(ok.buckets[2], 1, "≤ 5 ms");
-        assert_eq!(ok.buckets[7], 2, "≤ 250 ms");
-        assert_eq!(snapshot[&("/search".to_owned(), 400)].buckets[0], 1);
-    }
-
-    #[test]
-    fn request_ids_differ_and_labels_are_escaped() {
-        let metrics = Metrics::new();
-        assert_ne!(metrics.next_request_id(), metrics.next_request_id());
+    fn labels_are_escaped() {
         assert_eq!(label("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
     }
 }

@@ -5,23 +5,27 @@ use askama::Template;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query as QueryParams, State};
 use axum::http::{StatusCode, header};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use chrono::NaiveDate;
+use paperboy_core::Paper;
+use paperboy_core::day::parse_day;
 use paperboy_core::text::author_line;
 use paperboy_core::trending::Window;
-use paperboy_core::{Paper, PaperKey};
 use paperboy_search::highlight::Highlighter;
 use paperboy_search::{Mode, Query, SearchError, paper_text};
 use paperboy_store::account::Marks;
 use serde::Deserialize;
 
-use crate::AppState;
-use crate::accounts::{Reader, ReaderView, mark_cards};
-use crate::api::mode_param;
-use crate::lists::{self, listed_between, papers_of, run_search};
-use crate::period::Period;
-use crate::view::{Card, Piece, bibtex, pieces, web_link};
 use paperboy_core::text::urlencode;
+
+use crate::error::{PageError, PageResult};
+use crate::lists::{self, listed_between, papers_of, run_search, visible_paper};
+use crate::params::mode_param;
+use crate::period::Period;
+use crate::reader::{Reader, ReaderView};
+use crate::respond::render;
+use crate::state::AppState;
+use crate::view::{Card, Piece, bibtex, pieces, web_link};
 
 /// Papers on one page of the daily list or of search results.
 const PAGE_SIZE: usize = 25;
@@ -152,88 +156,8 @@ struct AboutPage {
     papers: u64,
 }
 
-#[derive(Template)]
-#[template(path = "error.html")]
-struct ErrorPage {
-    heading: &'static str,
-    message: String,
-}
-
-/// Renders a template, or a plain 500 if rendering itself failed.
-pub(crate) fn render(status: StatusCode, page: &impl Template) -> Response {
-    match page.render() {
-        Ok(html) => (status, Html(html)).into_response(),
-        Err(error) => {
-            eprintln!("paperboy: rendering a page failed: {error}");
-            (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "the page could not be rendered",
-            )
-                .into_response()
-        }
-    }
-}
-
-pub(crate) fn not_found_page(message: &str) -> Response {
-    render(
-        StatusCode::NOT_FOUND,
-        &ErrorPage {
-            heading: "Not found",
-            message: message.to_owned(),
-        },
-    )
-}
-
-fn bad_request_page(message: String) -> Response {
-    render(
-        StatusCode::BAD_REQUEST,
-        &ErrorPage {
-            heading: "That request did not make sense",
-            message,
-        },
-    )
-}
-
-/// A request refused before any handler ran (too large, too slow, too many): the API's JSON
-/// error under `/api`, a page elsewhere. A 503 says when to come back.
-pub(crate) fn refusal(path: &str, status: StatusCode, message: &str) -> Response {
-    let mut response = if path.starts_with("/api/") {
-        crate::api::ApiError::refused(status, message).into_response_value()
-    } else {
-        let heading = match status {
-            StatusCode::SERVICE_UNAVAILABLE => "Busy",
-            StatusCode::REQUEST_TIMEOUT => "Too slow",
-            _ => "That request was refused",
-        };
-        render(
-            status,
-            &ErrorPage {
-                heading,
-                message: message.to_owned(),
-            },
-        )
-    };
-    if status == StatusCode::SERVICE_UNAVAILABLE {
-        response.headers_mut().insert(
-            axum::http::header::RETRY_AFTER,
-            axum::http::HeaderValue::from_static(RETRY_AFTER_BUSY),
-        );
-    }
-    response
-}
-
-/// Seconds a client refused for load is asked to wait.
-pub(crate) const RETRY_AFTER_BUSY: &str = "2";
-
-pub(crate) fn failure_page(error: impl std::fmt::Display) -> Response {
-    eprintln!("paperboy: request failed: {error}");
-    render(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        &ErrorPage {
-            heading: "Something went wrong",
-            message: "The server failed to answer; the error is in its log.".to_owned(),
-        },
-    )
+fn bad_request(message: impl Into<String>) -> PageError {
+    PageError::BadRequest(message.into())
 }
 
 #[derive(Debug, Deserialize)]
@@ -249,14 +173,11 @@ pub(crate) async fn daily(
     State(state): State<AppState>,
     reader: Reader,
     params: Result<QueryParams<DailyParams>, QueryRejection>,
-) -> Response {
+) -> PageResult {
     let Ok(QueryParams(params)) = params else {
-        return bad_request_page("The address's parameters could not be read.".to_owned());
+        return Err(bad_request("The address's parameters could not be read."));
     };
-    let dates = match state.store.listing_dates().await {
-        Ok(dates) => dates,
-        Err(error) => return failure_page(error),
-    };
+    let dates = state.store.listing_dates().await?;
     let asked = Period::from_params(
         params.date.as_deref(),
         params.week.as_deref(),
@@ -265,23 +186,19 @@ pub(crate) async fn daily(
     let period = match asked {
         Ok(Some(period)) => Some(period),
         Ok(None) => dates.last().copied().map(Period::Day),
-        Err(message) => return bad_request_page(format!("{message}.")),
+        Err(message) => return Err(bad_request(format!("{message}."))),
     };
     let mut cards = match period {
         Some(period) => {
             let (from, until) = period.range();
-            match listed_between(&*state.store, from, until, 500, 0).await {
-                Ok(papers) => papers.iter().map(|paper| Card::new(paper, None)).collect(),
-                Err(error) => return failure_page(error),
-            }
+            let papers = listed_between(&*state.store, from, until, 500, 0).await?;
+            papers.iter().map(|paper| Card::new(paper, None)).collect()
         }
         None => Vec::new(),
     };
-    if let Err(error) = mark_cards(&state, &reader, &mut cards).await {
-        return failure_page(error);
-    }
+    reader.mark(&state, &mut cards).await?;
     let (previous, next) = period.map_or((None, None), |period| period.neighbours(&dates));
-    render(
+    Ok(render(
         StatusCode::OK,
         &DailyPage {
             period,
@@ -290,7 +207,7 @@ pub(crate) async fn daily(
             cards,
             reader: reader.view(),
         },
-    )
+    ))
 }
 
 #[derive(Debug, Deserialize)]
@@ -303,32 +220,27 @@ pub(crate) async fn trending(
     State(state): State<AppState>,
     reader: Reader,
     params: Result<QueryParams<TrendingParams>, QueryRejection>,
-) -> Response {
+) -> PageResult {
     let asked = params.ok().and_then(|QueryParams(params)| params.window);
     let window = match asked.as_deref() {
         None | Some("") => Window::default(),
         Some(text) => match Window::parse(text) {
             Some(window) => window,
             None => {
-                return bad_request_page(format!(
+                return Err(bad_request(format!(
                     "{text:?} is not a trending window (day, week or month)."
-                ));
+                )));
             }
         },
     };
-    let scored = match lists::trending(&*state.store, window).await {
-        Ok(scored) => scored,
-        Err(error) => return failure_page(error),
-    };
+    let scored = lists::trending(&*state.store, window).await?;
     let mut cards: Vec<Card> = scored
         .iter()
         .take(PAGE_SIZE * 2)
         .map(|(paper, _)| Card::new(paper, None))
         .collect();
-    if let Err(error) = mark_cards(&state, &reader, &mut cards).await {
-        return failure_page(error);
-    }
-    render(
+    reader.mark(&state, &mut cards).await?;
+    Ok(render(
         StatusCode::OK,
         &TrendingPage {
             window: window.name(),
@@ -336,7 +248,7 @@ pub(crate) async fn trending(
             cards,
             reader: reader.view(),
         },
-    )
+    ))
 }
 
 #[derive(Debug, Deserialize)]
@@ -354,21 +266,18 @@ pub(crate) async fn search(
     State(state): State<AppState>,
     reader: Reader,
     params: Result<QueryParams<SearchParams>, QueryRejection>,
-) -> Response {
+) -> PageResult {
     let Ok(QueryParams(params)) = params else {
-        return bad_request_page("The search form's values could not be read.".to_owned());
+        return Err(bad_request("The search form's values could not be read."));
     };
     let q = params.q.unwrap_or_default();
-    let mode = match mode_param(params.mode.as_deref()) {
-        Ok(mode) => mode,
-        Err(message) => return bad_request_page(message),
-    };
+    let mode = mode_param(params.mode.as_deref()).map_err(bad_request)?;
     let page = params.page.unwrap_or(1).max(1);
     if page > LAST_SEARCH_PAGE {
-        return bad_request_page(format!(
+        return Err(bad_request(format!(
             "Search results end at page {LAST_SEARCH_PAGE}; narrow the search with more words, \
              dates or a category to see more."
-        ));
+        )));
     }
     let text_of = |value: Option<String>| value.unwrap_or_default().trim().to_owned();
     let mut view = SearchPage {
@@ -384,7 +293,7 @@ pub(crate) async fn search(
         reader: reader.view(),
     };
     if q.trim().is_empty() {
-        return render(StatusCode::OK, &view);
+        return Ok(render(StatusCode::OK, &view));
     }
     let mut query = Query::new(&q)
         .mode(mode)
@@ -394,10 +303,10 @@ pub(crate) async fn search(
         if text.is_empty() {
             continue;
         }
-        let Ok(day) = NaiveDate::parse_from_str(text, "%Y-%m-%d") else {
-            return bad_request_page(format!(
+        let Some(day) = parse_day(text) else {
+            return Err(bad_request(format!(
                 "The {name} date {text:?} is not a date (YYYY-MM-DD)."
-            ));
+            )));
         };
         query = if name == "from" {
             query.from(day)
@@ -413,39 +322,31 @@ pub(crate) async fn search(
             view.more = hits.len() > PAGE_SIZE;
             hits.truncate(PAGE_SIZE);
             let highlighter = Highlighter::new(&q);
-            match papers_of(&*state.store, hits).await {
-                Ok(found) => {
-                    view.cards = found
-                        .iter()
-                        .map(|(_, paper)| Card::new(paper, Some(&highlighter)))
-                        .collect();
-                    if let Err(error) = mark_cards(&state, &reader, &mut view.cards).await {
-                        return failure_page(error);
-                    }
-                }
-                Err(error) => return failure_page(error),
-            }
+            let found = papers_of(&*state.store, hits).await?;
+            view.cards = found
+                .iter()
+                .map(|(_, paper)| Card::new(paper, Some(&highlighter)))
+                .collect();
+            reader.mark(&state, &mut view.cards).await?;
         }
         Err(SearchError::EmptyQuery) => {
             view.error = Some("The search has no words to look for.".to_owned());
         }
-        Err(error) => return failure_page(error),
+        Err(error) => return Err(error.into()),
     }
-    render(StatusCode::OK, &view)
+    Ok(render(StatusCode::OK, &view))
 }
 
 /// `/papers/hep-th/9901001`: an old-style arXiv id typed or pasted as arXiv writes it goes to
 /// the paper's address, where its slash is escaped (see [`paperboy_core::Paper::url_key`]).
-pub(crate) async fn old_style_paper(Path((archive, number)): Path<(String, String)>) -> Response {
+pub(crate) async fn old_style_paper(Path((archive, number)): Path<(String, String)>) -> PageResult {
     let key = format!("{archive}/{number}");
-    match paperboy_core::ArxivId::parse(&key) {
-        Ok(id) => axum::response::Redirect::permanent(&format!(
-            "/papers/{}",
-            paperboy_core::key_segment(&id.to_string())
-        ))
-        .into_response(),
-        Err(_) => not_found_page(&format!("There is no paper {key} here.")),
-    }
+    let id = paperboy_core::ArxivId::parse(&key).map_err(|_| PageError::no_paper(&key))?;
+    Ok(Redirect::permanent(&format!(
+        "/papers/{}",
+        paperboy_core::key_segment(&id.to_string())
+    ))
+    .into_response())
 }
 
 /// `/papers/{key}`: one paper, its links, BibTeX and the papers most like it.
@@ -453,32 +354,24 @@ pub(crate) async fn paper(
     State(state): State<AppState>,
     reader: Reader,
     Path(key): Path<String>,
-) -> Response {
-    let missing = || not_found_page(&format!("There is no paper {key} here."));
-    let Ok(parsed) = PaperKey::parse(&key) else {
-        return missing();
-    };
-    let paper = match paperboy_store::paper_by_key(&*state.store, &parsed).await {
-        Ok(Some(paper)) if !paper.hidden || reader.is_admin() => paper,
-        Ok(_) => return missing(),
-        Err(error) => return failure_page(error),
-    };
-    let mut similar = match similar_cards(&state, &paper).await {
-        Ok(cards) => cards,
-        Err(response) => return response,
-    };
+) -> PageResult {
+    let paper = visible_paper(&*state.store, &key, reader.is_admin())
+        .await?
+        .ok_or_else(|| PageError::no_paper(&key))?;
+    let mut similar = similar_cards(&state, &paper).await?;
     let marks = match &reader.signed_in {
-        Some(signed_in) => match state.store.marks(signed_in.user.id, &[paper.id]).await {
-            Ok(marks) => marks.get(&paper.id).copied().unwrap_or_default(),
-            Err(error) => return failure_page(error),
-        },
+        Some(signed_in) => state
+            .store
+            .marks(signed_in.user.id, &[paper.id])
+            .await?
+            .get(&paper.id)
+            .copied()
+            .unwrap_or_default(),
         None => Marks::default(),
     };
-    if let Err(error) = mark_cards(&state, &reader, &mut similar).await {
-        return failure_page(error);
-    }
+    reader.mark(&state, &mut similar).await?;
     let record = &paper.record;
-    render(
+    Ok(render(
         StatusCode::OK,
         &PaperPage {
             key: paper.url_key(),
@@ -503,10 +396,10 @@ pub(crate) async fn paper(
             bibtex: bibtex(&paper),
             similar,
         },
-    )
+    ))
 }
 
-async fn similar_cards(state: &AppState, paper: &Paper) -> Result<Vec<Card>, Response> {
+async fn similar_cards(state: &AppState, paper: &Paper) -> Result<Vec<Card>, PageError> {
     if state
         .searcher
         .current()
@@ -523,8 +416,8 @@ async fn similar_cards(state: &AppState, paper: &Paper) -> Result<Vec<Card>, Res
     )
     .mode(Mode::Semantic)
     .limit(SIMILAR);
-    let hits = run_search(state, query).await.map_err(failure_page)?;
-    let found = papers_of(&*state.store, hits).await.map_err(failure_page)?;
+    let hits = run_search(state, query).await?;
+    let found = papers_of(&*state.store, hits).await?;
     Ok(found
         .iter()
         .map(|(_, other)| Card::new(other, None))
@@ -541,7 +434,7 @@ pub(crate) async fn similar_to_text(
     State(state): State<AppState>,
     reader: Reader,
     params: Result<QueryParams<SimilarParams>, QueryRejection>,
-) -> Response {
+) -> PageResult {
     let text = params
         .ok()
         .and_then(|QueryParams(params)| params.text)
@@ -553,7 +446,7 @@ pub(crate) async fn similar_to_text(
         reader: reader.view(),
     };
     if text.trim().is_empty() {
-        return render(StatusCode::OK, &view);
+        return Ok(render(StatusCode::OK, &view));
     }
     match run_search(
         &state,
@@ -561,31 +454,25 @@ pub(crate) async fn similar_to_text(
     )
     .await
     {
-        Ok(hits) => match papers_of(&*state.store, hits).await {
-            Ok(found) => {
-                view.cards = found
-                    .iter()
-                    .map(|(_, paper)| Card::new(paper, None))
-                    .collect();
-                if let Err(error) = mark_cards(&state, &reader, &mut view.cards).await {
-                    return failure_page(error);
-                }
-            }
-            Err(error) => return failure_page(error),
-        },
+        Ok(hits) => {
+            let found = papers_of(&*state.store, hits).await?;
+            view.cards = found
+                .iter()
+                .map(|(_, paper)| Card::new(paper, None))
+                .collect();
+            reader.mark(&state, &mut view.cards).await?;
+        }
         Err(SearchError::EmptyQuery) => {
             view.error = Some("The text has no words to compare.".to_owned());
         }
-        Err(error) => return failure_page(error),
+        Err(error) => return Err(error.into()),
     }
-    render(StatusCode::OK, &view)
+    Ok(render(StatusCode::OK, &view))
 }
 
-pub(crate) async fn about(State(state): State<AppState>) -> Response {
-    match state.store.count_papers().await {
-        Ok(papers) => render(StatusCode::OK, &AboutPage { papers }),
-        Err(error) => failure_page(error),
-    }
+pub(crate) async fn about(State(state): State<AppState>) -> PageResult {
+    let papers = state.store.count_papers().await?;
+    Ok(render(StatusCode::OK, &AboutPage { papers }))
 }
 
 pub(crate) async fn stylesheet() -> Response {

@@ -7,113 +7,32 @@
 //!   scanners fetch links, and an address must not be subscribed by its own spam filter.
 //! - The manage link of every digest is also its RFC 8058 one-click unsubscribe URL: a `POST`
 //!   to it unsubscribes, from a mail client without a browser, so it is the one write that the
-//!   same-origin check (see [`same_origin_writes`]) leaves alone; its token is its authority.
+//!   same-origin check (see [`crate::middleware::same_origin_writes`]) leaves alone; its token
+//!   is its authority.
 //! - Requests are limited per client address here and per mailbox in the store.
 
 use std::net::IpAddr;
-use std::sync::Arc;
 
 use askama::Template;
 use axum::Json;
 use axum::extract::rejection::{FormRejection, JsonRejection};
-use axum::extract::{Form, Path, Request, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
-use axum::middleware::Next;
+use axum::extract::{Form, Path, State};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use paperboy_core::EmailAddress;
 use paperboy_core::subscription::{Frequency, Preferences};
 use paperboy_core::token::Token;
-use paperboy_digest::Mailer;
 use paperboy_digest::subscribe::subscribe;
 use paperboy_store::mail::{Confirmation, RequestOutcome, Subscriber, SubscriberState};
 use serde::Deserialize;
 use serde_json::json;
-use tokio::sync::Notify;
 
-use crate::AppState;
-use crate::api::ApiError;
-pub(crate) use crate::client::ClientAddress;
-use crate::client::ClientLimit;
-use crate::pages::{failure_page, render};
-
-/// Subscription requests one client address may make per hour.
-const PER_CLIENT_PER_HOUR: u32 = 10;
-
-/// What the handlers that send mail (subscription requests, sign-in links) share.
-#[derive(Debug)]
-pub struct Subscriptions {
-    pub(crate) mailer: Mailer,
-    /// Wakes the outbox worker when a mail is queued.
-    pub(crate) wake: Arc<Notify>,
-    clients: ClientLimit,
-    /// Sign-in requests are counted apart: asking for the digest does not use them up.
-    pub(crate) sign_in_clients: ClientLimit,
-}
-
-impl Subscriptions {
-    pub fn new(mailer: Mailer, wake: Arc<Notify>) -> Self {
-        Subscriptions {
-            mailer,
-            wake,
-            clients: ClientLimit::per_hour(PER_CLIENT_PER_HOUR),
-            sign_in_clients: ClientLimit::per_hour(PER_CLIENT_PER_HOUR),
-        }
-    }
-
-    pub fn mailer(&self) -> &Mailer {
-        &self.mailer
-    }
-}
-
-/// Refuses state-changing requests that a browser says come from another site (the
-/// `Sec-Fetch-Site` header, else `Origin` against `Host`): a page elsewhere cannot submit
-/// Paperboy's forms in a reader's name. Programs that send neither header are not browsers
-/// and carry no reader's credentials. The one-click unsubscribe URL is exempt (see the module
-/// docs).
-pub(crate) async fn same_origin_writes(request: Request, next: Next) -> Response {
-    let writes = !matches!(
-        *request.method(),
-        Method::GET | Method::HEAD | Method::OPTIONS
-    );
-    let one_click = request
-        .uri()
-        .path()
-        .strip_prefix("/subscription/")
-        .is_some_and(|rest| !rest.contains('/'));
-    if writes && !one_click && is_cross_site(request.headers()) {
-        let message = "this form was sent from another site; open the page on this site and send it from there";
-        return if request.uri().path().starts_with("/api/") {
-            ApiError::forbidden(message).into_response()
-        } else {
-            render(
-                StatusCode::FORBIDDEN,
-                &NoticePage {
-                    heading: "Sent from another site",
-                    message: format!("{message}."),
-                    link: None,
-                },
-            )
-        };
-    }
-    next.run(request).await
-}
-
-fn is_cross_site(headers: &HeaderMap) -> bool {
-    if let Some(site) = headers.get("sec-fetch-site") {
-        return !matches!(site.as_bytes(), b"same-origin" | b"none");
-    }
-    let Some(origin) = headers.get(header::ORIGIN) else {
-        return false;
-    };
-    let host = headers.get(header::HOST).map(HeaderValue::as_bytes);
-    let origin_host = origin
-        .to_str()
-        .ok()
-        .and_then(|origin| origin.split_once("://"))
-        .map(|(_, host)| host.as_bytes());
-    origin_host.is_none() || origin_host != host
-}
+use crate::client::ClientAddress;
+use crate::error::{ApiError, PageError, PageResult, retry_after};
+use crate::params::{PreferencesForm, frequency_param};
+use crate::respond::{NoticePage, no_store, render, sentence};
+use crate::state::AppState;
 
 #[derive(Template)]
 #[template(path = "subscribe.html")]
@@ -123,15 +42,6 @@ struct SubscribePage {
     categories: String,
     weekly: bool,
     error: Option<String>,
-}
-
-#[derive(Template)]
-#[template(path = "notice.html")]
-pub(crate) struct NoticePage {
-    pub(crate) heading: &'static str,
-    pub(crate) message: String,
-    /// A link to offer next, as (href, text).
-    pub(crate) link: Option<(String, &'static str)>,
 }
 
 #[derive(Template)]
@@ -176,46 +86,15 @@ impl ManagePage {
     }
 }
 
-/// The fields of the subscription and preferences forms: topics one per line, categories
-/// separated by commas or spaces.
-#[derive(Debug, Default, Deserialize)]
-pub(crate) struct PreferencesForm {
-    #[serde(default)]
-    email: String,
-    #[serde(default)]
-    pub(crate) topics: String,
-    #[serde(default)]
-    pub(crate) categories: String,
-    #[serde(default)]
-    pub(crate) frequency: Option<String>,
-}
-
-impl PreferencesForm {
-    pub(crate) fn preferences(&self) -> Result<Preferences, String> {
-        let frequency = parse_frequency(self.frequency.as_deref())?;
-        Preferences::new(
-            self.topics.lines(),
-            self.categories.split([',', ' ', '\n', '\r', '\t']),
-            frequency,
-        )
-        .map_err(|error| error.to_string())
+/// The full subscription form again, with what the reader wrote and why it was not taken.
+fn subscribe_page(form: &PreferencesForm, error: String) -> SubscribePage {
+    SubscribePage {
+        email: form.email.clone(),
+        topics: form.topics.clone(),
+        categories: form.categories.clone(),
+        weekly: form.weekly(),
+        error: Some(error),
     }
-
-    fn page(&self, error: String) -> SubscribePage {
-        SubscribePage {
-            email: self.email.clone(),
-            topics: self.topics.clone(),
-            categories: self.categories.clone(),
-            weekly: self.frequency.as_deref() == Some("weekly"),
-            error: Some(error),
-        }
-    }
-}
-
-fn parse_frequency(text: Option<&str>) -> Result<Frequency, String> {
-    text.filter(|text| !text.is_empty())
-        .map_or(Ok(Frequency::Daily), str::parse)
-        .map_err(|error: paperboy_core::subscription::PreferencesError| error.to_string())
 }
 
 /// `POST /api/subscriptions`' body.
@@ -294,7 +173,7 @@ pub(crate) async fn api_subscribe(
         Err(rejection) => return ApiError::bad_request(rejection.body_text()).into_response(),
     };
     let preferences = || {
-        parse_frequency(body.frequency.as_deref()).and_then(|frequency| {
+        frequency_param(body.frequency.as_deref()).and_then(|frequency| {
             Preferences::new(&body.topics, &body.categories, frequency)
                 .map_err(|error| error.to_string())
         })
@@ -306,17 +185,9 @@ pub(crate) async fn api_subscribe(
         )
             .into_response(),
         Err(RequestError::Invalid(message)) => ApiError::bad_request(message).into_response(),
-        Err(RequestError::TooMany(seconds)) => too_many(seconds, ApiError::too_many_requests()),
+        Err(RequestError::TooMany(seconds)) => retry_after(seconds, ApiError::too_many_requests()),
         Err(RequestError::Failed(error)) => ApiError::internal(error).into_response(),
     }
-}
-
-pub(crate) fn too_many(seconds: u64, response: impl IntoResponse) -> Response {
-    let mut response = response.into_response();
-    if let Ok(value) = HeaderValue::from_str(&seconds.to_string()) {
-        response.headers_mut().insert(header::RETRY_AFTER, value);
-    }
-    response
 }
 
 /// `GET /subscribe`: the full form.
@@ -342,7 +213,10 @@ pub(crate) async fn subscribe_submit(
     let Ok(Form(form)) = form else {
         return render(
             StatusCode::BAD_REQUEST,
-            &PreferencesForm::default().page("The form's values could not be read.".into()),
+            &subscribe_page(
+                &PreferencesForm::default(),
+                "The form's values could not be read.".into(),
+            ),
         );
     };
     match request(&state, client, &form.email, || form.preferences()).await {
@@ -355,43 +229,25 @@ pub(crate) async fn subscribe_submit(
             },
         ),
         Err(RequestError::Invalid(message)) => {
-            render(StatusCode::BAD_REQUEST, &form.page(capitalise(&message)))
+            render(StatusCode::BAD_REQUEST, &subscribe_page(&form, sentence(&message)))
         }
-        Err(RequestError::TooMany(seconds)) => too_many(
+        Err(RequestError::TooMany(seconds)) => retry_after(
             seconds,
             render(
                 StatusCode::TOO_MANY_REQUESTS,
-                &form.page(
+                &subscribe_page(
+                    &form,
                     "Too many subscription requests from your network; please try again in an hour."
                         .into(),
                 ),
             ),
         ),
-        Err(RequestError::Failed(error)) => failure_page(error),
+        Err(RequestError::Failed(error)) => PageError::internal(error).into_response(),
     }
 }
 
-pub(crate) fn capitalise(message: &str) -> String {
-    let mut chars = message.chars();
-    chars.next().map_or_else(String::new, |first| {
-        format!("{}{}.", first.to_uppercase(), chars.as_str())
-    })
-}
-
-/// Pages behind a secret link or for one reader: never stored by a cache, never sent on as a
-/// referrer.
-pub(crate) fn private(mut response: Response) -> Response {
-    let headers = response.headers_mut();
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    headers.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
-    response
-}
-
 fn dead_link(status: StatusCode, message: &str) -> Response {
-    private(render(
+    no_store(render(
         status,
         &NoticePage {
             heading: "This link does not work",
@@ -409,7 +265,7 @@ pub(crate) async fn confirm_page(Path(token): Path<String>) -> Response {
             "The confirmation link is incomplete: copy the whole link from the mail.",
         );
     }
-    private(render(
+    no_store(render(
         StatusCode::OK,
         &ConfirmPage {
             action: format!("/subscriptions/confirm/{token}"),
@@ -418,26 +274,29 @@ pub(crate) async fn confirm_page(Path(token): Path<String>) -> Response {
 }
 
 /// `POST /subscriptions/confirm/{token}`: confirms.
-pub(crate) async fn confirm(State(state): State<AppState>, Path(token): Path<String>) -> Response {
+pub(crate) async fn confirm(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+) -> PageResult {
     let Ok(token) = token.parse::<Token>() else {
-        return dead_link(
+        return Ok(dead_link(
             StatusCode::NOT_FOUND,
             "The confirmation link is incomplete: copy the whole link from the mail.",
-        );
+        ));
     };
-    match state
+    let confirmation = state
         .store
         .confirm_subscription(token.hash(), Utc::now())
-        .await
-    {
-        Ok(Confirmation::Confirmed(subscriber)) => {
+        .await?;
+    Ok(match confirmation {
+        Confirmation::Confirmed(subscriber) => {
             tracing::info!(to = %subscriber.email.masked(), "subscription confirmed");
             let manage = state.subscriptions.mailer.manage_url(&subscriber);
             let path = manage
                 .strip_prefix(state.subscriptions.mailer.public_url())
                 .unwrap_or(&manage)
                 .to_owned();
-            private(render(
+            no_store(render(
                 StatusCode::OK,
                 &NoticePage {
                     heading: "You are subscribed",
@@ -450,51 +309,51 @@ pub(crate) async fn confirm(State(state): State<AppState>, Path(token): Path<Str
                 },
             ))
         }
-        Ok(Confirmation::Expired) => dead_link(
+        Confirmation::Expired => dead_link(
             StatusCode::GONE,
             "The confirmation link has expired (links work for 48 hours). Subscribe again to get a new one.",
         ),
-        Ok(Confirmation::AlreadyUsed) => dead_link(
+        Confirmation::AlreadyUsed => dead_link(
             StatusCode::GONE,
             "This confirmation link was already used. The link in your latest digest manages your subscription.",
         ),
-        Ok(Confirmation::Unknown) => dead_link(
+        Confirmation::Unknown => dead_link(
             StatusCode::NOT_FOUND,
             "This confirmation link is not known here.",
         ),
-        Err(error) => failure_page(error),
-    }
+    })
 }
 
-/// The subscriber a manage link names, or the page to answer with.
-async fn linked_subscriber(state: &AppState, token: &str) -> Result<Subscriber, Response> {
-    match state
+/// The subscriber a manage link names; `Ok(Err(page))` answers a link that names none.
+async fn linked_subscriber(
+    state: &AppState,
+    token: &str,
+) -> Result<Result<Subscriber, Response>, PageError> {
+    let subscriber = state
         .subscriptions
         .mailer
         .subscriber_of_link(&*state.store, token)
-        .await
-    {
-        Ok(Some(subscriber)) => Ok(subscriber),
-        Ok(None) => Err(dead_link(
+        .await?;
+    Ok(subscriber.ok_or_else(|| {
+        dead_link(
             StatusCode::NOT_FOUND,
             "This subscription link is not known here: it may have been cut short, or the subscription removed.",
-        )),
-        Err(error) => Err(failure_page(error)),
-    }
+        )
+    }))
 }
 
 /// `GET /subscription/{token}`: the subscriber's settings.
 pub(crate) async fn manage_page(
     State(state): State<AppState>,
     Path(token): Path<String>,
-) -> Response {
-    match linked_subscriber(&state, &token).await {
-        Ok(subscriber) => private(render(
+) -> PageResult {
+    Ok(match linked_subscriber(&state, &token).await? {
+        Ok(subscriber) => no_store(render(
             StatusCode::OK,
             &ManagePage::new(&subscriber, format!("/subscription/{token}")),
         )),
-        Err(response) => response,
-    }
+        Err(dead) => dead,
+    })
 }
 
 /// `POST /subscription/{token}`: unsubscribes (the one-click URL of RFC 8058, and the
@@ -502,16 +361,14 @@ pub(crate) async fn manage_page(
 pub(crate) async fn unsubscribe(
     State(state): State<AppState>,
     Path(token): Path<String>,
-) -> Response {
-    let subscriber = match linked_subscriber(&state, &token).await {
+) -> PageResult {
+    let subscriber = match linked_subscriber(&state, &token).await? {
         Ok(subscriber) => subscriber,
-        Err(response) => return response,
+        Err(dead) => return Ok(dead),
     };
-    if let Err(error) = state.store.unsubscribe(subscriber.id).await {
-        return failure_page(error);
-    }
+    state.store.unsubscribe(subscriber.id).await?;
     tracing::info!(to = %subscriber.email.masked(), "unsubscribed");
-    private(render(
+    Ok(no_store(render(
         StatusCode::OK,
         &NoticePage {
             heading: "You are unsubscribed",
@@ -521,7 +378,7 @@ pub(crate) async fn unsubscribe(
             ),
             link: Some(("/subscribe".to_owned(), "Subscribe again")),
         },
-    ))
+    )))
 }
 
 /// `POST /subscription/{token}/preferences`: saves topics, categories and frequency.
@@ -529,10 +386,10 @@ pub(crate) async fn save_preferences(
     State(state): State<AppState>,
     Path(token): Path<String>,
     form: Result<Form<PreferencesForm>, FormRejection>,
-) -> Response {
-    let subscriber = match linked_subscriber(&state, &token).await {
+) -> PageResult {
+    let subscriber = match linked_subscriber(&state, &token).await? {
         Ok(subscriber) => subscriber,
-        Err(response) => return response,
+        Err(dead) => return Ok(dead),
     };
     let action = format!("/subscription/{token}");
     let preferences = match form {
@@ -543,57 +400,19 @@ pub(crate) async fn save_preferences(
         Ok(preferences) => preferences,
         Err(message) => {
             let mut page = ManagePage::new(&subscriber, action);
-            page.error = Some(capitalise(&message));
-            return private(render(StatusCode::BAD_REQUEST, &page));
+            page.error = Some(sentence(&message));
+            return Ok(no_store(render(StatusCode::BAD_REQUEST, &page)));
         }
     };
-    if let Err(error) = state
+    state
         .store
         .set_preferences(subscriber.id, &preferences)
-        .await
-    {
-        return failure_page(error);
-    }
+        .await?;
     let updated = Subscriber {
         preferences,
         ..subscriber
     };
     let mut page = ManagePage::new(&updated, action);
     page.saved = true;
-    private(render(StatusCode::OK, &page))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cross_site_writes_are_recognised() {
-        let headers = |pairs: &[(&'static str, &'static str)]| {
-            let mut map = HeaderMap::new();
-            for (name, value) in pairs {
-                map.insert(*name, HeaderValue::from_static(value));
-            }
-            map
-        };
-        assert!(!is_cross_site(&headers(&[])));
-        assert!(!is_cross_site(&headers(&[(
-            "sec-fetch-site",
-            "same-origin"
-        )])));
-        assert!(is_cross_site(&headers(&[("sec-fetch-site", "cross-site")])));
-        assert!(is_cross_site(&headers(&[("sec-fetch-site", "same-site")])));
-        assert!(!is_cross_site(&headers(&[
-            ("origin", "http://papers.example.org"),
-            ("host", "papers.example.org")
-        ])));
-        assert!(is_cross_site(&headers(&[
-            ("origin", "https://evil.example"),
-            ("host", "papers.example.org")
-        ])));
-        assert!(is_cross_site(&headers(&[
-            ("origin", "null"),
-            ("host", "papers.example.org")
-        ])));
-    }
+    Ok(no_store(render(StatusCode::OK, &page)))
 }

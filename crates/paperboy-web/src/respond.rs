@@ -1,0 +1,65 @@
+//! Building responses that every kind of page needs: rendering a template, the notice and
+//! error pages, and the headers of private pages. Feature modules answer through these, so a
+//! change to how pages are sent is made once.
+
+use askama::Template;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+
+/// A page saying what went wrong with a request.
+#[derive(Template)]
+#[template(path = "error.html")]
+pub(crate) struct ErrorPage {
+    pub(crate) heading: &'static str,
+    pub(crate) message: String,
+}
+
+/// A page saying what happened (a mail sent, a link that no longer works), with a link onward.
+#[derive(Template)]
+#[template(path = "notice.html")]
+pub(crate) struct NoticePage {
+    pub(crate) heading: &'static str,
+    pub(crate) message: String,
+    /// A link to offer next, as (href, text).
+    pub(crate) link: Option<(String, &'static str)>,
+}
+
+/// Renders a template, or a plain 500 if rendering itself failed.
+pub(crate) fn render(status: StatusCode, page: &impl Template) -> Response {
+    match page.render() {
+        Ok(html) => (status, Html(html)).into_response(),
+        Err(error) => {
+            tracing::error!(%error, "rendering a page failed");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the page could not be rendered",
+            )
+                .into_response()
+        }
+    }
+}
+
+/// Pages behind a secret link or for one reader: never stored by a cache, never sent on as a
+/// referrer.
+pub(crate) fn no_store(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    response
+}
+
+/// A 303 to `location`: where a form sends the reader after it was done.
+pub(crate) fn see_other(location: &str) -> Response {
+    Redirect::to(location).into_response()
+}
+
+/// A message of the core crates (`the address has no @`) as a sentence on a page.
+pub(crate) fn sentence(message: &str) -> String {
+    let mut chars = message.chars();
+    chars.next().map_or_else(String::new, |first| {
+        format!("{}{}.", first.to_uppercase(), chars.as_str())
+    })
+}
