@@ -6,6 +6,7 @@
 
 pub mod account;
 mod arxiv_id;
+mod category;
 pub mod day;
 mod email;
 mod paper;
@@ -17,6 +18,7 @@ pub mod token;
 pub mod trending;
 
 pub use arxiv_id::{ArxivId, ArxivIdError};
+pub use category::Category;
 pub use email::{EmailAddress, EmailError};
 pub use paper::{
     InvalidRecord, Paper, PaperDraft, PaperId, PaperKey, PaperRecord, Source, key_segment, limits,

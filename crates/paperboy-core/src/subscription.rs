@@ -10,7 +10,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::taxonomy::CATEGORIES;
+use crate::Category;
 
 /// The most topics one subscriber may follow.
 pub const MAX_TOPICS: usize = 10;
@@ -74,7 +74,7 @@ impl FromStr for Frequency {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Preferences {
     topics: Vec<String>,
-    categories: Vec<String>,
+    categories: Vec<Category>,
     frequency: Frequency,
 }
 
@@ -125,23 +125,23 @@ impl Preferences {
                 kept_topics.push(topic);
             }
         }
-        let mut kept_categories: Vec<String> = Vec::new();
+        let mut kept_categories: Vec<Category> = Vec::new();
         for category in categories {
             let category = category.as_ref().trim();
             if category.is_empty() {
                 continue;
             }
-            let Some(code) = known_category(category) else {
+            let Some(category) = Category::known(category) else {
                 // Cut what is echoed back: the message goes onto a page.
                 return Err(PreferencesError::UnknownCategory(
                     category.chars().take(40).collect(),
                 ));
             };
-            if !kept_categories.iter().any(|kept| kept == code) {
+            if !kept_categories.contains(&category) {
                 if kept_categories.len() == MAX_CATEGORIES {
                     return Err(PreferencesError::TooManyCategories);
                 }
-                kept_categories.push(code.to_owned());
+                kept_categories.push(category);
             }
         }
         Ok(Preferences {
@@ -155,36 +155,14 @@ impl Preferences {
         &self.topics
     }
 
-    /// Category codes (`cs.LG`) or archives (`cs`).
-    pub fn categories(&self) -> &[String] {
+    /// Categories (`cs.LG`) or archives (`cs`), in arXiv's spelling.
+    pub fn categories(&self) -> &[Category] {
         &self.categories
     }
 
     pub fn frequency(&self) -> Frequency {
         self.frequency
     }
-}
-
-/// The canonical code for `text`: a category (`cs.LG`, matched ignoring case) or an archive
-/// with categories (`cs`).
-fn known_category(text: &str) -> Option<&'static str> {
-    if let Some(category) = CATEGORIES
-        .iter()
-        .find(|category| category.code.eq_ignore_ascii_case(text))
-    {
-        return Some(category.code);
-    }
-    let archive = text.to_ascii_lowercase();
-    CATEGORIES
-        .iter()
-        .find(|category| {
-            category
-                .code
-                .strip_prefix(archive.as_str())
-                .is_some_and(|rest| rest.starts_with('.'))
-        })
-        .and_then(|category| category.code.split_once('.'))
-        .map(|(archive, _)| archive)
 }
 
 #[cfg(test)]
@@ -205,7 +183,10 @@ mod tests {
         )
         .unwrap_or_default();
         assert_eq!(preferences.topics(), ["graph neural networks", "diffusion"]);
-        assert_eq!(preferences.categories(), ["cs.LG", "cs"]);
+        assert_eq!(
+            preferences.categories(),
+            [Category::new("cs.LG"), Category::new("cs")]
+        );
         assert_eq!(preferences.frequency(), Frequency::Weekly);
     }
 

@@ -23,21 +23,22 @@ pub fn is_well_formed_code(code: &str) -> bool {
     archive_ok && class_ok && code.len() <= 30
 }
 
-/// One arXiv category: its code (`cs.LG`) and its official name (`Machine Learning`).
+/// One row of the taxonomy: a category's code (`cs.LG`) and its official name (`Machine
+/// Learning`). A filter by category or archive is a [`crate::Category`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Category {
+pub struct Entry {
     pub code: &'static str,
     pub name: &'static str,
 }
 
-const fn cat(code: &'static str, name: &'static str) -> Category {
-    Category { code, name }
+const fn cat(code: &'static str, name: &'static str) -> Entry {
+    Entry { code, name }
 }
 
 /// Every arXiv category, sorted by code: the current taxonomy
 /// (<https://arxiv.org/category_taxonomy>) plus the archive-level and retired codes that still
 /// appear on old papers (`astro-ph`, `cmp-lg`, `solv-int`, ...).
-pub static CATEGORIES: &[Category] = &[
+pub static CATEGORIES: &[Entry] = &[
     cat("acc-phys", "Accelerator Physics (legacy)"),
     cat(
         "adap-org",

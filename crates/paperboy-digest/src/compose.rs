@@ -23,10 +23,10 @@ use chrono::{DateTime, Datelike, Days, NaiveDate, Utc, Weekday};
 use paperboy_core::subscription::{Frequency, SubscriberId};
 use paperboy_core::text::{author_line, shorten};
 use paperboy_core::trending::Window;
-use paperboy_core::{EmailAddress, Paper, PaperId};
+use paperboy_core::{Category, EmailAddress, Paper, PaperId};
 use paperboy_mail::Email;
 use paperboy_search::recommend::recommend;
-use paperboy_search::{Filters, PaperFacets, Query, Searcher};
+use paperboy_search::{Filters, PaperFacets, Query, Searcher, off_async_threads};
 use paperboy_store::account::Likes;
 use paperboy_store::mail::{MessageKind, QueuedDigest, Subscriber, SubscriberState};
 use paperboy_store::{PaperQuery, Store, trending};
@@ -150,8 +150,8 @@ pub struct Composer<'a> {
     reference: Option<NaiveDate>,
     trending: Vec<Arc<Paper>>,
     papers: HashMap<PaperId, Arc<Paper>>,
-    topic_hits: HashMap<(String, NaiveDate, NaiveDate, Vec<String>), Vec<PaperId>>,
-    category_papers: HashMap<(Vec<String>, NaiveDate, NaiveDate), Vec<PaperId>>,
+    topic_hits: HashMap<(String, NaiveDate, NaiveDate, Vec<Category>), Vec<PaperId>>,
+    category_papers: HashMap<(Vec<Category>, NaiveDate, NaiveDate), Vec<PaperId>>,
     window_papers: HashMap<(NaiveDate, NaiveDate), Arc<HashSet<PaperId>>>,
 }
 
@@ -352,13 +352,12 @@ impl<'a> Composer<'a> {
         }
         let listed = self.window_papers(from, until).await?;
         let searcher = self.searcher.clone();
-        let hits = tokio::task::spawn_blocking(move || {
+        let hits = off_async_threads(move || {
             recommend(&searcher.index().vectors, &recent, TOPIC_CANDIDATES, |id| {
                 listed.contains(&id) && !marked.contains(&id)
             })
         })
-        .await
-        .unwrap_or_else(|panic| std::panic::resume_unwind(panic.into_panic()));
+        .await;
         Ok(hits
             .into_iter()
             .filter(|hit| hit.score >= MIN_FOR_YOU_COSINE)
@@ -406,7 +405,7 @@ impl<'a> Composer<'a> {
         topic: &str,
         from: NaiveDate,
         until: NaiveDate,
-        categories: &[String],
+        categories: &[Category],
     ) -> Result<Vec<PaperId>, DigestError> {
         let key = (topic.to_lowercase(), from, until, categories.to_vec());
         if let Some(hits) = self.topic_hits.get(&key) {
@@ -420,9 +419,7 @@ impl<'a> Composer<'a> {
             })
             .limit(TOPIC_CANDIDATES);
         let searcher = self.searcher.clone();
-        let page = tokio::task::spawn_blocking(move || searcher.search(&query))
-            .await
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic.into_panic()));
+        let page = off_async_threads(move || searcher.search(&query)).await;
         let hits: Vec<PaperId> = match page {
             Ok(page) => page
                 .hits
@@ -444,7 +441,7 @@ impl<'a> Composer<'a> {
     /// Papers listed in the window in any of `categories`, most upvoted first.
     async fn category_papers(
         &mut self,
-        categories: &[String],
+        categories: &[Category],
         from: NaiveDate,
         until: NaiveDate,
     ) -> Result<Vec<PaperId>, DigestError> {
@@ -544,7 +541,7 @@ fn week_start(date: NaiveDate, weekday: Weekday) -> NaiveDate {
 }
 
 /// Whether a paper is in any of `categories` (all papers when there are none).
-fn in_categories(paper: &Paper, categories: &[String]) -> bool {
+fn in_categories(paper: &Paper, categories: &[Category]) -> bool {
     Filters {
         categories: categories.to_vec(),
         ..Filters::default()

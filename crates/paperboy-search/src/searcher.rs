@@ -13,7 +13,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use chrono::NaiveDate;
-use paperboy_core::PaperId;
+use paperboy_core::{Category, PaperId};
 use serde::{Deserialize, Serialize};
 
 use crate::bm25::Bm25Index;
@@ -87,7 +87,7 @@ pub struct Filters {
     /// Papers with a date (published or listed) on or before this day.
     pub until: Option<NaiveDate>,
     /// Papers in any of these categories (`cs.IR`) or archives (`cs`); none means all.
-    pub categories: Vec<String>,
+    pub categories: Vec<Category>,
 }
 
 impl Filters {
@@ -102,14 +102,10 @@ impl Filters {
                     && self.until.is_none_or(|until| *date <= until)
             });
         let filed = self.categories.is_empty()
-            || facets.categories.iter().any(|category| {
-                self.categories.iter().any(|wanted| {
-                    category == wanted
-                        || category
-                            .strip_prefix(wanted.as_str())
-                            .is_some_and(|rest| rest.starts_with('.'))
-                })
-            });
+            || facets
+                .categories
+                .iter()
+                .any(|code| self.categories.iter().any(|wanted| wanted.contains(code)));
         dated && filed
     }
 }
@@ -174,7 +170,7 @@ impl Query {
     }
 
     pub fn category(mut self, category: &str) -> Self {
-        self.filters.categories.push(category.to_owned());
+        self.filters.categories.push(Category::new(category));
         self
     }
 

@@ -30,7 +30,7 @@ use paperboy_core::account::UserId;
 use paperboy_core::subscription::{Preferences, SubscriberId};
 use paperboy_core::token::TokenHash;
 use paperboy_core::trending::{Decay, Window};
-use paperboy_core::{ArxivId, EmailAddress, Paper, PaperId, PaperKey, PaperRecord};
+use paperboy_core::{ArxivId, Category, EmailAddress, Paper, PaperId, PaperKey, PaperRecord};
 
 use account::{Marked, Marks, NewSession, SignIn, SignInRequest, User, VoteOutcome, VoteTally};
 use harvest::{HarvestOutcome, HarvestState};
@@ -105,7 +105,7 @@ pub struct PaperQuery {
     /// Only papers listed (or, never listed, published) on or before this day.
     pub until: Option<NaiveDate>,
     /// Only papers in this category (`cs.IR`), or in any category of this archive (`cs`).
-    pub category: Option<String>,
+    pub category: Option<Category>,
     pub limit: u32,
     pub offset: u32,
 }

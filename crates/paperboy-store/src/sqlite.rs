@@ -337,11 +337,14 @@ impl Store for SqliteStore {
             sql.push("))");
         }
         if let Some(category) = &query.category {
+            // What Category::contains says, in SQL: the code itself or, for an archive, any
+            // code starting with `archive.` (instr, unlike LIKE, minds case and has no wildcards).
             sql.push(" AND EXISTS (SELECT 1 FROM paper_categories c WHERE c.paper_id = p.id AND (c.category = ")
-                .push_bind(category.clone());
-            if !category.contains('.') {
-                sql.push(" OR c.category LIKE ")
-                    .push_bind(format!("{category}.%"));
+                .push_bind(category.to_string());
+            if let Some(prefix) = category.archive_prefix() {
+                sql.push(" OR instr(c.category, ")
+                    .push_bind(prefix)
+                    .push(") = 1");
             }
             sql.push("))");
         }

@@ -9,7 +9,7 @@ use std::time::Duration;
 use chrono::{DateTime, SecondsFormat, Utc};
 use paperboy_core::subscription::{Frequency, Preferences, SubscriberId};
 use paperboy_core::token::TokenHash;
-use paperboy_core::{EmailAddress, PaperId};
+use paperboy_core::{Category, EmailAddress, PaperId};
 use serde::{Deserialize, Serialize};
 use sqlx::sqlite::SqliteRow;
 use sqlx::{AssertSqlSafe, QueryBuilder, Row, Sqlite, SqliteConnection};
@@ -31,7 +31,7 @@ const MAX_BINDS: usize = 30_000;
 #[derive(Serialize, Deserialize)]
 struct StoredPreferences {
     topics: Vec<String>,
-    categories: Vec<String>,
+    categories: Vec<Category>,
     frequency: String,
 }
 
@@ -45,7 +45,7 @@ pub(crate) fn parse_stamp(text: &str) -> Result<DateTime<Utc>, StoreError> {
         .map_err(|_| StoreError::Corrupt(format!("a time stamp {text:?}")))
 }
 
-fn json_list(values: &[String]) -> String {
+fn json_list(values: &[impl Serialize]) -> String {
     serde_json::to_string(values).unwrap_or_else(|_| "[]".to_owned())
 }
 
@@ -57,7 +57,7 @@ fn preferences_from(
 ) -> Result<Preferences, StoreError> {
     let corrupt = |what: &str| StoreError::Corrupt(format!("a subscriber's {what}"));
     let topics: Vec<String> = serde_json::from_str(topics).map_err(|_| corrupt("topics"))?;
-    let categories: Vec<String> =
+    let categories: Vec<Category> =
         serde_json::from_str(categories).map_err(|_| corrupt("categories"))?;
     checked_preferences(topics, categories, frequency)
 }
@@ -65,7 +65,7 @@ fn preferences_from(
 /// Preferences read back from the store, checked again as when they came in.
 fn checked_preferences(
     topics: Vec<String>,
-    categories: Vec<String>,
+    categories: Vec<Category>,
     frequency: &str,
 ) -> Result<Preferences, StoreError> {
     let corrupt = |what: &str| StoreError::Corrupt(format!("stored {what}"));

@@ -282,6 +282,18 @@ async fn lists_newest_first_with_filters(store: &dyn Store) {
         ids(store.list_papers(&physics).await.unwrap()),
         ["1902.00001"]
     );
+    // As in a search's filter: case counts, and no character is a wildcard.
+    for category in ["CS", "cs.ir", "c_", "c%", "cs.%"] {
+        let query = PaperQuery {
+            category: Some(category.into()),
+            limit: 10,
+            ..PaperQuery::default()
+        };
+        assert!(
+            store.list_papers(&query).await.unwrap().is_empty(),
+            "{category}"
+        );
+    }
 
     let page = PaperQuery {
         limit: 2,
