@@ -31,7 +31,7 @@ use paperboy_store::account::Likes;
 use paperboy_store::mail::{MessageKind, QueuedDigest, Subscriber, SubscriberState};
 use paperboy_store::{PaperQuery, Store, trending};
 
-use crate::{DigestError, Mailer, digest_key};
+use crate::{DigestError, Mailer, Period, digest_key};
 
 /// Trending papers at the top of every digest.
 pub const TRENDING_SHOWN: usize = 5;
@@ -99,8 +99,8 @@ pub struct ComposeReport {
 /// One subscriber's digest before rendering.
 #[derive(Debug, Clone)]
 pub struct Digest {
-    /// The period key (`2026-11-28`, or `week-2026-11-23`).
-    pub period: String,
+    /// The day or week it is for.
+    pub period: Period,
     /// The day or week in words, for the subject and heading.
     pub label: String,
     /// The new papers' window, when there is one.
@@ -197,8 +197,8 @@ impl<'a> Composer<'a> {
         })
     }
 
-    /// The key of the period a digest of `frequency` sent on the run date belongs to.
-    pub fn period(&self, frequency: Frequency) -> String {
+    /// The period a digest of `frequency` sent on the run date belongs to.
+    pub fn period(&self, frequency: Frequency) -> Period {
         period(self.date, self.schedule, frequency)
     }
 
@@ -491,17 +491,17 @@ impl<'a> Composer<'a> {
             text: DigestText { view: &view }.render()?,
             html: Some(DigestHtml { view: &view }.render()?),
             unsubscribe: Some(manage_url),
-            key: digest_key(subscriber.id, &digest.period),
+            key: digest_key(subscriber.id, digest.period),
         })
     }
 }
 
-/// The key of the period a digest of `frequency` sent on `date` belongs to: the day, or the
-/// week starting on the schedule's weekday.
-fn period(date: NaiveDate, schedule: Schedule, frequency: Frequency) -> String {
+/// The period a digest of `frequency` sent on `date` belongs to: the day, or the week starting
+/// on the schedule's weekday.
+fn period(date: NaiveDate, schedule: Schedule, frequency: Frequency) -> Period {
     match frequency {
-        Frequency::Daily => date.to_string(),
-        Frequency::Weekly => format!("week-{}", week_start(date, schedule.weekly_on)),
+        Frequency::Daily => Period::Day(date),
+        Frequency::Weekly => Period::Week(week_start(date, schedule.weekly_on)),
     }
 }
 
@@ -514,11 +514,10 @@ fn is_due(date: NaiveDate, schedule: Schedule, subscriber: &Subscriber) -> bool 
     let frequency = subscriber.preferences.frequency();
     let period = period(date, schedule, frequency);
     let last = subscriber.last_digest_period.as_deref();
-    // Keys of one frequency compare as text (`2026-11-28`, `week-2026-11-23`).
-    let served = last.is_some_and(|last| {
-        last == period
-            || (last.starts_with("week-") == period.starts_with("week-") && last > period.as_str())
-    });
+    // A period of the other frequency (the subscriber switched) is not comparable: not served.
+    let served = last
+        .and_then(|last| last.parse::<Period>().ok())
+        .is_some_and(|last| last >= period);
     let on_schedule = match frequency {
         Frequency::Daily => true,
         Frequency::Weekly => date.weekday() == schedule.weekly_on || last.is_some(),
@@ -526,7 +525,6 @@ fn is_due(date: NaiveDate, schedule: Schedule, subscriber: &Subscriber) -> bool 
     subscriber.state == SubscriberState::Confirmed && !served && on_schedule
 }
 
-/// The latest `weekday` on or before `date`.
 /// The moment trending is ranked at for a run on `date`: now, or the end of that day when it
 /// is over (a run for an earlier date).
 fn moment_of(date: NaiveDate) -> DateTime<Utc> {
@@ -535,6 +533,7 @@ fn moment_of(date: NaiveDate) -> DateTime<Utc> {
         .map_or(now, |end| end.and_utc().min(now))
 }
 
+/// The latest `weekday` on or before `date`.
 fn week_start(date: NaiveDate, weekday: Weekday) -> NaiveDate {
     let back = (7 + date.weekday().num_days_from_monday() - weekday.num_days_from_monday()) % 7;
     date - Days::new(u64::from(back))
@@ -727,7 +726,7 @@ pub async fn compose(
             let email = composer.email(subscriber, &digest)?;
             batch.push(QueuedDigest {
                 subscriber: subscriber.id,
-                period: digest.period.clone(),
+                period: digest.period.to_string(),
                 // With no new papers, the last day covered stays where it was.
                 until: digest
                     .window
@@ -778,17 +777,27 @@ pub async fn preview(
 
 #[cfg(test)]
 mod tests {
+    use paperboy_core::day::parse_day;
+
     use super::*;
 
     #[test]
     fn weeks_start_on_the_scheduled_weekday() {
         let back = |date: &str, weekly_on: Weekday| {
-            week_start(date.parse().unwrap_or_default(), weekly_on).to_string()
+            week_start(parse_day(date).unwrap_or_default(), weekly_on).to_string()
         };
         // 2026-11-28 is a Saturday.
         assert_eq!(back("2026-11-28", Weekday::Mon), "2026-11-23");
         assert_eq!(back("2026-11-28", Weekday::Sat), "2026-11-28");
         assert_eq!(back("2026-11-28", Weekday::Sun), "2026-11-22");
+    }
+
+    #[test]
+    fn period_keys_are_the_day_or_the_weeks_first_day() {
+        let date = parse_day("2026-11-28").unwrap_or_default();
+        let key = |frequency| period(date, Schedule::default(), frequency).to_string();
+        assert_eq!(key(Frequency::Daily), "2026-11-28");
+        assert_eq!(key(Frequency::Weekly), "week-2026-11-23");
     }
 
     fn subscriber(frequency: Frequency, last: Option<&str>) -> Subscriber {
@@ -813,7 +822,7 @@ mod tests {
     #[test]
     fn digests_are_due_once_a_period_and_weekly_ones_on_their_day() {
         let schedule = Schedule::default();
-        let day = |text: &str| text.parse::<NaiveDate>().unwrap_or_default();
+        let day = |text: &str| parse_day(text).unwrap_or_default();
         let due =
             |date: &str, frequency, last| is_due(day(date), schedule, &subscriber(frequency, last));
         assert!(due("2026-11-28", Frequency::Daily, None));

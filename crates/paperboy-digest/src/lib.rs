@@ -17,6 +17,7 @@
 pub mod compose;
 pub mod deliver;
 mod links;
+mod period;
 pub mod sign_in;
 pub mod subscribe;
 
@@ -28,6 +29,7 @@ use paperboy_store::mail::{MessageKind, NewMessage, Subscriber};
 use paperboy_store::{Store, StoreError};
 
 pub use links::LinkSigner;
+pub use period::{Period, PeriodError};
 
 /// The name of the key that signs manage links, in the store's secrets.
 const LINK_KEY: &str = "manage-link-key";
@@ -134,6 +136,6 @@ impl Mailer {
 }
 
 /// The idempotency key of a subscriber's digest for a period.
-fn digest_key(id: SubscriberId, period: &str) -> String {
+fn digest_key(id: SubscriberId, period: Period) -> String {
     format!("digest:{id}:{period}")
 }

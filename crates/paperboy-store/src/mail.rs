@@ -166,7 +166,8 @@ pub enum Confirmation {
 #[derive(Debug, Clone)]
 pub struct QueuedDigest {
     pub subscriber: SubscriberId,
-    /// `2026-11-28` for a daily digest, the week's first day for a weekly one.
+    /// The period's key as the digest crate writes it (`paperboy_digest::Period`): `2026-11-28`
+    /// for a daily digest, `week-2026-11-23` (the week's first day) for a weekly one.
     pub period: String,
     /// The last listing day the digest covers.
     pub until: NaiveDate,
