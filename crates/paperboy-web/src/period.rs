@@ -3,6 +3,7 @@
 //! `month=2026-08`).
 
 use chrono::{Datelike, Days, Months, NaiveDate, Weekday};
+use paperboy_core::day::parse_day;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Period {
@@ -28,9 +29,9 @@ impl Period {
             return Err("give one of date, week and month".to_owned());
         }
         if let Some(text) = date.filter(|text| !text.is_empty()) {
-            return NaiveDate::parse_from_str(text, "%Y-%m-%d")
+            return parse_day(text)
                 .map(|day| Some(Period::Day(day)))
-                .map_err(|_| format!("{text:?} is not a date (YYYY-MM-DD)"));
+                .ok_or_else(|| format!("{text:?} is not a date (YYYY-MM-DD)"));
         }
         if let Some(text) = week.filter(|text| !text.is_empty()) {
             return parse_week(text)
@@ -38,9 +39,9 @@ impl Period {
                 .ok_or_else(|| format!("{text:?} is not a week (YYYY-Www, e.g. 2026-W34)"));
         }
         if let Some(text) = month.filter(|text| !text.is_empty()) {
-            return NaiveDate::parse_from_str(&format!("{text}-01"), "%Y-%m-%d")
+            return parse_day(&format!("{text}-01"))
                 .map(|first| Some(Period::Month(first)))
-                .map_err(|_| format!("{text:?} is not a month (YYYY-MM)"));
+                .ok_or_else(|| format!("{text:?} is not a month (YYYY-MM)"));
         }
         Ok(None)
     }
@@ -151,7 +152,7 @@ mod tests {
     use super::*;
 
     fn day(text: &str) -> NaiveDate {
-        NaiveDate::parse_from_str(text, "%Y-%m-%d").unwrap_or_default()
+        parse_day(text).unwrap_or_default()
     }
 
     #[test]
