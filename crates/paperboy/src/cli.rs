@@ -1,9 +1,10 @@
 //! The command line: every subcommand and option, with defaults and environment variables
-//! declared once here.
+//! declared once here. Each subcommand's flags are a struct of their own, handed by value to
+//! the command's `run` in [`crate::commands`]; the global ones become a
+//! [`crate::context::Settings`] once, in `main`.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use anyhow::Context as _;
 use chrono::{NaiveDate, NaiveTime, Weekday};
 use clap::{Args, Parser, Subcommand};
 
@@ -15,6 +16,16 @@ use clap::{Args, Parser, Subcommand};
     after_help = "Start with `paperboy serve`: on an empty data folder it loads a few hundred recent papers and serves them on http://127.0.0.1:8080."
 )]
 pub(crate) struct Cli {
+    #[command(flatten)]
+    pub(crate) global: GlobalArgs,
+
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+/// The flags every command takes: where the data is.
+#[derive(Debug, Args)]
+pub(crate) struct GlobalArgs {
     /// Folder for the database, indexes, model files and mail.
     #[arg(
         long,
@@ -36,33 +47,17 @@ pub(crate) struct Cli {
     /// A folder holding the all-MiniLM-L6-v2 model files, instead of the data folder's cache.
     #[arg(long, global = true, env = "PAPERBOY_MODEL_DIR")]
     pub(crate) model_dir: Option<PathBuf>,
-
-    #[command(subcommand)]
-    pub(crate) command: Command,
 }
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
     /// Import papers from files and folders (arXiv API/OAI-PMH XML, Hugging Face daily JSON,
     /// arXiv metadata or Paperboy JSON lines, listing text; .gz read transparently).
-    Import {
-        /// Files and folders; folders are read recursively.
-        #[arg(required = true)]
-        paths: Vec<PathBuf>,
-        #[command(flatten)]
-        indexing: IndexingArgs,
-    },
+    Import(ImportArgs),
     /// Import the bundled demo corpus: recent Hugging Face daily lists and a saved listing page.
-    Demo {
-        #[command(flatten)]
-        indexing: IndexingArgs,
-    },
+    Demo(IndexingArgs),
     /// Write every paper as Paperboy JSON lines (gzip when the file name ends in .gz).
-    Export {
-        /// Output file [default: standard output].
-        #[arg(short, long)]
-        output: Option<PathBuf>,
-    },
+    Export(ExportArgs),
     /// List and show papers.
     Papers {
         #[command(subcommand)]
@@ -72,17 +67,7 @@ pub(crate) enum Command {
     Reindex,
     /// Serve the website and JSON API. On an empty data folder, imports the demo papers and
     /// builds the search index first (fetching the model if it is missing).
-    Serve {
-        /// Address and port to listen on.
-        #[arg(long, env = "PAPERBOY_LISTEN", default_value = "127.0.0.1:8080")]
-        listen: std::net::SocketAddr,
-        #[command(flatten)]
-        site: SiteArgs,
-        #[command(flatten)]
-        mail: MailArgs,
-        #[command(flatten)]
-        harvest: HarvestSchedule,
-    },
+    Serve(ServeArgs),
     /// Fetch new papers from arXiv or the Hugging Face daily list (`serve` also does it daily).
     Harvest {
         #[command(subcommand)]
@@ -124,23 +109,13 @@ pub(crate) enum Command {
     },
     /// Write a consistent copy of the whole store (papers, embeddings, users, subscribers,
     /// votes, the link-signing key, queued mail…) to a new file, also while `serve` runs.
-    Backup {
-        /// The new backup file (never overwritten).
-        file: PathBuf,
-    },
+    Backup(BackupArgs),
     /// Restore a backup into an empty data folder; `serve` then rebuilds the search index from
     /// the stored embeddings.
-    Restore {
-        /// A file written by `paperboy backup`.
-        file: PathBuf,
-    },
+    Restore(RestoreArgs),
     /// Check the data folder: database integrity, stored embeddings, the search index against
     /// the store. Exits with 1 when it finds a problem.
-    Check {
-        /// Papers to embed again to compare with their stored embeddings (0: none).
-        #[arg(long, default_value_t = 8)]
-        sample: usize,
-    },
+    Check(CheckArgs),
 }
 
 impl Command {
@@ -149,20 +124,68 @@ impl Command {
     pub(crate) fn only_reads(&self) -> bool {
         matches!(
             self,
-            Command::Export { .. }
+            Command::Export(_)
                 | Command::Papers { .. }
                 | Command::Search(_)
                 | Command::Similar(_)
-                | Command::Backup { .. }
-                | Command::Check { .. }
+                | Command::Backup(_)
+                | Command::Check(_)
                 | Command::Subscribers {
-                    command: SubscribersCommand::List { .. }
+                    command: SubscribersCommand::List(_)
                 }
                 | Command::Users {
                     command: UsersCommand::List
                 }
         )
     }
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ImportArgs {
+    /// Files and folders; folders are read recursively.
+    #[arg(required = true)]
+    pub(crate) paths: Vec<PathBuf>,
+    #[command(flatten)]
+    pub(crate) indexing: IndexingArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ExportArgs {
+    /// Output file [default: standard output].
+    #[arg(short, long)]
+    pub(crate) output: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ServeArgs {
+    /// Address and port to listen on.
+    #[arg(long, env = "PAPERBOY_LISTEN", default_value = "127.0.0.1:8080")]
+    pub(crate) listen: std::net::SocketAddr,
+    #[command(flatten)]
+    pub(crate) site: SiteArgs,
+    #[command(flatten)]
+    pub(crate) mail: MailArgs,
+    #[command(flatten)]
+    pub(crate) harvest: HarvestSchedule,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct BackupArgs {
+    /// The new backup file (never overwritten).
+    pub(crate) file: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RestoreArgs {
+    /// A file written by `paperboy backup`.
+    pub(crate) file: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct CheckArgs {
+    /// Papers to embed again to compare with their stored embeddings (0: none).
+    #[arg(long, default_value_t = 8)]
+    pub(crate) sample: usize,
 }
 
 /// How `serve` meets the network: proxies, metrics and the limits that keep one client from
@@ -222,22 +245,25 @@ pub(crate) enum HarvestCommand {
     Arxiv(ArxivHarvestArgs),
     /// The Hugging Face daily list of a date: its new papers added, and the listing dates,
     /// upvotes and GitHub links of known ones updated.
-    Hf {
-        /// The list's date [default: today, UTC].
-        #[arg(long, value_parser = parse_date)]
-        date: Option<NaiveDate>,
-        /// Also fetch the lists of this many days before (upvotes keep coming for days).
-        #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=60))]
-        days_before: u32,
-        /// The daily-papers endpoint.
-        #[arg(long, default_value = paperboy_harvest::hf::HF_DAILY_URL)]
-        base_url: String,
-        /// Seconds between requests.
-        #[arg(long, default_value_t = 1.0)]
-        pause: f64,
-        #[command(flatten)]
-        indexing: IndexingArgs,
-    },
+    Hf(HfHarvestArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct HfHarvestArgs {
+    /// The list's date [default: today, UTC].
+    #[arg(long, value_parser = parse_date)]
+    pub(crate) date: Option<NaiveDate>,
+    /// Also fetch the lists of this many days before (upvotes keep coming for days).
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=60))]
+    pub(crate) days_before: u32,
+    /// The daily-papers endpoint.
+    #[arg(long, default_value = paperboy_harvest::hf::HF_DAILY_URL)]
+    pub(crate) base_url: String,
+    /// Seconds between requests.
+    #[arg(long, default_value_t = 1.0)]
+    pub(crate) pause: f64,
+    #[command(flatten)]
+    pub(crate) indexing: IndexingArgs,
 }
 
 #[derive(Debug, Args)]
@@ -307,96 +333,120 @@ pub(crate) struct MailArgs {
 #[derive(Debug, Subcommand)]
 pub(crate) enum DigestCommand {
     /// Print the text of the digest an address would get (nothing is queued or sent).
-    Preview {
-        email: String,
-        /// The day to compose for [default: today, UTC].
-        #[arg(long, value_parser = parse_date)]
-        date: Option<NaiveDate>,
-        #[command(flatten)]
-        mail: MailArgs,
-    },
+    Preview(DigestPreviewArgs),
     /// Compose and queue the digests due, then deliver everything queued. Safe to run again
     /// (from cron): a subscriber gets at most one digest per period.
-    Run {
-        /// The day to compose for [default: today, UTC].
-        #[arg(long, value_parser = parse_date)]
-        date: Option<NaiveDate>,
-        /// Queue the digests without delivering them.
-        #[arg(long)]
-        queue_only: bool,
-        #[command(flatten)]
-        mail: MailArgs,
-    },
+    Run(DigestRunArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct DigestPreviewArgs {
+    pub(crate) email: String,
+    /// The day to compose for [default: today, UTC].
+    #[arg(long, value_parser = parse_date)]
+    pub(crate) date: Option<NaiveDate>,
+    #[command(flatten)]
+    pub(crate) mail: MailArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct DigestRunArgs {
+    /// The day to compose for [default: today, UTC].
+    #[arg(long, value_parser = parse_date)]
+    pub(crate) date: Option<NaiveDate>,
+    /// Queue the digests without delivering them.
+    #[arg(long)]
+    pub(crate) queue_only: bool,
+    #[command(flatten)]
+    pub(crate) mail: MailArgs,
 }
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum SubscribersCommand {
     /// List subscribers (addresses in full: this is for the operator).
-    List {
-        #[arg(long)]
-        json: bool,
-    },
+    List(SubscribersListArgs),
     /// Forget a subscriber: the subscription, its history and its mail.
-    Remove { email: String },
+    Remove(AddressArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct SubscribersListArgs {
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+/// The one address a command acts on.
+#[derive(Debug, Args)]
+pub(crate) struct AddressArgs {
+    pub(crate) email: String,
 }
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum UsersCommand {
     /// Add a user (they sign in with a link sent to the address), or make a user an admin.
-    Add {
-        email: String,
-        /// An admin can hide papers and users on the site.
-        #[arg(long)]
-        admin: bool,
-    },
+    Add(AddUserArgs),
     /// List users (addresses in full: this is for the operator).
     List,
     /// Hide a user: they are signed out, cannot sign in, and their votes stop counting.
-    Hide { email: String },
+    Hide(AddressArgs),
     /// Show a hidden user again, with their votes.
-    Show { email: String },
+    Show(AddressArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct AddUserArgs {
+    pub(crate) email: String,
+    /// An admin can hide papers and users on the site.
+    #[arg(long)]
+    pub(crate) admin: bool,
 }
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum EvalCommand {
     /// BEIR SciFact: nDCG@10, Recall@100 and MAP per ranking mode.
-    Scifact {
-        /// The BEIR SciFact folder.
-        #[arg(long, default_value = "../shared/data/scifact/beir")]
-        path: PathBuf,
-        /// Which judgements: test (the reported numbers) or train (for tuning).
-        #[arg(long, default_value = "test")]
-        split: String,
-        /// Which ranking to measure.
-        #[arg(long, value_enum, default_value_t = EvalMode::All)]
-        mode: EvalMode,
-        /// Also print nDCG@10 for keyword shares 0, 0.05, …, 1 and sentence shares 0, 0.1, …, 1 (tune on train only).
-        #[arg(long)]
-        tune: bool,
-    },
+    Scifact(ScifactArgs),
     /// Trending: replays the Hugging Face daily lists' upvotes as vote events and compares
     /// each day's trending top 10 with its real one, per window and half-life.
-    Trending {
-        /// A folder of Hugging Face daily-papers files.
-        #[arg(long, default_value = "../shared/data/hf-daily-papers/raw")]
-        path: PathBuf,
-    },
+    Trending(DailyListsArgs),
     /// "For you": authors of several papers stand in for readers; their newest papers are held
     /// out and ranked from the rest, against ranking by upvotes.
-    ForYou {
-        /// A folder of Hugging Face daily-papers files.
-        #[arg(long, default_value = "../shared/data/hf-daily-papers/raw")]
-        path: PathBuf,
-    },
+    ForYou(DailyListsArgs),
     /// CSFCube: NDCG%20, MAP and Recall@20 of "similar papers" per facet and overall.
-    Csfcube {
-        /// The CSFCube folder.
-        #[arg(long, default_value = "../shared/data/csfcube")]
-        path: PathBuf,
-        /// Which ranking to measure.
-        #[arg(long, value_enum, default_value_t = EvalMode::All)]
-        mode: EvalMode,
-    },
+    Csfcube(CsfcubeArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ScifactArgs {
+    /// The BEIR SciFact folder.
+    #[arg(long, default_value = "../shared/data/scifact/beir")]
+    pub(crate) path: PathBuf,
+    /// Which judgements: test (the reported numbers) or train (for tuning).
+    #[arg(long, default_value = "test")]
+    pub(crate) split: String,
+    /// Which ranking to measure.
+    #[arg(long, value_enum, default_value_t = EvalMode::All)]
+    pub(crate) mode: EvalMode,
+    /// Also print nDCG@10 for keyword shares 0, 0.05, …, 1 and sentence shares 0, 0.1, …, 1 (tune on train only).
+    #[arg(long)]
+    pub(crate) tune: bool,
+}
+
+/// The Hugging Face daily lists an evaluation replays.
+#[derive(Debug, Args)]
+pub(crate) struct DailyListsArgs {
+    /// A folder of Hugging Face daily-papers files.
+    #[arg(long, default_value = "../shared/data/hf-daily-papers/raw")]
+    pub(crate) path: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct CsfcubeArgs {
+    /// The CSFCube folder.
+    #[arg(long, default_value = "../shared/data/csfcube")]
+    pub(crate) path: PathBuf,
+    /// Which ranking to measure.
+    #[arg(long, value_enum, default_value_t = EvalMode::All)]
+    pub(crate) mode: EvalMode,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -504,31 +554,40 @@ pub(crate) enum BenchCommand {
     /// Compose (and queue, not send) digests for synthetic subscribers over this store's
     /// papers. It adds the subscribers it needs and queues their mail: run it on a copy of a
     /// data folder, never on one that serves readers.
-    Digest {
-        /// Synthetic subscribers to compose for.
-        #[arg(long, default_value_t = 100_000)]
-        subscribers: u32,
-        /// Topics per subscriber, drawn from the titles of 1,000 of the store's papers.
-        #[arg(long, default_value_t = 3)]
-        topics: usize,
-        #[command(flatten)]
-        mail: MailArgs,
-    },
+    Digest(BenchDigestArgs),
     /// Embedding throughput on the abstracts in the store (import some first).
-    Embed {
-        /// How many papers to embed.
-        #[arg(long, default_value_t = 512)]
-        count: u32,
-    },
+    Embed(BenchEmbedArgs),
     /// Query latency (p50/p95/p99) per mode over the search index, and embedding throughput.
-    Search {
-        /// BEIR queries (JSON lines with a "text" field) to search for.
-        #[arg(long, default_value = "../shared/data/scifact/beir/queries.jsonl")]
-        queries: PathBuf,
-        /// How many of them.
-        #[arg(long, default_value_t = 300)]
-        count: usize,
-    },
+    Search(BenchSearchArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct BenchDigestArgs {
+    /// Synthetic subscribers to compose for.
+    #[arg(long, default_value_t = 100_000)]
+    pub(crate) subscribers: u32,
+    /// Topics per subscriber, drawn from the titles of 1,000 of the store's papers.
+    #[arg(long, default_value_t = 3)]
+    pub(crate) topics: usize,
+    #[command(flatten)]
+    pub(crate) mail: MailArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct BenchEmbedArgs {
+    /// How many papers to embed.
+    #[arg(long, default_value_t = 512)]
+    pub(crate) count: u32,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct BenchSearchArgs {
+    /// BEIR queries (JSON lines with a "text" field) to search for.
+    #[arg(long, default_value = "../shared/data/scifact/beir/queries.jsonl")]
+    pub(crate) queries: PathBuf,
+    /// How many of them.
+    #[arg(long, default_value_t = 300)]
+    pub(crate) count: usize,
 }
 
 #[derive(Debug, Subcommand)]
@@ -536,12 +595,15 @@ pub(crate) enum PapersCommand {
     /// List papers, newest first (by listing date, else publication date).
     List(ListArgs),
     /// Show one paper, by arXiv id (2101.00001, hep-th/9901001) or internal id.
-    Show {
-        id: String,
-        /// Print JSON.
-        #[arg(long)]
-        json: bool,
-    },
+    Show(ShowArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ShowArgs {
+    pub(crate) id: String,
+    /// Print JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -578,47 +640,4 @@ fn parse_weekday(text: &str) -> Result<Weekday, String> {
 fn parse_date(text: &str) -> Result<NaiveDate, String> {
     NaiveDate::parse_from_str(text, "%Y-%m-%d")
         .map_err(|_| format!("'{text}' is not a date (YYYY-MM-DD)"))
-}
-
-impl Cli {
-    /// The data folder's model cache.
-    pub(crate) fn model_cache(&self) -> PathBuf {
-        self.data_dir.join("models")
-    }
-
-    /// The model folder: `--model-dir`, else the data folder's cache (fetched on first need).
-    pub(crate) fn model(&self) -> anyhow::Result<paperboy_search::ModelDir> {
-        if let Some(dir) = &self.model_dir {
-            return Ok(paperboy_search::ModelDir::existing(dir)?);
-        }
-        let cache = self.model_cache();
-        if !cache.join(paperboy_search::model::MODEL_NAME).is_dir() {
-            eprintln!(
-                "Fetching the embedding model ({}) into {}…",
-                paperboy_search::model::MODEL_PACKAGE,
-                cache.display()
-            );
-        }
-        Ok(paperboy_search::ModelDir::in_cache(&cache)?)
-    }
-}
-
-impl Cli {
-    /// The database URL: `--database-url`, else the data folder's SQLite file (the folder is
-    /// created when missing).
-    pub(crate) fn database_url(&self) -> anyhow::Result<String> {
-        match &self.database_url {
-            Some(url) => Ok(url.clone()),
-            None => default_database_url(&self.data_dir),
-        }
-    }
-}
-
-fn default_database_url(data_dir: &Path) -> anyhow::Result<String> {
-    std::fs::create_dir_all(data_dir)
-        .with_context(|| format!("cannot create the data folder {}", data_dir.display()))?;
-    Ok(format!(
-        "sqlite://{}",
-        data_dir.join("paperboy.sqlite3").display()
-    ))
 }

@@ -8,13 +8,16 @@ use std::time::Instant;
 use paperboy_ingest::pipeline::{ImportObserver, ImportReport, import_stream};
 use paperboy_store::Store;
 
-use crate::cli::ListArgs;
-use crate::import::{CliProgress, print_summary};
-use crate::papers;
+use crate::Outcome;
+use crate::cli::{IndexingArgs, ListArgs};
+use crate::commands::import::{CliProgress, print_summary};
+use crate::commands::papers;
+use crate::context::Context;
+use crate::index;
 
 macro_rules! demo_files {
     ($($name:literal),* $(,)?) => {
-        &[$(($name, include_bytes!(concat!("../demo/", $name)))),*]
+        &[$(($name, include_bytes!(concat!("../../demo/", $name)))),*]
     };
 }
 
@@ -38,8 +41,16 @@ pub(crate) const DEMO_FILES: &[(&str, &[u8])] = demo_files!(
     "seed-listing.txt.gz",
 );
 
+/// `paperboy demo`: the demo corpus imported and indexed, and its newest papers shown.
+pub(crate) async fn run(ctx: &Context, indexing: &IndexingArgs) -> anyhow::Result<Outcome> {
+    let report = import(ctx.store()).await?;
+    index::after_import(ctx, report.summary.changed(), indexing).await?;
+    show_newest(ctx.store()).await?;
+    Ok(Outcome::of_import(&report))
+}
+
 /// Imports the demo corpus; returns what it did.
-pub(crate) async fn run(store: &dyn Store) -> anyhow::Result<ImportReport> {
+pub(crate) async fn import(store: &dyn Store) -> anyhow::Result<ImportReport> {
     let started = Instant::now();
     let total: u64 = DEMO_FILES.iter().map(|(_, bytes)| bytes.len() as u64).sum();
     let progress = Arc::new(CliProgress::new(total));
@@ -55,7 +66,7 @@ pub(crate) async fn run(store: &dyn Store) -> anyhow::Result<ImportReport> {
 }
 
 /// Prints the newest papers, to show what the demo brought in.
-pub(crate) async fn show_newest(store: &dyn Store) -> anyhow::Result<()> {
+async fn show_newest(store: &dyn Store) -> anyhow::Result<()> {
     println!("The newest papers (more with `paperboy papers list --help`):");
     let newest = ListArgs {
         from: None,

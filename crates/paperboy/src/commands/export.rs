@@ -4,7 +4,6 @@
 
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
-use std::path::Path;
 
 use anyhow::Context as _;
 use flate2::Compression;
@@ -13,9 +12,10 @@ use paperboy_ingest::export::write_record;
 use paperboy_store::{Store, for_each_paper};
 
 use crate::Outcome;
+use crate::cli::ExportArgs;
 
-pub(crate) async fn run(store: &dyn Store, output: Option<&Path>) -> anyhow::Result<Outcome> {
-    let Some(path) = output else {
+pub(crate) async fn run(store: &dyn Store, args: &ExportArgs) -> anyhow::Result<Outcome> {
+    let Some(path) = args.output.as_deref() else {
         let stdout = io::stdout().lock();
         let mut writer = BufWriter::new(stdout);
         write_all(store, &mut writer).await?;

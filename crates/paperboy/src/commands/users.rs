@@ -6,11 +6,11 @@ use paperboy_core::EmailAddress;
 use paperboy_store::Store;
 
 use crate::Outcome;
-use crate::cli::UsersCommand;
+use crate::cli::{AddUserArgs, AddressArgs, UsersCommand};
 
 pub(crate) async fn run(store: &dyn Store, command: &UsersCommand) -> anyhow::Result<Outcome> {
     match command {
-        UsersCommand::Add { email, admin } => {
+        UsersCommand::Add(AddUserArgs { email, admin }) => {
             let email: EmailAddress = email.parse()?;
             let user = store.add_user(&email, *admin, Utc::now()).await?;
             let role = if user.is_admin { "an admin" } else { "a user" };
@@ -36,8 +36,8 @@ pub(crate) async fn run(store: &dyn Store, command: &UsersCommand) -> anyhow::Re
                 );
             }
         }
-        UsersCommand::Hide { email } | UsersCommand::Show { email } => {
-            let hidden = matches!(command, UsersCommand::Hide { .. });
+        UsersCommand::Hide(AddressArgs { email }) | UsersCommand::Show(AddressArgs { email }) => {
+            let hidden = matches!(command, UsersCommand::Hide(_));
             let email: EmailAddress = email.parse()?;
             let Some(user) = store.user_by_email(&email).await? else {
                 bail!("no user has the address {}", email.masked());

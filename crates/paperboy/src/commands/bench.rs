@@ -11,27 +11,32 @@ use paperboy_core::EmailAddress;
 use paperboy_core::subscription::{Frequency, Preferences};
 use paperboy_digest::compose::{Schedule, compose};
 use paperboy_search::sentences::sentence_texts;
-use paperboy_search::{
-    Embedder, Hit, Mode, ModelDir, Query, SearchIndex, Searcher, VectorIndex, paper_text,
-};
+use paperboy_search::{Embedder, Hit, Mode, Query, SearchIndex, Searcher, VectorIndex, paper_text};
 use paperboy_store::Store;
 
 use crate::Outcome;
-use crate::cli::{Cli, MailArgs};
-use crate::search::{index_dir, open_searcher};
+use crate::cli::{BenchCommand, BenchDigestArgs, BenchEmbedArgs, BenchSearchArgs};
+use crate::context::{Context, load_embedder};
+use crate::mail::OFFLINE_URL;
 
 /// Papers embedded to measure throughput by `bench search`.
 const THROUGHPUT_SAMPLE: u32 = 64;
 
-pub(crate) async fn embed(
-    store: &dyn Store,
-    model: ModelDir,
-    count: u32,
-) -> anyhow::Result<Outcome> {
-    let embedder = tokio::task::spawn_blocking(move || Embedder::load(&model))
-        .await?
-        .context("loading the embedding model")?;
-    println!("{}", throughput(store, Arc::new(embedder), count).await?);
+pub(crate) async fn run(ctx: &Context, command: &BenchCommand) -> anyhow::Result<Outcome> {
+    match command {
+        BenchCommand::Digest(args) => digest(ctx, args).await,
+        BenchCommand::Embed(args) => embed(ctx, args).await,
+        BenchCommand::Search(args) => search(ctx, args).await,
+    }
+}
+
+/// `paperboy bench embed`.
+async fn embed(ctx: &Context, args: &BenchEmbedArgs) -> anyhow::Result<Outcome> {
+    let embedder = load_embedder(ctx.model.dir()?).await?;
+    println!(
+        "{}",
+        throughput(ctx.store(), Arc::new(embedder), args.count).await?
+    );
     Ok(Outcome::Success)
 }
 
@@ -87,19 +92,15 @@ async fn throughput(
     .await?
 }
 
-/// Query latency per mode over the data folder's search index, query embedding included.
-pub(crate) async fn search(
-    store: &dyn Store,
-    cli: &Cli,
-    queries_path: &Path,
-    count: usize,
-) -> anyhow::Result<Outcome> {
-    let dir = index_dir(&cli.data_dir);
+/// `paperboy bench search`: query latency per mode over the data folder's search index, query
+/// embedding included.
+async fn search(ctx: &Context, args: &BenchSearchArgs) -> anyhow::Result<Outcome> {
+    let dir = ctx.data_dir.index();
     if !SearchIndex::exists(&dir) {
         bail!("there is no search index yet: import papers and run `paperboy reindex` first");
     }
-    let queries = read_queries(queries_path, count)?;
-    let model = cli.model()?;
+    let queries = read_queries(&args.queries, args.count)?;
+    let model = ctx.model.dir()?;
     let (index, embedder) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
         let index = SearchIndex::open(&dir)
             .with_context(|| format!("cannot read the search index in {}", dir.display()))?;
@@ -151,7 +152,10 @@ pub(crate) async fn search(
     })
     .await??;
     print!("{report}");
-    println!("{}", throughput(store, embedder, THROUGHPUT_SAMPLE).await?);
+    println!(
+        "{}",
+        throughput(ctx.store(), embedder, THROUGHPUT_SAMPLE).await?
+    );
     Ok(Outcome::Success)
 }
 
@@ -259,15 +263,11 @@ fn read_queries(path: &Path, count: usize) -> anyhow::Result<Vec<String>> {
 /// distinct topics there are decides how many searches composing takes.
 const TOPIC_POOL: usize = 1_000;
 
-/// `paperboy bench digest`: composes a day's digests for `subscribers` synthetic readers with
-/// `topics` topics each, and says how long it took.
-pub(crate) async fn digest(
-    store: &dyn Store,
-    cli: &Cli,
-    subscribers: u32,
-    topics: usize,
-    mail: &MailArgs,
-) -> anyhow::Result<Outcome> {
+/// `paperboy bench digest`: composes a day's digests for `--subscribers` synthetic readers with
+/// `--topics` topics each, and says how long it took.
+async fn digest(ctx: &Context, args: &BenchDigestArgs) -> anyhow::Result<Outcome> {
+    let store = ctx.store();
+    let (subscribers, topics) = (args.subscribers, args.topics);
     let Some(date) = store.newest_day(None).await? else {
         bail!("the store has no dated papers: import some first (e.g. paperboy demo)");
     };
@@ -301,8 +301,8 @@ pub(crate) async fn digest(
         pool.len()
     );
 
-    let searcher = open_searcher(cli, true).await?;
-    let mailer = crate::digest::mailer(store, mail, "http://127.0.0.1:8080").await?;
+    let searcher = ctx.searcher(true).await?;
+    let mailer = args.mail.mailer(store, OFFLINE_URL).await?;
     let started = Instant::now();
     let report = compose(
         store,

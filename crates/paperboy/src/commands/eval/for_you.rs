@@ -13,7 +13,6 @@
 //! any one person's, which lowers the numbers for both rankings alike.
 
 use std::collections::{BTreeMap, HashSet};
-use std::path::Path;
 
 use chrono::NaiveDate;
 use paperboy_core::{PaperId, PaperRecord};
@@ -23,10 +22,10 @@ use paperboy_search::recommend::recommend;
 use paperboy_search::vectors::Hit;
 use paperboy_search::vectors::VectorIndex;
 
+use super::{read_lists, searcher_for};
 use crate::Outcome;
-use crate::cli::Cli;
-use crate::eval::searcher_for;
-use crate::replay::read_lists;
+use crate::cli::DailyListsArgs;
+use crate::context::Context;
 
 /// The fewest papers that make an author a simulated reader.
 const MIN_PAPERS: usize = 5;
@@ -181,7 +180,8 @@ impl FloorShares {
     }
 }
 
-pub(crate) async fn for_you(cli: &Cli, path: &Path) -> anyhow::Result<Outcome> {
+pub(crate) async fn run(ctx: &Context, args: &DailyListsArgs) -> anyhow::Result<Outcome> {
+    let path = &args.path;
     let records: Vec<PaperRecord> = read_lists(path).await?;
     let documents: Vec<EvalDocument> = records
         .iter()
@@ -215,7 +215,7 @@ pub(crate) async fn for_you(cli: &Cli, path: &Path) -> anyhow::Result<Outcome> {
         records.len(),
         readers.len()
     );
-    let searcher = searcher_for(cli, &documents).await?;
+    let searcher = searcher_for(ctx, &documents).await?;
     let mut by_upvotes: Vec<PaperId> = (0..records.len()).map(|row| PaperId(row as i64)).collect();
     by_upvotes.sort_by_key(|id| std::cmp::Reverse(records[id.0 as usize].external_upvotes));
 

@@ -1,148 +1,26 @@
-//! Keeping a data folder safe: `paperboy backup`, `restore` and `check`, and how every command
-//! opens the store (read-only for the commands that only read, so that they also work on a
-//! data folder this user cannot write).
+//! `paperboy check`: the data folder checked without changing it (database integrity, stored
+//! embeddings, the search index against the store), every problem named with its remedy.
 
 use std::collections::HashSet;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
-use anyhow::{Context as _, bail};
 use paperboy_core::{Paper, PaperId};
 use paperboy_search::indexing::content_hash;
 use paperboy_search::model::MODEL_NAME;
 use paperboy_search::sentences::is_encoded;
 use paperboy_search::vectors::dot;
 use paperboy_search::{DIMENSIONS, Embedder, SearchIndex, paper_text};
-use paperboy_store::sqlite_ops::{BACKUPS_DIR, copy_database_file, inspect_database_file};
-use paperboy_store::{Access, SqliteStore, Store, StoreError, redact_password, sqlite_path};
+use paperboy_store::Store;
 
 use crate::Outcome;
-use crate::cli::Cli;
-use crate::search::index_dir;
+use crate::cli::CheckArgs;
+use crate::context::{Context, ModelLocation};
 
-/// The database file in a data folder.
-const DATABASE_FILE: &str = "paperboy.sqlite3";
-/// What may already be in a data folder a backup is restored into.
-const ALLOWED_BEFORE_RESTORE: [&str; 3] = ["models", BACKUPS_DIR, "lost+found"];
 /// Papers read from the store at a time.
 const PAGE: u32 = 2_000;
 /// Problems of one kind listed by id before the rest are counted.
 const LISTED: usize = 10;
-
-/// Opens the store for the command: read-only when it only reads and the database exists
-/// (then an older schema is first brought up to date where the folder can be written);
-/// otherwise for writing, creating and migrating it as needed.
-pub(crate) async fn open_store(cli: &Cli) -> anyhow::Result<Box<dyn Store>> {
-    let url = cli.database_url()?;
-    let failed = || format!("cannot open the database {}", redact_password(&url));
-    let access = if cli.command.only_reads() && sqlite_path(&url).is_some_and(Path::exists) {
-        Access::ReadOnly
-    } else {
-        Access::ReadWrite
-    };
-    let store = match paperboy_store::open_with(&url, access).await {
-        Err(older @ StoreError::OlderSchemaReadOnly { .. }) => paperboy_store::open(&url)
-            .await
-            .map_err(|_| older)
-            .with_context(failed)?,
-        opened => opened.with_context(failed)?,
-    };
-    if let Some(path) = store.upgrade_backup() {
-        eprintln!(
-            "Copied the database to {} before upgrading its schema.",
-            path.display()
-        );
-    }
-    Ok(store)
-}
-
-pub(crate) async fn backup(store: &dyn Store, file: &Path) -> anyhow::Result<Outcome> {
-    let started = Instant::now();
-    store
-        .backup_to(file)
-        .await
-        .with_context(|| format!("cannot back up the store to {}", file.display()))?;
-    let bytes = std::fs::metadata(file).map_or(0, |metadata| metadata.len());
-    eprintln!(
-        "Backed up the store to {} ({:.1} MB) in {:.1} s.",
-        file.display(),
-        bytes as f64 / 1e6,
-        started.elapsed().as_secs_f64()
-    );
-    Ok(Outcome::Success)
-}
-
-pub(crate) async fn restore(cli: &Cli, file: &Path) -> anyhow::Result<Outcome> {
-    let target = match &cli.database_url {
-        Some(url) => sqlite_path(url)
-            .map(Path::to_path_buf)
-            .context("`paperboy restore` restores SQLite databases only (sqlite://PATH)")?,
-        None => cli.data_dir.join(DATABASE_FILE),
-    };
-    let folder = &cli.data_dir;
-    std::fs::create_dir_all(folder)
-        .with_context(|| format!("cannot create the data folder {}", folder.display()))?;
-    let mut present: Vec<String> = std::fs::read_dir(folder)
-        .with_context(|| format!("cannot read the data folder {}", folder.display()))?
-        .filter_map(Result::ok)
-        .map(|entry| entry.file_name().to_string_lossy().into_owned())
-        .filter(|name| !ALLOWED_BEFORE_RESTORE.contains(&name.as_str()))
-        .collect();
-    if target.exists() && !present.iter().any(|name| folder.join(name) == target) {
-        present.push(target.display().to_string());
-    }
-    if !present.is_empty() {
-        present.sort();
-        bail!(
-            "the data folder {} is not empty (it holds {}): a backup is restored only into an \
-             empty folder, so that nothing there is lost or mixed with it. Move those away, or \
-             name another folder with --data-dir",
-            folder.display(),
-            present.join(", ")
-        );
-    }
-    let inspected = inspect_database_file(file)
-        .await
-        .with_context(|| format!("cannot restore {}", file.display()))?;
-    copy_database_file(file, &target)
-        .with_context(|| format!("cannot restore {}", file.display()))?;
-    // A backup from an older version is brought up to date now (a copy of it goes to backups/).
-    let store = SqliteStore::open(&target)
-        .await
-        .with_context(|| format!("cannot open the restored database {}", target.display()))?;
-    if let Some(path) = Store::upgrade_backup(&store) {
-        eprintln!(
-            "Copied the restored database to {} before upgrading its schema.",
-            path.display()
-        );
-    }
-    let counts = store.table_counts().await;
-    store.close().await;
-    let counts = counts?;
-    let count = |table: &str| {
-        counts
-            .iter()
-            .find(|(name, _)| name == table)
-            .map_or(0, |(_, count)| *count)
-    };
-    println!(
-        "Restored {} into {}: {} papers, {} embeddings, {} users, {} subscribers, {} votes \
-         (schema version {}).",
-        file.display(),
-        target.display(),
-        inspected.papers,
-        count("embeddings"),
-        count("users"),
-        count("subscribers"),
-        count("votes"),
-        inspected.schema_version
-    );
-    println!(
-        "Start `paperboy serve`: it builds the search index from the stored embeddings first."
-    );
-    Ok(Outcome::Success)
-}
 
 /// What `check` found, kind by kind.
 #[derive(Default)]
@@ -179,10 +57,11 @@ struct Sample {
     stored: Vec<f32>,
 }
 
-pub(crate) async fn check(store: &dyn Store, cli: &Cli, sample: usize) -> anyhow::Result<Outcome> {
+pub(crate) async fn run(ctx: &Context, args: &CheckArgs) -> anyhow::Result<Outcome> {
+    let store = ctx.store();
     let started = Instant::now();
     let mut findings = Findings::default();
-    println!("Checking the data folder {}", cli.data_dir.display());
+    println!("Checking the data folder {}", ctx.data_dir.root().display());
 
     let integrity = store.integrity_problems().await?;
     if integrity.is_empty() {
@@ -204,7 +83,7 @@ pub(crate) async fn check(store: &dyn Store, cli: &Cli, sample: usize) -> anyhow
         Err(error) => findings.add(format!("database: the tables cannot be counted: {error}")),
     }
 
-    let dir = index_dir(&cli.data_dir);
+    let dir = ctx.data_dir.index();
     let index = if SearchIndex::exists(&dir) {
         let opening = dir.clone();
         match tokio::task::spawn_blocking(move || SearchIndex::open(&opening)).await? {
@@ -226,7 +105,7 @@ pub(crate) async fn check(store: &dyn Store, cli: &Cli, sample: usize) -> anyhow
         None
     };
 
-    let walked = walk_papers(store, index.as_ref(), sample, &mut findings).await;
+    let walked = walk_papers(store, index.as_ref(), args.sample, &mut findings).await;
     let papers = walked.ids.len();
     println!("  papers: {papers} read");
     if let Some(index) = &index {
@@ -265,7 +144,7 @@ pub(crate) async fn check(store: &dyn Store, cli: &Cli, sample: usize) -> anyhow
         }
     }
 
-    spot_check(cli, walked.sample, &mut findings).await;
+    spot_check(&ctx.model, walked.sample, &mut findings).await;
 
     let seconds = started.elapsed().as_secs_f64();
     if findings.problems.is_empty() {
@@ -470,12 +349,12 @@ fn max_difference(a: &[f32], b: &[f32]) -> f32 {
 
 /// Embeds a few papers again and compares them with what is stored under their hash: the
 /// stored vector must be the one of the text its key names.
-async fn spot_check(cli: &Cli, sample: Vec<Sample>, findings: &mut Findings) {
+async fn spot_check(model: &ModelLocation, sample: Vec<Sample>, findings: &mut Findings) {
     if sample.is_empty() {
         return;
     }
-    let model_present = cli.model_dir.is_some() || cli.model_cache().join(MODEL_NAME).is_dir();
-    let model = match cli.model() {
+    let model_present = model.is_present();
+    let model = match model.dir() {
         Ok(model) if model_present => model,
         _ => {
             println!("  spot check: skipped (no embedding model here; pass --model-dir)");

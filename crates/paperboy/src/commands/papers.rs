@@ -7,7 +7,7 @@ use paperboy_store::{PaperQuery, Store};
 use serde::Serialize;
 
 use crate::Outcome;
-use crate::cli::ListArgs;
+use crate::cli::{ListArgs, PapersCommand, ShowArgs};
 
 /// A paper as the CLI prints it in JSON: the stored fields and its links.
 #[derive(Serialize)]
@@ -25,6 +25,13 @@ impl<'a> PaperJson<'a> {
             abstract_url: paper.record.abstract_url(),
             pdf_url: paper.record.pdf_url(),
         }
+    }
+}
+
+pub(crate) async fn run(store: &dyn Store, command: &PapersCommand) -> anyhow::Result<Outcome> {
+    match command {
+        PapersCommand::List(args) => list(store, args).await,
+        PapersCommand::Show(args) => show(store, args).await,
     }
 }
 
@@ -79,9 +86,9 @@ pub(crate) async fn find(store: &dyn Store, id: &str) -> anyhow::Result<Paper> {
         .with_context(|| format!("no paper with id {id} in the store"))
 }
 
-pub(crate) async fn show(store: &dyn Store, id: &str, json: bool) -> anyhow::Result<Outcome> {
-    let paper = find(store, id).await?;
-    if json {
+async fn show(store: &dyn Store, args: &ShowArgs) -> anyhow::Result<Outcome> {
+    let paper = find(store, &args.id).await?;
+    if args.json {
         println!("{}", serde_json::to_string_pretty(&PaperJson::new(&paper))?);
         return Ok(Outcome::Success);
     }

@@ -1,41 +1,45 @@
 //! `paperboy serve`: the website and API, ready on a fresh data folder. An empty store gets the
 //! demo papers and a missing search index is built first, so the README's one command is all a
-//! new user runs.
+//! new user runs. While it serves, it also composes the digests and harvests new papers on a
+//! schedule ([`digests`], [`harvests`]).
 
-use std::net::SocketAddr;
+mod digests;
+mod harvests;
+
 use std::sync::Arc;
 
 use anyhow::Context as _;
 use paperboy_digest::deliver::run_worker;
 use paperboy_search::{LiveSearcher, SearchIndex};
-use paperboy_store::Store;
 use paperboy_web::{AppState, Subscriptions};
 use tokio::sync::{Notify, watch};
 
-use crate::cli::{Cli, HarvestSchedule, MailArgs, SiteArgs};
-use crate::search::{index_dir, open_searcher, reindex};
-use crate::{Outcome, demo, digest, harvest};
+use crate::Outcome;
+use crate::cli::ServeArgs;
+use crate::commands::demo;
+use crate::context::Context;
+use crate::index;
+use crate::shutdown::shutdown_requested;
 
-pub(crate) async fn run(
-    store: Arc<dyn Store>,
-    cli: &Cli,
-    listen: SocketAddr,
-    site: &SiteArgs,
-    mail: &MailArgs,
-    harvest_schedule: &HarvestSchedule,
-) -> anyhow::Result<Outcome> {
-    let dir = index_dir(&cli.data_dir);
+pub(crate) async fn run(ctx: &Context, args: ServeArgs) -> anyhow::Result<Outcome> {
+    let ServeArgs {
+        listen,
+        site,
+        mail,
+        harvest: harvest_schedule,
+    } = args;
+    let store = Arc::clone(&ctx.store);
     if store.count_papers().await? == 0 {
         eprintln!("The data folder has no papers yet: importing the demo papers.");
-        demo::run(&*store).await?;
-        reindex(&*store, cli.model()?, &cli.data_dir).await?;
-    } else if !SearchIndex::exists(&dir) {
+        demo::import(&*store).await?;
+        index::rebuild(ctx).await?;
+    } else if !SearchIndex::exists(&ctx.data_dir.index()) {
         eprintln!(
             "There is no search index yet (or only one from before sentence vectors): building it."
         );
-        reindex(&*store, cli.model()?, &cli.data_dir).await?;
+        index::rebuild(ctx).await?;
     }
-    let searcher = Arc::new(LiveSearcher::new(open_searcher(cli, true).await?));
+    let searcher = Arc::new(LiveSearcher::new(ctx.searcher(true).await?));
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
@@ -45,8 +49,8 @@ pub(crate) async fn run(
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
     let address = listener.local_addr()?;
-    let transport = digest::transport(cli, mail)?;
-    let mailer = digest::mailer(&*store, mail, &format!("http://{address}")).await?;
+    let transport = mail.transport(&ctx.data_dir)?;
+    let mailer = mail.mailer(&*store, &format!("http://{address}")).await?;
     let wake = Arc::new(Notify::new());
     let (stop_worker, worker_stop) = watch::channel(false);
     let worker = tokio::spawn(run_worker(
@@ -55,20 +59,20 @@ pub(crate) async fn run(
         Arc::clone(&wake),
         worker_stop,
     ));
-    tokio::spawn(digest::run_schedule(
+    tokio::spawn(digests::run_schedule(
         Arc::clone(&store),
         Arc::clone(&searcher),
-        index_dir(&cli.data_dir),
+        ctx.data_dir.index(),
         mailer.clone(),
-        digest::schedule(mail),
+        mail.schedule(),
         mail.digest_time,
         Arc::clone(&wake),
     ));
     if !harvest_schedule.no_harvest {
-        tokio::spawn(harvest::run_schedule(
+        tokio::spawn(harvests::run_schedule(
             Arc::clone(&store),
             Arc::clone(&searcher),
-            cli.data_dir.clone(),
+            ctx.data_dir.index(),
             harvest_schedule.clone(),
         ));
     }
@@ -172,29 +176,5 @@ fn fitting_open_files(asked: usize) -> usize {
             fitting
         }
         _ => asked,
-    }
-}
-
-/// Completes on Ctrl-C or SIGTERM; requests in flight are then finished before exiting.
-pub(crate) async fn shutdown_requested() {
-    let interrupt = async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = interrupt => {}
-        () = terminate => {}
     }
 }

@@ -1,0 +1,121 @@
+//! `paperboy digest preview|run`: the email digest composed, previewed and sent by hand or from
+//! cron. (The schedule inside `serve` is in [`crate::commands::serve`].)
+
+use std::time::Duration;
+
+use anyhow::bail;
+use chrono::Utc;
+use paperboy_core::EmailAddress;
+use paperboy_digest::compose::{compose, preview as compose_preview};
+use paperboy_digest::deliver::{DeliveryReport, LEASE, deliver_due_unless};
+
+use crate::Outcome;
+use crate::cli::{DigestCommand, DigestPreviewArgs, DigestRunArgs};
+use crate::context::Context;
+use crate::mail::OFFLINE_URL;
+use crate::shutdown::shutdown_requested;
+
+pub(crate) async fn run(ctx: &Context, command: &DigestCommand) -> anyhow::Result<Outcome> {
+    match command {
+        DigestCommand::Preview(args) => preview(ctx, args).await,
+        DigestCommand::Run(args) => send(ctx, args).await,
+    }
+}
+
+/// `paperboy digest preview`.
+async fn preview(ctx: &Context, args: &DigestPreviewArgs) -> anyhow::Result<Outcome> {
+    let store = ctx.store();
+    let email: EmailAddress = args.email.parse()?;
+    let mailer = args.mail.mailer(store, OFFLINE_URL).await?;
+    let searcher = ctx.searcher(true).await?;
+    let date = args.date.unwrap_or_else(|| Utc::now().date_naive());
+    let schedule = args.mail.schedule();
+    let Some(digest) = compose_preview(store, &searcher, &mailer, schedule, &email, date).await?
+    else {
+        bail!("{} is not subscribed", email.masked());
+    };
+    println!("Subject: {}\n\n{}", digest.subject, digest.text);
+    Ok(Outcome::Success)
+}
+
+/// `paperboy digest run`.
+async fn send(ctx: &Context, args: &DigestRunArgs) -> anyhow::Result<Outcome> {
+    let store = ctx.store();
+    let transport = args.mail.transport(&ctx.data_dir)?;
+    let mailer = args.mail.mailer(store, OFFLINE_URL).await?;
+    let searcher = ctx.searcher(true).await?;
+    let date = args.date.unwrap_or_else(|| Utc::now().date_naive());
+    let schedule = args.mail.schedule();
+    let report = compose(store, &searcher, &mailer, schedule, date, Utc::now()).await?;
+    println!(
+        "Digests for {date}: {} due, {} queued, {} with nothing new (not sent).",
+        report.due, report.queued, report.empty
+    );
+    if report.forgotten > 0 {
+        println!(
+            "Forgot {} address(es) that nobody confirmed.",
+            report.forgotten
+        );
+    }
+    if args.queue_only {
+        return Ok(Outcome::Success);
+    }
+    // Run by hand or from cron, this is the retry: messages waiting out a backoff go now.
+    store.retry_queued_now(Utc::now()).await?;
+    // From here a SIGTERM or Ctrl-C stops the sending between messages: each message being sent
+    // is recorded first, so a stopped run sends nothing twice. (Until here the default, exiting
+    // at once, loses nothing: composing is one transaction per subscriber.)
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_requested().await;
+        let _ = stop.send(true);
+    });
+    let stopping = {
+        let stopped = stopped.clone();
+        move || *stopped.borrow()
+    };
+    let mut delivered = DeliveryReport::default();
+    loop {
+        let pass = deliver_due_unless(store, &transport, &stopping).await?;
+        delivered += pass;
+        if stopping() || pass.deferred > 0 {
+            break;
+        }
+        // Messages still claimed by a run that stopped mid-send (killed, crashed) come back
+        // when their lease ends; wait for them rather than leave them for the next run.
+        let summary = store.outbox_summary().await?;
+        let Some(due) = summary.next_due.filter(|_| summary.queued > 0) else {
+            break;
+        };
+        let wait = (due - Utc::now()).to_std().unwrap_or(Duration::ZERO);
+        if wait > LEASE + Duration::from_secs(5) {
+            break;
+        }
+        eprintln!(
+            "Waiting {} s for {} message(s) claimed by a run that stopped before finishing…",
+            wait.as_secs(),
+            summary.queued
+        );
+        let mut woken = stopped.clone();
+        tokio::select! {
+            () = tokio::time::sleep(wait + Duration::from_millis(100)) => {}
+            _ = woken.changed() => {}
+        }
+    }
+    println!(
+        "Mail: {} sent, {} deferred, {} failed.",
+        delivered.sent, delivered.deferred, delivered.failed
+    );
+    if stopping() {
+        eprintln!("Stopped by a signal: the mail not yet sent stays queued for the next run.");
+        return Ok(Outcome::Partial);
+    }
+    if delivered.deferred > 0 || delivered.failed > 0 {
+        eprintln!(
+            "Some mail did not go out (the server's reasons are in the log above); deferred \
+             messages stay queued and go out on the next run or from `paperboy serve`."
+        );
+        return Ok(Outcome::Partial);
+    }
+    Ok(Outcome::Success)
+}
