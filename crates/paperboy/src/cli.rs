@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 use chrono::{NaiveDate, NaiveTime, Weekday};
 use clap::{Args, Parser, Subcommand};
+use paperboy_core::day::parse_day;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -638,6 +639,5 @@ fn parse_weekday(text: &str) -> Result<Weekday, String> {
 }
 
 fn parse_date(text: &str) -> Result<NaiveDate, String> {
-    NaiveDate::parse_from_str(text, "%Y-%m-%d")
-        .map_err(|_| format!("'{text}' is not a date (YYYY-MM-DD)"))
+    parse_day(text).ok_or_else(|| format!("'{text}' is not a date (YYYY-MM-DD)"))
 }

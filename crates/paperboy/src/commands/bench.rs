@@ -11,7 +11,9 @@ use paperboy_core::EmailAddress;
 use paperboy_core::subscription::{Frequency, Preferences};
 use paperboy_digest::compose::{Schedule, compose};
 use paperboy_search::sentences::sentence_texts;
-use paperboy_search::{Embedder, Hit, Mode, Query, SearchIndex, Searcher, VectorIndex, paper_text};
+use paperboy_search::{
+    Embedder, Hit, Mode, Query, SearchIndex, Searcher, VectorIndex, off_async_threads, paper_text,
+};
 use paperboy_store::Store;
 
 use crate::Outcome;
@@ -114,7 +116,7 @@ async fn search(ctx: &Context, args: &BenchSearchArgs) -> anyhow::Result<Outcome
         queries.len()
     );
     let query_embedder = Arc::clone(&embedder);
-    let report = tokio::task::spawn_blocking(move || -> anyhow::Result<String> {
+    let report = off_async_threads(move || -> anyhow::Result<String> {
         let mut report = String::from("mode       p50 ms  p95 ms  p99 ms  mean ms\n");
         // `None`: embedding the query alone, the part of semantic search outside the index.
         for mode in [
@@ -150,7 +152,7 @@ async fn search(ctx: &Context, args: &BenchSearchArgs) -> anyhow::Result<Outcome
         report.push_str(&scan_report(&index.vectors, &query_embedder.embed(&texts)?));
         Ok(report)
     })
-    .await??;
+    .await?;
     print!("{report}");
     println!(
         "{}",

@@ -1,6 +1,8 @@
 //! `paperboy search` and `paperboy similar`: the two ways to query the search index from the
 //! command line, with the same result flags and the same printing.
 
+use std::sync::Arc;
+
 use anyhow::{Context as _, bail};
 use chrono::NaiveDate;
 use paperboy_core::text::shorten;
@@ -102,7 +104,7 @@ async fn run_query(
     args: &ResultArgs,
     heading: &str,
 ) -> anyhow::Result<Outcome> {
-    let page = tokio::task::spawn_blocking(move || searcher.search(&query)).await??;
+    let page = Arc::new(searcher).search_off_thread(query).await?;
     let highlighter = Highlighter::new(highlight_text);
     let color = !args.json && std::io::IsTerminal::is_terminal(&std::io::stdout());
     let mut results = Vec::with_capacity(page.hits.len());

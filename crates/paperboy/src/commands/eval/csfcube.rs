@@ -7,7 +7,7 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use paperboy_core::PaperId;
 use paperboy_search::eval::{EvalDocument, PoolMetrics, fold_mean, load_csfcube, score_pool};
-use paperboy_search::{Mode, Query, Searcher, paper_text};
+use paperboy_search::{Mode, Query, Searcher, off_async_threads, paper_text};
 
 use super::{modes, searcher_for};
 use crate::Outcome;
@@ -27,7 +27,7 @@ pub(crate) async fn run(ctx: &Context, args: &CsfcubeArgs) -> anyhow::Result<Out
     );
     let searcher = searcher_for(ctx, &cube.documents).await?;
     let modes = modes(args.mode);
-    let report = tokio::task::spawn_blocking(move || -> anyhow::Result<String> {
+    let report = off_async_threads(move || -> anyhow::Result<String> {
         let row_of: HashMap<&str, PaperId> = cube
             .documents
             .iter()
@@ -80,7 +80,7 @@ pub(crate) async fn run(ctx: &Context, args: &CsfcubeArgs) -> anyhow::Result<Out
         }
         Ok(report)
     })
-    .await??;
+    .await?;
     print!("{report}");
     Ok(Outcome::Success)
 }

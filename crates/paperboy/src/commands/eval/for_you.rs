@@ -18,6 +18,7 @@ use chrono::NaiveDate;
 use paperboy_core::{PaperId, PaperRecord};
 use paperboy_digest::compose::MIN_FOR_YOU_COSINE;
 use paperboy_search::eval::EvalDocument;
+use paperboy_search::off_async_threads;
 use paperboy_search::recommend::recommend;
 use paperboy_search::vectors::Hit;
 use paperboy_search::vectors::VectorIndex;
@@ -219,7 +220,7 @@ pub(crate) async fn run(ctx: &Context, args: &DailyListsArgs) -> anyhow::Result<
     let mut by_upvotes: Vec<PaperId> = (0..records.len()).map(|row| PaperId(row as i64)).collect();
     by_upvotes.sort_by_key(|id| std::cmp::Reverse(records[id.0 as usize].external_upvotes));
 
-    let (centroid, popularity, floors) = tokio::task::spawn_blocking(move || {
+    let (centroid, popularity, floors) = off_async_threads(move || {
         let vectors: &VectorIndex = &searcher.index().vectors;
         let mut centroid = Tally::default();
         let mut popularity = Tally::default();
@@ -240,7 +241,7 @@ pub(crate) async fn run(ctx: &Context, args: &DailyListsArgs) -> anyhow::Result<
         }
         (centroid, popularity, floors)
     })
-    .await?;
+    .await;
 
     let candidates = records.len() as f64;
     println!(

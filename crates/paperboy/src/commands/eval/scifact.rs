@@ -3,7 +3,7 @@
 
 use paperboy_search::eval::{Metrics, load_beir, mean, score_query};
 use paperboy_search::fusion::Weights;
-use paperboy_search::{Mode, Query, Searcher};
+use paperboy_search::{Mode, Query, Searcher, off_async_threads};
 
 use super::{modes, searcher_for};
 use crate::Outcome;
@@ -44,7 +44,7 @@ pub(crate) async fn run(ctx: &Context, args: &ScifactArgs) -> anyhow::Result<Out
         .collect();
     let measured = modes.clone();
     let (per_mode, per_weight) =
-        tokio::task::spawn_blocking(move || -> anyhow::Result<(Vec<Metrics>, Vec<Metrics>)> {
+        off_async_threads(move || -> anyhow::Result<(Vec<Metrics>, Vec<Metrics>)> {
             let mut per_mode = vec![Vec::new(); measured.len()];
             let mut per_weight = vec![Vec::new(); tuning.len()];
             for (query_id, text) in &dataset.queries {
@@ -84,7 +84,7 @@ pub(crate) async fn run(ctx: &Context, args: &ScifactArgs) -> anyhow::Result<Out
                 per_weight.iter().map(|metrics| mean(metrics)).collect(),
             ))
         })
-        .await??;
+        .await?;
     println!(
         "mode       nDCG@10  Recall@100  MAP@100   (SciFact {split}, {} queries)",
         per_mode.first().map_or(0, |metrics| metrics.queries)
