@@ -517,7 +517,7 @@ pub(crate) struct ResultArgs {
     pub(crate) until: Option<NaiveDate>,
     /// Only papers in this category (cs.IR) or archive (cs); repeat for any of several.
     #[arg(long)]
-    pub(crate) category: Vec<String>,
+    pub(crate) category: Vec<paperboy_core::Category>,
     /// Print a JSON array of {id, arxiv_id, title, score, …}.
     #[arg(long)]
     pub(crate) json: bool,
@@ -617,7 +617,7 @@ pub(crate) struct ListArgs {
     pub(crate) until: Option<NaiveDate>,
     /// Only papers in this category (cs.IR) or archive (cs).
     #[arg(long)]
-    pub(crate) category: Option<String>,
+    pub(crate) category: Option<paperboy_core::Category>,
     /// How many papers to list.
     #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub(crate) limit: u32,
