@@ -17,6 +17,8 @@ use common::server::{FixtureServer, Reply};
 use paperboy_core::day::parse_day;
 use paperboy_harvest::oai::{OaiRequest, harvest};
 use paperboy_harvest::{Fetcher, HarvestError, Politeness, Quiet};
+use paperboy_store::HarvestStore;
+use paperboy_store::PaperStore;
 use paperboy_store::{Store, for_each_paper};
 
 fn day(text: &str) -> NaiveDate {

@@ -12,7 +12,8 @@ use common::oai::shared_data;
 use common::server::{FixtureServer, Reply};
 use paperboy_core::ArxivId;
 use paperboy_harvest::{Fetcher, Politeness, Quiet, arxiv_api, hf};
-use paperboy_store::Store;
+use paperboy_store::HarvestStore;
+use paperboy_store::PaperStore;
 
 fn fetcher() -> Fetcher {
     Fetcher::new(Politeness::IMPATIENT).unwrap()

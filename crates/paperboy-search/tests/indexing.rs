@@ -10,7 +10,8 @@ use std::sync::Arc;
 use paperboy_core::{PaperDraft, PaperRecord, Source};
 use paperboy_search::indexing::{Silent, build_search_index, content_hash};
 use paperboy_search::{Embedder, Mode, ModelDir, Query, SearchIndex, Searcher, paper_text};
-use paperboy_store::{SqliteStore, Store};
+use paperboy_store::PaperStore;
+use paperboy_store::SqliteStore;
 
 fn model() -> ModelDir {
     let cache = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("models");

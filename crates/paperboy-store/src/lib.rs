@@ -110,9 +110,9 @@ pub struct PaperQuery {
     pub offset: u32,
 }
 
-/// Everything Paperboy asks of its database.
+/// Papers and their embeddings: what imports write and what searches, pages and indexes read.
 #[async_trait]
-pub trait Store: Send + Sync + fmt::Debug {
+pub trait PaperStore: Send + Sync {
     /// Folds a batch of records into the store, in one transaction: new papers are inserted,
     /// known ones merged (see [`PaperRecord::merge`]); the summary counts each record once.
     async fn upsert_papers(&self, records: Vec<PaperRecord>) -> Result<UpsertSummary, StoreError>;
@@ -165,7 +165,12 @@ pub trait Store: Send + Sync + fmt::Debug {
         &self,
         sentences: &[(String, Vec<u8>)],
     ) -> Result<(), StoreError>;
+}
 
+/// Subscriptions, the outbox of mail to send, and the secrets that sign links: what the digest
+/// and the subscription pages need.
+#[async_trait]
+pub trait MailStore: Send + Sync {
     /// Records a request to subscribe (a new address becomes a pending subscriber) with its
     /// confirmation mail, in one transaction, unless the address is over its limit of
     /// confirmation mails; then nothing is recorded.
@@ -278,7 +283,12 @@ pub trait Store: Send + Sync + fmt::Debug {
 
     /// The secret value named `name`, stored with `generated` the first time it is asked for.
     async fn secret(&self, name: &str, generated: &[u8]) -> Result<Vec<u8>, StoreError>;
+}
 
+/// Readers' accounts: sign-in links and sessions, votes and the reading list, and what
+/// administrators hide.
+#[async_trait]
+pub trait AccountStore: Send + Sync {
     /// Records a sign-in link with its mail, in one transaction, unless the address was sent
     /// too many lately; then nothing is recorded.
     async fn request_sign_in(&self, request: SignInRequest) -> Result<RequestOutcome, StoreError>;
@@ -386,7 +396,11 @@ pub trait Store: Send + Sync + fmt::Debug {
         since: DateTime<Utc>,
         until: DateTime<Utc>,
     ) -> Result<Vec<VoteTally>, StoreError>;
+}
 
+/// Where each harvest stands, so an interrupted one resumes.
+#[async_trait]
+pub trait HarvestStore: Send + Sync {
     /// One source's harvest state, if it was ever harvested.
     async fn harvest_state(&self, source: &str) -> Result<Option<HarvestState>, StoreError>;
 
@@ -411,7 +425,14 @@ pub trait Store: Send + Sync + fmt::Debug {
         outcome: HarvestOutcome,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError>;
+}
 
+/// Everything Paperboy asks of its database: each concern's trait, and what operators need of
+/// the database as a whole (closing, backups, checks). The rest of Paperboy holds a
+/// `&dyn Store`, on which every method is at hand; code holding a concrete store (a test's
+/// `SqliteStore`) brings the concern's trait into scope (`use paperboy_store::PaperStore`).
+#[async_trait]
+pub trait Store: PaperStore + MailStore + AccountStore + HarvestStore + fmt::Debug {
     /// Ends the store's use by this process: the SQLite store checkpoints its WAL into the
     /// database file, so that the file alone holds everything, and closes its connections.
     /// Every command calls it before exiting, whether it succeeded or not.

@@ -5,17 +5,14 @@
 //! (`BEGIN IMMEDIATE`), so two writers queue instead of failing half-way.
 
 use std::borrow::Cow;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::Path;
 use std::pin::Pin;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
-use paperboy_core::account::UserId;
-use paperboy_core::subscription::{Preferences, SubscriberId};
-use paperboy_core::token::TokenHash;
-use paperboy_core::{ArxivId, EmailAddress, Paper, PaperId, PaperRecord, Source};
+use chrono::{NaiveDate, SecondsFormat, Utc};
+use paperboy_core::{ArxivId, Paper, PaperId, PaperRecord, Source};
 use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
@@ -23,16 +20,8 @@ use sqlx::sqlite::{
 };
 use sqlx::{QueryBuilder, Row, SqlSafeStr, Sqlite, SqliteConnection};
 
-use crate::account::{
-    Marked, Marks, NewSession, SignIn, SignInRequest, User, VoteOutcome, VoteTally,
-};
-use crate::harvest::{HarvestOutcome, HarvestState};
-use crate::mail::{
-    ClaimedMessage, Confirmation, Delivery, OutboxSummary, QueuedDigest, RequestOutcome,
-    Subscriber, SubscriberState, SubscriptionRequest,
-};
 use crate::upsert::{Batch, Keyed, LookupKeys, plan};
-use crate::{Context, PaperQuery, Store, StoreError, UpsertSummary};
+use crate::{Context, PaperQuery, PaperStore, Store, StoreError, UpsertSummary};
 
 /// The schema version this binary brings databases to: the last of [`MIGRATIONS`].
 pub const SCHEMA_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;
@@ -289,7 +278,7 @@ impl SqliteStore {
 }
 
 #[async_trait]
-impl Store for SqliteStore {
+impl PaperStore for SqliteStore {
     async fn upsert_papers(&self, records: Vec<PaperRecord>) -> Result<UpsertSummary, StoreError> {
         if records.is_empty() {
             return Ok(UpsertSummary::default());
@@ -431,269 +420,6 @@ impl Store for SqliteStore {
         Ok(count.unsigned_abs())
     }
 
-    async fn request_subscription(
-        &self,
-        request: SubscriptionRequest,
-    ) -> Result<RequestOutcome, StoreError> {
-        self.request_subscription_impl(request).await
-    }
-
-    async fn confirm_subscription(
-        &self,
-        token: TokenHash,
-        now: DateTime<Utc>,
-    ) -> Result<Confirmation, StoreError> {
-        self.confirm_subscription_impl(token, now).await
-    }
-
-    async fn add_confirmed_subscribers(
-        &self,
-        subscribers: &[(EmailAddress, Preferences)],
-        now: DateTime<Utc>,
-    ) -> Result<u64, StoreError> {
-        self.add_confirmed_subscribers_impl(subscribers, now).await
-    }
-
-    async fn subscribe_confirmed(
-        &self,
-        email: &EmailAddress,
-        preferences: &Preferences,
-        now: DateTime<Utc>,
-    ) -> Result<Subscriber, StoreError> {
-        self.subscribe_confirmed_impl(email, preferences, now).await
-    }
-
-    async fn subscriber(&self, id: SubscriberId) -> Result<Option<Subscriber>, StoreError> {
-        self.subscriber_impl(id).await
-    }
-
-    async fn subscriber_by_email(
-        &self,
-        email: &EmailAddress,
-    ) -> Result<Option<Subscriber>, StoreError> {
-        self.subscriber_by_email_impl(email).await
-    }
-
-    async fn subscribers_after(
-        &self,
-        after: Option<SubscriberId>,
-        state: Option<SubscriberState>,
-        limit: u32,
-    ) -> Result<Vec<Subscriber>, StoreError> {
-        self.subscribers_after_impl(after, state, limit).await
-    }
-
-    async fn set_preferences(
-        &self,
-        id: SubscriberId,
-        preferences: &Preferences,
-    ) -> Result<bool, StoreError> {
-        self.set_preferences_impl(id, preferences).await
-    }
-
-    async fn unsubscribe(&self, id: SubscriberId) -> Result<bool, StoreError> {
-        self.unsubscribe_impl(id).await
-    }
-
-    async fn forget_unconfirmed(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
-        self.forget_unconfirmed_impl(before).await
-    }
-
-    async fn remove_subscriber(&self, email: &EmailAddress) -> Result<bool, StoreError> {
-        self.remove_subscriber_impl(email).await
-    }
-
-    async fn sent_papers(
-        &self,
-        ids: &[SubscriberId],
-    ) -> Result<HashMap<SubscriberId, HashSet<PaperId>>, StoreError> {
-        self.sent_papers_impl(ids).await
-    }
-
-    async fn queue_digests(
-        &self,
-        digests: Vec<QueuedDigest>,
-        now: DateTime<Utc>,
-    ) -> Result<u64, StoreError> {
-        self.queue_digests_impl(digests, now).await
-    }
-
-    async fn claim_messages(
-        &self,
-        now: DateTime<Utc>,
-        lease: Duration,
-        limit: u32,
-    ) -> Result<Vec<ClaimedMessage>, StoreError> {
-        self.claim_messages_impl(now, lease, limit).await
-    }
-
-    async fn record_delivery(
-        &self,
-        message: &ClaimedMessage,
-        delivery: Delivery,
-        now: DateTime<Utc>,
-    ) -> Result<bool, StoreError> {
-        self.record_delivery_impl(message, delivery, now).await
-    }
-
-    async fn retry_queued_now(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
-        self.retry_queued_now_impl(now).await
-    }
-
-    async fn outbox_summary(&self) -> Result<OutboxSummary, StoreError> {
-        self.outbox_summary_impl().await
-    }
-
-    async fn harvest_state(&self, source: &str) -> Result<Option<HarvestState>, StoreError> {
-        self.harvest_state_impl(source).await
-    }
-
-    async fn harvest_states(&self) -> Result<Vec<HarvestState>, StoreError> {
-        self.harvest_states_impl().await
-    }
-
-    async fn store_harvest_page(
-        &self,
-        source: &str,
-        records: Vec<PaperRecord>,
-        pending: Option<&str>,
-        now: DateTime<Utc>,
-    ) -> Result<UpsertSummary, StoreError> {
-        self.store_harvest_page_impl(source, records, pending, now)
-            .await
-    }
-
-    async fn finish_harvest(
-        &self,
-        source: &str,
-        outcome: HarvestOutcome,
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        self.finish_harvest_impl(source, outcome, now).await
-    }
-
-    async fn secret(&self, name: &str, generated: &[u8]) -> Result<Vec<u8>, StoreError> {
-        self.secret_impl(name, generated).await
-    }
-
-    async fn request_sign_in(&self, request: SignInRequest) -> Result<RequestOutcome, StoreError> {
-        self.request_sign_in_impl(request).await
-    }
-
-    async fn complete_sign_in(
-        &self,
-        token: TokenHash,
-        session: NewSession,
-    ) -> Result<SignIn, StoreError> {
-        self.complete_sign_in_impl(token, session).await
-    }
-
-    async fn session_user(
-        &self,
-        token: TokenHash,
-        now: DateTime<Utc>,
-    ) -> Result<Option<User>, StoreError> {
-        self.session_user_impl(token, now).await
-    }
-
-    async fn end_session(&self, token: TokenHash) -> Result<(), StoreError> {
-        self.end_session_impl(token).await
-    }
-
-    async fn end_all_sessions(&self, user: UserId) -> Result<u64, StoreError> {
-        self.end_all_sessions_impl(user).await
-    }
-
-    async fn add_user(
-        &self,
-        email: &EmailAddress,
-        admin: bool,
-        now: DateTime<Utc>,
-    ) -> Result<User, StoreError> {
-        self.add_user_impl(email, admin, now).await
-    }
-
-    async fn user_by_email(&self, email: &EmailAddress) -> Result<Option<User>, StoreError> {
-        self.user_by_email_impl(email).await
-    }
-
-    async fn users(&self, hidden_only: bool) -> Result<Vec<User>, StoreError> {
-        self.users_impl(hidden_only).await
-    }
-
-    async fn set_user_hidden(
-        &self,
-        user: UserId,
-        hidden: bool,
-        now: DateTime<Utc>,
-    ) -> Result<bool, StoreError> {
-        self.set_user_hidden_impl(user, hidden, now).await
-    }
-
-    async fn set_paper_hidden(
-        &self,
-        paper: PaperId,
-        hidden: bool,
-        now: DateTime<Utc>,
-    ) -> Result<bool, StoreError> {
-        self.set_paper_hidden_impl(paper, hidden, now).await
-    }
-
-    async fn hidden_paper_ids(&self) -> Result<Vec<PaperId>, StoreError> {
-        self.hidden_paper_ids_impl().await
-    }
-
-    async fn set_vote(
-        &self,
-        user: UserId,
-        paper: PaperId,
-        upvoted: bool,
-        now: DateTime<Utc>,
-    ) -> Result<Option<VoteOutcome>, StoreError> {
-        self.set_vote_impl(user, paper, upvoted, now).await
-    }
-
-    async fn add_votes(
-        &self,
-        votes: &[(UserId, PaperId, DateTime<Utc>)],
-    ) -> Result<u64, StoreError> {
-        self.add_votes_impl(votes).await
-    }
-
-    async fn set_saved(
-        &self,
-        user: UserId,
-        paper: PaperId,
-        saved: bool,
-        now: DateTime<Utc>,
-    ) -> Result<bool, StoreError> {
-        self.set_saved_impl(user, paper, saved, now).await
-    }
-
-    async fn marks(
-        &self,
-        user: UserId,
-        papers: &[PaperId],
-    ) -> Result<HashMap<PaperId, Marks>, StoreError> {
-        self.marks_impl(user, papers).await
-    }
-
-    async fn voted_papers(&self, user: UserId) -> Result<Vec<Marked>, StoreError> {
-        self.voted_papers_impl(user).await
-    }
-
-    async fn saved_papers(&self, user: UserId) -> Result<Vec<Marked>, StoreError> {
-        self.saved_papers_impl(user).await
-    }
-
-    async fn vote_tallies(
-        &self,
-        since: DateTime<Utc>,
-        until: DateTime<Utc>,
-    ) -> Result<Vec<VoteTally>, StoreError> {
-        self.vote_tallies_impl(since, until).await
-    }
-
     async fn newest_day(
         &self,
         on_or_before: Option<NaiveDate>,
@@ -708,6 +434,19 @@ impl Store for SqliteStore {
         Ok(day)
     }
 
+    async fn listing_dates(&self) -> Result<Vec<NaiveDate>, StoreError> {
+        let dates: Vec<NaiveDate> = sqlx::query_scalar(
+            "SELECT DISTINCT listing_date FROM paper_listings ORDER BY listing_date",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .context("listing the days with papers")?;
+        Ok(dates)
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
     async fn close(&self) {
         SqliteStore::close(self).await;
     }
@@ -726,16 +465,6 @@ impl Store for SqliteStore {
 
     fn upgrade_backup(&self) -> Option<&Path> {
         self.upgrade_backup.as_deref()
-    }
-
-    async fn listing_dates(&self) -> Result<Vec<NaiveDate>, StoreError> {
-        let dates: Vec<NaiveDate> = sqlx::query_scalar(
-            "SELECT DISTINCT listing_date FROM paper_listings ORDER BY listing_date",
-        )
-        .fetch_all(&self.pool)
-        .await
-        .context("listing the days with papers")?;
-        Ok(dates)
     }
 }
 

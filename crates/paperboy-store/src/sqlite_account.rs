@@ -1,6 +1,7 @@
 //! The SQLite side of accounts: users, sign-in links, sessions, votes and saved papers (see
 //! [`crate::account`]). Times are stored as in [`crate::sqlite_mail`].
 
+use async_trait::async_trait;
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
@@ -10,6 +11,7 @@ use paperboy_core::{EmailAddress, PaperId};
 use sqlx::sqlite::SqliteRow;
 use sqlx::{AssertSqlSafe, QueryBuilder, Row, Sqlite, SqliteConnection};
 
+use crate::AccountStore;
 use crate::account::{
     Marked, Marks, NewSession, SignIn, SignInRequest, User, VoteOutcome, VoteTally,
 };
@@ -83,11 +85,9 @@ fn marked_from_rows(rows: Vec<(i64, String)>) -> Result<Vec<Marked>, StoreError>
         .collect()
 }
 
-impl SqliteStore {
-    pub(crate) async fn request_sign_in_impl(
-        &self,
-        request: SignInRequest,
-    ) -> Result<RequestOutcome, StoreError> {
+#[async_trait]
+impl AccountStore for SqliteStore {
+    async fn request_sign_in(&self, request: SignInRequest) -> Result<RequestOutcome, StoreError> {
         let now = stamp(request.now);
         let mut tx = self.begin_write().await?;
         let counting = "SELECT COUNT(*), MAX(created_at) FROM sign_in_requests \
@@ -121,7 +121,7 @@ impl SqliteStore {
         Ok(RequestOutcome::Queued)
     }
 
-    pub(crate) async fn complete_sign_in_impl(
+    async fn complete_sign_in(
         &self,
         token: TokenHash,
         session: NewSession,
@@ -191,7 +191,7 @@ impl SqliteStore {
         })
     }
 
-    pub(crate) async fn session_user_impl(
+    async fn session_user(
         &self,
         token: TokenHash,
         now: DateTime<Utc>,
@@ -209,7 +209,7 @@ impl SqliteStore {
         row.as_ref().map(user_from_row).transpose()
     }
 
-    pub(crate) async fn end_session_impl(&self, token: TokenHash) -> Result<(), StoreError> {
+    async fn end_session(&self, token: TokenHash) -> Result<(), StoreError> {
         sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
             .bind(token.as_bytes().as_slice())
             .execute(&self.pool)
@@ -218,7 +218,7 @@ impl SqliteStore {
         Ok(())
     }
 
-    pub(crate) async fn end_all_sessions_impl(&self, user: UserId) -> Result<u64, StoreError> {
+    async fn end_all_sessions(&self, user: UserId) -> Result<u64, StoreError> {
         Ok(sqlx::query("DELETE FROM sessions WHERE user_id = $1")
             .bind(user.0)
             .execute(&self.pool)
@@ -227,7 +227,7 @@ impl SqliteStore {
             .rows_affected())
     }
 
-    pub(crate) async fn add_user_impl(
+    async fn add_user(
         &self,
         email: &EmailAddress,
         admin: bool,
@@ -251,15 +251,12 @@ impl SqliteStore {
         Ok(user)
     }
 
-    pub(crate) async fn user_by_email_impl(
-        &self,
-        email: &EmailAddress,
-    ) -> Result<Option<User>, StoreError> {
+    async fn user_by_email(&self, email: &EmailAddress) -> Result<Option<User>, StoreError> {
         let mut conn = self.pool.acquire().await.context("connecting")?;
         load_user(&mut conn, "email", email.as_str().to_owned()).await
     }
 
-    pub(crate) async fn users_impl(&self, hidden_only: bool) -> Result<Vec<User>, StoreError> {
+    async fn users(&self, hidden_only: bool) -> Result<Vec<User>, StoreError> {
         let rows = sqlx::query(AssertSqlSafe(format!(
             "SELECT {USER_COLUMNS} FROM users WHERE NOT $1 OR hidden_at IS NOT NULL ORDER BY id"
         )))
@@ -270,7 +267,7 @@ impl SqliteStore {
         rows.iter().map(user_from_row).collect()
     }
 
-    pub(crate) async fn set_user_hidden_impl(
+    async fn set_user_hidden(
         &self,
         user: UserId,
         hidden: bool,
@@ -300,7 +297,7 @@ impl SqliteStore {
         Ok(true)
     }
 
-    pub(crate) async fn set_paper_hidden_impl(
+    async fn set_paper_hidden(
         &self,
         paper: PaperId,
         hidden: bool,
@@ -321,7 +318,7 @@ impl SqliteStore {
         Ok(changed == 1)
     }
 
-    pub(crate) async fn hidden_paper_ids_impl(&self) -> Result<Vec<PaperId>, StoreError> {
+    async fn hidden_paper_ids(&self) -> Result<Vec<PaperId>, StoreError> {
         let ids: Vec<i64> = sqlx::query_scalar(
             "SELECT id FROM papers WHERE hidden_at IS NOT NULL ORDER BY hidden_at DESC, id",
         )
@@ -331,7 +328,7 @@ impl SqliteStore {
         Ok(ids.into_iter().map(PaperId).collect())
     }
 
-    pub(crate) async fn set_vote_impl(
+    async fn set_vote(
         &self,
         user: UserId,
         paper: PaperId,
@@ -389,7 +386,7 @@ impl SqliteStore {
         }))
     }
 
-    pub(crate) async fn add_votes_impl(
+    async fn add_votes(
         &self,
         votes: &[(UserId, PaperId, DateTime<Utc>)],
     ) -> Result<u64, StoreError> {
@@ -425,7 +422,7 @@ impl SqliteStore {
         Ok(added)
     }
 
-    pub(crate) async fn set_saved_impl(
+    async fn set_saved(
         &self,
         user: UserId,
         paper: PaperId,
@@ -462,7 +459,7 @@ impl SqliteStore {
         Ok(true)
     }
 
-    pub(crate) async fn marks_impl(
+    async fn marks(
         &self,
         user: UserId,
         papers: &[PaperId],
@@ -498,7 +495,7 @@ impl SqliteStore {
         Ok(marks)
     }
 
-    pub(crate) async fn voted_papers_impl(&self, user: UserId) -> Result<Vec<Marked>, StoreError> {
+    async fn voted_papers(&self, user: UserId) -> Result<Vec<Marked>, StoreError> {
         let rows: Vec<(i64, String)> = sqlx::query_as(
             "SELECT paper_id, voted_at FROM votes WHERE user_id = $1 \
              ORDER BY voted_at DESC, paper_id DESC",
@@ -510,7 +507,7 @@ impl SqliteStore {
         marked_from_rows(rows)
     }
 
-    pub(crate) async fn saved_papers_impl(&self, user: UserId) -> Result<Vec<Marked>, StoreError> {
+    async fn saved_papers(&self, user: UserId) -> Result<Vec<Marked>, StoreError> {
         let rows: Vec<(i64, String)> = sqlx::query_as(
             "SELECT paper_id, saved_at FROM saved_papers WHERE user_id = $1 \
              ORDER BY saved_at DESC, paper_id DESC",
@@ -522,7 +519,7 @@ impl SqliteStore {
         marked_from_rows(rows)
     }
 
-    pub(crate) async fn vote_tallies_impl(
+    async fn vote_tallies(
         &self,
         since: DateTime<Utc>,
         until: DateTime<Utc>,

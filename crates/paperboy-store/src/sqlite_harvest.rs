@@ -1,10 +1,12 @@
 //! The SQLite side of harvest state (see [`crate::harvest`]). Times are stored as in
 //! [`crate::sqlite_mail`].
 
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
+use crate::HarvestStore;
 use crate::harvest::{HarvestOutcome, HarvestState};
 use crate::sqlite::upsert_in;
 use crate::sqlite_mail::{parse_stamp, stamp};
@@ -35,11 +37,9 @@ fn state_from_row(row: &SqliteRow) -> Result<HarvestState, StoreError> {
     })
 }
 
-impl SqliteStore {
-    pub(crate) async fn harvest_state_impl(
-        &self,
-        source: &str,
-    ) -> Result<Option<HarvestState>, StoreError> {
+#[async_trait]
+impl HarvestStore for SqliteStore {
+    async fn harvest_state(&self, source: &str) -> Result<Option<HarvestState>, StoreError> {
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {COLUMNS} FROM harvest_sources WHERE source = ?"
         )))
@@ -50,7 +50,7 @@ impl SqliteStore {
         row.as_ref().map(state_from_row).transpose()
     }
 
-    pub(crate) async fn harvest_states_impl(&self) -> Result<Vec<HarvestState>, StoreError> {
+    async fn harvest_states(&self) -> Result<Vec<HarvestState>, StoreError> {
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {COLUMNS} FROM harvest_sources ORDER BY source"
         )))
@@ -60,7 +60,7 @@ impl SqliteStore {
         rows.iter().map(state_from_row).collect()
     }
 
-    pub(crate) async fn store_harvest_page_impl(
+    async fn store_harvest_page(
         &self,
         source: &str,
         records: Vec<paperboy_core::PaperRecord>,
@@ -87,7 +87,7 @@ impl SqliteStore {
         Ok(summary)
     }
 
-    pub(crate) async fn finish_harvest_impl(
+    async fn finish_harvest(
         &self,
         source: &str,
         outcome: HarvestOutcome,

@@ -3,6 +3,7 @@
 //! Times are stored as RFC 3339 in UTC with milliseconds, one fixed width, so that comparing
 //! the text compares the times.
 
+use async_trait::async_trait;
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
@@ -14,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::sqlite::SqliteRow;
 use sqlx::{AssertSqlSafe, QueryBuilder, Row, Sqlite, SqliteConnection};
 
+use crate::MailStore;
 use crate::mail::{
     AddressLimit, ClaimedMessage, Confirmation, Delivery, MAX_REFUSALS, MessageKind, NewMessage,
     OutboxSummary, QueuedDigest, RequestOutcome, Subscriber, SubscriberState, SubscriptionRequest,
@@ -187,8 +189,9 @@ pub(crate) async fn insert_message(
     Ok(inserted == 1)
 }
 
-impl SqliteStore {
-    pub(crate) async fn request_subscription_impl(
+#[async_trait]
+impl MailStore for SqliteStore {
+    async fn request_subscription(
         &self,
         request: SubscriptionRequest,
     ) -> Result<RequestOutcome, StoreError> {
@@ -245,7 +248,7 @@ impl SqliteStore {
         Ok(RequestOutcome::Queued)
     }
 
-    pub(crate) async fn confirm_subscription_impl(
+    async fn confirm_subscription(
         &self,
         token: TokenHash,
         now: DateTime<Utc>,
@@ -298,7 +301,7 @@ impl SqliteStore {
         Ok(Confirmation::Confirmed(subscriber))
     }
 
-    pub(crate) async fn add_confirmed_subscribers_impl(
+    async fn add_confirmed_subscribers(
         &self,
         subscribers: &[(EmailAddress, Preferences)],
         now: DateTime<Utc>,
@@ -333,7 +336,7 @@ impl SqliteStore {
         Ok(added)
     }
 
-    pub(crate) async fn subscribe_confirmed_impl(
+    async fn subscribe_confirmed(
         &self,
         email: &EmailAddress,
         preferences: &Preferences,
@@ -364,15 +367,12 @@ impl SqliteStore {
         Ok(subscriber)
     }
 
-    pub(crate) async fn subscriber_impl(
-        &self,
-        id: SubscriberId,
-    ) -> Result<Option<Subscriber>, StoreError> {
+    async fn subscriber(&self, id: SubscriberId) -> Result<Option<Subscriber>, StoreError> {
         let mut conn = self.pool.acquire().await.context("connecting")?;
         load_subscriber(&mut conn, "id", id.0).await
     }
 
-    pub(crate) async fn subscriber_by_email_impl(
+    async fn subscriber_by_email(
         &self,
         email: &EmailAddress,
     ) -> Result<Option<Subscriber>, StoreError> {
@@ -380,7 +380,7 @@ impl SqliteStore {
         load_subscriber(&mut conn, "email", email.as_str().to_owned()).await
     }
 
-    pub(crate) async fn subscribers_after_impl(
+    async fn subscribers_after(
         &self,
         after: Option<SubscriberId>,
         state: Option<SubscriberState>,
@@ -399,7 +399,7 @@ impl SqliteStore {
         rows.iter().map(subscriber_from_row).collect()
     }
 
-    pub(crate) async fn set_preferences_impl(
+    async fn set_preferences(
         &self,
         id: SubscriberId,
         preferences: &Preferences,
@@ -418,7 +418,7 @@ impl SqliteStore {
         Ok(changed == 1)
     }
 
-    pub(crate) async fn unsubscribe_impl(&self, id: SubscriberId) -> Result<bool, StoreError> {
+    async fn unsubscribe(&self, id: SubscriberId) -> Result<bool, StoreError> {
         let mut tx = self.begin_write().await?;
         let changed = sqlx::query("UPDATE subscribers SET state = 'unsubscribed' WHERE id = $1")
             .bind(id.0)
@@ -437,10 +437,7 @@ impl SqliteStore {
         Ok(changed == 1)
     }
 
-    pub(crate) async fn forget_unconfirmed_impl(
-        &self,
-        before: DateTime<Utc>,
-    ) -> Result<u64, StoreError> {
+    async fn forget_unconfirmed(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
         let before = stamp(before);
         let mut tx = self.begin_write().await?;
         sqlx::query("DELETE FROM subscription_requests WHERE expires_at < $1")
@@ -467,10 +464,7 @@ impl SqliteStore {
         Ok(forgotten)
     }
 
-    pub(crate) async fn remove_subscriber_impl(
-        &self,
-        email: &EmailAddress,
-    ) -> Result<bool, StoreError> {
+    async fn remove_subscriber(&self, email: &EmailAddress) -> Result<bool, StoreError> {
         let mut tx = self.begin_write().await?;
         sqlx::query("DELETE FROM outbox WHERE recipient = $1")
             .bind(email.as_str())
@@ -488,7 +482,7 @@ impl SqliteStore {
         Ok(removed == 1)
     }
 
-    pub(crate) async fn sent_papers_impl(
+    async fn sent_papers(
         &self,
         ids: &[SubscriberId],
     ) -> Result<HashMap<SubscriberId, HashSet<PaperId>>, StoreError> {
@@ -517,7 +511,7 @@ impl SqliteStore {
         Ok(sent)
     }
 
-    pub(crate) async fn queue_digests_impl(
+    async fn queue_digests(
         &self,
         digests: Vec<QueuedDigest>,
         now: DateTime<Utc>,
@@ -576,7 +570,7 @@ impl SqliteStore {
         Ok(queued)
     }
 
-    pub(crate) async fn claim_messages_impl(
+    async fn claim_messages(
         &self,
         now: DateTime<Utc>,
         lease: Duration,
@@ -623,7 +617,7 @@ impl SqliteStore {
         Ok(claimed)
     }
 
-    pub(crate) async fn record_delivery_impl(
+    async fn record_delivery(
         &self,
         message: &ClaimedMessage,
         delivery: Delivery,
@@ -707,10 +701,7 @@ impl SqliteStore {
         Ok(true)
     }
 
-    pub(crate) async fn retry_queued_now_impl(
-        &self,
-        now: DateTime<Utc>,
-    ) -> Result<u64, StoreError> {
+    async fn retry_queued_now(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
         let now = stamp(now);
         let changed = sqlx::query(
             "UPDATE outbox SET next_attempt_at = $1 WHERE state = 'queued' AND next_attempt_at > $1",
@@ -723,7 +714,7 @@ impl SqliteStore {
         Ok(changed)
     }
 
-    pub(crate) async fn outbox_summary_impl(&self) -> Result<OutboxSummary, StoreError> {
+    async fn outbox_summary(&self) -> Result<OutboxSummary, StoreError> {
         let rows: Vec<(String, i64, Option<String>)> = sqlx::query_as(
             "SELECT state, COUNT(*), MIN(MAX(next_attempt_at, COALESCE(leased_until, ''))) \
              FROM outbox GROUP BY state",
@@ -746,11 +737,7 @@ impl SqliteStore {
         Ok(summary)
     }
 
-    pub(crate) async fn secret_impl(
-        &self,
-        name: &str,
-        generated: &[u8],
-    ) -> Result<Vec<u8>, StoreError> {
+    async fn secret(&self, name: &str, generated: &[u8]) -> Result<Vec<u8>, StoreError> {
         let value: Vec<u8> = sqlx::query_scalar(
             "INSERT INTO settings (name, value) VALUES ($1, $2) \
              ON CONFLICT (name) DO UPDATE SET name = excluded.name RETURNING value",

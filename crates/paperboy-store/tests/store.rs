@@ -8,6 +8,7 @@ mod common;
 use chrono::NaiveDate;
 use common::sqlite;
 use paperboy_core::{ArxivId, PaperDraft, PaperKey, PaperRecord, Source};
+use paperboy_store::PaperStore;
 use paperboy_store::{PaperQuery, SqliteStore, Store, UpsertSummary};
 
 fn paper(id: Option<&str>, title: &str) -> PaperDraft {

@@ -11,7 +11,8 @@ use common::{address, at, sqlite};
 use paperboy_core::PaperId;
 use paperboy_core::subscription::{Frequency, Preferences};
 use paperboy_core::token::Token;
-use paperboy_store::Store;
+use paperboy_store::AccountStore;
+use paperboy_store::MailStore;
 use paperboy_store::mail::{
     AddressLimit, Confirmation, Delivery, MessageKind, NewMessage, QueuedDigest, RequestOutcome,
     SubscriberState, SubscriptionRequest,

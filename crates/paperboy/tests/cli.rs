@@ -13,7 +13,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use common::{model_dir, shared};
 use paperboy_core::ArxivId;
 use paperboy_ingest::pipeline::BATCH_SIZE;
-use paperboy_store::{SqliteStore, Store};
+use paperboy_store::PaperStore;
+use paperboy_store::SqliteStore;
 use serde_json::Value;
 
 fn paperboy(data_dir: &Path) -> Command {

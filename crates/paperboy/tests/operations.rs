@@ -418,7 +418,7 @@ async fn restore_refuses_a_folder_with_data_a_file_that_is_not_a_paperboy_databa
 
     // A database in use, its write-ahead log holding what the file lacks.
     let live = SqliteStore::open(&source.join(DATABASE)).await.unwrap();
-    paperboy_store::Store::add_user(
+    paperboy_store::AccountStore::add_user(
         &live,
         &"eve@example.org".parse().unwrap(),
         false,

@@ -17,6 +17,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use paperboy_core::account::UserId;
 use paperboy_core::trending::{Decay, HALF_LIFE_SHARE, Window};
 use paperboy_core::{EmailAddress, PaperId};
+use paperboy_store::AccountStore;
+use paperboy_store::PaperStore;
 use paperboy_store::{SqliteStore, Store, for_each_paper, trending_with};
 
 use super::read_lists;
