@@ -47,14 +47,16 @@ pub use upsert::UpsertSummary;
 pub enum StoreError {
     #[error("'{0}' is not a database URL Paperboy supports (use sqlite://PATH)")]
     UnsupportedUrl(String),
+    /// The database driver's error, boxed so that no driver type is part of this crate's API
+    /// (each backend brings its own).
     #[error("{context}: {source}")]
     Database {
         context: &'static str,
         #[source]
-        source: sqlx::Error,
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
     #[error("the database schema could not be brought up to date: {0}")]
-    Migration(#[from] sqlx::migrate::MigrateError),
+    Migration(#[source] Box<dyn std::error::Error + Send + Sync>),
     #[error(
         "the database holds data Paperboy cannot read ({0}); run `paperboy check` to see what is \
          damaged, and `paperboy restore` a backup if it is"
@@ -92,7 +94,10 @@ pub(crate) trait Context<T> {
 
 impl<T> Context<T> for Result<T, sqlx::Error> {
     fn context(self, context: &'static str) -> Result<T, StoreError> {
-        self.map_err(|source| StoreError::Database { context, source })
+        self.map_err(|source| StoreError::Database {
+            context,
+            source: Box::new(source),
+        })
     }
 }
 

@@ -21,7 +21,7 @@ use sqlx::sqlite::{
 use sqlx::{QueryBuilder, Row, SqlSafeStr, Sqlite, SqliteConnection};
 
 use crate::upsert::{Batch, Keyed, LookupKeys, plan};
-use crate::{Context, PaperQuery, PaperStore, Store, StoreError, UpsertSummary};
+use crate::{Context, PaperQuery, PaperStore, StoreError, UpsertSummary};
 
 /// The schema version this binary brings databases to: the last of [`MIGRATIONS`].
 pub const SCHEMA_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;
@@ -74,6 +74,10 @@ const PAPER_COLUMNS: &str = "id, arxiv_id, version, title, abstract, authors, pu
 
 #[derive(Debug)]
 struct EmbeddedMigrations;
+
+fn migration(error: sqlx::migrate::MigrateError) -> StoreError {
+    StoreError::Migration(Box::new(error))
+}
 
 impl<'s> MigrationSource<'s> for EmbeddedMigrations {
     fn resolve(
@@ -152,9 +156,11 @@ impl SqliteStore {
             _ => {}
         }
         Migrator::new(EmbeddedMigrations)
-            .await?
+            .await
+            .map_err(migration)?
             .run(&store.pool)
-            .await?;
+            .await
+            .map_err(migration)?;
         Ok(store)
     }
 
@@ -173,9 +179,11 @@ impl SqliteStore {
             .await
             .context("creating an SQLite database")?;
         Migrator::new(EmbeddedMigrations)
-            .await?
+            .await
+            .map_err(migration)?
             .run_to(version, &pool)
-            .await?;
+            .await
+            .map_err(migration)?;
         pool.close().await;
         Ok(())
     }
@@ -188,15 +196,6 @@ impl SqliteStore {
             .begin_with("BEGIN IMMEDIATE")
             .await
             .context("starting a write transaction")
-    }
-
-    /// Checkpoints the WAL into the database file (so that the file alone holds every committed
-    /// transaction) and closes the pool. Nothing is written on a read-only store.
-    pub async fn close(&self) {
-        if !self.read_only && !self.pool.is_closed() {
-            self.checkpoint().await;
-        }
-        self.pool.close().await;
     }
 }
 
@@ -442,29 +441,6 @@ impl PaperStore for SqliteStore {
         .await
         .context("listing the days with papers")?;
         Ok(dates)
-    }
-}
-
-#[async_trait]
-impl Store for SqliteStore {
-    async fn close(&self) {
-        SqliteStore::close(self).await;
-    }
-
-    async fn backup_to(&self, path: &Path) -> Result<(), StoreError> {
-        SqliteStore::backup_to(self, path).await
-    }
-
-    async fn integrity_problems(&self) -> Result<Vec<String>, StoreError> {
-        SqliteStore::integrity_problems(self).await
-    }
-
-    async fn table_counts(&self) -> Result<Vec<(String, u64)>, StoreError> {
-        SqliteStore::table_counts(self).await
-    }
-
-    fn upgrade_backup(&self) -> Option<&Path> {
-        self.upgrade_backup.as_deref()
     }
 }
 

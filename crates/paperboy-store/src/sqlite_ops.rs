@@ -11,11 +11,12 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use async_trait::async_trait;
 use chrono::Utc;
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions};
 
 use crate::sqlite::SCHEMA_VERSION;
-use crate::{Context, SqliteStore, StoreError};
+use crate::{Context, SqliteStore, Store, StoreError};
 
 /// The first bytes of every SQLite database file.
 const SQLITE_MAGIC: &[u8; 16] = b"SQLite format 3\0";
@@ -93,29 +94,6 @@ impl SqliteStore {
         schema_version_of(&self.pool).await
     }
 
-    /// Writes a consistent copy of the whole database to the new file `path` (mode 0600),
-    /// while others go on reading and writing; an existing file is never replaced.
-    pub async fn backup_to(&self, path: &Path) -> Result<(), StoreError> {
-        let name = path.file_name().ok_or_else(|| {
-            StoreError::Refused(format!("{} does not name a file", path.display()))
-        })?;
-        if fs::symlink_metadata(path).is_ok() {
-            return Err(exists(path));
-        }
-        let folder = folder_of(path);
-        let temporary = folder.join(format!(
-            ".{}.partial-{}",
-            name.to_string_lossy(),
-            std::process::id()
-        ));
-        let _ = fs::remove_file(&temporary);
-        create_private(&temporary)?;
-        let written = self.vacuum_into(&temporary).await;
-        let placed = written.and_then(|()| place(&temporary, path));
-        let _ = fs::remove_file(&temporary);
-        placed
-    }
-
     async fn vacuum_into(&self, temporary: &Path) -> Result<(), StoreError> {
         let target = temporary.to_str().ok_or_else(|| {
             StoreError::Refused(format!(
@@ -154,8 +132,56 @@ impl SqliteStore {
         Ok(backup)
     }
 
+    /// Moves what the write-ahead log holds into the database file and empties the log. It
+    /// waits at most two seconds for other processes' transactions: the log is then emptied by
+    /// whoever closes last.
+    pub(crate) async fn checkpoint(&self) {
+        let Ok(mut connection) = self.pool.acquire().await else {
+            return;
+        };
+        let _ = sqlx::query("PRAGMA busy_timeout = 2000")
+            .execute(&mut *connection)
+            .await;
+        let _ = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+            .execute(&mut *connection)
+            .await;
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    /// Checkpoints the WAL into the database file (so that the file alone holds every committed
+    /// transaction) and closes the pool. Nothing is written on a read-only store.
+    async fn close(&self) {
+        if !self.read_only && !self.pool.is_closed() {
+            self.checkpoint().await;
+        }
+        self.pool.close().await;
+    }
+    /// Writes a consistent copy of the whole database to the new file `path` (mode 0600),
+    /// while others go on reading and writing; an existing file is never replaced.
+    async fn backup_to(&self, path: &Path) -> Result<(), StoreError> {
+        let name = path.file_name().ok_or_else(|| {
+            StoreError::Refused(format!("{} does not name a file", path.display()))
+        })?;
+        if fs::symlink_metadata(path).is_ok() {
+            return Err(exists(path));
+        }
+        let folder = folder_of(path);
+        let temporary = folder.join(format!(
+            ".{}.partial-{}",
+            name.to_string_lossy(),
+            std::process::id()
+        ));
+        let _ = fs::remove_file(&temporary);
+        create_private(&temporary)?;
+        let written = self.vacuum_into(&temporary).await;
+        let placed = written.and_then(|()| place(&temporary, path));
+        let _ = fs::remove_file(&temporary);
+        placed
+    }
     /// What `PRAGMA integrity_check` and `PRAGMA foreign_key_check` find; empty when nothing.
-    pub async fn integrity_problems(&self) -> Result<Vec<String>, StoreError> {
+    async fn integrity_problems(&self) -> Result<Vec<String>, StoreError> {
         let mut problems = Vec::new();
         match sqlx::query_scalar::<_, String>("PRAGMA integrity_check")
             .fetch_all(&self.pool)
@@ -183,25 +209,13 @@ impl SqliteStore {
         }
         Ok(problems)
     }
-
     /// Every table (SQLite's own left out) with its number of rows, by name.
-    pub async fn table_counts(&self) -> Result<Vec<(String, u64)>, StoreError> {
+    async fn table_counts(&self) -> Result<Vec<(String, u64)>, StoreError> {
         table_counts_of(&self.pool).await
     }
 
-    /// Moves what the write-ahead log holds into the database file and empties the log. It
-    /// waits at most two seconds for other processes' transactions: the log is then emptied by
-    /// whoever closes last.
-    pub(crate) async fn checkpoint(&self) {
-        let Ok(mut connection) = self.pool.acquire().await else {
-            return;
-        };
-        let _ = sqlx::query("PRAGMA busy_timeout = 2000")
-            .execute(&mut *connection)
-            .await;
-        let _ = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
-            .execute(&mut *connection)
-            .await;
+    fn upgrade_backup(&self) -> Option<&Path> {
+        self.upgrade_backup.as_deref()
     }
 }
 

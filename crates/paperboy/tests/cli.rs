@@ -14,7 +14,7 @@ use common::{model_dir, shared};
 use paperboy_core::ArxivId;
 use paperboy_ingest::pipeline::BATCH_SIZE;
 use paperboy_store::PaperStore;
-use paperboy_store::SqliteStore;
+use paperboy_store::{SqliteStore, Store};
 use serde_json::Value;
 
 fn paperboy(data_dir: &Path) -> Command {

@@ -21,7 +21,7 @@ use common::{
 };
 use paperboy_core::subscription::{Frequency, Preferences};
 use paperboy_core::token::Token;
-use paperboy_store::{MailStore, SqliteStore};
+use paperboy_store::{MailStore, SqliteStore, Store};
 use serde_json::Value;
 use smtp::SmtpServer;
 

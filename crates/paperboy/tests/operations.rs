@@ -25,8 +25,8 @@ use common::{
     Server, digest_run, free_port, header, link_after, output, paperboy, shared, wait_for,
 };
 use paperboy_store::SCHEMA_VERSION;
-use paperboy_store::SqliteStore;
 use paperboy_store::sqlite_ops::table_counts_in_file;
+use paperboy_store::{SqliteStore, Store};
 use reqwest::StatusCode;
 use serde_json::Value;
 use smtp::SmtpServer;

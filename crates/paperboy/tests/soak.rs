@@ -44,7 +44,7 @@ use chrono::{NaiveDate, Utc};
 use common::{data_folder, free_port, link_after, output, paperboy, shared};
 use paperboy_core::subscription::{Frequency, Preferences};
 use paperboy_store::MailStore;
-use paperboy_store::SqliteStore;
+use paperboy_store::{SqliteStore, Store};
 use reqwest::StatusCode;
 use serde_json::Value;
 use smtp::SmtpServer;
