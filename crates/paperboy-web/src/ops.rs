@@ -14,6 +14,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
+use paperboy_store::StoreError;
 use paperboy_store::harvest::HarvestState;
 
 use crate::cache::ResponseCache;
@@ -23,29 +24,30 @@ use crate::state::AppState;
 /// Bodies above this size are sent without an ETag rather than buffered to hash them.
 const MAX_ETAG_BODY: usize = 4 << 20;
 
-/// `/metrics` in the Prometheus text format.
-pub(crate) async fn metrics(State(state): State<AppState>) -> Response {
-    let papers = match state.store.count_papers().await {
-        Ok(papers) => papers,
-        Err(error) => {
-            tracing::error!(%error, "counting papers for /metrics failed");
-            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+/// `/metrics` in the Prometheus text format. A store read that fails is logged with what it
+/// was for, and the scraper gets a bare 500 (it records the scrape as failed).
+pub(crate) async fn metrics(State(state): State<AppState>) -> Result<Response, StatusCode> {
+    let failed = |what: &'static str| {
+        move |error: StoreError| {
+            tracing::error!(%error, "{what} for /metrics failed");
+            StatusCode::INTERNAL_SERVER_ERROR
         }
     };
-    let outbox = match state.store.outbox_summary().await {
-        Ok(outbox) => outbox,
-        Err(error) => {
-            tracing::error!(%error, "counting the outbox for /metrics failed");
-            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
-        }
-    };
-    let harvests = match state.store.harvest_states().await {
-        Ok(harvests) => harvests,
-        Err(error) => {
-            tracing::error!(%error, "reading harvest states for /metrics failed");
-            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
-        }
-    };
+    let papers = state
+        .store
+        .count_papers()
+        .await
+        .map_err(failed("counting papers"))?;
+    let outbox = state
+        .store
+        .outbox_summary()
+        .await
+        .map_err(failed("counting the outbox"))?;
+    let harvests = state
+        .store
+        .harvest_states()
+        .await
+        .map_err(failed("reading harvest states"))?;
     let indexed = state.searcher.current().index().vectors.len() as u64;
     let mut text = String::new();
     let _ = writeln!(
@@ -118,14 +120,14 @@ pub(crate) async fn metrics(State(state): State<AppState>) -> Response {
         outbox.queued, outbox.sent, outbox.failed
     );
     write_harvests(&mut text, &harvests);
-    (
+    Ok((
         [(
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
         text,
     )
-        .into_response()
+        .into_response())
 }
 
 /// A metric family of harvest states: name, type, help, and its value for a source.
