@@ -5,13 +5,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{ProgressBar, ProgressStyle};
 use paperboy_search::SearchIndex;
 use paperboy_search::indexing::{EmbedProgress, build_search_index};
 
 use crate::Outcome;
 use crate::cli::IndexingArgs;
 use crate::context::{Context, load_embedder};
+use crate::progress::draw_target;
 
 /// Builds the search index from the store, embedding the papers not embedded yet.
 pub(crate) async fn rebuild(ctx: &Context) -> anyhow::Result<Outcome> {
@@ -75,12 +76,7 @@ struct EmbeddingBar {
 
 impl EmbeddingBar {
     fn new() -> Self {
-        let target = if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
-            ProgressDrawTarget::stderr()
-        } else {
-            ProgressDrawTarget::hidden()
-        };
-        let bar = ProgressBar::with_draw_target(Some(0), target);
+        let bar = ProgressBar::with_draw_target(Some(0), draw_target());
         bar.set_style(
             ProgressStyle::with_template(
                 "embedding [{elapsed_precise}] {bar:30} {pos}/{len} papers ({per_sec}, eta {eta})",

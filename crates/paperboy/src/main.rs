@@ -10,6 +10,7 @@ mod context;
 mod data_dir;
 mod index;
 mod mail;
+mod progress;
 mod shutdown;
 
 use std::process::ExitCode;

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use chrono::{NaiveDate, Utc};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{ProgressBar, ProgressStyle};
 use paperboy_core::ArxivId;
 use paperboy_harvest::oai::OaiRequest;
 use paperboy_harvest::{Fetcher, HarvestObserver, HarvestReport, Politeness, arxiv_api, hf, oai};
@@ -17,6 +17,7 @@ use crate::Outcome;
 use crate::cli::{ArxivHarvestArgs, HarvestCommand, HfHarvestArgs, IndexingArgs};
 use crate::context::Context;
 use crate::index;
+use crate::progress::draw_target;
 
 /// Rejected records named one by one before the rest are only counted.
 const MAX_REJECTIONS_SHOWN: u64 = 20;
@@ -37,12 +38,7 @@ struct HarvestBar {
 
 impl HarvestBar {
     fn new() -> Self {
-        let target = if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
-            ProgressDrawTarget::stderr()
-        } else {
-            ProgressDrawTarget::hidden()
-        };
-        let bar = ProgressBar::with_draw_target(None, target);
+        let bar = ProgressBar::with_draw_target(None, draw_target());
         bar.set_style(
             ProgressStyle::with_template("{spinner} [{elapsed_precise}] {msg}")
                 .unwrap_or_else(|_| ProgressStyle::default_spinner()),

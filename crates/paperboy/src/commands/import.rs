@@ -2,13 +2,12 @@
 //! record named, and a summary at the end.
 
 use std::collections::HashMap;
-use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{ProgressBar, ProgressStyle};
 use paperboy_ingest::RecordError;
 use paperboy_ingest::pipeline::{FileReport, ImportObserver, ImportReport, import_paths};
 use paperboy_store::Store;
@@ -17,6 +16,7 @@ use crate::Outcome;
 use crate::cli::ImportArgs;
 use crate::context::Context;
 use crate::index;
+use crate::progress::draw_target;
 
 /// Rejections printed per file before the rest are only counted.
 const MAX_REJECTIONS_SHOWN: u64 = 20;
@@ -93,12 +93,7 @@ pub(crate) struct CliProgress {
 
 impl CliProgress {
     pub(crate) fn new(total_bytes: u64) -> Self {
-        let target = if std::io::stderr().is_terminal() {
-            ProgressDrawTarget::stderr()
-        } else {
-            ProgressDrawTarget::hidden()
-        };
-        let bar = ProgressBar::with_draw_target(Some(total_bytes), target);
+        let bar = ProgressBar::with_draw_target(Some(total_bytes), draw_target());
         bar.set_style(
             ProgressStyle::with_template(
                 "{spinner} {msg:24!} [{elapsed_precise}] {bar:30} {bytes}/{total_bytes} ({bytes_per_sec}, eta {eta})",
