@@ -300,7 +300,7 @@ impl Searcher {
         self
     }
 
-    pub fn index(&self) -> &SearchIndex {
+    pub fn index(&self) -> &Arc<SearchIndex> {
         &self.index
     }
 

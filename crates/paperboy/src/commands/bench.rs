@@ -12,7 +12,7 @@ use paperboy_core::subscription::{Frequency, Preferences};
 use paperboy_digest::compose::{Schedule, compose};
 use paperboy_search::sentences::sentence_texts;
 use paperboy_search::{
-    Embedder, Hit, Mode, Query, SearchIndex, Searcher, VectorIndex, off_async_threads, paper_text,
+    Embedder, Hit, Mode, Query, Searcher, VectorIndex, off_async_threads, paper_text,
 };
 use paperboy_store::Store;
 
@@ -97,20 +97,11 @@ async fn throughput(
 /// `paperboy bench search`: query latency per mode over the data folder's search index, query
 /// embedding included.
 async fn search(ctx: &Context, args: &BenchSearchArgs) -> anyhow::Result<Outcome> {
-    let dir = ctx.data_dir.index();
-    if !SearchIndex::exists(&dir) {
-        bail!("there is no search index yet: import papers and run `paperboy reindex` first");
-    }
     let queries = read_queries(&args.queries, args.count)?;
-    let model = ctx.model.dir()?;
-    let (index, embedder) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
-        let index = SearchIndex::open(&dir)
-            .with_context(|| format!("cannot read the search index in {}", dir.display()))?;
-        Ok((index, Arc::new(Embedder::load(&model)?)))
-    })
-    .await??;
+    let loaded = ctx.searcher(true).await?;
+    let index = Arc::clone(loaded.index());
+    let embedder = Arc::clone(loaded.embedder().context("the embedding model")?);
     let papers = index.vectors.len();
-    let index = Arc::new(index);
     println!(
         "{} queries (SciFact claims) over {papers} papers, 10 results each, one at a time:",
         queries.len()
