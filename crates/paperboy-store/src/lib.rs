@@ -1,9 +1,10 @@
 //! Paperboy's system of record.
 //!
 //! The [`Store`] trait is everything the rest of Paperboy may ask of the database; all SQL lives
-//! in this crate. [`SqliteStore`] is the embedded default (one file, WAL). A PostgreSQL store
-//! for several servers comes later behind the same trait, selected by the URL scheme in
-//! [`open`].
+//! in this crate. [`SqliteStore`] is the embedded default (one file, WAL); [`PostgresStore`] is
+//! the store many nodes share. [`open`] picks one by the URL's scheme. Both live here, as
+//! modules, because they share everything but their SQL: the traits, row types, upsert
+//! planning and the contract tests; neither backend's driver type is part of the API.
 //!
 //! Writes go in batches, each in one transaction: a crash mid-import leaves every paper either
 //! fully written (row, categories, listing dates) or absent. How a record combines with what is
@@ -12,6 +13,13 @@
 pub mod account;
 pub mod harvest;
 pub mod mail;
+mod migrations;
+pub mod postgres;
+mod postgres_account;
+mod postgres_harvest;
+mod postgres_mail;
+mod postgres_ops;
+mod rows;
 mod sqlite;
 mod sqlite_account;
 mod sqlite_harvest;
@@ -38,6 +46,7 @@ use mail::{
     ClaimedMessage, Confirmation, Delivery, OutboxSummary, QueuedDigest, RequestOutcome,
     Subscriber, SubscriberState, SubscriptionRequest,
 };
+pub use postgres::{POSTGRES_SCHEMA_VERSION, PostgresOptions, PostgresStore};
 pub use sqlite::{SCHEMA_VERSION, SqliteStore};
 pub use upsert::UpsertSummary;
 
@@ -45,7 +54,7 @@ pub use upsert::UpsertSummary;
 /// configuration mistakes or the database's own failures.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("'{0}' is not a database URL Paperboy supports (use sqlite://PATH)")]
+    #[error("'{0}' is not a database URL Paperboy supports (use sqlite://PATH or postgres://USER:PASSWORD@HOST:PORT/DATABASE)")]
     UnsupportedUrl(String),
     /// The database driver's error, boxed so that no driver type is part of this crate's API
     /// (each backend brings its own).
@@ -571,6 +580,17 @@ pub enum Access {
 
 /// Opens the store a database URL names, for reading and writing or only reading.
 pub async fn open_with(url: &str, access: Access) -> Result<Box<dyn Store>, StoreError> {
+    open_with_options(url, access, PostgresOptions::default()).await
+}
+
+/// [`open_with`], with the pool's size and other settings for a PostgreSQL URL
+/// (`postgres://` or `postgresql://`; read-only access opens it as usual, as PostgreSQL's own
+/// permissions are what limit a user).
+pub async fn open_with_options(
+    url: &str,
+    access: Access,
+    postgres: PostgresOptions,
+) -> Result<Box<dyn Store>, StoreError> {
     if let Some(path) = sqlite_path(url) {
         let store = match access {
             Access::ReadWrite => SqliteStore::open(path).await?,
@@ -578,7 +598,15 @@ pub async fn open_with(url: &str, access: Access) -> Result<Box<dyn Store>, Stor
         };
         return Ok(Box::new(store));
     }
+    if is_postgres_url(url) {
+        return Ok(Box::new(PostgresStore::open(url, postgres).await?));
+    }
     Err(StoreError::UnsupportedUrl(redact_password(url)))
+}
+
+/// Whether a URL names a PostgreSQL database.
+pub fn is_postgres_url(url: &str) -> bool {
+    url.starts_with("postgres://") || url.starts_with("postgresql://")
 }
 
 /// The file an `sqlite://PATH` URL names.

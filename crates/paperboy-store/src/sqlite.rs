@@ -4,22 +4,24 @@
 //! power cut may lose the last few, never consistency). Writes take the lock up front
 //! (`BEGIN IMMEDIATE`), so two writers queue instead of failing half-way.
 
-use std::borrow::Cow;
 use std::collections::HashMap;
 use std::path::Path;
-use std::pin::Pin;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{NaiveDate, SecondsFormat, Utc};
-use paperboy_core::{ArxivId, Paper, PaperId, PaperRecord, Source};
-use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
+use paperboy_core::{ArxivId, Paper, PaperId, PaperRecord};
+use sqlx::migrate::Migrator;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
     SqliteSynchronous,
 };
-use sqlx::{QueryBuilder, Row, SqlSafeStr, Sqlite, SqliteConnection};
+use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 
+use crate::migrations::EmbeddedMigrations;
+use crate::rows::{
+    HashedBlobs, PAPER_COLUMNS, decode_embeddings, encode_embeddings, paper_from_row,
+};
 use crate::upsert::{Batch, Keyed, LookupKeys, plan};
 use crate::{Context, PaperQuery, PaperStore, StoreError, UpsertSummary};
 
@@ -67,39 +69,6 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
 
 /// SQLite accepts 32,766 bound values per statement; stay well below.
 const MAX_BINDS: usize = 30_000;
-
-const PAPER_COLUMNS: &str = "id, arxiv_id, version, title, abstract, authors, published, updated, \
-     doi, journal_ref, comment, code_url, project_url, github_stars, external_upvotes, source, \
-     local_upvotes, hidden_at IS NOT NULL AS hidden";
-
-#[derive(Debug)]
-struct EmbeddedMigrations;
-
-fn migration(error: sqlx::migrate::MigrateError) -> StoreError {
-    StoreError::Migration(Box::new(error))
-}
-
-impl<'s> MigrationSource<'s> for EmbeddedMigrations {
-    fn resolve(
-        self,
-    ) -> Pin<Box<dyn Future<Output = Result<Vec<Migration>, sqlx::error::BoxDynError>> + Send + 's>>
-    {
-        Box::pin(async {
-            Ok(MIGRATIONS
-                .iter()
-                .map(|&(version, description, sql)| {
-                    Migration::new(
-                        version,
-                        Cow::Borrowed(description),
-                        MigrationType::Simple,
-                        sql.into_sql_str(),
-                        false,
-                    )
-                })
-                .collect())
-        })
-    }
-}
 
 /// The SQLite implementation of [`Store`].
 #[derive(Debug, Clone)]
@@ -155,12 +124,12 @@ impl SqliteStore {
             }
             _ => {}
         }
-        Migrator::new(EmbeddedMigrations)
+        Migrator::new(EmbeddedMigrations(MIGRATIONS))
             .await
-            .map_err(migration)?
+            .map_err(crate::migrations::failed)?
             .run(&store.pool)
             .await
-            .map_err(migration)?;
+            .map_err(crate::migrations::failed)?;
         Ok(store)
     }
 
@@ -178,12 +147,12 @@ impl SqliteStore {
             .connect_with(options)
             .await
             .context("creating an SQLite database")?;
-        Migrator::new(EmbeddedMigrations)
+        Migrator::new(EmbeddedMigrations(MIGRATIONS))
             .await
-            .map_err(migration)?
+            .map_err(crate::migrations::failed)?
             .run_to(version, &pool)
             .await
-            .map_err(migration)?;
+            .map_err(crate::migrations::failed)?;
         pool.close().await;
         Ok(())
     }
@@ -197,29 +166,6 @@ impl SqliteStore {
             .await
             .context("starting a write transaction")
     }
-}
-
-/// A table of blobs keyed by content hash (`embeddings`, `sentence_embeddings`).
-struct HashedBlobs {
-    table: &'static str,
-    column: &'static str,
-    loading: &'static str,
-    saving: &'static str,
-}
-
-impl HashedBlobs {
-    const EMBEDDINGS: HashedBlobs = HashedBlobs {
-        table: "embeddings",
-        column: "vector",
-        loading: "loading embeddings",
-        saving: "saving embeddings",
-    };
-    const SENTENCES: HashedBlobs = HashedBlobs {
-        table: "sentence_embeddings",
-        column: "vectors",
-        loading: "loading sentence embeddings",
-        saving: "saving sentence embeddings",
-    };
 }
 
 impl SqliteStore {
@@ -375,26 +321,12 @@ impl PaperStore for SqliteStore {
     }
 
     async fn embeddings(&self, hashes: &[String]) -> Result<HashMap<String, Vec<f32>>, StoreError> {
-        self.blobs(HashedBlobs::EMBEDDINGS, hashes)
-            .await?
-            .into_iter()
-            .map(|(hash, bytes)| {
-                let vector = vector_from_bytes(&bytes).map_err(|length| {
-                    StoreError::Corrupt(format!(
-                        "table embeddings, row {hash}: an embedding of {length} bytes"
-                    ))
-                })?;
-                Ok((hash, vector))
-            })
-            .collect()
+        decode_embeddings(self.blobs(HashedBlobs::EMBEDDINGS, hashes).await?)
     }
 
     async fn put_embeddings(&self, embeddings: &[(String, Vec<f32>)]) -> Result<(), StoreError> {
-        let encoded: Vec<(String, Vec<u8>)> = embeddings
-            .iter()
-            .map(|(hash, vector)| (hash.clone(), vector_to_bytes(vector)))
-            .collect();
-        self.put_blobs(HashedBlobs::EMBEDDINGS, &encoded).await
+        self.put_blobs(HashedBlobs::EMBEDDINGS, &encode_embeddings(embeddings))
+            .await
     }
 
     async fn sentence_embeddings(
@@ -442,24 +374,6 @@ impl PaperStore for SqliteStore {
         .context("listing the days with papers")?;
         Ok(dates)
     }
-}
-
-fn vector_to_bytes(vector: &[f32]) -> Vec<u8> {
-    vector
-        .iter()
-        .flat_map(|value| value.to_le_bytes())
-        .collect()
-}
-
-/// The vector a blob holds; its length in bytes when that is not a whole number of values.
-fn vector_from_bytes(bytes: &[u8]) -> Result<Vec<f32>, usize> {
-    if !bytes.len().is_multiple_of(4) {
-        return Err(bytes.len());
-    }
-    Ok(bytes
-        .chunks_exact(4)
-        .map(|chunk| f32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]))
-        .collect())
 }
 
 fn push_date_range(sql: &mut QueryBuilder<Sqlite>, column: &str, query: &PaperQuery) {
@@ -609,55 +523,6 @@ async fn select_in(
     }
     sql.push(")").push(tail);
     sql.build().fetch_all(conn).await
-}
-
-fn paper_from_row(row: &SqliteRow) -> Result<Paper, StoreError> {
-    let id: Option<i64> = row.try_get("id").ok();
-    let row_name = id.map_or_else(|| "a row".to_owned(), |id| format!("row {id}"));
-    let corrupt = |what: &str, error: &dyn std::fmt::Display| {
-        StoreError::Corrupt(format!("table papers, {row_name}: {what}: {error}"))
-    };
-    let get_err = |error: sqlx::Error| corrupt("a paper row", &error);
-    let arxiv_id: Option<String> = row.try_get("arxiv_id").map_err(get_err)?;
-    let arxiv_id = arxiv_id
-        .map(|text| ArxivId::parse(&text))
-        .transpose()
-        .map_err(|error| corrupt("an arXiv id", &error))?;
-    let authors: String = row.try_get("authors").map_err(get_err)?;
-    let authors: Vec<String> =
-        serde_json::from_str(&authors).map_err(|error| corrupt("an author list", &error))?;
-    let source: String = row.try_get("source").map_err(get_err)?;
-    let source = Source::parse(&source).ok_or_else(|| corrupt("a source", &source))?;
-    let count = |column: &str| -> Result<Option<u32>, StoreError> {
-        let value: Option<i64> = row.try_get(column).map_err(get_err)?;
-        value
-            .map(|value| u32::try_from(value).map_err(|error| corrupt(column, &error)))
-            .transpose()
-    };
-    Ok(Paper {
-        id: PaperId(row.try_get("id").map_err(get_err)?),
-        local_upvotes: count("local_upvotes")?.unwrap_or(0),
-        hidden: row.try_get("hidden").map_err(get_err)?,
-        record: PaperRecord {
-            arxiv_id,
-            version: count("version")?,
-            title: row.try_get("title").map_err(get_err)?,
-            abstract_text: row.try_get("abstract").map_err(get_err)?,
-            authors,
-            categories: Vec::new(),
-            published: row.try_get("published").map_err(get_err)?,
-            updated: row.try_get("updated").map_err(get_err)?,
-            listing_dates: Default::default(),
-            doi: row.try_get("doi").map_err(get_err)?,
-            journal_ref: row.try_get("journal_ref").map_err(get_err)?,
-            comment: row.try_get("comment").map_err(get_err)?,
-            code_url: row.try_get("code_url").map_err(get_err)?,
-            project_url: row.try_get("project_url").map_err(get_err)?,
-            github_stars: count("github_stars")?,
-            external_upvotes: count("external_upvotes")?.unwrap_or(0),
-            source,
-        },
-    })
 }
 
 /// The values of a paper row, in [`WRITE_COLUMNS`] order.

@@ -1,0 +1,129 @@
+//! What both backends share about rows: the columns a paper is read from and how a row becomes
+//! a [`Paper`], and how vectors are stored as bytes.
+
+use std::collections::HashMap;
+
+use chrono::NaiveDate;
+use paperboy_core::{ArxivId, Paper, PaperId, PaperRecord, Source};
+use sqlx::{ColumnIndex, Decode, Row, Type};
+
+use crate::StoreError;
+
+pub(crate) const PAPER_COLUMNS: &str = "id, arxiv_id, version, title, abstract, authors, published, updated, \
+     doi, journal_ref, comment, code_url, project_url, github_stars, external_upvotes, source, \
+     local_upvotes, hidden_at IS NOT NULL AS hidden";
+
+/// A table of blobs keyed by content hash (`embeddings`, `sentence_embeddings`).
+pub(crate) struct HashedBlobs {
+    pub(crate) table: &'static str,
+    pub(crate) column: &'static str,
+    pub(crate) loading: &'static str,
+    pub(crate) saving: &'static str,
+}
+
+impl HashedBlobs {
+    pub(crate) const EMBEDDINGS: HashedBlobs = HashedBlobs {
+        table: "embeddings",
+        column: "vector",
+        loading: "loading embeddings",
+        saving: "saving embeddings",
+    };
+    pub(crate) const SENTENCES: HashedBlobs = HashedBlobs {
+        table: "sentence_embeddings",
+        column: "vectors",
+        loading: "loading sentence embeddings",
+        saving: "saving sentence embeddings",
+    };
+}
+
+/// Embeddings as stored: each vector's little-endian f32 values.
+pub(crate) fn encode_embeddings(embeddings: &[(String, Vec<f32>)]) -> Vec<(String, Vec<u8>)> {
+    embeddings
+        .iter()
+        .map(|(hash, vector)| {
+            let bytes = vector
+                .iter()
+                .flat_map(|value| value.to_le_bytes())
+                .collect();
+            (hash.clone(), bytes)
+        })
+        .collect()
+}
+
+/// Stored embeddings back as vectors; a blob that is not a whole number of values is corrupt.
+pub(crate) fn decode_embeddings(
+    blobs: HashMap<String, Vec<u8>>,
+) -> Result<HashMap<String, Vec<f32>>, StoreError> {
+    blobs
+        .into_iter()
+        .map(|(hash, bytes)| {
+            if !bytes.len().is_multiple_of(4) {
+                return Err(StoreError::Corrupt(format!(
+                    "table embeddings, row {hash}: an embedding of {} bytes",
+                    bytes.len()
+                )));
+            }
+            let vector = bytes
+                .chunks_exact(4)
+                .map(|chunk| f32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]))
+                .collect();
+            Ok((hash, vector))
+        })
+        .collect()
+}
+
+pub(crate) fn paper_from_row<'r, R: Row>(row: &'r R) -> Result<Paper, StoreError>
+where
+    &'r str: ColumnIndex<R>,
+    i64: Decode<'r, R::Database> + Type<R::Database>,
+    bool: Decode<'r, R::Database> + Type<R::Database>,
+    String: Decode<'r, R::Database> + Type<R::Database>,
+    NaiveDate: Decode<'r, R::Database> + Type<R::Database>,
+{
+    let id: Option<i64> = row.try_get("id").ok();
+    let row_name = id.map_or_else(|| "a row".to_owned(), |id| format!("row {id}"));
+    let corrupt = |what: &str, error: &dyn std::fmt::Display| {
+        StoreError::Corrupt(format!("table papers, {row_name}: {what}: {error}"))
+    };
+    let get_err = |error: sqlx::Error| corrupt("a paper row", &error);
+    let arxiv_id: Option<String> = row.try_get("arxiv_id").map_err(get_err)?;
+    let arxiv_id = arxiv_id
+        .map(|text| ArxivId::parse(&text))
+        .transpose()
+        .map_err(|error| corrupt("an arXiv id", &error))?;
+    let authors: String = row.try_get("authors").map_err(get_err)?;
+    let authors: Vec<String> =
+        serde_json::from_str(&authors).map_err(|error| corrupt("an author list", &error))?;
+    let source: String = row.try_get("source").map_err(get_err)?;
+    let source = Source::parse(&source).ok_or_else(|| corrupt("a source", &source))?;
+    let count = |column: &'r str| -> Result<Option<u32>, StoreError> {
+        let value: Option<i64> = row.try_get(column).map_err(get_err)?;
+        value
+            .map(|value| u32::try_from(value).map_err(|error| corrupt(column, &error)))
+            .transpose()
+    };
+    Ok(Paper {
+        id: PaperId(row.try_get("id").map_err(get_err)?),
+        local_upvotes: count("local_upvotes")?.unwrap_or(0),
+        hidden: row.try_get("hidden").map_err(get_err)?,
+        record: PaperRecord {
+            arxiv_id,
+            version: count("version")?,
+            title: row.try_get("title").map_err(get_err)?,
+            abstract_text: row.try_get("abstract").map_err(get_err)?,
+            authors,
+            categories: Vec::new(),
+            published: row.try_get("published").map_err(get_err)?,
+            updated: row.try_get("updated").map_err(get_err)?,
+            listing_dates: Default::default(),
+            doi: row.try_get("doi").map_err(get_err)?,
+            journal_ref: row.try_get("journal_ref").map_err(get_err)?,
+            comment: row.try_get("comment").map_err(get_err)?,
+            code_url: row.try_get("code_url").map_err(get_err)?,
+            project_url: row.try_get("project_url").map_err(get_err)?,
+            github_stars: count("github_stars")?,
+            external_upvotes: count("external_upvotes")?.unwrap_or(0),
+            source,
+        },
+    })
+}
