@@ -17,12 +17,14 @@ mod migrations;
 pub mod postgres;
 mod postgres_account;
 mod postgres_harvest;
+mod postgres_lease;
 mod postgres_mail;
 mod postgres_ops;
 mod rows;
 mod sqlite;
 mod sqlite_account;
 mod sqlite_harvest;
+mod sqlite_lease;
 mod sqlite_mail;
 pub mod sqlite_ops;
 pub mod upsert;
@@ -54,7 +56,9 @@ pub use upsert::UpsertSummary;
 /// configuration mistakes or the database's own failures.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("'{0}' is not a database URL Paperboy supports (use sqlite://PATH or postgres://USER:PASSWORD@HOST:PORT/DATABASE)")]
+    #[error(
+        "'{0}' is not a database URL Paperboy supports (use sqlite://PATH or postgres://USER:PASSWORD@HOST:PORT/DATABASE)"
+    )]
     UnsupportedUrl(String),
     /// The database driver's error, boxed so that no driver type is part of this crate's API
     /// (each backend brings its own).
@@ -179,6 +183,26 @@ pub trait PaperStore: Send + Sync {
         &self,
         sentences: &[(String, Vec<u8>)],
     ) -> Result<(), StoreError>;
+
+    /// Up to `limit` papers inserted, changed, hidden or shown after change number `after`, in
+    /// the order of their latest change, hidden ones included: what a search index built at
+    /// `after` applies to catch up. Change numbers grow in commit order on both backends.
+    async fn paper_changes_after(
+        &self,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<PaperChange>, StoreError>;
+
+    /// The number of the latest change to any paper (0 when there are none).
+    async fn latest_paper_change(&self) -> Result<i64, StoreError>;
+}
+
+/// A paper as of one of its changes (see [`PaperStore::paper_changes_after`]).
+#[derive(Debug, Clone)]
+pub struct PaperChange {
+    /// The change's number; later changes have larger ones.
+    pub seq: i64,
+    pub paper: Paper,
 }
 
 /// Subscriptions, the outbox of mail to send, and the secrets that sign links: what the digest
@@ -441,12 +465,34 @@ pub trait HarvestStore: Send + Sync {
     ) -> Result<(), StoreError>;
 }
 
+/// Leases of the jobs that must run on one node at a time: harvests, digest composition, the
+/// outbox worker, clean-ups. A node runs them while it holds the lease and renews it well
+/// before it expires; if the node dies, another takes the lease once it expires.
+#[async_trait]
+pub trait LeaseStore: Send + Sync {
+    /// Takes or renews lease `name` for `holder` until `ttl` from now (the database's clock
+    /// where it has one, so that nodes' clocks need not agree): true when `holder` holds it
+    /// now, false when another holder's lease has not expired.
+    async fn claim_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        ttl: Duration,
+    ) -> Result<bool, StoreError>;
+
+    /// Gives up lease `name` if `holder` holds it (a node shutting down), so another node
+    /// need not wait for it to expire.
+    async fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError>;
+}
+
 /// Everything Paperboy asks of its database: each concern's trait, and what operators need of
 /// the database as a whole (closing, backups, checks). The rest of Paperboy holds a
 /// `&dyn Store`, on which every method is at hand; code holding a concrete store (a test's
 /// `SqliteStore`) brings the concern's trait into scope (`use paperboy_store::PaperStore`).
 #[async_trait]
-pub trait Store: PaperStore + MailStore + AccountStore + HarvestStore + fmt::Debug {
+pub trait Store:
+    PaperStore + MailStore + AccountStore + HarvestStore + LeaseStore + fmt::Debug
+{
     /// Ends the store's use by this process: the SQLite store checkpoints its WAL into the
     /// database file, so that the file alone holds everything, and closes its connections.
     /// Every command calls it before exiting, whether it succeeded or not.

@@ -21,18 +21,26 @@ use sqlx::{AssertSqlSafe, PgConnection, Postgres, QueryBuilder, Row};
 use crate::migrations::EmbeddedMigrations;
 use crate::rows::{
     HashedBlobs, PAPER_COLUMNS, decode_embeddings, encode_embeddings, paper_from_row,
+    papers_with_changes,
 };
 use crate::upsert::{Batch, Keyed, plan};
-use crate::{Context, PaperQuery, PaperStore, StoreError, UpsertSummary};
+use crate::{Context, PaperChange, PaperQuery, PaperStore, StoreError, UpsertSummary};
 
 /// The schema version this binary brings PostgreSQL databases to: the last of [`MIGRATIONS`].
 pub const POSTGRES_SCHEMA_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;
 
-const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "schema",
-    include_str!("../migrations/postgres/0001_schema.sql"),
-)];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "schema",
+        include_str!("../migrations/postgres/0001_schema.sql"),
+    ),
+    (
+        2,
+        "nodes",
+        include_str!("../migrations/postgres/0002_nodes.sql"),
+    ),
+];
 
 /// The advisory lock every transaction that writes papers holds until it ends ("paperboy").
 const PAPER_WRITE_LOCK: i64 = 0x7061_7065_7262_6f79;
@@ -336,6 +344,32 @@ impl PaperStore for PostgresStore {
         sentences: &[(String, Vec<u8>)],
     ) -> Result<(), StoreError> {
         self.put_blobs(HashedBlobs::SENTENCES, sentences).await
+    }
+
+    async fn paper_changes_after(
+        &self,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<PaperChange>, StoreError> {
+        let mut conn = self.pool.acquire().await.context("connecting")?;
+        let changed: Vec<(i64, i64)> = sqlx::query_as(
+            "SELECT id, change_seq FROM papers WHERE change_seq > $1 ORDER BY change_seq LIMIT $2",
+        )
+        .bind(after)
+        .bind(i64::from(limit))
+        .fetch_all(&mut *conn)
+        .await
+        .context("reading the papers changed lately")?;
+        let ids: Vec<PaperId> = changed.iter().map(|(id, _)| PaperId(*id)).collect();
+        let papers = load_papers(&mut conn, &ids).await?;
+        Ok(papers_with_changes(papers, &changed))
+    }
+
+    async fn latest_paper_change(&self) -> Result<i64, StoreError> {
+        sqlx::query_scalar("SELECT COALESCE(MAX(change_seq), 0) FROM papers")
+            .fetch_one(&self.pool)
+            .await
+            .context("reading the change sequence")
     }
 }
 

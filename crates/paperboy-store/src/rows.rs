@@ -7,7 +7,7 @@ use chrono::NaiveDate;
 use paperboy_core::{ArxivId, Paper, PaperId, PaperRecord, Source};
 use sqlx::{ColumnIndex, Decode, Row, Type};
 
-use crate::StoreError;
+use crate::{PaperChange, StoreError};
 
 pub(crate) const PAPER_COLUMNS: &str = "id, arxiv_id, version, title, abstract, authors, published, updated, \
      doi, journal_ref, comment, code_url, project_url, github_stars, external_upvotes, source, \
@@ -126,4 +126,21 @@ where
             source,
         },
     })
+}
+
+/// Pairs papers loaded by id with their change numbers, in change order; a paper that could not
+/// be loaded (deleted since) is left out.
+pub(crate) fn papers_with_changes(papers: Vec<Paper>, changed: &[(i64, i64)]) -> Vec<PaperChange> {
+    let mut by_id: HashMap<i64, Paper> = papers
+        .into_iter()
+        .map(|paper| (paper.id.0, paper))
+        .collect();
+    changed
+        .iter()
+        .filter_map(|(id, seq)| {
+            by_id
+                .remove(id)
+                .map(|paper| PaperChange { seq: *seq, paper })
+        })
+        .collect()
 }

@@ -21,9 +21,10 @@ use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 use crate::migrations::EmbeddedMigrations;
 use crate::rows::{
     HashedBlobs, PAPER_COLUMNS, decode_embeddings, encode_embeddings, paper_from_row,
+    papers_with_changes,
 };
 use crate::upsert::{Batch, Keyed, LookupKeys, plan};
-use crate::{Context, PaperQuery, PaperStore, StoreError, UpsertSummary};
+use crate::{Context, PaperChange, PaperQuery, PaperStore, StoreError, UpsertSummary};
 
 /// The schema version this binary brings databases to: the last of [`MIGRATIONS`].
 pub const SCHEMA_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;
@@ -64,6 +65,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         7,
         "mailbox",
         include_str!("../migrations/sqlite/0007_mailbox.sql"),
+    ),
+    (
+        8,
+        "nodes",
+        include_str!("../migrations/sqlite/0008_nodes.sql"),
     ),
 ];
 
@@ -341,6 +347,32 @@ impl PaperStore for SqliteStore {
         sentences: &[(String, Vec<u8>)],
     ) -> Result<(), StoreError> {
         self.put_blobs(HashedBlobs::SENTENCES, sentences).await
+    }
+
+    async fn paper_changes_after(
+        &self,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<PaperChange>, StoreError> {
+        let mut conn = self.pool.acquire().await.context("connecting")?;
+        let changed: Vec<(i64, i64)> = sqlx::query_as(
+            "SELECT id, change_seq FROM papers WHERE change_seq > $1 ORDER BY change_seq LIMIT $2",
+        )
+        .bind(after)
+        .bind(i64::from(limit))
+        .fetch_all(&mut *conn)
+        .await
+        .context("reading the papers changed lately")?;
+        let ids: Vec<PaperId> = changed.iter().map(|(id, _)| PaperId(*id)).collect();
+        let papers = load_papers(&mut conn, &ids).await?;
+        Ok(papers_with_changes(papers, &changed))
+    }
+
+    async fn latest_paper_change(&self) -> Result<i64, StoreError> {
+        sqlx::query_scalar("SELECT COALESCE(MAX(change_seq), 0) FROM papers")
+            .fetch_one(&self.pool)
+            .await
+            .context("reading the change sequence")
     }
 
     async fn count_papers(&self) -> Result<u64, StoreError> {
