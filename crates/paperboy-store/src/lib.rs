@@ -11,11 +11,13 @@
 //! stored is decided by [`PaperRecord::merge`] and planned in [`upsert`], apart from SQL.
 
 pub mod account;
+pub mod copy;
 pub mod harvest;
 pub mod mail;
 mod migrations;
 pub mod postgres;
 mod postgres_account;
+mod postgres_copy;
 mod postgres_harvest;
 mod postgres_lease;
 mod postgres_mail;
@@ -23,6 +25,7 @@ mod postgres_ops;
 mod rows;
 mod sqlite;
 mod sqlite_account;
+mod sqlite_copy;
 mod sqlite_harvest;
 mod sqlite_lease;
 mod sqlite_mail;
@@ -491,7 +494,7 @@ pub trait LeaseStore: Send + Sync {
 /// `SqliteStore`) brings the concern's trait into scope (`use paperboy_store::PaperStore`).
 #[async_trait]
 pub trait Store:
-    PaperStore + MailStore + AccountStore + HarvestStore + LeaseStore + fmt::Debug
+    PaperStore + MailStore + AccountStore + HarvestStore + LeaseStore + copy::CopyStore + fmt::Debug
 {
     /// Ends the store's use by this process: the SQLite store checkpoints its WAL into the
     /// database file, so that the file alone holds everything, and closes its connections.

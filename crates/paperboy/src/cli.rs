@@ -45,6 +45,16 @@ pub(crate) struct GlobalArgs {
     )]
     pub(crate) database_url: Option<String>,
 
+    /// The most connections to PostgreSQL this process opens (each node's pool).
+    #[arg(
+        long,
+        global = true,
+        env = "PAPERBOY_DATABASE_CONNECTIONS",
+        default_value_t = 16,
+        value_parser = clap::value_parser!(u32).range(1..=1000)
+    )]
+    pub(crate) database_connections: u32,
+
     /// A folder holding the all-MiniLM-L6-v2 model files, instead of the data folder's cache.
     #[arg(long, global = true, env = "PAPERBOY_MODEL_DIR")]
     pub(crate) model_dir: Option<PathBuf>,
@@ -117,6 +127,26 @@ pub(crate) enum Command {
     /// Check the data folder: database integrity, stored embeddings, the search index against
     /// the store. Exits with 1 when it finds a problem.
     Check(CheckArgs),
+    /// Move the store to another database.
+    Store {
+        #[command(subcommand)]
+        command: StoreCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum StoreCommand {
+    /// Copy every table of the current store (the data folder's SQLite, or --database-url) into
+    /// an empty database, ids, embeddings and secrets included; rerun it to resume an
+    /// interrupted copy. Ends by comparing every table's count.
+    Copy(StoreCopyArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct StoreCopyArgs {
+    /// The target database: postgres://USER:PASSWORD@HOST:PORT/DATABASE or sqlite://PATH.
+    #[arg(long, env = "PAPERBOY_COPY_TO", hide_env_values = true)]
+    pub(crate) to: String,
 }
 
 impl Command {
@@ -131,6 +161,7 @@ impl Command {
                 | Command::Similar(_)
                 | Command::Backup(_)
                 | Command::Check(_)
+                | Command::Store { .. }
                 | Command::Subscribers {
                     command: SubscribersCommand::List(_)
                 }

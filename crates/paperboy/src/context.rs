@@ -8,7 +8,7 @@ use std::sync::Arc;
 use anyhow::{Context as _, bail};
 use paperboy_search::model::{MODEL_NAME, MODEL_PACKAGE};
 use paperboy_search::{Embedder, ModelDir, SearchIndex, Searcher};
-use paperboy_store::{Access, Store, StoreError, redact_password, sqlite_path};
+use paperboy_store::{Access, PostgresOptions, Store, StoreError, redact_password, sqlite_path};
 
 use crate::cli::GlobalArgs;
 use crate::data_dir::DataDir;
@@ -18,6 +18,8 @@ pub(crate) struct Settings {
     pub(crate) data_dir: DataDir,
     /// `--database-url`; without it, the data folder's SQLite file.
     database_url: Option<String>,
+    /// How a PostgreSQL store is opened (`--database-connections`).
+    pub(crate) postgres: PostgresOptions,
     pub(crate) model: ModelLocation,
 }
 
@@ -31,6 +33,9 @@ impl From<GlobalArgs> for Settings {
         Settings {
             data_dir,
             database_url: args.database_url,
+            postgres: PostgresOptions {
+                max_connections: args.database_connections,
+            },
             model,
         }
     }
@@ -71,11 +76,13 @@ impl Settings {
         } else {
             Access::ReadWrite
         };
-        let store = match paperboy_store::open_with(&url, access).await {
-            Err(older @ StoreError::OlderSchemaReadOnly { .. }) => paperboy_store::open(&url)
-                .await
-                .map_err(|_| older)
-                .with_context(failed)?,
+        let store = match paperboy_store::open_with_options(&url, access, self.postgres).await {
+            Err(older @ StoreError::OlderSchemaReadOnly { .. }) => {
+                paperboy_store::open_with_options(&url, Access::ReadWrite, self.postgres)
+                    .await
+                    .map_err(|_| older)
+                    .with_context(failed)?
+            }
             opened => opened.with_context(failed)?,
         };
         if let Some(path) = store.upgrade_backup() {
@@ -88,6 +95,8 @@ impl Settings {
             data_dir: self.data_dir,
             model: self.model,
             store: Arc::from(store),
+            database_name: redact_password(&url),
+            postgres: self.postgres,
         })
     }
 }
@@ -137,6 +146,9 @@ pub(crate) struct Context {
     pub(crate) data_dir: DataDir,
     pub(crate) model: ModelLocation,
     pub(crate) store: Arc<dyn Store>,
+    /// The store's URL with any password hidden: what messages and copies name it by.
+    pub(crate) database_name: String,
+    pub(crate) postgres: PostgresOptions,
 }
 
 impl Context {

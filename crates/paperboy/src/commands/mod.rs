@@ -15,6 +15,7 @@ pub(crate) mod papers;
 pub(crate) mod restore;
 pub(crate) mod search;
 pub(crate) mod serve;
+pub(crate) mod store;
 pub(crate) mod subscribers;
 pub(crate) mod users;
 
@@ -43,6 +44,7 @@ pub(crate) async fn run(ctx: &Context, command: Command) -> anyhow::Result<Outco
         Command::Bench { command } => bench::run(ctx, &command).await,
         Command::Backup(args) => backup::run(ctx.store(), &args).await,
         Command::Check(args) => check::run(ctx, &args).await,
+        Command::Store { command } => store::run(ctx, command).await,
         Command::Model { .. } | Command::Restore(_) => {
             unreachable!("handled before the store is opened")
         }

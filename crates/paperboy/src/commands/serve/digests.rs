@@ -10,6 +10,8 @@ use paperboy_digest::Mailer;
 use paperboy_digest::compose::{Schedule, compose};
 use paperboy_search::{LiveSearcher, SearchIndex, Searcher};
 use paperboy_store::Store;
+
+use super::leader::Leadership;
 use tokio::sync::Notify;
 
 /// Composes the day's digests at the configured time (and at start-up, if that time has
@@ -25,9 +27,11 @@ pub(crate) async fn run_schedule(
     mail_schedule: Schedule,
     at: chrono::NaiveTime,
     wake: Arc<Notify>,
+    mut leadership: Leadership,
 ) {
     let mut done: Option<NaiveDate> = None;
     loop {
+        leadership.until_leading().await;
         let now = Utc::now();
         let today = now.date_naive();
         let due_at = today.and_time(at).and_utc();

@@ -13,6 +13,8 @@ use paperboy_search::indexing::{Silent, build_search_index};
 use paperboy_search::{LiveSearcher, Searcher};
 use paperboy_store::Store;
 
+use super::leader::Leadership;
+
 use crate::cli::HarvestSchedule;
 
 /// Days of the Hugging Face list fetched again by the daily harvest: upvotes keep coming.
@@ -28,6 +30,7 @@ pub(crate) async fn run_schedule(
     live: Arc<LiveSearcher>,
     index_dir: PathBuf,
     schedule: HarvestSchedule,
+    mut leadership: Leadership,
 ) {
     let sources: Vec<Source> = schedule
         .harvest_sets
@@ -36,6 +39,7 @@ pub(crate) async fn run_schedule(
         .chain([Source::HuggingFace])
         .collect();
     loop {
+        leadership.until_leading().await;
         let now = Utc::now();
         let due_at = now.date_naive().and_time(schedule.harvest_time).and_utc();
         let next = if now < due_at {

@@ -5,6 +5,7 @@
 
 mod digests;
 mod harvests;
+mod leader;
 
 use std::sync::Arc;
 
@@ -53,6 +54,9 @@ pub(crate) async fn run(ctx: &Context, args: ServeArgs) -> anyhow::Result<Outcom
     let mailer = mail.mailer(&*store, &format!("http://{address}")).await?;
     let wake = Arc::new(Notify::new());
     let (stop_worker, worker_stop) = watch::channel(false);
+    let (stop_election, election_stop) = watch::channel(false);
+    let (leadership, election) =
+        leader::elect(Arc::clone(&store), leader::node_name(), election_stop);
     let worker = tokio::spawn(run_worker(
         Arc::clone(&store),
         transport.clone(),
@@ -67,6 +71,7 @@ pub(crate) async fn run(ctx: &Context, args: ServeArgs) -> anyhow::Result<Outcom
         mail.schedule(),
         mail.digest_time,
         Arc::clone(&wake),
+        leadership.clone(),
     ));
     if !harvest_schedule.no_harvest {
         tokio::spawn(harvests::run_schedule(
@@ -74,6 +79,7 @@ pub(crate) async fn run(ctx: &Context, args: ServeArgs) -> anyhow::Result<Outcom
             Arc::clone(&searcher),
             ctx.data_dir.index(),
             harvest_schedule.clone(),
+            leadership,
         ));
     }
     println!(
@@ -138,6 +144,9 @@ pub(crate) async fn run(ctx: &Context, args: ServeArgs) -> anyhow::Result<Outcom
             serving.await
         }
     };
+    // Another node takes over the schedules at once.
+    let _ = stop_election.send(true);
+    let _ = election.await;
     // No more mail is claimed; what is being sent is recorded, so none goes out twice.
     let _ = stop_worker.send(true);
     if tokio::time::timeout(std::time::Duration::from_secs(30), worker)
