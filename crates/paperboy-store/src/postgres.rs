@@ -16,7 +16,7 @@ use chrono::{NaiveDate, Utc};
 use paperboy_core::{ArxivId, Paper, PaperId, PaperRecord};
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::{AssertSqlSafe, PgConnection, Postgres, QueryBuilder, Row};
+use sqlx::{AssertSqlSafe, Connection, PgConnection, Postgres, QueryBuilder, Row};
 
 use crate::migrations::EmbeddedMigrations;
 use crate::rows::{
@@ -49,6 +49,9 @@ const PAPER_WRITE_LOCK: i64 = 0x7061_7065_7262_6f79;
 /// small enough to keep each statement's arrays a few megabytes.
 const ROWS_PER_STATEMENT: usize = 5_000;
 
+/// How long opening waits for the server to accept a connection.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// How a PostgreSQL store is opened.
 #[derive(Debug, Clone, Copy)]
 pub struct PostgresOptions {
@@ -80,6 +83,18 @@ impl PostgresStore {
                 StoreError::Refused(format!("the database URL is not valid: {error}"))
             })?
             .application_name("paperboy");
+        // One connection first, so that a wrong address or password is reported as itself
+        // (the pool would only say that it timed out waiting for a connection).
+        let first = tokio::time::timeout(CONNECT_TIMEOUT, PgConnection::connect_with(&connect))
+            .await
+            .map_err(|_| {
+                StoreError::Refused(format!(
+                    "PostgreSQL did not answer within {} s",
+                    CONNECT_TIMEOUT.as_secs()
+                ))
+            })?
+            .context("connecting to PostgreSQL")?;
+        first.close().await.context("connecting to PostgreSQL")?;
         let pool = PgPoolOptions::new()
             .max_connections(options.max_connections.max(1))
             .acquire_timeout(Duration::from_secs(30))
