@@ -303,18 +303,24 @@ impl AccountStore for SqliteStore {
         hidden: bool,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
+        // A new change sequence number tells search indexes, which follow change_seq, that
+        // the paper was hidden or shown; in a write transaction, as every change_seq is given.
+        let mut tx = self.begin_write().await?;
         // The stamp of the first hiding stays while hidden.
         let changed = sqlx::query(
-            "UPDATE papers SET hidden_at = CASE WHEN $1 THEN COALESCE(hidden_at, $2) END \
+            "UPDATE papers SET hidden_at = CASE WHEN $1 THEN COALESCE(hidden_at, $2) END, \
+             change_seq = (SELECT COALESCE(MAX(change_seq), 0) + 1 FROM papers), \
+             changed_at = $2 \
              WHERE id = $3",
         )
         .bind(hidden)
         .bind(stamp(now))
         .bind(paper.0)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .context("hiding a paper")?
         .rows_affected();
+        tx.commit().await.context("committing a hidden paper")?;
         Ok(changed == 1)
     }
 
