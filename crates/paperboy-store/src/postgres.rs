@@ -16,7 +16,7 @@ use chrono::{NaiveDate, Utc};
 use paperboy_core::{ArxivId, Paper, PaperId, PaperRecord};
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::{AssertSqlSafe, PgConnection, Postgres, QueryBuilder, Row};
+use sqlx::{AssertSqlSafe, Connection, PgConnection, Postgres, QueryBuilder, Row};
 
 use crate::migrations::EmbeddedMigrations;
 use crate::rows::{
@@ -72,6 +72,15 @@ impl PostgresStore {
                 StoreError::Refused(format!("the database URL is not valid: {error}"))
             })?
             .application_name("paperboy");
+        // One connection first, outside the pool, so that a server nobody listens for is
+        // reported at once with its cause: the pool retries refused connections until its
+        // acquire timeout and then says only that it timed out.
+        PgConnection::connect_with(&connect)
+            .await
+            .context("connecting to PostgreSQL")?
+            .close()
+            .await
+            .context("connecting to PostgreSQL")?;
         let pool = PgPoolOptions::new()
             .max_connections(options.max_connections.max(1))
             .acquire_timeout(Duration::from_secs(30))
