@@ -1,34 +1,56 @@
-//! The PostgreSQL side of harvest state (see [`crate::harvest`]).
-#![allow(unused_variables, unused_imports)]
-
-use std::collections::{HashMap, HashSet};
-use std::time::Duration;
+//! The PostgreSQL side of harvest state (see [`crate::harvest`]): the same statements as
+//! [`crate::sqlite_harvest`], with times as `TIMESTAMPTZ`. A harvested page is written under
+//! the papers' write lock, like any other batch of papers.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use paperboy_core::account::UserId;
-use paperboy_core::subscription::{Preferences, SubscriberId};
-use paperboy_core::token::TokenHash;
-use paperboy_core::{EmailAddress, PaperId, PaperRecord};
+use paperboy_core::PaperRecord;
+use sqlx::Row;
+use sqlx::postgres::PgRow;
 
-use crate::account::{
-    Marked, Marks, NewSession, SignIn, SignInRequest, User, VoteOutcome, VoteTally,
-};
 use crate::harvest::{HarvestOutcome, HarvestState};
-use crate::mail::{
-    ClaimedMessage, Confirmation, Delivery, OutboxSummary, QueuedDigest, RequestOutcome,
-    Subscriber, SubscriberState, SubscriptionRequest,
-};
-use crate::{PostgresStore, StoreError, UpsertSummary};
+use crate::postgres::upsert_in;
+use crate::{Context, HarvestStore, PostgresStore, StoreError, UpsertSummary};
+
+const COLUMNS: &str = "source, cursor, pending, last_run_at, last_success_at, last_error, \
+                       runs, failures, records";
+
+fn state_from_row(row: &PgRow) -> HarvestState {
+    let count = |column: &str| u64::try_from(row.get::<i64, _>(column)).unwrap_or(0);
+    HarvestState {
+        source: row.get("source"),
+        cursor: row.get("cursor"),
+        pending: row.get("pending"),
+        last_run_at: row.get("last_run_at"),
+        last_success_at: row.get("last_success_at"),
+        last_error: row.get("last_error"),
+        runs: count("runs"),
+        failures: count("failures"),
+        records: count("records"),
+    }
+}
 
 #[async_trait]
-impl crate::HarvestStore for PostgresStore {
+impl HarvestStore for PostgresStore {
     async fn harvest_state(&self, source: &str) -> Result<Option<HarvestState>, StoreError> {
-        todo!("PostgreSQL: harvest_state")
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM harvest_sources WHERE source = $1"
+        )))
+        .bind(source)
+        .fetch_optional(&self.pool)
+        .await
+        .context("reading a harvest state")?;
+        Ok(row.as_ref().map(state_from_row))
     }
 
     async fn harvest_states(&self) -> Result<Vec<HarvestState>, StoreError> {
-        todo!("PostgreSQL: harvest_states")
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM harvest_sources ORDER BY source"
+        )))
+        .fetch_all(&self.pool)
+        .await
+        .context("reading harvest states")?;
+        Ok(rows.iter().map(state_from_row).collect())
     }
 
     async fn store_harvest_page(
@@ -38,7 +60,25 @@ impl crate::HarvestStore for PostgresStore {
         pending: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<UpsertSummary, StoreError> {
-        todo!("PostgreSQL: store_harvest_page")
+        let written = i64::try_from(records.len()).unwrap_or(i64::MAX);
+        let mut tx = self.begin_paper_write().await?;
+        let summary = upsert_in(&mut tx, records).await?;
+        sqlx::query(
+            "INSERT INTO harvest_sources (source, pending, last_run_at, records)
+             VALUES ($1, $2, $3, $4)
+             ON CONFLICT (source) DO UPDATE SET
+                 pending = $2, last_run_at = $3,
+                 records = harvest_sources.records + $4",
+        )
+        .bind(source)
+        .bind(pending)
+        .bind(now)
+        .bind(written)
+        .execute(&mut *tx)
+        .await
+        .context("recording a harvested page")?;
+        tx.commit().await.context("committing a harvested page")?;
+        Ok(summary)
     }
 
     async fn finish_harvest(
@@ -47,6 +87,33 @@ impl crate::HarvestStore for PostgresStore {
         outcome: HarvestOutcome,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        todo!("PostgreSQL: finish_harvest")
+        let query = match outcome {
+            HarvestOutcome::Succeeded { cursor } => sqlx::query(
+                "INSERT INTO harvest_sources (source, cursor, last_run_at, last_success_at, runs)
+                 VALUES ($1, $2, $3, $3, 1)
+                 ON CONFLICT (source) DO UPDATE SET
+                     cursor = COALESCE($2, harvest_sources.cursor), pending = NULL,
+                     last_run_at = $3, last_success_at = $3, last_error = NULL,
+                     runs = harvest_sources.runs + 1",
+            )
+            .bind(source)
+            .bind(cursor)
+            .bind(now),
+            HarvestOutcome::Failed { error } => sqlx::query(
+                "INSERT INTO harvest_sources (source, last_run_at, last_error, runs, failures)
+                 VALUES ($1, $2, $3, 1, 1)
+                 ON CONFLICT (source) DO UPDATE SET
+                     last_run_at = $2, last_error = $3, runs = harvest_sources.runs + 1,
+                     failures = harvest_sources.failures + 1",
+            )
+            .bind(source)
+            .bind(now)
+            .bind(error),
+        };
+        query
+            .execute(&self.pool)
+            .await
+            .context("recording the end of a harvest")?;
+        Ok(())
     }
 }

@@ -1,22 +1,18 @@
 //! The store contract for accounts: sign-in links, sessions, votes, saved papers, hiding and
-//! trending from votes, on SQLite.
+//! trending from votes, on every backend (see `common::on_both_backends`).
 
 #![allow(clippy::unwrap_used)]
 
 mod common;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use common::{address, at, sqlite};
+use common::{address, at};
 use paperboy_core::account::UserId;
 use paperboy_core::token::Token;
 use paperboy_core::trending::Window;
 use paperboy_core::{PaperDraft, PaperId, Source};
-use paperboy_store::AccountStore;
-use paperboy_store::MailStore;
-use paperboy_store::PaperStore;
 use paperboy_store::account::{NewSession, SignIn, SignInRequest};
 use paperboy_store::mail::{AddressLimit, MessageKind, NewMessage, RequestOutcome};
 use paperboy_store::{PaperQuery, Store, trending};
@@ -108,9 +104,7 @@ async fn papers(store: &dyn Store, count: usize, day: &str, upvotes: i64) -> Vec
     ids
 }
 
-#[tokio::test]
-async fn a_sign_in_link_works_once_before_it_expires_and_makes_the_user_once() {
-    let (_dir, store) = sqlite().await;
+async fn a_sign_in_link_works_once_before_it_expires_and_makes_the_user_once(store: &dyn Store) {
     let now = at("2026-11-28T09:00:00Z");
     let (link, request) = sign_in_request("Ada@Example.org", now);
     assert_eq!(
@@ -175,12 +169,8 @@ async fn a_sign_in_link_works_once_before_it_expires_and_makes_the_user_once() {
         SignIn::Unknown
     );
     // A second sign-in is the same user, in a second session.
-    let (id, second) = signed_in(
-        &store,
-        "ada@example.org",
-        now + chrono::Duration::minutes(2),
-    )
-    .await;
+    let (id, second) =
+        signed_in(store, "ada@example.org", now + chrono::Duration::minutes(2)).await;
     assert_eq!(id, user.id);
     assert!(
         store
@@ -206,9 +196,7 @@ async fn a_sign_in_link_works_once_before_it_expires_and_makes_the_user_once() {
     );
 }
 
-#[tokio::test]
-async fn sign_in_links_are_limited_per_address() {
-    let (_dir, store) = sqlite().await;
+async fn sign_in_links_are_limited_per_address(store: &dyn Store) {
     let now = at("2026-11-28T09:00:00Z");
     let (_, first) = sign_in_request("ada@example.org", now);
     assert_eq!(
@@ -253,18 +241,11 @@ async fn sign_in_links_are_limited_per_address() {
     );
 }
 
-#[tokio::test]
-async fn sessions_end_one_at_a_time_or_all_together() {
-    let (_dir, store) = sqlite().await;
+async fn sessions_end_one_at_a_time_or_all_together(store: &dyn Store) {
     let now = at("2026-11-28T09:00:00Z");
-    let (user, laptop) = signed_in(&store, "ada@example.org", now).await;
-    let (_, phone) = signed_in(
-        &store,
-        "ada@example.org",
-        now + chrono::Duration::minutes(1),
-    )
-    .await;
-    let (_, other) = signed_in(&store, "bob@example.org", now).await;
+    let (user, laptop) = signed_in(store, "ada@example.org", now).await;
+    let (_, phone) = signed_in(store, "ada@example.org", now + chrono::Duration::minutes(1)).await;
+    let (_, other) = signed_in(store, "bob@example.org", now).await;
     store.end_session(laptop.hash()).await.unwrap();
     assert!(
         store
@@ -280,12 +261,7 @@ async fn sessions_end_one_at_a_time_or_all_together() {
             .unwrap()
             .is_some()
     );
-    let (_, tablet) = signed_in(
-        &store,
-        "ada@example.org",
-        now + chrono::Duration::minutes(2),
-    )
-    .await;
+    let (_, tablet) = signed_in(store, "ada@example.org", now + chrono::Duration::minutes(2)).await;
     assert_eq!(store.end_all_sessions(user).await.unwrap(), 2);
     assert!(
         store
@@ -310,36 +286,29 @@ async fn sessions_end_one_at_a_time_or_all_together() {
     );
 }
 
-#[tokio::test]
-async fn votes_count_once_per_user_and_concurrent_votes_add_up_exactly() {
-    let (_dir, store) = sqlite().await;
-    let store: Arc<dyn Store> = Arc::new(store);
+async fn votes_count_once_per_user_and_concurrent_votes_add_up_exactly(store: &dyn Store) {
     let now = at("2026-11-28T09:00:00Z");
-    let paper = papers(&*store, 1, "2026-11-27", 5).await[0];
+    let paper = papers(store, 1, "2026-11-27", 5).await[0];
     let mut users = Vec::new();
     for n in 0..20 {
         users.push(
-            signed_in(&*store, &format!("reader{n}@example.org"), now)
+            signed_in(store, &format!("reader{n}@example.org"), now)
                 .await
                 .0,
         );
     }
     // Every user votes five times at once, half of them then take the vote back.
-    let mut tasks = Vec::new();
-    for &user in &users {
-        for _ in 0..5 {
-            let store = Arc::clone(&store);
-            tasks.push(tokio::spawn(async move {
-                store
-                    .set_vote(user, paper, true, now)
-                    .await
-                    .unwrap()
-                    .unwrap()
-            }));
-        }
-    }
-    for task in tasks {
-        assert!(task.await.unwrap().upvoted);
+    let votes = users.iter().flat_map(|&user| {
+        (0..5).map(move |_| async move {
+            store
+                .set_vote(user, paper, true, now)
+                .await
+                .unwrap()
+                .unwrap()
+        })
+    });
+    for outcome in futures_util::future::join_all(votes).await {
+        assert!(outcome.upvoted);
     }
     let stored = store.paper(paper).await.unwrap().unwrap();
     assert_eq!(stored.local_upvotes, 20);
@@ -373,12 +342,10 @@ async fn votes_count_once_per_user_and_concurrent_votes_add_up_exactly() {
     assert!(store.voted_papers(users[0]).await.unwrap().is_empty());
 }
 
-#[tokio::test]
-async fn saved_papers_come_back_newest_first() {
-    let (_dir, store) = sqlite().await;
+async fn saved_papers_come_back_newest_first(store: &dyn Store) {
     let now = at("2026-11-28T09:00:00Z");
-    let ids = papers(&store, 3, "2026-11-27", 0).await;
-    let (user, _) = signed_in(&store, "ada@example.org", now).await;
+    let ids = papers(store, 3, "2026-11-27", 0).await;
+    let (user, _) = signed_in(store, "ada@example.org", now).await;
     for (minutes, id) in ids.iter().enumerate() {
         let when = now + chrono::Duration::minutes(i64::try_from(minutes).unwrap());
         assert!(store.set_saved(user, *id, true, when).await.unwrap());
@@ -404,13 +371,13 @@ async fn saved_papers_come_back_newest_first() {
     );
 }
 
-#[tokio::test]
-async fn hiding_a_user_signs_them_out_and_takes_their_votes_out_until_shown_again() {
-    let (_dir, store) = sqlite().await;
+async fn hiding_a_user_signs_them_out_and_takes_their_votes_out_until_shown_again(
+    store: &dyn Store,
+) {
     let now = at("2026-11-28T09:00:00Z");
-    let paper = papers(&store, 1, "2026-11-27", 0).await[0];
-    let (spammer, cookie) = signed_in(&store, "spam@example.org", now).await;
-    let (reader, _) = signed_in(&store, "ada@example.org", now).await;
+    let paper = papers(store, 1, "2026-11-27", 0).await[0];
+    let (spammer, cookie) = signed_in(store, "spam@example.org", now).await;
+    let (reader, _) = signed_in(store, "ada@example.org", now).await;
     store.set_vote(spammer, paper, true, now).await.unwrap();
     store.set_vote(reader, paper, true, now).await.unwrap();
     assert_eq!(store.paper(paper).await.unwrap().unwrap().local_upvotes, 2);
@@ -456,11 +423,9 @@ async fn hiding_a_user_signs_them_out_and_takes_their_votes_out_until_shown_agai
     assert!(!store.set_user_hidden(UserId(999), true, now).await.unwrap());
 }
 
-#[tokio::test]
-async fn a_hidden_paper_leaves_lists_and_trending_but_its_page_data_stays() {
-    let (_dir, store) = sqlite().await;
+async fn a_hidden_paper_leaves_lists_and_trending_but_its_page_data_stays(store: &dyn Store) {
     let now = at("2026-11-28T09:00:00Z");
-    let ids = papers(&store, 2, "2026-11-28", 3).await;
+    let ids = papers(store, 2, "2026-11-28", 3).await;
     assert!(store.set_paper_hidden(ids[0], true, now).await.unwrap());
     let listed = store
         .list_papers(&PaperQuery {
@@ -473,12 +438,12 @@ async fn a_hidden_paper_leaves_lists_and_trending_but_its_page_data_stays() {
         listed.iter().map(|paper| paper.id).collect::<Vec<_>>(),
         vec![ids[1]]
     );
-    let trending_now = trending(&store, Window::Day, now, 10).await.unwrap();
+    let trending_now = trending(store, Window::Day, now, 10).await.unwrap();
     assert_eq!(trending_now.len(), 1);
     let hidden = store.paper(ids[0]).await.unwrap().unwrap();
     assert!(hidden.hidden);
     assert_eq!(store.hidden_paper_ids().await.unwrap(), vec![ids[0]]);
-    let (user, _) = signed_in(&store, "ada@example.org", now).await;
+    let (user, _) = signed_in(store, "ada@example.org", now).await;
     assert_eq!(store.set_vote(user, ids[0], true, now).await.unwrap(), None);
     assert!(!store.set_saved(user, ids[0], true, now).await.unwrap());
     assert!(store.set_paper_hidden(ids[0], false, now).await.unwrap());
@@ -491,23 +456,21 @@ async fn a_hidden_paper_leaves_lists_and_trending_but_its_page_data_stays() {
     );
 }
 
-#[tokio::test]
-async fn trending_follows_votes_cast_here_hour_by_hour() {
-    let (_dir, store) = sqlite().await;
+async fn trending_follows_votes_cast_here_hour_by_hour(store: &dyn Store) {
     // Two papers listed yesterday with the same imported upvotes: level until someone votes.
-    let ids = papers(&store, 2, "2026-11-27", 10).await;
+    let ids = papers(store, 2, "2026-11-27", 10).await;
     let morning = at("2026-11-28T08:10:00Z");
-    let before: Vec<PaperId> = trending(&store, Window::Week, morning, 10)
+    let before: Vec<PaperId> = trending(store, Window::Week, morning, 10)
         .await
         .unwrap()
         .iter()
         .map(|(paper, _)| paper.id)
         .collect();
     assert_eq!(before, vec![ids[1], ids[0]], "level: newer id first");
-    let (user, _) = signed_in(&store, "ada@example.org", morning).await;
+    let (user, _) = signed_in(store, "ada@example.org", morning).await;
     store.set_vote(user, ids[0], true, morning).await.unwrap();
     let noon = at("2026-11-28T12:00:00Z");
-    let after = trending(&store, Window::Week, noon, 10).await.unwrap();
+    let after = trending(store, Window::Week, noon, 10).await.unwrap();
     assert_eq!(after[0].0.id, ids[0], "voted up this morning, first today");
     assert!(after[0].1 > after[1].1);
     // A vote counts by its hour: at noon the 08:10 vote is 3 hours old (08:00 to 11:00 is
@@ -528,9 +491,9 @@ async fn trending_follows_votes_cast_here_hour_by_hour() {
             .is_empty()
     );
     // A paper listed long ago enters the day's trending through votes alone.
-    let old = papers(&store, 3, "2026-10-01", 0).await[2];
+    let old = papers(store, 3, "2026-10-01", 0).await[2];
     store.set_vote(user, old, true, noon).await.unwrap();
-    let day: Vec<PaperId> = trending(&store, Window::Day, noon, 10)
+    let day: Vec<PaperId> = trending(store, Window::Day, noon, 10)
         .await
         .unwrap()
         .iter()
@@ -547,9 +510,7 @@ async fn trending_follows_votes_cast_here_hour_by_hour() {
     assert_eq!(store.paper(ids[0]).await.unwrap().unwrap().local_upvotes, 1);
 }
 
-#[tokio::test]
-async fn a_signed_in_reader_subscribes_without_a_confirmation_mail() {
-    let (_dir, store) = sqlite().await;
+async fn a_signed_in_reader_subscribes_without_a_confirmation_mail(store: &dyn Store) {
     let now = at("2026-11-28T09:00:00Z");
     let preferences = paperboy_core::subscription::Preferences::new(
         ["diffusion models"],
@@ -578,3 +539,15 @@ async fn a_signed_in_reader_subscribes_without_a_confirmation_mail() {
     );
     assert_eq!(store.outbox_summary().await.unwrap().queued, 0);
 }
+
+common::on_both_backends!(
+    a_sign_in_link_works_once_before_it_expires_and_makes_the_user_once,
+    sign_in_links_are_limited_per_address,
+    sessions_end_one_at_a_time_or_all_together,
+    votes_count_once_per_user_and_concurrent_votes_add_up_exactly,
+    saved_papers_come_back_newest_first,
+    hiding_a_user_signs_them_out_and_takes_their_votes_out_until_shown_again,
+    a_hidden_paper_leaves_lists_and_trending_but_its_page_data_stays,
+    trending_follows_votes_cast_here_hour_by_hour,
+    a_signed_in_reader_subscribes_without_a_confirmation_mail,
+);

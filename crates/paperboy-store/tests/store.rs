@@ -1,15 +1,15 @@
-//! The store contract. Each check takes a `&dyn Store`, so every backend runs the same suite;
-//! today that is SQLite on a temporary file.
+//! The store contract. Each check takes a `&dyn Store` and runs on every backend (see
+//! `common::on_both_backends`): SQLite on a temporary file, PostgreSQL on a new database.
 
 #![allow(clippy::unwrap_used)]
 
 mod common;
 
 use chrono::NaiveDate;
-use common::sqlite;
+use common::at;
 use paperboy_core::{ArxivId, PaperDraft, PaperKey, PaperRecord, Source};
-use paperboy_store::PaperStore;
-use paperboy_store::{PaperQuery, SqliteStore, Store, UpsertSummary};
+use paperboy_store::harvest::{HarvestOutcome, HarvestState};
+use paperboy_store::{PaperQuery, PaperStore, SqliteStore, Store, UpsertSummary};
 
 fn paper(id: Option<&str>, title: &str) -> PaperDraft {
     PaperDraft {
@@ -435,21 +435,170 @@ async fn embeddings_are_kept_by_content_hash(store: &dyn Store) {
     assert!(sentences[&"c".repeat(32)].is_empty());
 }
 
-macro_rules! sqlite_contract {
-    ($($check:ident),* $(,)?) => {
-        mod sqlite_contract {
-            $(
-                #[tokio::test]
-                async fn $check() {
-                    let (_dir, store) = super::sqlite().await;
-                    super::$check(&store).await;
-                }
-            )*
-        }
+async fn a_harvested_page_and_where_the_harvest_continues_are_stored_together(store: &dyn Store) {
+    let now = at("2026-11-28T06:00:00Z");
+    assert_eq!(store.harvest_state("arxiv:cs").await.unwrap(), None);
+    let page = |ids: &[&str]| -> Vec<PaperRecord> {
+        ids.iter()
+            .map(|id| {
+                finish(
+                    paper(Some(id), &format!("Harvested {id}")),
+                    Source::ArxivMetadata,
+                )
+            })
+            .collect()
     };
+    assert_eq!(
+        store
+            .store_harvest_page(
+                "arxiv:cs",
+                page(&["2611.00001", "2611.00002"]),
+                Some("{\"token\":\"a\"}"),
+                now
+            )
+            .await
+            .unwrap(),
+        summary(2, 0, 0)
+    );
+    let later = now + chrono::Duration::minutes(1);
+    assert_eq!(
+        store
+            .store_harvest_page(
+                "arxiv:cs",
+                page(&["2611.00002", "2611.00003"]),
+                Some("{\"token\":\"b\"}"),
+                later
+            )
+            .await
+            .unwrap(),
+        summary(1, 0, 1)
+    );
+    assert_eq!(store.count_papers().await.unwrap(), 3);
+    let state = store.harvest_state("arxiv:cs").await.unwrap().unwrap();
+    assert_eq!(
+        state,
+        HarvestState {
+            source: "arxiv:cs".into(),
+            cursor: None,
+            pending: Some("{\"token\":\"b\"}".into()),
+            last_run_at: Some(later),
+            last_success_at: None,
+            last_error: None,
+            runs: 0,
+            failures: 0,
+            records: 4,
+        }
+    );
+
+    // A failure keeps where the harvest continues; a success clears it and moves the cursor.
+    let failed = later + chrono::Duration::minutes(1);
+    store
+        .finish_harvest(
+            "arxiv:cs",
+            HarvestOutcome::Failed {
+                error: "503 from arXiv".into(),
+            },
+            failed,
+        )
+        .await
+        .unwrap();
+    let state = store.harvest_state("arxiv:cs").await.unwrap().unwrap();
+    assert_eq!(state.pending.as_deref(), Some("{\"token\":\"b\"}"));
+    assert_eq!(state.last_error.as_deref(), Some("503 from arXiv"));
+    assert_eq!((state.runs, state.failures), (1, 1));
+    let succeeded = failed + chrono::Duration::hours(1);
+    store
+        .finish_harvest(
+            "arxiv:cs",
+            HarvestOutcome::Succeeded {
+                cursor: Some("2026-11-27".into()),
+            },
+            succeeded,
+        )
+        .await
+        .unwrap();
+    store
+        .finish_harvest("hf", HarvestOutcome::Succeeded { cursor: None }, succeeded)
+        .await
+        .unwrap();
+    let states = store.harvest_states().await.unwrap();
+    assert_eq!(
+        states.iter().map(|s| s.source.as_str()).collect::<Vec<_>>(),
+        ["arxiv:cs", "hf"]
+    );
+    let arxiv = &states[0];
+    assert_eq!(arxiv.cursor.as_deref(), Some("2026-11-27"));
+    assert_eq!(arxiv.pending, None);
+    assert_eq!(arxiv.last_error, None);
+    assert_eq!(arxiv.last_success_at, Some(succeeded));
+    assert_eq!((arxiv.runs, arxiv.failures, arxiv.records), (2, 1, 4));
+    // A success without a cursor keeps the one before.
+    store
+        .finish_harvest(
+            "arxiv:cs",
+            HarvestOutcome::Succeeded { cursor: None },
+            succeeded,
+        )
+        .await
+        .unwrap();
+    let arxiv = store.harvest_state("arxiv:cs").await.unwrap().unwrap();
+    assert_eq!(arxiv.cursor.as_deref(), Some("2026-11-27"));
+    assert_eq!(states[1].runs, 1);
 }
 
-sqlite_contract!(
+async fn every_table_is_counted_and_a_sound_store_has_no_problems(store: &dyn Store) {
+    store
+        .upsert_papers(vec![
+            finish(
+                PaperDraft {
+                    categories: vec!["cs.IR".into(), "cs.DL".into()],
+                    ..paper(Some("2101.00001"), "Counted")
+                },
+                Source::ArxivApi,
+            ),
+            finish(paper(None, "Counted too"), Source::Listing),
+        ])
+        .await
+        .unwrap();
+    let counts = store.table_counts().await.unwrap();
+    assert_eq!(
+        counts
+            .iter()
+            .map(|(name, _)| name.as_str())
+            .collect::<Vec<_>>(),
+        [
+            "_sqlx_migrations",
+            "digest_items",
+            "embeddings",
+            "harvest_sources",
+            "outbox",
+            "paper_categories",
+            "paper_listings",
+            "papers",
+            "saved_papers",
+            "sentence_embeddings",
+            "sessions",
+            "settings",
+            "sign_in_requests",
+            "subscribers",
+            "subscription_requests",
+            "users",
+            "votes",
+        ],
+        "the same tables, by name, on every backend"
+    );
+    let count = |table: &str| counts.iter().find(|(name, _)| name == table).unwrap().1;
+    assert_eq!(count("papers"), 2);
+    assert_eq!(count("paper_categories"), 2);
+    assert_eq!(count("votes"), 0);
+    assert!(count("_sqlx_migrations") >= 1);
+    assert_eq!(
+        store.integrity_problems().await.unwrap(),
+        Vec::<String>::new()
+    );
+}
+
+common::on_both_backends!(
     upserting_the_same_records_twice_changes_nothing,
     a_newer_version_replaces_an_older_one,
     papers_without_ids_are_deduplicated_by_title,
@@ -458,8 +607,11 @@ sqlite_contract!(
     a_date_window_finds_papers_by_any_listing_date,
     concurrent_writers_queue_instead_of_failing,
     embeddings_are_kept_by_content_hash,
+    a_harvested_page_and_where_the_harvest_continues_are_stored_together,
+    every_table_is_counted_and_a_sound_store_has_no_problems,
 );
 
+/// SQLite only: the store is a file that outlives its process.
 #[tokio::test]
 async fn reopening_keeps_the_data_and_skips_applied_migrations() {
     let dir = tempfile::tempdir().unwrap();

@@ -1,4 +1,5 @@
-//! The store contract for subscribers, digests and the outbox, on SQLite.
+//! The store contract for subscribers, digests and the outbox, on every backend (see
+//! `common::on_both_backends`).
 
 #![allow(clippy::unwrap_used)]
 
@@ -7,12 +8,11 @@ mod common;
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use common::{address, at, sqlite};
+use common::{address, at};
 use paperboy_core::PaperId;
 use paperboy_core::subscription::{Frequency, Preferences};
 use paperboy_core::token::Token;
-use paperboy_store::AccountStore;
-use paperboy_store::MailStore;
+use paperboy_store::Store;
 use paperboy_store::mail::{
     AddressLimit, Confirmation, Delivery, MessageKind, NewMessage, QueuedDigest, RequestOutcome,
     SubscriberState, SubscriptionRequest,
@@ -52,9 +52,7 @@ fn request(to: &str, topics: &[&str], now: DateTime<Utc>) -> (Token, Subscriptio
     (token, request)
 }
 
-#[tokio::test]
-async fn confirmation_applies_the_requested_preferences_once() {
-    let (_dir, store) = sqlite().await;
+async fn confirmation_applies_the_requested_preferences_once(store: &dyn Store) {
     let now = at("2026-11-28T06:00:00Z");
     let (token, first) = request("Ada@Example.org", &["graph neural networks"], now);
     assert_eq!(
@@ -109,9 +107,7 @@ async fn confirmation_applies_the_requested_preferences_once() {
     assert_eq!(store.outbox_summary().await.unwrap().queued, 2);
 }
 
-#[tokio::test]
-async fn links_expire_and_confirmations_are_rate_limited_per_address() {
-    let (_dir, store) = sqlite().await;
+async fn links_expire_and_confirmations_are_rate_limited_per_address(store: &dyn Store) {
     let now = at("2026-11-28T06:00:00Z");
     let (token, first) = request("bob@example.org", &[], now);
     store.request_subscription(first).await.unwrap();
@@ -164,9 +160,7 @@ async fn links_expire_and_confirmations_are_rate_limited_per_address() {
     assert_eq!(store.outbox_summary().await.unwrap().queued, 5);
 }
 
-#[tokio::test]
-async fn a_digest_is_queued_once_per_period_and_remembers_its_papers() {
-    let (_dir, store) = sqlite().await;
+async fn a_digest_is_queued_once_per_period_and_remembers_its_papers(store: &dyn Store) {
     let now = at("2026-11-28T06:00:00Z");
     let (token, first) = request("ada@example.org", &["graphs"], now);
     store.request_subscription(first).await.unwrap();
@@ -232,9 +226,7 @@ async fn a_digest_is_queued_once_per_period_and_remembers_its_papers() {
     );
 }
 
-#[tokio::test]
-async fn claimed_messages_are_leased_retried_and_refusals_bounce_an_address() {
-    let (_dir, store) = sqlite().await;
+async fn claimed_messages_are_leased_retried_and_refusals_bounce_an_address(store: &dyn Store) {
     let now = at("2026-11-28T06:00:00Z");
     let (_, first) = request("dan@example.org", &[], now);
     store.request_subscription(first).await.unwrap();
@@ -334,18 +326,14 @@ async fn claimed_messages_are_leased_retried_and_refusals_bounce_an_address() {
     assert_eq!(store.outbox_summary().await.unwrap().failed, 3);
 }
 
-#[tokio::test]
-async fn a_secret_is_generated_once() {
-    let (_dir, store) = sqlite().await;
+async fn a_secret_is_generated_once(store: &dyn Store) {
     let first = store.secret("link-key", &[1; 32]).await.unwrap();
     let second = store.secret("link-key", &[2; 32]).await.unwrap();
     assert_eq!(first, vec![1; 32]);
     assert_eq!(second, first);
 }
 
-#[tokio::test]
-async fn confirmed_subscribers_are_added_in_bulk_and_known_addresses_kept() {
-    let (_dir, store) = sqlite().await;
+async fn confirmed_subscribers_are_added_in_bulk_and_known_addresses_kept(store: &dyn Store) {
     let now = at("2026-11-28T06:00:00Z");
     let (_, pending) = request("ada@example.org", &["graphs"], now);
     store.request_subscription(pending).await.unwrap();
@@ -385,9 +373,7 @@ async fn confirmed_subscribers_are_added_in_bulk_and_known_addresses_kept() {
     assert_eq!(confirmed.len(), 1);
 }
 
-#[tokio::test]
-async fn addresses_nobody_confirmed_are_forgotten_with_their_mail() {
-    let (_dir, store) = sqlite().await;
+async fn addresses_nobody_confirmed_are_forgotten_with_their_mail(store: &dyn Store) {
     let then = at("2026-11-01T06:00:00Z");
     let (_, old) = request("typo@example.org", &[], then);
     store.request_subscription(old).await.unwrap();
@@ -431,9 +417,7 @@ async fn addresses_nobody_confirmed_are_forgotten_with_their_mail() {
 
 /// `name+tag@` reaches `name@`: tagged variants of one address share its day's mail, across
 /// confirmations and sign-in links, so a rotating tag cannot flood one inbox.
-#[tokio::test]
-async fn one_mailbox_gets_at_most_ten_requested_mails_a_day_whatever_its_tags() {
-    let (_dir, store) = sqlite().await;
+async fn one_mailbox_gets_at_most_ten_requested_mails_a_day_whatever_its_tags(store: &dyn Store) {
     let now = at("2026-11-28T09:00:00Z");
     let mut queued = 0;
     for n in 0..12_i64 {
@@ -472,3 +456,14 @@ async fn one_mailbox_gets_at_most_ten_requested_mails_a_day_whatever_its_tags() 
         RequestOutcome::Queued
     );
 }
+
+common::on_both_backends!(
+    confirmation_applies_the_requested_preferences_once,
+    links_expire_and_confirmations_are_rate_limited_per_address,
+    a_digest_is_queued_once_per_period_and_remembers_its_papers,
+    claimed_messages_are_leased_retried_and_refusals_bounce_an_address,
+    a_secret_is_generated_once,
+    confirmed_subscribers_are_added_in_bulk_and_known_addresses_kept,
+    addresses_nobody_confirmed_are_forgotten_with_their_mail,
+    one_mailbox_gets_at_most_ten_requested_mails_a_day_whatever_its_tags,
+);
