@@ -274,7 +274,10 @@ async fn database_mistakes_are_one_clear_message_and_status_2() {
             .arg(&full),
     );
     assert_eq!(status, 2, "{stderr}");
-    assert!(stderr.contains("already holds data (papers: "), "{stderr}");
+    assert!(
+        stderr.contains("already holds data (") && stderr.contains("papers: 15"),
+        "{stderr}"
+    );
     assert!(
         !stderr.contains(":paperboy@"),
         "the password was printed: {stderr}"
