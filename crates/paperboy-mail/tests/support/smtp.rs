@@ -58,6 +58,17 @@ impl SmtpServer {
 
     /// A server on `port` (a free one when `None`), writing into a fresh folder.
     pub fn start_on(port: Option<u16>) -> SmtpServer {
+        SmtpServer::launch(port, std::time::Duration::ZERO)
+    }
+
+    /// A slow server: each recipient is answered after `delay` (before the message is sent, so
+    /// a client killed meanwhile leaves nothing accepted), for tests that stop a client
+    /// mid-run.
+    pub fn start_slow(delay: std::time::Duration) -> SmtpServer {
+        SmtpServer::launch(None, delay)
+    }
+
+    fn launch(port: Option<u16>, delay: std::time::Duration) -> SmtpServer {
         let port = port.unwrap_or_else(|| {
             std::net::TcpListener::bind("127.0.0.1:0")
                 .and_then(|listener| listener.local_addr())
@@ -70,6 +81,7 @@ impl SmtpServer {
             .arg(SERVER)
             .arg(port.to_string())
             .arg(received.path())
+            .arg(format!("{:.3}", delay.as_secs_f64()))
             .env("PYTHONPATH", aiosmtpd())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())

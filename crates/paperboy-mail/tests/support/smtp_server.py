@@ -1,6 +1,7 @@
 """A real SMTP server for Paperboy's tests, on aiosmtpd.
 
-Usage: python3 smtp_server.py PORT FOLDER (or python3 -c "$(cat smtp_server.py)" PORT FOLDER)
+Usage: python3 smtp_server.py PORT FOLDER [DELAY]
+(or python3 -c "$(cat smtp_server.py)" PORT FOLDER [DELAY])
 
 Every accepted message is written whole to FOLDER as <n>.eml, and, read the way a mail client
 reads it (Python's email package), as <n>.json: its headers, the MIME type of each part, and
@@ -9,9 +10,12 @@ start of their local part, so that tests can provoke each kind of failure:
   recipients  bounce…  550 (refused for good)    later…  451 (try again later)
   senders     refused…  554 (the sender refused for good)
   anything else is accepted.
+With DELAY (seconds, a decimal), every recipient is answered only after that long, as a busy
+server does: a client's conversation is then slow without any message being accepted early.
 Prints "ready" once listening; stops when its standard input closes.
 """
 
+import asyncio
 import email
 import email.policy
 import itertools
@@ -23,8 +27,9 @@ from aiosmtpd.controller import Controller
 
 
 class Handler:
-    def __init__(self, folder):
+    def __init__(self, folder, delay=0.0):
         self.folder = folder
+        self.delay = delay
         self.count = itertools.count()
 
     async def handle_MAIL(self, server, session, envelope, address, mail_options):
@@ -35,6 +40,8 @@ class Handler:
         return "250 OK"
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if self.delay:
+            await asyncio.sleep(self.delay)
         local = address.split("@")[0]
         if local.startswith("bounce"):
             return f"550 5.1.1 <{address}>: mailbox unavailable"
@@ -76,7 +83,8 @@ def parse(content, recipients):
 
 def main():
     port, folder = int(sys.argv[1]), sys.argv[2]
-    controller = Controller(Handler(folder), hostname="127.0.0.1", port=port)
+    delay = float(sys.argv[3]) if len(sys.argv) > 3 else 0.0
+    controller = Controller(Handler(folder, delay), hostname="127.0.0.1", port=port)
     controller.start()
     print("ready", flush=True)
     sys.stdin.read()
