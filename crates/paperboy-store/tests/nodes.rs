@@ -13,7 +13,7 @@ use common::address;
 use paperboy_core::subscription::Preferences;
 use paperboy_core::{PaperDraft, PaperRecord, Source};
 use paperboy_store::copy::{CopyProgress, NOT_COPIED, TABLES, copy_store};
-use paperboy_store::{AccountStore, LeaseStore, MailStore, PaperStore, Store};
+use paperboy_store::{AccountStore, MailStore, PaperStore, Store};
 
 fn record(id: &str, title: &str) -> PaperRecord {
     PaperDraft {
