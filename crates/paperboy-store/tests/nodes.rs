@@ -154,6 +154,53 @@ async fn one_holder_at_a_time_until_its_lease_expires_or_is_released(store: &dyn
     );
 }
 
+async fn requests_are_counted_per_key_in_fixed_windows(store: &dyn Store) {
+    let hour = Duration::from_secs(3600);
+    for _ in 0..3 {
+        assert_eq!(
+            store
+                .count_request("sign_in 192.0.2.1", 3, hour)
+                .await
+                .unwrap(),
+            None
+        );
+    }
+    let wait = store
+        .count_request("sign_in 192.0.2.1", 3, hour)
+        .await
+        .unwrap()
+        .expect("the fourth request is over the limit");
+    assert!(wait > Duration::from_secs(3500) && wait <= hour, "{wait:?}");
+    // Another client, or another limit for the same client, counts apart.
+    assert_eq!(
+        store
+            .count_request("sign_in 192.0.2.2", 3, hour)
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store
+            .count_request("subscribe 192.0.2.1", 3, hour)
+            .await
+            .unwrap(),
+        None
+    );
+
+    // When the window ends, counting starts again.
+    let short = Duration::from_millis(300);
+    assert_eq!(store.count_request("short", 1, short).await.unwrap(), None);
+    assert!(
+        store
+            .count_request("short", 1, short)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(store.count_request("short", 1, short).await.unwrap(), None);
+}
+
 async fn every_column_of_the_schema_is_copied(store: &dyn Store) {
     let columns = store.schema_columns().await.unwrap();
     assert!(!columns.is_empty());
@@ -186,6 +233,7 @@ async fn every_column_of_the_schema_is_copied(store: &dyn Store) {
 common::on_both_backends!(
     every_insert_change_and_hiding_is_a_later_change,
     one_holder_at_a_time_until_its_lease_expires_or_is_released,
+    requests_are_counted_per_key_in_fixed_windows,
     every_column_of_the_schema_is_copied,
 );
 
