@@ -12,7 +12,7 @@ use chrono::Utc;
 use common::address;
 use paperboy_core::subscription::Preferences;
 use paperboy_core::{PaperDraft, PaperRecord, Source};
-use paperboy_store::copy::{CopyProgress, NOT_COPIED, TABLES, copy_store};
+use paperboy_store::copy::{CopyProgress, CopyStore, NOT_COPIED, TABLES, copy_store};
 use paperboy_store::{AccountStore, MailStore, PaperStore, Store};
 
 fn record(id: &str, title: &str) -> PaperRecord {
@@ -372,4 +372,37 @@ async fn a_copy_to_postgres_and_back_keeps_every_row() {
             assert_eq!(rows, back_rows, "table {name}");
         }
     }
+}
+
+#[tokio::test]
+async fn an_interrupted_copy_resumes_where_it_stopped() {
+    let (_dir, sqlite) = common::sqlite().await;
+    sqlite
+        .upsert_papers(
+            (0..25)
+                .map(|n| record(&format!("2102.{n:05}"), &format!("Paper {n}")))
+                .collect(),
+        )
+        .await
+        .unwrap();
+    let (_database, postgres) = common::postgres().await;
+    // What a copy stopped after its first batches leaves: its record, and some of the papers
+    // with their categories.
+    postgres.record_copy("sqlite://test", false).await.unwrap();
+    let papers = &TABLES[0];
+    let first = sqlite.rows_after(papers, None).await.unwrap();
+    postgres.insert_rows(papers, &first[..10]).await.unwrap();
+
+    // Another source is refused; the same one resumes.
+    assert!(
+        copy_store(&sqlite, &postgres, "sqlite://other", &Quiet)
+            .await
+            .is_err()
+    );
+    let report = copy_store(&sqlite, &postgres, "sqlite://test", &Quiet)
+        .await
+        .unwrap();
+    assert!(report.resumed);
+    assert_eq!(postgres.count_papers().await.unwrap(), 25);
+    assert_eq!(all_rows(&sqlite).await, all_rows(&postgres).await);
 }
