@@ -38,6 +38,10 @@ pub const GRACE: Duration = Duration::from_secs(60);
 const PAGE: u32 = 2_000;
 /// Papers applied in one catch-up at most; the rest come at the next.
 const MAX_PAPERS: usize = 20_000;
+/// While papers keep coming (an import being embedded), the index is written to its folder at
+/// most this often; when nothing waits, at once. A node restarted in between applies the last
+/// changes again from the store.
+const SAVE_EVERY: Duration = Duration::from_secs(30);
 
 /// A paper seen changed whose embeddings are not stored yet.
 #[derive(Debug, Clone, Copy)]
@@ -73,6 +77,8 @@ pub struct Follower {
     /// The folder's inode when it was opened: a rebuild swaps in another folder.
     folder: Option<u64>,
     grace: Duration,
+    /// When the index was last written to its folder.
+    saved: Option<Instant>,
 }
 
 fn inode(dir: &Path) -> Option<u64> {
@@ -88,6 +94,7 @@ impl Follower {
             waiting: HashMap::new(),
             folder: inode(dir),
             grace: GRACE,
+            saved: None,
         }
     }
 
@@ -218,14 +225,23 @@ impl Follower {
         let index = if ready.is_empty() {
             None
         } else {
+            let save = self.waiting.is_empty()
+                || self
+                    .saved
+                    .is_none_or(|saved| now.duration_since(saved) >= SAVE_EVERY);
             let current = Arc::clone(current);
             let dir = self.dir.clone();
             let index = off_async_threads(move || -> Result<SearchIndex, IndexError> {
                 let index = current.with_papers(&ready)?;
-                index.save_changed(&dir, holds)?;
+                if save {
+                    index.save_changed(&dir, holds)?;
+                }
                 Ok(index)
             })
             .await?;
+            if save {
+                self.saved = Some(now);
+            }
             Some(index)
         };
         Ok(CatchUp {
