@@ -16,7 +16,7 @@ use tantivy::schema::{
 use tantivy::tokenizer::{
     Language, LowerCaser, RemoveLongFilter, SimpleTokenizer, Stemmer, StopWordFilter, TextAnalyzer,
 };
-use tantivy::{Index, IndexReader, IndexWriter, doc};
+use tantivy::{Index, IndexReader, IndexWriter, Term, doc};
 
 /// The analyzer of titles and abstracts.
 const STEMMED: &str = "paperboy_en_stem";
@@ -200,6 +200,37 @@ impl Bm25Index {
     pub fn index(&self) -> &Index {
         &self.index
     }
+
+    /// Adds `documents`, replacing any document of the same paper, and commits: searches see
+    /// them as soon as this returns. One writer at a time per index (tantivy's lock); the
+    /// index's own follower is the only one.
+    pub fn replace(&self, documents: &[Document<'_>]) -> tantivy::Result<()> {
+        if documents.is_empty() {
+            return Ok(());
+        }
+        let (_, fields) = schema();
+        let mut writer: IndexWriter = self.index.writer_with_num_threads(1, WRITER_MEMORY)?;
+        for document in documents {
+            writer.delete_term(Term::from_field_i64(fields.id, document.id.0));
+            add_document(&writer, fields, document)?;
+        }
+        writer.commit()?;
+        self.reader.reload()
+    }
+}
+
+fn add_document(
+    writer: &IndexWriter,
+    fields: Fields,
+    document: &Document<'_>,
+) -> tantivy::Result<()> {
+    writer.add_document(doc!(
+        fields.id => document.id.0,
+        fields.title => document.title,
+        fields.abstract_text => document.abstract_text,
+        fields.authors => document.authors.join(", "),
+    ))?;
+    Ok(())
 }
 
 /// Adds documents to a new index a few at a time (see [`Bm25Index::build`]).
@@ -239,14 +270,7 @@ impl Bm25Builder {
     }
 
     pub fn add(&mut self, document: &Document<'_>) -> tantivy::Result<()> {
-        let fields = self.fields;
-        self.writer.add_document(doc!(
-            fields.id => document.id.0,
-            fields.title => document.title,
-            fields.abstract_text => document.abstract_text,
-            fields.authors => document.authors.join(", "),
-        ))?;
-        Ok(())
+        add_document(&self.writer, self.fields, document)
     }
 
     pub fn finish(mut self) -> tantivy::Result<Bm25Index> {

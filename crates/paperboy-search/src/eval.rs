@@ -154,7 +154,7 @@ pub async fn index_documents(
         .collect();
     let (vectors, sentences) = vector_indexes(&ids, &embedded);
     Ok(SearchIndex {
-        keyword,
+        keyword: Arc::new(keyword),
         vectors,
         sentences,
         facets: Arc::default(),

@@ -90,6 +90,9 @@ pub async fn build_search_index(
         std::fs::remove_dir_all(&staging)?;
     }
     std::fs::create_dir_all(&staging)?;
+    // Read before the walk: a change committed during it is applied again by the follower,
+    // which is harmless, and none is missed.
+    let changes = store.latest_paper_change().await?;
     let mut keyword = Bm25Builder::new(Some(&staging.join(KEYWORD_DIR)))?;
     let mut ids = Vec::new();
     let mut papers = Vec::new();
@@ -104,18 +107,7 @@ pub async fn build_search_index(
         })?;
         ids.push(paper.id);
         papers.push((record.title.clone(), record.abstract_text.clone()));
-        facets.insert(
-            paper.id,
-            PaperFacets {
-                dates: record
-                    .published
-                    .iter()
-                    .chain(&record.listing_dates)
-                    .copied()
-                    .collect(),
-                categories: record.categories.clone(),
-            },
-        );
+        facets.insert(paper.id, facets_of(record));
         Ok(())
     })
     .await?;
@@ -126,6 +118,7 @@ pub async fn build_search_index(
     index.save(&staging.join(VECTORS_FILE))?;
     sentences.save(&staging.join(SENTENCES_FILE))?;
     write_facets(&staging.join(FACETS_FILE), &facets)?;
+    write_changes(&staging, changes)?;
     swap_in(&staging, dir)?;
     let report = IndexReport {
         papers: ids.len() as u64,
@@ -133,7 +126,7 @@ pub async fn build_search_index(
         reused: ids.len() as u64 - embedded.embedded,
     };
     let built = SearchIndex {
-        keyword: Bm25Index::open(&dir.join(KEYWORD_DIR))?,
+        keyword: Arc::new(Bm25Index::open(&dir.join(KEYWORD_DIR))?),
         vectors: index,
         sentences,
         facets: Arc::new(facets),
@@ -193,7 +186,90 @@ fn write_facets(path: &Path, facets: &HashMap<PaperId, PaperFacets>) -> std::io:
         .sync_all()
 }
 
+/// What filters see of a paper: its dates (publication and listings) and categories.
+pub(crate) fn facets_of(record: &paperboy_core::PaperRecord) -> PaperFacets {
+    PaperFacets {
+        dates: record
+            .published
+            .iter()
+            .chain(&record.listing_dates)
+            .copied()
+            .collect(),
+        categories: record.categories.clone(),
+    }
+}
+
+/// The file holding the number of the last change to papers an index holds (see
+/// [`crate::follow`]).
+const CHANGES_FILE: &str = "changes";
+
+/// Records that the index in `dir` holds every change to papers up to number `changes`.
+pub(crate) fn write_changes(dir: &Path, changes: i64) -> std::io::Result<()> {
+    crate::vectors::write_replacing(&dir.join(CHANGES_FILE), |out| {
+        std::io::Write::write_all(out, changes.to_string().as_bytes())
+    })
+}
+
+/// The last change to papers the index in `dir` holds; 0 (every change) for an index written
+/// before changes were recorded.
+pub(crate) fn read_changes(dir: &Path) -> i64 {
+    std::fs::read_to_string(SearchIndex::current(dir).join(CHANGES_FILE))
+        .ok()
+        .and_then(|text| text.trim().parse().ok())
+        .unwrap_or(0)
+}
+
 impl SearchIndex {
+    /// A new index with `papers` (each with its vector and encoded sentences) added, or put in
+    /// place of their earlier version; the rest is as in this one. The keyword index is
+    /// changed in place (it is shared with this index, which then finds the new text too);
+    /// vectors, sentences and facets are copied. Papers whose vector is not of the model's size
+    /// are left out.
+    pub fn with_papers(
+        &self,
+        papers: &[(paperboy_core::Paper, Vec<f32>, Vec<u8>)],
+    ) -> Result<SearchIndex, IndexError> {
+        let papers: Vec<_> = papers
+            .iter()
+            .filter(|(_, vector, _)| vector.len() == crate::DIMENSIONS)
+            .collect();
+        let documents: Vec<Document<'_>> = papers
+            .iter()
+            .map(|(paper, _, _)| Document {
+                id: paper.id,
+                title: &paper.record.title,
+                abstract_text: &paper.record.abstract_text,
+                authors: &paper.record.authors,
+            })
+            .collect();
+        self.keyword.replace(&documents)?;
+        let replaced: HashSet<PaperId> = papers.iter().map(|(paper, _, _)| paper.id).collect();
+        let mut vectors = self.vectors.without(&replaced);
+        let mut sentences = self.sentences.without(&replaced);
+        let mut facets = HashMap::clone(&self.facets);
+        for (paper, vector, encoded) in papers {
+            vectors.push(paper.id, vector);
+            sentences.push(paper.id, encoded);
+            facets.insert(paper.id, facets_of(&paper.record));
+        }
+        Ok(SearchIndex {
+            keyword: Arc::clone(&self.keyword),
+            vectors,
+            sentences,
+            facets: Arc::new(facets),
+        })
+    }
+
+    /// Writes the parts [`SearchIndex::with_papers`] copies into `dir` (the keyword index is
+    /// there already) and, last, that it holds every change up to number `changes`.
+    pub(crate) fn save_changed(&self, dir: &Path, changes: i64) -> Result<(), IndexError> {
+        self.vectors.save(&dir.join(VECTORS_FILE))?;
+        self.sentences.save(&dir.join(SENTENCES_FILE))?;
+        write_facets(&dir.join(FACETS_FILE), &self.facets)?;
+        write_changes(dir, changes)?;
+        Ok(())
+    }
+
     /// Whether a search index was built in `dir` (or left beside it by an interrupted swap)
     /// by this version: an index from before sentence vectors counts as none, so that it is
     /// built again (only the sentences are embedded then).
@@ -203,7 +279,7 @@ impl SearchIndex {
 
     /// The folder the index in `dir` is read from: `dir`, or the copy an interrupted swap left
     /// beside it.
-    fn current(dir: &Path) -> std::borrow::Cow<'_, Path> {
+    pub(crate) fn current(dir: &Path) -> std::borrow::Cow<'_, Path> {
         let aside = sibling(dir, "old");
         if !dir.join(SENTENCES_FILE).exists() && aside.join(SENTENCES_FILE).exists() {
             aside.into()
@@ -234,7 +310,7 @@ impl SearchIndex {
             .map(|(id, facets)| (PaperId(id), facets))
             .collect();
         Ok(SearchIndex {
-            keyword,
+            keyword: Arc::new(keyword),
             vectors,
             sentences,
             facets: Arc::new(facets),
@@ -252,16 +328,19 @@ pub struct Embedded {
     pub embedded: u64,
 }
 
-/// Embeds papers (title, abstract), taking what `cache` already holds under each paper's
-/// [`content_hash`] (its vector and its sentences are kept apart, so a paper stored before
-/// sentences were used only has those embedded), and saving the new ones every
-/// [`EMBED_CHUNK`] papers. Returns the embeddings in order.
-pub async fn embed_cached(
+/// What the store holds for some papers: each paper's content hash, and the vectors and
+/// encoded sentences stored under those hashes.
+pub(crate) struct Stored {
+    pub(crate) hashes: Vec<String>,
+    pub(crate) vectors: HashMap<String, Vec<f32>>,
+    pub(crate) encoded: HashMap<String, Vec<u8>>,
+}
+
+/// Looks up the stored embeddings of papers (title, abstract), embedding nothing.
+pub(crate) async fn stored_embeddings(
     papers: &[(String, String)],
-    embedder: &Arc<Embedder>,
     cache: &dyn Store,
-    progress: &dyn EmbedProgress,
-) -> Result<Embedded, IndexError> {
+) -> Result<Stored, IndexError> {
     let hashes: Vec<String> = papers
         .iter()
         .map(|(title, abstract_text)| content_hash(&paper_text(title, abstract_text)))
@@ -272,6 +351,28 @@ pub async fn embed_cached(
         vectors.extend(cache.embeddings(chunk).await?);
         encoded.extend(cache.sentence_embeddings(chunk).await?);
     }
+    Ok(Stored {
+        hashes,
+        vectors,
+        encoded,
+    })
+}
+
+/// Embeds papers (title, abstract), taking what `cache` already holds under each paper's
+/// [`content_hash`] (its vector and its sentences are kept apart, so a paper stored before
+/// sentences were used only has those embedded), and saving the new ones every
+/// [`EMBED_CHUNK`] papers. Returns the embeddings in order.
+pub async fn embed_cached(
+    papers: &[(String, String)],
+    embedder: &Arc<Embedder>,
+    cache: &dyn Store,
+    progress: &dyn EmbedProgress,
+) -> Result<Embedded, IndexError> {
+    let Stored {
+        hashes,
+        mut vectors,
+        mut encoded,
+    } = stored_embeddings(papers, cache).await?;
     // Papers missing either part, each distinct text once.
     let mut seen = HashSet::new();
     let missing: Vec<usize> = (0..papers.len())

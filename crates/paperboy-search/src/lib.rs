@@ -9,6 +9,7 @@ mod bert;
 pub mod bm25;
 pub mod embedder;
 pub mod eval;
+pub mod follow;
 pub mod fusion;
 pub mod highlight;
 pub mod indexing;

@@ -259,7 +259,8 @@ pub type Ranking = Vec<(PaperId, f32)>;
 /// The indexes a [`Searcher`] reads: keyword, vectors and the facets filters look at.
 #[derive(Debug)]
 pub struct SearchIndex {
-    pub keyword: Bm25Index,
+    /// Shared by the indexes a follower derives from one another (it changes in place).
+    pub keyword: Arc<Bm25Index>,
     pub vectors: VectorIndex,
     pub sentences: SentenceIndex,
     pub facets: Arc<HashMap<PaperId, PaperFacets>>,

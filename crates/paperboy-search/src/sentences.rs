@@ -13,7 +13,7 @@
 //! candidates' order barely moves). Each paper's sentences are encoded as one blob, which is
 //! both what the store keeps under the paper's content hash and what the index file holds.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::{BufReader, Read, Write};
 use std::path::Path;
 
@@ -124,6 +124,27 @@ impl SentenceIndex {
         self.rows.insert(id, self.ids.len());
         self.ids.push(id);
         self.starts.push(self.scales.len() as u32);
+    }
+
+    /// A copy without the papers in `left_out`, in the same order (what replacing papers
+    /// starts from).
+    pub fn without(&self, left_out: &HashSet<PaperId>) -> Self {
+        let mut copy = SentenceIndex::new();
+        for (row, id) in self.ids.iter().enumerate() {
+            if left_out.contains(id) {
+                continue;
+            }
+            let sentences = self.starts[row] as usize..self.starts[row + 1] as usize;
+            copy.scales
+                .extend_from_slice(&self.scales[sentences.clone()]);
+            copy.codes.extend_from_slice(
+                &self.codes[sentences.start * DIMENSIONS..sentences.end * DIMENSIONS],
+            );
+            copy.rows.insert(*id, copy.ids.len());
+            copy.ids.push(*id);
+            copy.starts.push(copy.scales.len() as u32);
+        }
+        copy
     }
 
     pub fn len(&self) -> usize {

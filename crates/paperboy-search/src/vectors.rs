@@ -10,7 +10,7 @@
 //! renamed into place; the quantised copy is made when it is loaded.
 
 use std::cmp::{Ordering, Reverse};
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::{BinaryHeap, HashMap, HashSet};
 use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::Path;
 
@@ -61,6 +61,25 @@ impl VectorIndex {
         self.ids.push(id);
         self.vectors.extend_from_slice(vector);
         self.scales.push(quantise(vector, &mut self.codes));
+    }
+
+    /// A copy without the papers in `left_out`, in the same order (what replacing papers
+    /// starts from).
+    pub fn without(&self, left_out: &HashSet<PaperId>) -> Self {
+        let kept = self.ids.len().saturating_sub(left_out.len());
+        let mut copy = VectorIndex::with_capacity(kept);
+        for (row, id) in self.ids.iter().enumerate() {
+            if left_out.contains(id) {
+                continue;
+            }
+            copy.rows.insert(*id, copy.ids.len());
+            copy.ids.push(*id);
+            copy.vectors.extend_from_slice(self.row(row));
+            copy.codes
+                .extend_from_slice(&self.codes[row * DIMENSIONS..(row + 1) * DIMENSIONS]);
+            copy.scales.push(self.scales[row]);
+        }
+        copy
     }
 
     pub fn len(&self) -> usize {

@@ -101,7 +101,7 @@ fn searcher() -> Searcher {
         })
         .collect();
     let index = SearchIndex {
-        keyword,
+        keyword: Arc::new(keyword),
         vectors: VectorIndex::with_capacity(0),
         sentences: SentenceIndex::new(),
         facets: Arc::new(facets),

@@ -88,8 +88,9 @@ pub type CopiedRow = Vec<Value>;
 
 use Kind::{Bool, Bytes, Date, Int, Text, Time};
 
-/// Every table of Paperboy's data, parents before children. Not copied: `leases` (they belong
-/// to the running nodes of one database) and `store_copies` (the copy's own record).
+/// Every table of Paperboy's data, parents before children. Not copied: `leases` and
+/// `rate_limits` (they belong to the running nodes of one database and are forgotten within the
+/// hour) and `store_copies` (the copy's own record).
 pub const TABLES: &[Table] = &[
     Table {
         name: "papers",
@@ -278,7 +279,7 @@ pub const TABLES: &[Table] = &[
 ];
 
 /// Tables of the schema that are deliberately not copied (see [`TABLES`]).
-pub const NOT_COPIED: &[&str] = &["leases", "store_copies"];
+pub const NOT_COPIED: &[&str] = &["leases", "rate_limits", "store_copies"];
 
 /// Row-level access for copying a store (see the module docs).
 #[async_trait]

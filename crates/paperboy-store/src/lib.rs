@@ -19,16 +19,16 @@ pub mod postgres;
 mod postgres_account;
 mod postgres_copy;
 mod postgres_harvest;
-mod postgres_lease;
 mod postgres_mail;
+mod postgres_nodes;
 mod postgres_ops;
 mod rows;
 mod sqlite;
 mod sqlite_account;
 mod sqlite_copy;
 mod sqlite_harvest;
-mod sqlite_lease;
 mod sqlite_mail;
+mod sqlite_nodes;
 pub mod sqlite_ops;
 pub mod upsert;
 
@@ -468,14 +468,15 @@ pub trait HarvestStore: Send + Sync {
     ) -> Result<(), StoreError>;
 }
 
-/// Leases of the jobs that must run on one node at a time: harvests, digest composition, the
-/// outbox worker, clean-ups. A node runs them while it holds the lease and renews it well
-/// before it expires; if the node dies, another takes the lease once it expires.
+/// What the nodes of one site share besides its data: who runs the schedules, and how many
+/// requests each client made lately.
 #[async_trait]
-pub trait LeaseStore: Send + Sync {
+pub trait NodeStore: Send + Sync {
     /// Takes or renews lease `name` for `holder` until `ttl` from now (the database's clock
     /// where it has one, so that nodes' clocks need not agree): true when `holder` holds it
-    /// now, false when another holder's lease has not expired.
+    /// now, false when another holder's lease has not expired. Leases elect the node that runs
+    /// the jobs that must run once (harvests, digest composition, clean-ups): it renews its
+    /// lease well before it expires; if it dies, another takes the lease once it expires.
     async fn claim_lease(
         &self,
         name: &str,
@@ -486,6 +487,16 @@ pub trait LeaseStore: Send + Sync {
     /// Gives up lease `name` if `holder` holds it (a node shutting down), so another node
     /// need not wait for it to expire.
     async fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError>;
+
+    /// Counts a request under `key` (what is limited and who asks) in fixed windows of
+    /// `window`: `None` while at most `limit` were counted in the current window, else how long
+    /// until it ends. Windows that ended are forgotten as new ones start.
+    async fn count_request(
+        &self,
+        key: &str,
+        limit: u32,
+        window: Duration,
+    ) -> Result<Option<Duration>, StoreError>;
 }
 
 /// Everything Paperboy asks of its database: each concern's trait, and what operators need of
@@ -494,7 +505,7 @@ pub trait LeaseStore: Send + Sync {
 /// `SqliteStore`) brings the concern's trait into scope (`use paperboy_store::PaperStore`).
 #[async_trait]
 pub trait Store:
-    PaperStore + MailStore + AccountStore + HarvestStore + LeaseStore + copy::CopyStore + fmt::Debug
+    PaperStore + MailStore + AccountStore + HarvestStore + NodeStore + copy::CopyStore + fmt::Debug
 {
     /// Ends the store's use by this process: the SQLite store checkpoints its WAL into the
     /// database file, so that the file alone holds everything, and closes its connections.

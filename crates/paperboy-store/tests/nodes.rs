@@ -12,8 +12,8 @@ use chrono::Utc;
 use common::address;
 use paperboy_core::subscription::Preferences;
 use paperboy_core::{PaperDraft, PaperRecord, Source};
-use paperboy_store::copy::{CopyProgress, NOT_COPIED, TABLES, copy_store};
-use paperboy_store::{AccountStore, LeaseStore, MailStore, PaperStore, Store};
+use paperboy_store::copy::{CopyProgress, CopyStore, NOT_COPIED, TABLES, copy_store};
+use paperboy_store::{AccountStore, MailStore, PaperStore, Store};
 
 fn record(id: &str, title: &str) -> PaperRecord {
     PaperDraft {
@@ -154,6 +154,53 @@ async fn one_holder_at_a_time_until_its_lease_expires_or_is_released(store: &dyn
     );
 }
 
+async fn requests_are_counted_per_key_in_fixed_windows(store: &dyn Store) {
+    let hour = Duration::from_secs(3600);
+    for _ in 0..3 {
+        assert_eq!(
+            store
+                .count_request("sign_in 192.0.2.1", 3, hour)
+                .await
+                .unwrap(),
+            None
+        );
+    }
+    let wait = store
+        .count_request("sign_in 192.0.2.1", 3, hour)
+        .await
+        .unwrap()
+        .expect("the fourth request is over the limit");
+    assert!(wait > Duration::from_secs(3500) && wait <= hour, "{wait:?}");
+    // Another client, or another limit for the same client, counts apart.
+    assert_eq!(
+        store
+            .count_request("sign_in 192.0.2.2", 3, hour)
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store
+            .count_request("subscribe 192.0.2.1", 3, hour)
+            .await
+            .unwrap(),
+        None
+    );
+
+    // When the window ends, counting starts again.
+    let short = Duration::from_millis(300);
+    assert_eq!(store.count_request("short", 1, short).await.unwrap(), None);
+    assert!(
+        store
+            .count_request("short", 1, short)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(store.count_request("short", 1, short).await.unwrap(), None);
+}
+
 async fn every_column_of_the_schema_is_copied(store: &dyn Store) {
     let columns = store.schema_columns().await.unwrap();
     assert!(!columns.is_empty());
@@ -186,6 +233,7 @@ async fn every_column_of_the_schema_is_copied(store: &dyn Store) {
 common::on_both_backends!(
     every_insert_change_and_hiding_is_a_later_change,
     one_holder_at_a_time_until_its_lease_expires_or_is_released,
+    requests_are_counted_per_key_in_fixed_windows,
     every_column_of_the_schema_is_copied,
 );
 
@@ -324,4 +372,37 @@ async fn a_copy_to_postgres_and_back_keeps_every_row() {
             assert_eq!(rows, back_rows, "table {name}");
         }
     }
+}
+
+#[tokio::test]
+async fn an_interrupted_copy_resumes_where_it_stopped() {
+    let (_dir, sqlite) = common::sqlite().await;
+    sqlite
+        .upsert_papers(
+            (0..25)
+                .map(|n| record(&format!("2102.{n:05}"), &format!("Paper {n}")))
+                .collect(),
+        )
+        .await
+        .unwrap();
+    let (_database, postgres) = common::postgres().await;
+    // What a copy stopped after its first batches leaves: its record, and some of the papers
+    // with their categories.
+    postgres.record_copy("sqlite://test", false).await.unwrap();
+    let papers = &TABLES[0];
+    let first = sqlite.rows_after(papers, None).await.unwrap();
+    postgres.insert_rows(papers, &first[..10]).await.unwrap();
+
+    // Another source is refused; the same one resumes.
+    assert!(
+        copy_store(&sqlite, &postgres, "sqlite://other", &Quiet)
+            .await
+            .is_err()
+    );
+    let report = copy_store(&sqlite, &postgres, "sqlite://test", &Quiet)
+        .await
+        .unwrap();
+    assert!(report.resumed);
+    assert_eq!(postgres.count_papers().await.unwrap(), 25);
+    assert_eq!(all_rows(&sqlite).await, all_rows(&postgres).await);
 }

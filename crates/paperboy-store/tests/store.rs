@@ -576,6 +576,7 @@ async fn every_table_is_counted_and_a_sound_store_has_no_problems(store: &dyn St
             "paper_categories",
             "paper_listings",
             "papers",
+            "rate_limits",
             "saved_papers",
             "sentence_embeddings",
             "sessions",

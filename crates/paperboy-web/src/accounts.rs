@@ -118,7 +118,12 @@ pub(crate) async fn sign_in_submit(
         next: next.clone().unwrap_or_default(),
         error: Some(error),
     };
-    if let Err(seconds) = state.subscriptions.sign_in_clients.check(client) {
+    if let Err(seconds) = state
+        .subscriptions
+        .sign_in_clients
+        .check(&*state.store, client)
+        .await?
+    {
         return Ok(retry_after(
             seconds,
             render(

@@ -8,13 +8,13 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::str::FromStr;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
-use hashlink::LruCache;
 use ipnet::IpNet;
+
+use paperboy_store::{Store, StoreError};
 
 use crate::state::AppState;
 
@@ -106,65 +106,51 @@ impl FromRequestParts<AppState> for ClientAddress {
     }
 }
 
-/// Clients remembered at most; past it, the least recently seen is forgotten. Each lookup is
-/// constant time, however many clients there are.
-const MAX_CLIENTS: usize = 100_000;
-
-/// Requests per client address in fixed one-hour windows. IPv6 clients are counted by their
-/// /64, which is what one household or host usually holds.
+/// Requests per client address in fixed one-hour windows, counted in the store so that the
+/// limit holds whichever node a request lands on. IPv6 clients are counted by their /64, which
+/// is what one household or host usually holds.
 #[derive(Debug)]
 pub(crate) struct ClientLimit {
+    /// What is limited, the first part of the key the store counts under.
+    what: &'static str,
     per_hour: u32,
-    windows: Mutex<LruCache<IpAddr, (Instant, u32)>>,
 }
 
 impl ClientLimit {
     const WINDOW: Duration = Duration::from_secs(3600);
 
-    pub(crate) fn per_hour(per_hour: u32) -> Self {
-        ClientLimit {
-            per_hour,
-            windows: Mutex::new(LruCache::new(MAX_CLIENTS)),
-        }
+    pub(crate) fn per_hour(what: &'static str, per_hour: u32) -> Self {
+        ClientLimit { what, per_hour }
     }
 
     /// Counts a request; `Err` with the seconds until the client may ask again.
-    pub(crate) fn check(&self, client: IpAddr) -> Result<(), u64> {
-        let client = match client.to_canonical() {
-            IpAddr::V6(v6) => {
-                let mut segments = v6.segments();
-                segments[4..].fill(0);
-                IpAddr::from(segments)
-            }
-            v4 => v4,
-        };
-        // A panic while the lock was held leaves the counts usable.
-        let mut windows = self
-            .windows
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let now = Instant::now();
-        if windows.get_mut(&client).is_none() {
-            windows.insert(client, (now, 0));
-        }
-        let Some((start, count)) = windows.get_mut(&client) else {
-            return Ok(());
-        };
-        if now.duration_since(*start) >= Self::WINDOW {
-            *start = now;
-            *count = 0;
-        }
-        if *count >= self.per_hour {
-            let left = Self::WINDOW.saturating_sub(now.duration_since(*start));
-            return Err(left.as_secs().max(1));
-        }
-        *count += 1;
-        Ok(())
+    pub(crate) async fn check(
+        &self,
+        store: &dyn Store,
+        client: IpAddr,
+    ) -> Result<Result<(), u64>, StoreError> {
+        let key = format!("{} {}", self.what, network(client));
+        Ok(
+            match store
+                .count_request(&key, self.per_hour, Self::WINDOW)
+                .await?
+            {
+                None => Ok(()),
+                Some(left) => Err(left.as_secs().max(1)),
+            },
+        )
     }
+}
 
-    #[cfg(test)]
-    fn remembered(&self) -> usize {
-        self.windows.lock().map_or(0, |windows| windows.len())
+/// The network a client is counted by: its IPv4 address, or its IPv6 /64.
+fn network(client: IpAddr) -> IpAddr {
+    match client.to_canonical() {
+        IpAddr::V6(v6) => {
+            let mut segments = v6.segments();
+            segments[4..].fill(0);
+            IpAddr::from(segments)
+        }
+        v4 => v4,
     }
 }
 
@@ -204,28 +190,16 @@ mod tests {
     }
 
     #[test]
-    fn clients_are_limited_per_hour_and_ipv6_per_64() {
-        let limit = ClientLimit::per_hour(10);
-        let client = address("2001:db8::1");
-        for _ in 0..10 {
-            assert_eq!(limit.check(client), Ok(()));
-        }
-        assert!(
-            limit.check(address("2001:db8::ffff")).is_err(),
-            "the same /64"
+    fn ipv6_clients_are_counted_by_their_64() {
+        assert_eq!(
+            network(address("2001:db8::1")),
+            network(address("2001:db8::ffff"))
         );
-        assert_eq!(limit.check(address("192.0.2.1")), Ok(()));
-    }
-
-    #[test]
-    fn the_limiter_remembers_a_bounded_number_of_clients() {
-        let limit = ClientLimit::per_hour(1);
-        for n in 0..(MAX_CLIENTS as u32 + 1000) {
-            let _ = limit.check(IpAddr::from(n.to_be_bytes()));
-        }
-        assert_eq!(limit.remembered(), MAX_CLIENTS);
-        // The most recent clients are still counted.
-        let last = IpAddr::from((MAX_CLIENTS as u32 + 999).to_be_bytes());
-        assert!(limit.check(last).is_err());
+        assert_ne!(
+            network(address("2001:db8::1")),
+            network(address("2001:db8:0:1::1"))
+        );
+        assert_eq!(network(address("::ffff:192.0.2.1")), address("192.0.2.1"));
+        assert_eq!(network(address("192.0.2.1")), address("192.0.2.1"));
     }
 }

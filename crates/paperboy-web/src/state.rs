@@ -111,8 +111,8 @@ impl Subscriptions {
         Subscriptions {
             mailer,
             wake,
-            clients: ClientLimit::per_hour(PER_CLIENT_PER_HOUR),
-            sign_in_clients: ClientLimit::per_hour(PER_CLIENT_PER_HOUR),
+            clients: ClientLimit::per_hour("subscribe", PER_CLIENT_PER_HOUR),
+            sign_in_clients: ClientLimit::per_hour("sign_in", PER_CLIENT_PER_HOUR),
         }
     }
 

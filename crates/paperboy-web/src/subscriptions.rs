@@ -125,7 +125,9 @@ async fn request(
     state
         .subscriptions
         .clients
-        .check(client)
+        .check(&*state.store, client)
+        .await
+        .map_err(|error| RequestError::Failed(error.to_string()))?
         .map_err(RequestError::TooMany)?;
     let email: EmailAddress = email
         .parse()

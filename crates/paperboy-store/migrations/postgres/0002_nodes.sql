@@ -11,3 +11,11 @@ CREATE TABLE store_copies (
     started_at  TIMESTAMPTZ NOT NULL,
     finished_at TIMESTAMPTZ
 );
+
+-- Requests per client in fixed windows (see the SQLite migration 0008).
+CREATE TABLE rate_limits (
+    key          TEXT PRIMARY KEY,
+    window_start TIMESTAMPTZ NOT NULL,
+    count        BIGINT NOT NULL
+);
+CREATE INDEX rate_limits_by_start ON rate_limits (window_start);

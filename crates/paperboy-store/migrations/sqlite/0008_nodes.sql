@@ -15,3 +15,13 @@ CREATE TABLE store_copies (
     started_at  TEXT NOT NULL,
     finished_at TEXT
 ) WITHOUT ROWID;
+
+-- Requests per client in fixed windows (sign-in links, subscription requests), counted here so
+-- that a limit holds whichever node a request lands on. A window's row is replaced when the
+-- next one starts, and rows of past windows are deleted as new ones start.
+CREATE TABLE rate_limits (
+    key          TEXT PRIMARY KEY,          -- what is limited and the client's network
+    window_start TEXT NOT NULL,             -- RFC 3339
+    count        INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX rate_limits_by_start ON rate_limits (window_start);

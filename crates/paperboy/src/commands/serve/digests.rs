@@ -1,14 +1,13 @@
 //! The digest schedule `serve` runs: the day's digests composed at `--digest-time`, then handed
 //! to the outbox worker.
 
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{NaiveDate, Utc};
 use paperboy_digest::Mailer;
 use paperboy_digest::compose::{Schedule, compose};
-use paperboy_search::{LiveSearcher, SearchIndex, Searcher};
+use paperboy_search::LiveSearcher;
 use paperboy_store::Store;
 
 use super::leader::Leadership;
@@ -16,13 +15,11 @@ use tokio::sync::Notify;
 
 /// Composes the day's digests at the configured time (and at start-up, if that time has
 /// passed and the day's digests are not all queued: composing is idempotent), then wakes the
-/// outbox worker. The search index is read afresh from `index_dir` first, so that papers
-/// imported since the server started are matched to topics before the digest moves past them
-/// (and the site answers from it from then on).
+/// outbox worker. Topics are matched with the site's searcher, which the follower keeps up
+/// with papers imported since the server started.
 pub(crate) async fn run_schedule(
     store: Arc<dyn Store>,
     live: Arc<LiveSearcher>,
-    index_dir: PathBuf,
     mailer: Mailer,
     mail_schedule: Schedule,
     at: chrono::NaiveTime,
@@ -36,18 +33,7 @@ pub(crate) async fn run_schedule(
         let today = now.date_naive();
         let due_at = today.and_time(at).and_utc();
         if now >= due_at && done != Some(today) {
-            let loaded = live.current();
-            let searcher = match fresh_searcher(&index_dir, &loaded).await {
-                Ok(fresh) => {
-                    // The site answers from the fresh index too.
-                    live.replace(fresh.clone());
-                    fresh
-                }
-                Err(error) => {
-                    tracing::warn!(%error, "rereading the search index failed; using the one loaded");
-                    Searcher::clone(&loaded)
-                }
-            };
+            let searcher = live.current();
             match compose(&*store, &searcher, &mailer, mail_schedule, today, now).await {
                 Ok(_) => {
                     done = Some(today);
@@ -70,11 +56,4 @@ pub(crate) async fn run_schedule(
             .min(Duration::from_secs(3600));
         tokio::time::sleep(wait.max(Duration::from_secs(1))).await;
     }
-}
-
-/// A searcher over the index as it is on disk now, with `loaded`'s embedding model.
-async fn fresh_searcher(index_dir: &Path, loaded: &Searcher) -> anyhow::Result<Searcher> {
-    let dir = index_dir.to_path_buf();
-    let index = tokio::task::spawn_blocking(move || SearchIndex::open(&dir)).await??;
-    Ok(Searcher::new(Arc::new(index), loaded.embedder().cloned()))
 }

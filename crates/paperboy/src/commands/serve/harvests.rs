@@ -1,16 +1,15 @@
-//! The harvest schedule `serve` runs: every configured source once a day at `--harvest-time`,
-//! retried hourly until it succeeds, and the search index rebuilt when papers came in.
+//! The harvest schedule `serve` runs on the node elected for the schedules: every configured
+//! source once a day at `--harvest-time`, retried hourly until it succeeds, and the papers that
+//! came in embedded (every node's follower then puts them in its index).
 
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context as _;
 use chrono::{NaiveDate, Utc};
 use paperboy_harvest::oai::OaiRequest;
 use paperboy_harvest::{Fetcher, Politeness, Quiet, hf, oai};
-use paperboy_search::indexing::{Silent, build_search_index};
-use paperboy_search::{LiveSearcher, Searcher};
+use paperboy_search::LiveSearcher;
+use paperboy_search::follow::embed_changed_after;
 use paperboy_store::Store;
 
 use super::leader::Leadership;
@@ -21,14 +20,13 @@ use crate::cli::HarvestSchedule;
 const HF_DAYS_REFRESHED: u32 = 3;
 
 /// Harvests every configured source at `schedule.harvest_time` each day (and at start-up when
-/// that time has passed and today's harvest has not succeeded), then rebuilds the search index
-/// and answers with it. A source that failed is tried again each hour until it succeeds that
+/// that time has passed and today's harvest has not succeeded), then embeds what came in. A
+/// source that failed is tried again each hour until it succeeds that
 /// day; the others are not asked again. Each source's state is in the store for `/metrics` and
 /// `/admin`.
 pub(crate) async fn run_schedule(
     store: Arc<dyn Store>,
     live: Arc<LiveSearcher>,
-    index_dir: PathBuf,
     schedule: HarvestSchedule,
     mut leadership: Leadership,
 ) {
@@ -56,10 +54,9 @@ pub(crate) async fn run_schedule(
                 due_at + chrono::Duration::days(1)
             } else {
                 // In a task of its own, so that a bug (a panic) costs one run, not the schedule.
-                let run = tokio::spawn(harvest_and_index(
+                let run = tokio::spawn(harvest_and_embed(
                     Arc::clone(&store),
                     Arc::clone(&live),
-                    index_dir.clone(),
                     schedule.clone(),
                     due,
                 ));
@@ -113,28 +110,31 @@ async fn sources_due(
         .collect())
 }
 
-/// Harvests `due`, then rebuilds the index when anything changed or the index is missing
-/// papers the store has (a run killed before it indexed).
-async fn harvest_and_index(
+/// Harvests `due`, then embeds the papers it stored or changed: the node that stores papers
+/// embeds them, once, for every node, whose followers then put them in their indexes.
+async fn harvest_and_embed(
     store: Arc<dyn Store>,
     live: Arc<LiveSearcher>,
-    index_dir: PathBuf,
     schedule: HarvestSchedule,
     due: Vec<Source>,
 ) {
-    let changed = harvest_sources(&*store, &schedule, &due).await;
-    let indexed = live.current().index().vectors.len() as u64;
-    let behind = match store.count_papers().await {
-        Ok(papers) => papers > indexed,
+    let before = match store.latest_paper_change().await {
+        Ok(before) => before,
         Err(error) => {
-            tracing::error!(%error, "counting papers failed");
-            false
+            tracing::error!(%error, "reading the change sequence failed; harvesting later");
+            return;
         }
     };
-    if (changed || behind)
-        && let Err(error) = refresh_index(&*store, &live, &index_dir).await
-    {
-        tracing::error!(%error, "rebuilding the search index after a harvest failed");
+    if !harvest_sources(&*store, &schedule, &due).await {
+        return;
+    }
+    let Some(embedder) = live.current().embedder().cloned() else {
+        return;
+    };
+    match embed_changed_after(&*store, &embedder, before).await {
+        Ok(embedded) => tracing::info!(embedded, "embedded the harvested papers"),
+        // Followers embed what is left once it has waited long enough.
+        Err(error) => tracing::error!(%error, "embedding the harvested papers failed"),
     }
 }
 
@@ -190,26 +190,4 @@ async fn harvest_sources(store: &dyn Store, schedule: &HarvestSchedule, due: &[S
         }
     }
     changed
-}
-
-/// Rebuilds the search index in `index_dir` and answers with it from now on.
-async fn refresh_index(
-    store: &dyn Store,
-    live: &LiveSearcher,
-    index_dir: &Path,
-) -> anyhow::Result<()> {
-    let current = live.current();
-    let embedder = current
-        .embedder()
-        .cloned()
-        .context("the server has no embedding model loaded")?;
-    let (index, report) =
-        build_search_index(store, Arc::clone(&embedder), &Silent, index_dir).await?;
-    tracing::info!(
-        papers = index.vectors.len(),
-        embedded = report.embedded,
-        "search index rebuilt after a harvest"
-    );
-    live.replace(Searcher::new(Arc::new(index), Some(embedder)));
-    Ok(())
 }

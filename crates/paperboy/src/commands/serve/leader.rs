@@ -34,6 +34,10 @@ impl Leadership {
     pub(crate) async fn until_leading(&mut self) {
         let _ = self.leading.wait_for(|leading| *leading).await;
     }
+
+    pub(crate) fn is_leading(&self) -> bool {
+        *self.leading.borrow()
+    }
 }
 
 /// Starts taking part in the election as `holder` until `stop` turns true; then the lease, if

@@ -4,6 +4,7 @@
 //! schedule ([`digests`], [`harvests`]).
 
 mod digests;
+mod follow;
 mod harvests;
 mod leader;
 
@@ -63,10 +64,21 @@ pub(crate) async fn run(ctx: &Context, args: ServeArgs) -> anyhow::Result<Outcom
         Arc::clone(&wake),
         worker_stop,
     ));
+    let (stop_follower, follower_stop) = watch::channel(false);
+    let follower = {
+        let (store, searcher, leadership) = (
+            Arc::clone(&store),
+            Arc::clone(&searcher),
+            leadership.clone(),
+        );
+        let index_dir = ctx.data_dir.index();
+        tokio::spawn(async move {
+            follow::run(store, searcher, &index_dir, leadership, follower_stop).await;
+        })
+    };
     tokio::spawn(digests::run_schedule(
         Arc::clone(&store),
         Arc::clone(&searcher),
-        ctx.data_dir.index(),
         mailer.clone(),
         mail.schedule(),
         mail.digest_time,
@@ -77,7 +89,6 @@ pub(crate) async fn run(ctx: &Context, args: ServeArgs) -> anyhow::Result<Outcom
         tokio::spawn(harvests::run_schedule(
             Arc::clone(&store),
             Arc::clone(&searcher),
-            ctx.data_dir.index(),
             harvest_schedule.clone(),
             leadership,
         ));
@@ -144,6 +155,8 @@ pub(crate) async fn run(ctx: &Context, args: ServeArgs) -> anyhow::Result<Outcom
             serving.await
         }
     };
+    let _ = stop_follower.send(true);
+    let _ = follower.await;
     // Another node takes over the schedules at once.
     let _ = stop_election.send(true);
     let _ = election.await;
