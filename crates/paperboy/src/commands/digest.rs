@@ -75,14 +75,17 @@ async fn send(ctx: &Context, args: &DigestRunArgs) -> anyhow::Result<Outcome> {
         move || *stopped.borrow()
     };
     let mut delivered = DeliveryReport::default();
+    let mut told = false;
     loop {
         let pass = deliver_due_unless(store, &transport, &stopping).await?;
         delivered += pass;
         if stopping() || pass.deferred > 0 {
             break;
         }
-        // Messages still claimed by a run that stopped mid-send (killed, crashed) come back
-        // when their lease ends; wait for them rather than leave them for the next run.
+        // Messages claimed by another process: a `serve` node sending them now, or a run that
+        // stopped mid-send (killed, crashed), whose messages come back when their lease ends.
+        // Wait for them rather than leave them for the next run, looking again each second: a
+        // node records its messages sent long before their leases end.
         let summary = store.outbox_summary().await?;
         let Some(due) = summary.next_due.filter(|_| summary.queued > 0) else {
             break;
@@ -91,14 +94,19 @@ async fn send(ctx: &Context, args: &DigestRunArgs) -> anyhow::Result<Outcome> {
         if wait > LEASE + Duration::from_secs(5) {
             break;
         }
-        eprintln!(
-            "Waiting {} s for {} message(s) claimed by a run that stopped before finishing…",
-            wait.as_secs(),
-            summary.queued
-        );
+        if !told {
+            eprintln!(
+                "Waiting up to {} s for {} message(s) claimed by another process (a node \
+                 sending them, or a run that stopped before finishing)…",
+                wait.as_secs(),
+                summary.queued
+            );
+            told = true;
+        }
+        let nap = wait.min(Duration::from_secs(1)) + Duration::from_millis(100);
         let mut woken = stopped.clone();
         tokio::select! {
-            () = tokio::time::sleep(wait + Duration::from_millis(100)) => {}
+            () = tokio::time::sleep(nap) => {}
             _ = woken.changed() => {}
         }
     }
