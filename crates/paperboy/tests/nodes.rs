@@ -663,6 +663,13 @@ async fn two_schedulers_and_a_digest_run_at_once_send_each_subscriber_one_digest
             .arg("--send-empty-digests"),
     );
     assert_eq!(status, 0, "{stdout}{stderr}");
+    let ran_for = started.elapsed();
+    // The messages the nodes were sending as the run ended were not waited for as if their
+    // sender had died (a lease: 60 s).
+    assert!(
+        ran_for < Duration::from_secs(45),
+        "the run took {ran_for:?}: {stderr}"
+    );
     for node in &mut nodes {
         node.wait_listening();
     }
@@ -708,9 +715,11 @@ async fn two_schedulers_and_a_digest_run_at_once_send_each_subscriber_one_digest
         "nothing but the digests was sent"
     );
     eprintln!(
-        "{SUBSCRIBERS} digests, one each, in {:.1} s (the run: {}; {})",
+        "{SUBSCRIBERS} digests, one each, in {:.1} s (the run, after {:.1} s: {:?} {:?}; {})",
         started.elapsed().as_secs_f64(),
+        ran_for.as_secs_f64(),
         stdout.trim(),
+        stderr.trim(),
         composed[0]
     );
 }
@@ -846,6 +855,7 @@ async fn the_daily_harvest_runs_once_on_the_elected_node() {
         node.wait_listening();
     }
     let store = paperboy_store::open(&url).await.unwrap();
+    let started = Instant::now();
     let due_at = Utc::now()
         .date_naive()
         .and_hms_opt(0, 0, 0)
@@ -889,7 +899,9 @@ async fn the_daily_harvest_runs_once_on_the_elected_node() {
         (1, 0)
     };
     assert_eq!(holder, nodes[leader].pid());
+    let harvested_after = started.elapsed();
     nodes[leader].terminate();
+    let stopped = Instant::now();
     let (other_pid, database) = (nodes[other].pid(), url.as_str());
     poll_until(
         "the other node to run the schedules",
@@ -897,6 +909,7 @@ async fn the_daily_harvest_runs_once_on_the_elected_node() {
         || async move { schedules_holder(database).await == Some(other_pid) },
     )
     .await;
+    let took_over = stopped.elapsed();
     // Its schedule looks at the harvest states as it takes over: a harvest would start with a
     // request at once. Nothing is asked.
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -904,5 +917,13 @@ async fn the_daily_harvest_runs_once_on_the_elected_node() {
     for state in store.harvest_states().await.unwrap() {
         assert_eq!(state.runs, 1, "{state:?}");
     }
+    eprintln!(
+        "harvested once ({pages} pages, 3 days of the list) by {} in {:.1} s; {} ran the \
+         schedules {:.1} s after it stopped and asked for nothing",
+        nodes[leader].name,
+        harvested_after.as_secs_f64(),
+        nodes[other].name,
+        took_over.as_secs_f64()
+    );
     store.close().await;
 }
