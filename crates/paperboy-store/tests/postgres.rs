@@ -235,3 +235,58 @@ fn a_url_names_another_database_on_the_same_server() {
     );
     assert_eq!(with_database("postgres://h", "t"), "postgres://h/t");
 }
+
+/// Whether every connection the store holds to `database` is encrypted (asked of the server).
+async fn store_connections_use_tls(database: &common::TestDatabase) -> bool {
+    let mut admin = PgConnection::connect(&common::postgres_server_url())
+        .await
+        .unwrap();
+    let encrypted: Option<bool> = sqlx::query_scalar(
+        "SELECT bool_and(s.ssl) FROM pg_stat_activity a JOIN pg_stat_ssl s USING (pid) \
+         WHERE a.datname = $1 AND a.application_name = 'paperboy'",
+    )
+    .bind(&database.name)
+    .fetch_one(&mut admin)
+    .await
+    .unwrap();
+    admin.close().await.unwrap();
+    encrypted.expect("the store holds a connection")
+}
+
+#[tokio::test]
+async fn tls_is_used_where_the_url_asks_for_it_and_the_certificate_is_checked() {
+    let ca = std::env::var("PAPERBOY_TEST_POSTGRES_CA").expect(
+        "PAPERBOY_TEST_POSTGRES_CA names the test server's certificate (scripts/test sets it)",
+    );
+    let database = common::TestDatabase::create().await;
+    for (parameters, encrypted) in [
+        ("sslmode=disable".to_owned(), false),
+        ("sslmode=require".to_owned(), true),
+        (format!("sslmode=verify-full&sslrootcert={ca}"), true),
+    ] {
+        let store = PostgresStore::open(
+            &format!("{}?{parameters}", database.url),
+            Default::default(),
+        )
+        .await
+        .unwrap_or_else(|error| panic!("{parameters}: {error}"));
+        assert_eq!(
+            store_connections_use_tls(&database).await,
+            encrypted,
+            "{parameters}"
+        );
+        store.close().await;
+    }
+    // A certificate no trusted authority signed is refused when the URL asks for verification.
+    let untrusted = format!(
+        "{}?sslmode=verify-full&sslrootcert=/etc/ssl/certs/ca-certificates.crt",
+        database.url
+    );
+    let error = PostgresStore::open(&untrusted, Default::default())
+        .await
+        .expect_err("an unverified server");
+    assert!(
+        error.to_string().contains("connecting to PostgreSQL"),
+        "{error}"
+    );
+}
