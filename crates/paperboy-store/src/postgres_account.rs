@@ -25,9 +25,8 @@ use crate::mail::RequestOutcome;
 use crate::postgres_mail::{
     ROWS_PER_STATEMENT, insert_message, lock_mailbox, over_address_limit, over_mailbox_limit,
 };
+use crate::rows::USER_COLUMNS;
 use crate::{Context, PostgresStore, StoreError};
-
-const USER_COLUMNS: &str = "id, email, is_admin, hidden_at, created_at";
 
 fn user_from_row(row: &PgRow) -> Result<User, StoreError> {
     let email: String = row.get("email");

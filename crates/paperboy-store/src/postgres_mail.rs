@@ -12,10 +12,9 @@ use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use paperboy_core::subscription::{Frequency, Preferences, SubscriberId};
+use paperboy_core::subscription::{Preferences, SubscriberId};
 use paperboy_core::token::TokenHash;
-use paperboy_core::{Category, EmailAddress, PaperId};
-use serde::{Deserialize, Serialize};
+use paperboy_core::{EmailAddress, PaperId};
 use sqlx::postgres::PgRow;
 use sqlx::{AssertSqlSafe, PgConnection, Postgres, Row};
 
@@ -25,10 +24,11 @@ use crate::mail::{
     OutboxSummary, QueuedDigest, RequestOutcome, Subscriber, SubscriberState, SubscriptionRequest,
     after,
 };
+use crate::rows::{
+    MAILBOX_PER_DAY, SUBSCRIBER_COLUMNS, decode_request_preferences, encode_request_preferences,
+    json_list, preferences_from,
+};
 use crate::{Context, PostgresStore, StoreError};
-
-const SUBSCRIBER_COLUMNS: &str = "id, email, state, topics, categories, frequency, created_at, \
-     confirmed_at, last_digest_period, last_digest_until, link_generation";
 
 /// Rows per `UNNEST` statement and ids per `= ANY($1)` list (as in [`crate::postgres`]).
 pub(crate) const ROWS_PER_STATEMENT: usize = 5_000;
@@ -36,42 +36,6 @@ pub(crate) const ROWS_PER_STATEMENT: usize = 5_000;
 /// The first key of the advisory locks taken per mailbox (the second is the mailbox's hash);
 /// two-key advisory locks never collide with the papers' one-key write lock.
 const MAILBOX_LOCK: i32 = 0x6d61_696c; // "mail"
-
-/// Preferences as a request row keeps them until confirmation.
-#[derive(Serialize, Deserialize)]
-struct StoredPreferences {
-    topics: Vec<String>,
-    categories: Vec<Category>,
-    frequency: String,
-}
-
-fn json_list(values: &[impl Serialize]) -> String {
-    serde_json::to_string(values).unwrap_or_else(|_| "[]".to_owned())
-}
-
-/// Preferences from a subscriber row's JSON columns.
-fn preferences_from(
-    topics: &str,
-    categories: &str,
-    frequency: &str,
-) -> Result<Preferences, StoreError> {
-    let corrupt = |what: &str| StoreError::Corrupt(format!("a subscriber's {what}"));
-    let topics: Vec<String> = serde_json::from_str(topics).map_err(|_| corrupt("topics"))?;
-    let categories: Vec<Category> =
-        serde_json::from_str(categories).map_err(|_| corrupt("categories"))?;
-    checked_preferences(topics, categories, frequency)
-}
-
-/// Preferences read back from the store, checked again as when they came in.
-fn checked_preferences(
-    topics: Vec<String>,
-    categories: Vec<Category>,
-    frequency: &str,
-) -> Result<Preferences, StoreError> {
-    let corrupt = |what: &str| StoreError::Corrupt(format!("stored {what}"));
-    let frequency: Frequency = frequency.parse().map_err(|_| corrupt("frequency"))?;
-    Preferences::new(topics, categories, frequency).map_err(|_| corrupt("preferences"))
-}
 
 fn subscriber_from_row(row: &PgRow) -> Result<Subscriber, StoreError> {
     let email: String = row.get("email");
@@ -173,10 +137,6 @@ pub(crate) async fn over_address_limit(
     Ok(recent >= i64::from(limit.per_day) || too_soon)
 }
 
-/// Mails asked for by anyone (confirmations and sign-in links, not digests) that one mailbox
-/// may be sent in a day, however many tagged addresses it is asked for under.
-pub(crate) const MAILBOX_PER_DAY: i64 = 10;
-
 /// Whether `address`'s mailbox was sent [`MAILBOX_PER_DAY`] requested mails in the last day.
 /// The caller holds the mailbox's lock ([`lock_mailbox`]).
 pub(crate) async fn over_mailbox_limit(
@@ -265,11 +225,6 @@ impl MailStore for PostgresStore {
             return Ok(RequestOutcome::RateLimited);
         }
 
-        let stored = StoredPreferences {
-            topics: preferences.topics().to_vec(),
-            categories: preferences.categories().to_vec(),
-            frequency: preferences.frequency().as_str().to_owned(),
-        };
         sqlx::query(
             "INSERT INTO subscription_requests \
              (token_hash, subscriber_id, preferences, created_at, expires_at) \
@@ -277,7 +232,7 @@ impl MailStore for PostgresStore {
         )
         .bind(request.token.as_bytes().as_slice())
         .bind(id)
-        .bind(serde_json::to_string(&stored).unwrap_or_default())
+        .bind(encode_request_preferences(preferences))
         .bind(now)
         .bind(request.expires_at)
         .execute(&mut *tx)
@@ -315,9 +270,7 @@ impl MailStore for PostgresStore {
         if expires_at <= now {
             return Ok(Confirmation::Expired);
         }
-        let stored: StoredPreferences = serde_json::from_str(&preferences)
-            .map_err(|_| StoreError::Corrupt("a subscription request".into()))?;
-        let preferences = checked_preferences(stored.topics, stored.categories, &stored.frequency)?;
+        let preferences = decode_request_preferences(&preferences)?;
         sqlx::query("UPDATE subscription_requests SET used_at = $1 WHERE token_hash = $2")
             .bind(now)
             .bind(token.as_bytes().as_slice())

@@ -1,10 +1,13 @@
-//! What both backends share about rows: the columns a paper is read from and how a row becomes
-//! a [`Paper`], and how vectors are stored as bytes.
+//! What both backends share about rows: the columns a paper, subscriber or user is read from,
+//! how a row becomes a [`Paper`], how vectors and preferences are stored, and the mailbox limit
+//! both count against.
 
 use std::collections::HashMap;
 
 use chrono::NaiveDate;
-use paperboy_core::{ArxivId, Paper, PaperId, PaperRecord, Source};
+use paperboy_core::subscription::{Frequency, Preferences};
+use paperboy_core::{ArxivId, Category, Paper, PaperId, PaperRecord, Source};
+use serde::{Deserialize, Serialize};
 use sqlx::{ColumnIndex, Decode, Row, Type};
 
 use crate::{PaperChange, StoreError};
@@ -143,4 +146,69 @@ pub(crate) fn papers_with_changes(papers: Vec<Paper>, changed: &[(i64, i64)]) ->
                 .map(|paper| PaperChange { seq: *seq, paper })
         })
         .collect()
+}
+
+/// The columns a subscriber is read from, on both backends.
+pub(crate) const SUBSCRIBER_COLUMNS: &str = "id, email, state, topics, categories, frequency, \
+     created_at, confirmed_at, last_digest_period, last_digest_until, link_generation";
+
+/// The columns a user is read from, on both backends.
+pub(crate) const USER_COLUMNS: &str = "id, email, is_admin, hidden_at, created_at";
+
+/// Mails asked for by anyone (confirmations and sign-in links, not digests) that one mailbox
+/// may be sent in a day, however many tagged addresses it is asked for under.
+pub(crate) const MAILBOX_PER_DAY: i64 = 10;
+
+/// A list as a JSON text column holds it (a subscriber's topics and categories).
+pub(crate) fn json_list(values: &[impl Serialize]) -> String {
+    serde_json::to_string(values).unwrap_or_else(|_| "[]".to_owned())
+}
+
+/// Preferences as a subscription request row keeps them until confirmation.
+#[derive(Serialize, Deserialize)]
+struct StoredPreferences {
+    topics: Vec<String>,
+    categories: Vec<Category>,
+    frequency: String,
+}
+
+/// A request's preferences as its row keeps them (JSON).
+pub(crate) fn encode_request_preferences(preferences: &Preferences) -> String {
+    let stored = StoredPreferences {
+        topics: preferences.topics().to_vec(),
+        categories: preferences.categories().to_vec(),
+        frequency: preferences.frequency().as_str().to_owned(),
+    };
+    serde_json::to_string(&stored).unwrap_or_default()
+}
+
+/// A request's preferences back from its row, checked again as when they came in.
+pub(crate) fn decode_request_preferences(text: &str) -> Result<Preferences, StoreError> {
+    let stored: StoredPreferences = serde_json::from_str(text)
+        .map_err(|_| StoreError::Corrupt("a subscription request".into()))?;
+    checked_preferences(stored.topics, stored.categories, &stored.frequency)
+}
+
+/// Preferences from a subscriber row's JSON columns.
+pub(crate) fn preferences_from(
+    topics: &str,
+    categories: &str,
+    frequency: &str,
+) -> Result<Preferences, StoreError> {
+    let corrupt = |what: &str| StoreError::Corrupt(format!("a subscriber's {what}"));
+    let topics: Vec<String> = serde_json::from_str(topics).map_err(|_| corrupt("topics"))?;
+    let categories: Vec<Category> =
+        serde_json::from_str(categories).map_err(|_| corrupt("categories"))?;
+    checked_preferences(topics, categories, frequency)
+}
+
+/// Preferences read back from the store, checked again as when they came in.
+fn checked_preferences(
+    topics: Vec<String>,
+    categories: Vec<Category>,
+    frequency: &str,
+) -> Result<Preferences, StoreError> {
+    let corrupt = |what: &str| StoreError::Corrupt(format!("stored {what}"));
+    let frequency: Frequency = frequency.parse().map_err(|_| corrupt("frequency"))?;
+    Preferences::new(topics, categories, frequency).map_err(|_| corrupt("preferences"))
 }

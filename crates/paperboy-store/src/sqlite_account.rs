@@ -16,12 +16,11 @@ use crate::account::{
     Marked, Marks, NewSession, SignIn, SignInRequest, User, VoteOutcome, VoteTally,
 };
 use crate::mail::RequestOutcome;
+use crate::rows::USER_COLUMNS;
 use crate::sqlite_mail::{
     insert_message, over_address_limit, over_mailbox_limit, parse_stamp, stamp,
 };
 use crate::{Context, SqliteStore, StoreError};
-
-const USER_COLUMNS: &str = "id, email, is_admin, hidden_at, created_at";
 
 /// Bound values per statement in the batched statements below.
 const MAX_BINDS: usize = 30_000;

@@ -8,10 +8,9 @@ use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use paperboy_core::subscription::{Frequency, Preferences, SubscriberId};
+use paperboy_core::subscription::{Preferences, SubscriberId};
 use paperboy_core::token::TokenHash;
-use paperboy_core::{Category, EmailAddress, PaperId};
-use serde::{Deserialize, Serialize};
+use paperboy_core::{EmailAddress, PaperId};
 use sqlx::sqlite::SqliteRow;
 use sqlx::{AssertSqlSafe, QueryBuilder, Row, Sqlite, SqliteConnection};
 
@@ -21,21 +20,14 @@ use crate::mail::{
     OutboxSummary, QueuedDigest, RequestOutcome, Subscriber, SubscriberState, SubscriptionRequest,
     after,
 };
+use crate::rows::{
+    MAILBOX_PER_DAY, SUBSCRIBER_COLUMNS, decode_request_preferences, encode_request_preferences,
+    json_list, preferences_from,
+};
 use crate::{Context, SqliteStore, StoreError};
-
-const SUBSCRIBER_COLUMNS: &str = "id, email, state, topics, categories, frequency, created_at, \
-     confirmed_at, last_digest_period, last_digest_until, link_generation";
 
 /// Bound values per statement in the batched inserts below (SQLite allows 32,766).
 const MAX_BINDS: usize = 30_000;
-
-/// Preferences as a request row keeps them until confirmation.
-#[derive(Serialize, Deserialize)]
-struct StoredPreferences {
-    topics: Vec<String>,
-    categories: Vec<Category>,
-    frequency: String,
-}
 
 pub(crate) fn stamp(time: DateTime<Utc>) -> String {
     time.to_rfc3339_opts(SecondsFormat::Millis, true)
@@ -45,34 +37,6 @@ pub(crate) fn parse_stamp(text: &str) -> Result<DateTime<Utc>, StoreError> {
     DateTime::parse_from_rfc3339(text)
         .map(|time| time.with_timezone(&Utc))
         .map_err(|_| StoreError::Corrupt(format!("a time stamp {text:?}")))
-}
-
-fn json_list(values: &[impl Serialize]) -> String {
-    serde_json::to_string(values).unwrap_or_else(|_| "[]".to_owned())
-}
-
-/// Preferences from a subscriber row's JSON columns.
-fn preferences_from(
-    topics: &str,
-    categories: &str,
-    frequency: &str,
-) -> Result<Preferences, StoreError> {
-    let corrupt = |what: &str| StoreError::Corrupt(format!("a subscriber's {what}"));
-    let topics: Vec<String> = serde_json::from_str(topics).map_err(|_| corrupt("topics"))?;
-    let categories: Vec<Category> =
-        serde_json::from_str(categories).map_err(|_| corrupt("categories"))?;
-    checked_preferences(topics, categories, frequency)
-}
-
-/// Preferences read back from the store, checked again as when they came in.
-fn checked_preferences(
-    topics: Vec<String>,
-    categories: Vec<Category>,
-    frequency: &str,
-) -> Result<Preferences, StoreError> {
-    let corrupt = |what: &str| StoreError::Corrupt(format!("stored {what}"));
-    let frequency: Frequency = frequency.parse().map_err(|_| corrupt("frequency"))?;
-    Preferences::new(topics, categories, frequency).map_err(|_| corrupt("preferences"))
 }
 
 fn subscriber_from_row(row: &SqliteRow) -> Result<Subscriber, StoreError> {
@@ -137,10 +101,6 @@ pub(crate) async fn over_address_limit(
     };
     Ok(recent >= i64::from(limit.per_day) || too_soon)
 }
-
-/// Mails asked for by anyone (confirmations and sign-in links, not digests) that one mailbox
-/// may be sent in a day, however many tagged addresses it is asked for under.
-pub(crate) const MAILBOX_PER_DAY: i64 = 10;
 
 /// Whether `address`'s mailbox was sent [`MAILBOX_PER_DAY`] requested mails in the last day.
 pub(crate) async fn over_mailbox_limit(
@@ -223,11 +183,6 @@ impl MailStore for SqliteStore {
             return Ok(RequestOutcome::RateLimited);
         }
 
-        let stored = StoredPreferences {
-            topics: preferences.topics().to_vec(),
-            categories: preferences.categories().to_vec(),
-            frequency: preferences.frequency().as_str().to_owned(),
-        };
         sqlx::query(
             "INSERT INTO subscription_requests \
              (token_hash, subscriber_id, preferences, created_at, expires_at) \
@@ -235,7 +190,7 @@ impl MailStore for SqliteStore {
         )
         .bind(request.token.as_bytes().as_slice())
         .bind(id)
-        .bind(serde_json::to_string(&stored).unwrap_or_default())
+        .bind(encode_request_preferences(preferences))
         .bind(&now)
         .bind(stamp(request.expires_at))
         .execute(&mut *tx)
@@ -271,9 +226,7 @@ impl MailStore for SqliteStore {
         if parse_stamp(&expires_at)? <= now {
             return Ok(Confirmation::Expired);
         }
-        let stored: StoredPreferences = serde_json::from_str(&preferences)
-            .map_err(|_| StoreError::Corrupt("a subscription request".into()))?;
-        let preferences = checked_preferences(stored.topics, stored.categories, &stored.frequency)?;
+        let preferences = decode_request_preferences(&preferences)?;
         let now = stamp(now);
         sqlx::query("UPDATE subscription_requests SET used_at = $1 WHERE token_hash = $2")
             .bind(&now)
