@@ -30,11 +30,13 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::Read as _;
 use std::process::{Child, Command};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use common::{digest_run, free_port, header, link_after, output, paperboy, shared, wait_for};
+use common::{
+    digest_run, free_port, header, link_after, new_postgres_database, output, paperboy, shared,
+    wait_for,
+};
 use html::input_value;
 use paperboy_core::EmailAddress;
 use paperboy_core::subscription::{Frequency, Preferences};
@@ -55,38 +57,11 @@ const NEXT_DAY: &str = "2026-08-21";
 /// Topics the subscribers follow.
 const TOPICS: [&str; 2] = ["coding agents for software engineering", "video generation"];
 
-/// The test server's URL (a database its superuser may create databases on).
-fn server_url() -> String {
-    std::env::var("PAPERBOY_TEST_POSTGRES_URL").expect(
-        "PAPERBOY_TEST_POSTGRES_URL names no PostgreSQL server: run the tests with scripts/test, \
-         which starts one",
-    )
-}
-
-/// A new, empty database on the test server; its URL.
-async fn new_database() -> String {
-    static COUNT: AtomicU32 = AtomicU32::new(0);
-    let name = format!(
-        "nodes_{}_{}",
-        std::process::id(),
-        COUNT.fetch_add(1, Ordering::Relaxed)
-    );
-    let server = server_url();
-    let mut admin = sqlx::PgConnection::connect(&server).await.unwrap();
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .execute(&mut admin)
-        .await
-        .unwrap();
-    admin.close().await.unwrap();
-    let (base, _) = server.rsplit_once('/').unwrap();
-    format!("{base}/{name}")
-}
-
 /// A new database holding `day`'s Hugging Face papers, imported (and indexed, so their
 /// embeddings are stored) by the CLI; its URL and the CLI's data folder, whose index the CLI's
 /// later commands use.
 async fn populated_database(day: &str) -> (String, tempfile::TempDir) {
-    let url = new_database().await;
+    let url = new_postgres_database("nodes").await;
     let cli = tempfile::tempdir().unwrap();
     let (status, _, stderr) = output(
         paperboy(cli.path())

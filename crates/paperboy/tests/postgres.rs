@@ -7,10 +7,10 @@
 
 mod common;
 
-use std::sync::atomic::{AtomicU32, Ordering};
-
 use chrono::Utc;
-use common::{Server, free_port, output, paperboy, shared};
+use common::{
+    Server, free_port, new_postgres_database, output, paperboy, postgres_server_url, shared,
+};
 use paperboy_core::subscription::Preferences;
 use paperboy_store::{AccountStore, MailStore, PaperStore, SqliteStore, Store};
 use serde_json::Value;
@@ -18,33 +18,6 @@ use sqlx::Connection;
 
 const DAY: &str = "2026-08-20";
 const PASSWORD: &str = "paperboy";
-
-/// The test server's URL (a database its superuser may create databases on).
-fn server_url() -> String {
-    std::env::var("PAPERBOY_TEST_POSTGRES_URL").expect(
-        "PAPERBOY_TEST_POSTGRES_URL names no PostgreSQL server: run the tests with scripts/test, \
-         which starts one",
-    )
-}
-
-/// A new, empty database on the test server; its URL.
-async fn new_database() -> String {
-    static COUNT: AtomicU32 = AtomicU32::new(0);
-    let name = format!(
-        "binary_{}_{}",
-        std::process::id(),
-        COUNT.fetch_add(1, Ordering::Relaxed)
-    );
-    let server = server_url();
-    let mut admin = sqlx::PgConnection::connect(&server).await.unwrap();
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .execute(&mut admin)
-        .await
-        .unwrap();
-    admin.close().await.unwrap();
-    let (base, _) = server.rsplit_once('/').unwrap();
-    format!("{base}/{name}")
-}
 
 /// Runs `paperboy` with `args` on the database `url`; its exit status and stderr.
 fn on_database(data: &std::path::Path, url: &str, args: &[&str]) -> (i32, String, String) {
@@ -91,7 +64,7 @@ async fn a_site_moves_to_postgres_with_its_papers_votes_and_subscribers() {
     let sqlite_counts = sqlite.table_counts().await.unwrap();
     sqlite.close().await;
 
-    let target = new_database().await;
+    let target = new_postgres_database("binary").await;
     let (status, _, stderr) = output(
         paperboy(data.path())
             .args(["store", "copy", "--to"])
@@ -202,7 +175,7 @@ async fn a_site_moves_to_postgres_with_its_papers_votes_and_subscribers() {
 #[tokio::test(flavor = "multi_thread")]
 async fn database_mistakes_are_one_clear_message_and_status_2() {
     let data = tempfile::tempdir().unwrap();
-    let server = server_url();
+    let server = postgres_server_url();
     let (base, _) = server.rsplit_once('/').unwrap();
 
     // Nobody listens on the port.
@@ -238,7 +211,7 @@ async fn database_mistakes_are_one_clear_message_and_status_2() {
     );
 
     // A database a newer Paperboy migrated.
-    let newer = new_database().await;
+    let newer = new_postgres_database("binary").await;
     let (status, _, stderr) = on_database(data.path(), &newer, &["papers", "list", "--limit", "1"]);
     assert_eq!(status, 0, "{stderr}");
     let mut connection = sqlx::PgConnection::connect(&newer).await.unwrap();
@@ -258,7 +231,7 @@ async fn database_mistakes_are_one_clear_message_and_status_2() {
     );
 
     // A copy into a database that holds papers.
-    let full = new_database().await;
+    let full = new_postgres_database("binary").await;
     let (status, _, stderr) = output(
         paperboy(data.path())
             .arg("--database-url")

@@ -148,3 +148,32 @@ pub fn digest_run(data: &Path, smtp_url: &str, date: &str) -> Command {
         .args(["--mail-from", "digest@papers.example.org"]);
     command
 }
+
+/// The throwaway PostgreSQL server's URL (a superuser that may create databases), from
+/// `PAPERBOY_TEST_POSTGRES_URL`.
+pub fn postgres_server_url() -> String {
+    std::env::var("PAPERBOY_TEST_POSTGRES_URL").expect(
+        "PAPERBOY_TEST_POSTGRES_URL names no PostgreSQL server: run the tests with scripts/test, \
+         which starts one",
+    )
+}
+
+/// A new, empty database on the test server, named `<prefix>_<pid>_<n>`; its URL.
+pub async fn new_postgres_database(prefix: &str) -> String {
+    use sqlx::Connection;
+    static COUNT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let name = format!(
+        "{prefix}_{}_{}",
+        std::process::id(),
+        COUNT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    );
+    let server = postgres_server_url();
+    let mut admin = sqlx::PgConnection::connect(&server).await.unwrap();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    admin.close().await.unwrap();
+    let (base, _) = server.rsplit_once('/').unwrap();
+    format!("{base}/{name}")
+}
