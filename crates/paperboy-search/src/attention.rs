@@ -32,6 +32,8 @@ pub(crate) struct Attention {
     pub(crate) heads: usize,
     /// More than 1: texts are attended to in parallel on rayon's threads.
     pub(crate) parts: usize,
+    /// The instruction set the loops run on.
+    pub(crate) arch: pulp::Arch,
 }
 
 impl CustomOp3 for Attention {
@@ -65,7 +67,7 @@ impl CustomOp3 for Attention {
         let head_size = hidden / self.heads;
         // The loops take two SIMD vectors of head dimensions at a time; a head size that does
         // not divide into them runs the plain version (pairs of single values).
-        let mut arch = pulp::Arch::new();
+        let mut arch = self.arch;
         if !head_size.is_multiple_of(arch.dispatch(PairWidth)) {
             arch = pulp::Arch::Scalar;
         }
@@ -277,15 +279,22 @@ mod tests {
             let mask = Tensor::from_vec(mask, (batch, tokens), &device)?;
             let expected = unfused(&qkv, &mask, [&biases[0], &biases[1], &biases[2]], heads)?;
             let bias = Tensor::stack(&[&biases[0], &biases[2]], 0)?;
-            for parts in [1, 2] {
-                let fused = qkv.apply_op3_no_bwd(&mask, &bias, &Attention { heads, parts })?;
+            let archs = crate::compute::ComputePath::available()
+                .into_iter()
+                .filter_map(|path| path.arch());
+            for (parts, arch) in [1, 2]
+                .into_iter()
+                .flat_map(|parts| archs.clone().map(move |arch| (parts, arch)))
+            {
+                let attention = Attention { heads, parts, arch };
+                let fused = qkv.apply_op3_no_bwd(&mask, &bias, &attention)?;
                 assert_eq!(fused.dims(), expected.dims());
                 let fused = fused.flatten_all()?.to_vec1::<f32>()?;
                 let expected = expected.flatten_all()?.to_vec1::<f32>()?;
                 for (got, want) in fused.iter().zip(&expected) {
                     assert!(
                         (got - want).abs() <= 1e-5 + 1e-4 * want.abs(),
-                        "{batch}×{tokens}, {heads} heads of {head_size}: {got} against {want}"
+                        "{arch:?} {batch}×{tokens}, {heads} heads of {head_size}: {got} against {want}"
                     );
                 }
             }
@@ -299,10 +308,18 @@ mod tests {
         let qkv = Tensor::zeros((1, 4, 3 * 64), candle_core::DType::F32, &device)?;
         let mask = Tensor::zeros((1, 4), candle_core::DType::F32, &device)?;
         let bias = Tensor::zeros((2, 64), candle_core::DType::F32, &device)?;
-        let wrong_heads = Attention { heads: 3, parts: 1 };
+        let wrong_heads = Attention {
+            heads: 3,
+            parts: 1,
+            arch: pulp::Arch::new(),
+        };
         assert!(qkv.apply_op3_no_bwd(&mask, &bias, &wrong_heads).is_err());
         let short_mask = Tensor::zeros((1, 3), candle_core::DType::F32, &device)?;
-        let attention = Attention { heads: 2, parts: 1 };
+        let attention = Attention {
+            heads: 2,
+            parts: 1,
+            arch: pulp::Arch::new(),
+        };
         assert!(
             qkv.apply_op3_no_bwd(&short_mask, &bias, &attention)
                 .is_err()
@@ -310,7 +327,11 @@ mod tests {
         assert!(qkv.apply_op3_no_bwd(&mask, &bias, &attention).is_ok());
         let odd_heads = Tensor::zeros((1, 4, 3 * 9), candle_core::DType::F32, &device)?;
         let odd_bias = Tensor::zeros((2, 9), candle_core::DType::F32, &device)?;
-        let three_heads = Attention { heads: 3, parts: 1 };
+        let three_heads = Attention {
+            heads: 3,
+            parts: 1,
+            arch: pulp::Arch::new(),
+        };
         let error = odd_heads
             .apply_op3_no_bwd(&mask, &odd_bias, &three_heads)
             .unwrap_err();

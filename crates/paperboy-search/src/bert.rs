@@ -6,9 +6,13 @@ use candle_core::{D, DType, Module, Tensor};
 use candle_nn::{Embedding, LayerNorm, VarBuilder, embedding, layer_norm, linear};
 use serde::Deserialize;
 
+use candle_core::{CpuStorage, CustomOp1, Layout, Shape};
+
 use crate::attention::Attention;
+use crate::compute::ComputePath;
 use crate::kernels::{BiasGelu, BiasResidualNorm};
-use crate::packed::{PackedProduct, PackedWeights};
+use crate::packed::PackedWeights;
+use crate::quantized::QuantizedWeights;
 
 /// The fields of the model's `config.json` the encoder needs.
 #[derive(Debug, Clone, Deserialize)]
@@ -54,10 +58,20 @@ struct Layer {
     output_norm: Tensor,
     norm_eps: f32,
     heads: usize,
+    /// The instruction set of the attention and the element-wise steps.
+    arch: pulp::Arch,
 }
 
 impl Bert {
-    pub(crate) fn load(vb: VarBuilder<'_>, config: &BertConfig) -> candle_core::Result<Self> {
+    /// Loads the weights for products on `path` (which the caller checked the CPU has).
+    pub(crate) fn load(
+        vb: VarBuilder<'_>,
+        config: &BertConfig,
+        path: ComputePath,
+    ) -> candle_core::Result<Self> {
+        let Some(arch) = path.arch() else {
+            candle_core::bail!("this CPU cannot run the {path} path");
+        };
         if config.hidden_act != "gelu" {
             candle_core::bail!(
                 "unsupported activation {:?} (expected gelu)",
@@ -73,7 +87,7 @@ impl Bert {
             embeddings.pp("token_type_embeddings"),
         )?;
         let layers = (0..config.num_hidden_layers)
-            .map(|index| Layer::load(vb.pp(format!("encoder.layer.{index}")), config))
+            .map(|index| Layer::load(vb.pp(format!("encoder.layer.{index}")), config, path, arch))
             .collect::<candle_core::Result<Vec<_>>>()?;
         Ok(Bert {
             word_embeddings: embedding(
@@ -119,7 +133,13 @@ impl Bert {
 }
 
 impl Layer {
-    fn load(vb: VarBuilder<'_>, config: &BertConfig) -> candle_core::Result<Self> {
+    fn load(
+        vb: VarBuilder<'_>,
+        config: &BertConfig,
+        path: ComputePath,
+        arch: pulp::Arch,
+    ) -> candle_core::Result<Self> {
+        let dense = |weight: &Tensor| Dense::new(weight, path, arch);
         let hidden = config.hidden_size;
         let heads = config.num_attention_heads;
         let head_size = hidden / heads;
@@ -128,7 +148,7 @@ impl Layer {
         let key = linear(hidden, hidden, attention.pp("self.key"))?;
         let value = linear(hidden, hidden, attention.pp("self.value"))?;
         let scale = 1.0 / (head_size as f64).sqrt();
-        let query_key_value = Dense::new(&Tensor::cat(
+        let query_key_value = dense(&Tensor::cat(
             &[&(query.weight() * scale)?, key.weight(), value.weight()],
             0,
         )?)?;
@@ -139,7 +159,7 @@ impl Layer {
         };
         let query_value_bias = Tensor::stack(&[(bias_of(&query)? * scale)?, bias_of(&value)?], 0)?;
         let (attention_output, attention_norm) =
-            unbiased_with_norm(hidden, hidden, attention.pp("output"))?;
+            unbiased_with_norm(hidden, hidden, attention.pp("output"), dense)?;
         let intermediate = linear(
             hidden,
             config.intermediate_size,
@@ -150,18 +170,19 @@ impl Layer {
             .cloned()
             .ok_or_else(|| candle_core::Error::Msg("intermediate.dense has no bias".into()))?;
         let (output, output_norm) =
-            unbiased_with_norm(config.intermediate_size, hidden, vb.pp("output"))?;
+            unbiased_with_norm(config.intermediate_size, hidden, vb.pp("output"), dense)?;
         Ok(Layer {
             query_key_value,
             query_value_bias,
             attention_output,
             attention_norm,
-            intermediate: Dense::new(intermediate.weight())?,
+            intermediate: dense(intermediate.weight())?,
             intermediate_bias,
             output,
             output_norm,
             norm_eps: config.layer_norm_eps as f32,
             heads,
+            arch,
         })
     }
 
@@ -175,9 +196,13 @@ impl Layer {
                 &Attention {
                     heads: self.heads,
                     parts,
+                    arch: self.arch,
                 },
             )?;
-        let norm = BiasResidualNorm { eps: self.norm_eps };
+        let norm = BiasResidualNorm {
+            eps: self.norm_eps,
+            arch: self.arch,
+        };
         let attended = self
             .attention_output
             .forward(&context, parts)?
@@ -185,7 +210,7 @@ impl Layer {
         let inner = self
             .intermediate
             .forward(&attended, parts)?
-            .apply_op2_no_bwd(&self.intermediate_bias, &BiasGelu)?;
+            .apply_op2_no_bwd(&self.intermediate_bias, &BiasGelu { arch: self.arch })?;
         self.output
             .forward(&inner, parts)?
             .apply_op3_no_bwd(&attended, &self.output_norm, &norm)
@@ -193,24 +218,41 @@ impl Layer {
 }
 
 /// A dense layer without bias (each bias is added by the fused step that follows it),
-/// `[outputs, inputs]` as candle's `Linear`, its weights packed once for
-/// [`PackedWeights::product`]. A lone short text is one small product per layer, which one core
-/// would compute while the other idles: its products are split over the cores by output columns
-/// (see [`Embedder::embed`]).
+/// `[outputs, inputs]` as candle's `Linear`, its weights packed once for the compute path. A
+/// lone short text is one small product per layer, which one core would compute while the other
+/// idles: its products are split over the cores by output columns (see [`Embedder::embed`]).
 ///
 /// [`Embedder::embed`]: crate::Embedder::embed
 #[derive(Debug)]
-struct Dense {
-    weight: PackedWeights,
+enum Dense {
+    Float(PackedWeights),
+    Integer(QuantizedWeights),
 }
 
 impl Dense {
-    fn new(weight: &Tensor) -> candle_core::Result<Self> {
+    fn new(weight: &Tensor, path: ComputePath, arch: pulp::Arch) -> candle_core::Result<Self> {
         let (outputs, inputs) = weight.dims2()?;
         let values = weight.flatten_all()?.to_vec1::<f32>()?;
-        Ok(Dense {
-            weight: PackedWeights::new(&values, outputs, inputs),
+        Ok(match path {
+            ComputePath::Int16Vnni => {
+                Dense::Integer(QuantizedWeights::new(arch, &values, outputs, inputs))
+            }
+            _ => Dense::Float(PackedWeights::new(arch, &values, outputs, inputs)),
         })
+    }
+
+    fn inputs(&self) -> usize {
+        match self {
+            Dense::Float(weights) => weights.inputs(),
+            Dense::Integer(weights) => weights.inputs(),
+        }
+    }
+
+    fn outputs(&self) -> usize {
+        match self {
+            Dense::Float(weights) => weights.outputs(),
+            Dense::Integer(weights) => weights.outputs(),
+        }
     }
 
     /// `[batch, tokens, inputs]` to `[batch, tokens, outputs]`, the product computed in `parts`
@@ -220,11 +262,49 @@ impl Dense {
         let product = x
             .reshape((batch * tokens, inputs))?
             .contiguous()?
-            .apply_op1_no_bwd(&PackedProduct {
-                weights: &self.weight,
-                parts,
-            })?;
-        product.reshape((batch, tokens, self.weight.outputs()))
+            .apply_op1_no_bwd(&DenseProduct { dense: self, parts })?;
+        product.reshape((batch, tokens, self.outputs()))
+    }
+}
+
+/// A [`Dense`] product as a candle operation on `[rows, inputs]`.
+struct DenseProduct<'a> {
+    dense: &'a Dense,
+    parts: usize,
+}
+
+impl CustomOp1 for DenseProduct<'_> {
+    fn name(&self) -> &'static str {
+        "dense-product"
+    }
+
+    fn cpu_fwd(
+        &self,
+        storage: &CpuStorage,
+        layout: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let CpuStorage::F32(data) = storage else {
+            candle_core::bail!("dense products expect f32 values");
+        };
+        let Some((start, end)) = layout.contiguous_offsets() else {
+            candle_core::bail!("dense products expect a contiguous input");
+        };
+        let (rows, inputs) = layout.shape().dims2()?;
+        if inputs != self.dense.inputs() {
+            candle_core::bail!(
+                "dense product: {inputs} inputs for weights of {}",
+                self.dense.inputs()
+            );
+        }
+        let x = &data[start..end];
+        let product = match self.dense {
+            Dense::Float(weights) => weights.product(x, rows, self.parts),
+            Dense::Integer(weights) => weights.product(x, rows, self.parts),
+        };
+        Ok((
+            CpuStorage::F32(product),
+            Shape::from((rows, self.dense.outputs())),
+        ))
     }
 }
 
@@ -235,6 +315,7 @@ fn unbiased_with_norm(
     inputs: usize,
     outputs: usize,
     vb: VarBuilder<'_>,
+    dense_of: impl Fn(&Tensor) -> candle_core::Result<Dense>,
 ) -> candle_core::Result<(Dense, Tensor)> {
     let dense = linear(inputs, outputs, vb.pp("dense"))?;
     let norm = vb.pp("LayerNorm");
@@ -245,7 +326,7 @@ fn unbiased_with_norm(
         .cloned()
         .ok_or_else(|| candle_core::Error::Msg("a dense layer has no bias".into()))?;
     Ok((
-        Dense::new(dense.weight())?,
+        dense_of(dense.weight())?,
         Tensor::stack(&[&bias, &gamma, &beta], 0)?,
     ))
 }

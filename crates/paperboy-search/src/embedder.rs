@@ -10,6 +10,7 @@ use candle_nn::VarBuilder;
 use tokenizers::{PaddingParams, Tokenizer, TruncationParams};
 
 use crate::bert::{Bert, BertConfig, mean_pool_normalised};
+use crate::compute::ComputePath;
 use crate::model::{ModelDir, ModelError};
 
 /// Dimensions of an embedding.
@@ -28,6 +29,8 @@ pub enum EmbedError {
     ModelFile { file: &'static str, message: String },
     #[error("tokenizing failed: {0}")]
     Tokenizer(String),
+    #[error("this CPU cannot run the {0} compute path")]
+    Unavailable(ComputePath),
     #[error("running the model failed: {0}")]
     Tensor(#[from] candle_core::Error),
 }
@@ -44,16 +47,28 @@ type Share = Vec<(usize, Vec<f32>)>;
 pub struct Embedder {
     tokenizer: Tokenizer,
     model: Bert,
+    path: ComputePath,
 }
 
 impl std::fmt::Debug for Embedder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Embedder").finish_non_exhaustive()
+        f.debug_struct("Embedder")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
     }
 }
 
 impl Embedder {
+    /// Loads the model for the fastest compute path this CPU has.
     pub fn load(dir: &ModelDir) -> Result<Self, EmbedError> {
+        Self::load_for(dir, ComputePath::best())
+    }
+
+    /// Loads the model for `path`; an error if this CPU cannot run it.
+    pub fn load_for(dir: &ModelDir, path: ComputePath) -> Result<Self, EmbedError> {
+        if !path.is_available() {
+            return Err(EmbedError::Unavailable(path));
+        }
         let mut tokenizer = Tokenizer::from_file(dir.file("tokenizer.json")).map_err(|error| {
             EmbedError::ModelFile {
                 file: "tokenizer.json",
@@ -82,8 +97,17 @@ impl Embedder {
         let tensors: HashMap<String, Tensor> =
             candle_core::safetensors::load(dir.file("model.safetensors"), &Device::Cpu)?;
         let weights = VarBuilder::from_tensors(tensors, DType::F32, &Device::Cpu);
-        let model = Bert::load(weights, &config)?;
-        Ok(Embedder { tokenizer, model })
+        let model = Bert::load(weights, &config, path)?;
+        Ok(Embedder {
+            tokenizer,
+            model,
+            path,
+        })
+    }
+
+    /// The compute path the model runs on.
+    pub fn path(&self) -> ComputePath {
+        self.path
     }
 
     /// Token ids of a text, special tokens included, cut at [`MAX_TOKENS`].

@@ -9,13 +9,18 @@
 
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Shape};
 
-/// `gelu(x + bias)` for `x` `[rows, width]` and `bias` `[width]`, with BERT's exact (erf) GELU.
-pub(crate) struct BiasGelu;
+/// `gelu(x + bias)` for `x` `[rows, width]` and `bias` `[width]`, with BERT's exact (erf) GELU,
+/// vectorised for `arch`.
+pub(crate) struct BiasGelu {
+    pub(crate) arch: pulp::Arch,
+}
 
 /// `layer_norm(x + residual + bias) · gamma + beta` per row, for `x` and `residual`
 /// `[rows, width]` and `params` `[3, width]` holding bias, gamma and beta.
 pub(crate) struct BiasResidualNorm {
     pub(crate) eps: f32,
+    /// The instruction set the loops are vectorised for.
+    pub(crate) arch: pulp::Arch,
 }
 
 pub(crate) fn contiguous<'a>(
@@ -66,11 +71,18 @@ impl CustomOp2 for BiasGelu {
         if width == 0 || x.len() % width != 0 {
             candle_core::bail!("the bias does not match the input's width");
         }
-        // Appended row by row rather than written into zeros: the output is never filled twice.
-        let mut output = Vec::with_capacity(x.len());
-        for row in x.chunks_exact(width) {
-            output.extend(row.iter().zip(bias).map(|(input, bias)| gelu(input + bias)));
-        }
+        let output = self.arch.dispatch(
+            #[inline(always)]
+            || {
+                // Appended row by row rather than written into zeros: the output is never
+                // filled twice.
+                let mut output = Vec::with_capacity(x.len());
+                for row in x.chunks_exact(width) {
+                    output.extend(row.iter().zip(bias).map(|(input, bias)| gelu(input + bias)));
+                }
+                output
+            },
+        );
         Ok((CpuStorage::F32(output), x_layout.shape().clone()))
     }
 }
@@ -99,26 +111,32 @@ impl CustomOp3 for BiasResidualNorm {
         let (bias, rest) = params.split_at(width);
         let (gamma, beta) = rest.split_at(width);
         let eps = self.eps;
-        let mut output = Vec::with_capacity(x.len());
-        for (row, skip) in x.chunks_exact(width).zip(residual.chunks_exact(width)) {
-            let start = output.len();
-            output.extend(
-                row.iter()
-                    .zip(skip)
-                    .zip(bias)
-                    .map(|((input, skip), bias)| input + skip + bias),
-            );
-            let values = &mut output[start..];
-            let mean = lanes_sum(values) / width as f32;
-            for value in values.iter_mut() {
-                *value -= mean;
-            }
-            let variance = lanes_sum_of_squares(values) / width as f32;
-            let scale = 1.0 / (variance + eps).sqrt();
-            for ((value, gamma), beta) in values.iter_mut().zip(gamma).zip(beta) {
-                *value = *value * scale * gamma + beta;
-            }
-        }
+        let output = self.arch.dispatch(
+            #[inline(always)]
+            || {
+                let mut output = Vec::with_capacity(x.len());
+                for (row, skip) in x.chunks_exact(width).zip(residual.chunks_exact(width)) {
+                    let start = output.len();
+                    output.extend(
+                        row.iter()
+                            .zip(skip)
+                            .zip(bias)
+                            .map(|((input, skip), bias)| input + skip + bias),
+                    );
+                    let values = &mut output[start..];
+                    let mean = lanes_sum(values) / width as f32;
+                    for value in values.iter_mut() {
+                        *value -= mean;
+                    }
+                    let variance = lanes_sum_of_squares(values) / width as f32;
+                    let scale = 1.0 / (variance + eps).sqrt();
+                    for ((value, gamma), beta) in values.iter_mut().zip(gamma).zip(beta) {
+                        *value = *value * scale * gamma + beta;
+                    }
+                }
+                output
+            },
+        );
         Ok((CpuStorage::F32(output), x_layout.shape().clone()))
     }
 }
@@ -305,12 +323,26 @@ mod tests {
             let bias = Tensor::randn(0f32, 1.0, width, &device).unwrap();
             let gamma = Tensor::randn(1f32, 0.1, width, &device).unwrap();
             let beta = Tensor::randn(0f32, 0.1, width, &device).unwrap();
-            let gelu = x.apply_op2_no_bwd(&bias, &BiasGelu).unwrap();
+            let gelu = x
+                .apply_op2_no_bwd(
+                    &bias,
+                    &BiasGelu {
+                        arch: pulp::Arch::new(),
+                    },
+                )
+                .unwrap();
             assert_close(&gelu, &x.broadcast_add(&bias).unwrap().gelu_erf().unwrap());
 
             let params = Tensor::stack(&[&bias, &gamma, &beta], 0).unwrap();
             let normed = x
-                .apply_op3_no_bwd(&residual, &params, &BiasResidualNorm { eps: 1e-12 })
+                .apply_op3_no_bwd(
+                    &residual,
+                    &params,
+                    &BiasResidualNorm {
+                        eps: 1e-12,
+                        arch: pulp::Arch::new(),
+                    },
+                )
                 .unwrap();
             let norm = candle_nn::LayerNorm::new(gamma.clone(), beta.clone(), 1e-12);
             let expected = candle_core::Module::forward(

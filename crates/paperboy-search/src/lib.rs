@@ -7,6 +7,7 @@
 mod attention;
 mod bert;
 pub mod bm25;
+pub mod compute;
 pub mod embedder;
 pub mod eval;
 pub mod follow;
@@ -16,12 +17,14 @@ pub mod indexing;
 mod kernels;
 pub mod model;
 mod packed;
+mod quantized;
 mod query_cache;
 pub mod recommend;
 pub mod searcher;
 pub mod sentences;
 pub mod vectors;
 
+pub use compute::ComputePath;
 pub use embedder::{DIMENSIONS, EmbedError, Embedder, MAX_TOKENS, paper_text};
 pub use model::{ModelDir, ModelError};
 pub use searcher::{

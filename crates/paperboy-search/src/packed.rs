@@ -5,20 +5,19 @@
 //! against a fixed weight matrix — rearranging the weights each time is waste: here they are
 //! laid out once in panels of two SIMD vectors of outputs, so that the inner loop reads one panel
 //! row per input and multiplies it into six token rows at once. The loop is written once over
-//! [`pulp::Simd`] and compiled for AVX2 + FMA as well as for plain scalar code; pulp picks the
-//! best version the CPU has at run time.
+//! [`pulp::Simd`] and compiled for AVX-512, for AVX2 + FMA and for plain scalar code; the
+//! compute path (`compute.rs`) says which one runs. The 8-bit version is `quantized.rs`.
 
 use std::ops::Range;
 
-use candle_core::{CpuStorage, CustomOp1, Layout, Shape};
 use pulp::{Simd, WithSimd};
 use rayon::prelude::*;
 
 /// Token rows multiplied per pass over a panel.
-const ROWS: usize = 6;
+pub(crate) const ROWS: usize = 6;
 /// Blocks of [`ROWS`] rows that meet every panel before the next rows do: 8 · 6 rows of 384
 /// inputs are 72 KiB.
-const TILE_BLOCKS: usize = 8;
+pub(crate) const TILE_BLOCKS: usize = 8;
 
 /// A weight matrix `[outputs, inputs]`, packed in panels of `width` outputs: panel `p` holds,
 /// input after input, the weights of outputs `p · width .. (p + 1) · width` (zeros past the
@@ -47,13 +46,8 @@ impl WithSimd for PairWidth {
 }
 
 impl PackedWeights {
-    /// Packs `weight`, `[outputs, inputs]` in row-major order, for the best instruction set
-    /// the CPU has.
-    pub(crate) fn new(weight: &[f32], outputs: usize, inputs: usize) -> Self {
-        Self::for_arch(pulp::Arch::new(), weight, outputs, inputs)
-    }
-
-    fn for_arch(arch: pulp::Arch, weight: &[f32], outputs: usize, inputs: usize) -> Self {
+    /// Packs `weight`, `[outputs, inputs]` in row-major order, for products on `arch`.
+    pub(crate) fn new(arch: pulp::Arch, weight: &[f32], outputs: usize, inputs: usize) -> Self {
         debug_assert_eq!(weight.len(), outputs * inputs);
         let width = arch.dispatch(PairWidth);
         let panel_count = outputs.div_ceil(width);
@@ -77,6 +71,10 @@ impl PackedWeights {
         self.outputs
     }
 
+    pub(crate) fn inputs(&self) -> usize {
+        self.inputs
+    }
+
     /// `x · weightᵀ` for `x` `[rows, inputs]` (row-major): `[rows, outputs]`, computed in
     /// `parts` blocks of panels at once (1: on the calling thread).
     pub(crate) fn product(&self, x: &[f32], rows: usize, parts: usize) -> Vec<f32> {
@@ -86,40 +84,62 @@ impl PackedWeights {
         }
         let interleaved = interleave_rows(x, rows, self.inputs);
         let panel_count = self.outputs.div_ceil(self.width);
-        let per_part = panel_count.div_ceil(parts.max(1)).max(1);
-        let ranges: Vec<Range<usize>> = (0..panel_count)
-            .step_by(per_part)
-            .map(|start| start..(start + per_part).min(panel_count))
-            .collect();
-        let compute = |panels: &Range<usize>| {
-            self.arch.dispatch(PanelProduct {
-                weights: self,
-                interleaved: &interleaved,
-                rows,
-                panels: panels.clone(),
-            })
-        };
-        let mut blocks: Vec<Vec<f32>> = if ranges.len() > 1 {
-            ranges.par_iter().map(compute).collect()
-        } else {
-            ranges.iter().map(compute).collect()
-        };
-        if blocks.len() == 1 && panel_count * self.width == self.outputs {
-            // One block of every column, without padding: it is the product already.
-            return blocks.pop().unwrap_or_default();
-        }
-        // Each block holds its panels' columns of every row; put the columns side by side.
-        let mut product = Vec::with_capacity(rows * self.outputs);
-        for row in 0..rows {
-            for (range, block) in ranges.iter().zip(&blocks) {
-                let block_width = range.len() * self.width;
-                let start = range.start * self.width;
-                let used = block_width.min(self.outputs - start);
-                product.extend_from_slice(&block[row * block_width..][..used]);
-            }
-        }
-        product
+        side_by_side(
+            panel_count,
+            self.width,
+            self.outputs,
+            rows,
+            parts,
+            |panels| {
+                self.arch.dispatch(PanelProduct {
+                    weights: self,
+                    interleaved: &interleaved,
+                    rows,
+                    panels,
+                })
+            },
+        )
     }
+}
+
+/// A product computed in `parts` blocks of panels at once (1: on the calling thread): `block`
+/// gives the columns of a range of panels for every row, `[rows, panels · width]`; the result
+/// has the blocks' columns side by side, `[rows, outputs]`, without the last panel's padding.
+pub(crate) fn side_by_side(
+    panel_count: usize,
+    width: usize,
+    outputs: usize,
+    rows: usize,
+    parts: usize,
+    block: impl Fn(Range<usize>) -> Vec<f32> + Sync,
+) -> Vec<f32> {
+    let per_part = panel_count.div_ceil(parts.max(1)).max(1);
+    let ranges: Vec<Range<usize>> = (0..panel_count)
+        .step_by(per_part)
+        .map(|start| start..(start + per_part).min(panel_count))
+        .collect();
+    let mut blocks: Vec<Vec<f32>> = if ranges.len() > 1 {
+        ranges
+            .par_iter()
+            .map(|range| block(range.clone()))
+            .collect()
+    } else {
+        ranges.iter().map(|range| block(range.clone())).collect()
+    };
+    if blocks.len() == 1 && panel_count * width == outputs {
+        // One block of every column, without padding: it is the product already.
+        return blocks.pop().unwrap_or_default();
+    }
+    let mut product = Vec::with_capacity(rows * outputs);
+    for row in 0..rows {
+        for (range, block) in ranges.iter().zip(&blocks) {
+            let block_width = range.len() * width;
+            let start = range.start * width;
+            let used = block_width.min(outputs - start);
+            product.extend_from_slice(&block[row * block_width..][..used]);
+        }
+    }
+    product
 }
 
 /// `x` regrouped in blocks of [`ROWS`] rows, each block input-major (`[input][ROWS]`), the last
@@ -208,43 +228,6 @@ impl WithSimd for PanelProduct<'_> {
     }
 }
 
-/// [`PackedWeights::product`] as a candle operation on `[rows, inputs]`.
-pub(crate) struct PackedProduct<'a> {
-    pub(crate) weights: &'a PackedWeights,
-    pub(crate) parts: usize,
-}
-
-impl CustomOp1 for PackedProduct<'_> {
-    fn name(&self) -> &'static str {
-        "packed-product"
-    }
-
-    fn cpu_fwd(
-        &self,
-        storage: &CpuStorage,
-        layout: &Layout,
-    ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let CpuStorage::F32(data) = storage else {
-            candle_core::bail!("packed products expect f32 values");
-        };
-        let Some((start, end)) = layout.contiguous_offsets() else {
-            candle_core::bail!("packed products expect a contiguous input");
-        };
-        let (rows, inputs) = layout.shape().dims2()?;
-        if inputs != self.weights.inputs {
-            candle_core::bail!(
-                "packed product: {inputs} inputs for weights of {}",
-                self.weights.inputs
-            );
-        }
-        let product = self.weights.product(&data[start..end], rows, self.parts);
-        Ok((
-            CpuStorage::F32(product),
-            Shape::from((rows, self.weights.outputs)),
-        ))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -282,9 +265,10 @@ mod tests {
             let x = values(rows * inputs, 7);
             let weight = values(outputs * inputs, 11);
             let expected = naive(&x, &weight, outputs, inputs);
-            // The best instruction set here, and the plain version other CPUs run.
-            for arch in [pulp::Arch::new(), pulp::Arch::Scalar] {
-                let packed = PackedWeights::for_arch(arch, &weight, outputs, inputs);
+            // Every instruction set this CPU has.
+            let paths = crate::compute::ComputePath::available();
+            for arch in paths.iter().filter_map(|path| path.arch()) {
+                let packed = PackedWeights::new(arch, &weight, outputs, inputs);
                 for parts in [1, 2, 3] {
                     let product = packed.product(&x, rows, parts);
                     assert_eq!(product.len(), expected.len());
@@ -301,9 +285,10 @@ mod tests {
 
     #[test]
     fn no_rows_or_no_inputs_never_fail() {
-        let packed = PackedWeights::new(&values(32, 1), 4, 8);
+        let arch = pulp::Arch::new();
+        let packed = PackedWeights::new(arch, &values(32, 1), 4, 8);
         assert!(packed.product(&[], 0, 2).is_empty());
-        let empty = PackedWeights::new(&[], 5, 0);
+        let empty = PackedWeights::new(arch, &[], 5, 0);
         assert_eq!(empty.product(&[], 3, 2), vec![0.0; 15]);
     }
 }
