@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use chrono::{NaiveDate, NaiveTime, Weekday};
 use clap::{Args, Parser, Subcommand};
 use paperboy_core::day::parse_day;
+use paperboy_search::ComputePath;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -58,6 +59,10 @@ pub(crate) struct GlobalArgs {
     /// A folder holding the all-MiniLM-L6-v2 model files, instead of the data folder's cache.
     #[arg(long, global = true, env = "PAPERBOY_MODEL_DIR")]
     pub(crate) model_dir: Option<PathBuf>,
+    /// How the model computes (f32-scalar, f32-avx2, f32-avx512, int16-vnni). Default: the
+    /// fastest this CPU has; `paperboy bench embed` compares them.
+    #[arg(long, global = true, env = "PAPERBOY_COMPUTE_PATH")]
+    pub(crate) compute_path: Option<ComputePath>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -610,6 +615,14 @@ pub(crate) struct BenchEmbedArgs {
     /// How many papers to embed.
     #[arg(long, default_value_t = 512)]
     pub(crate) count: u32,
+    /// A compute path to measure (f32-scalar, f32-avx2, f32-avx512, int16-vnni); repeat for
+    /// several. Default: every one this CPU has.
+    #[arg(long = "path")]
+    pub(crate) paths: Vec<ComputePath>,
+    /// One JSON object: {"papers": N, "paths": [{"name", "docs_per_s",
+    /// "papers_per_s_with_sentences", "sentences_per_s"}, …]}.
+    #[arg(long)]
+    pub(crate) json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use anyhow::{Context as _, bail};
 use paperboy_search::model::{MODEL_NAME, MODEL_PACKAGE};
-use paperboy_search::{Embedder, ModelDir, SearchIndex, Searcher};
+use paperboy_search::{ComputePath, Embedder, ModelDir, SearchIndex, Searcher};
 use paperboy_store::{Access, PostgresOptions, Store, StoreError, redact_password, sqlite_path};
 
 use crate::cli::GlobalArgs;
@@ -29,6 +29,7 @@ impl From<GlobalArgs> for Settings {
         let model = ModelLocation {
             given: args.model_dir,
             cache: data_dir.models(),
+            compute: args.compute_path,
         };
         Settings {
             data_dir,
@@ -101,10 +102,12 @@ impl Settings {
     }
 }
 
-/// Where the embedding model is: `--model-dir`, else the data folder's cache.
+/// Where the embedding model is (`--model-dir`, else the data folder's cache) and how it runs.
 pub(crate) struct ModelLocation {
     given: Option<PathBuf>,
     cache: PathBuf,
+    /// `--compute-path`; by default the fastest the CPU has.
+    compute: Option<ComputePath>,
 }
 
 impl ModelLocation {
@@ -132,14 +135,22 @@ impl ModelLocation {
         }
         Ok(ModelDir::in_cache(&self.cache)?)
     }
+
+    /// The compute path the model runs on.
+    pub(crate) fn compute_path(&self) -> ComputePath {
+        self.compute.unwrap_or_else(ComputePath::best)
+    }
+
+    /// Loads the model (fetching it first if needed), on the blocking pool.
+    pub(crate) async fn load(&self) -> anyhow::Result<Embedder> {
+        let model = self.dir()?;
+        let path = self.compute_path();
+        tokio::task::spawn_blocking(move || Embedder::load_for(&model, path))
+            .await?
+            .context("loading the embedding model")
+    }
 }
 
-/// Loads the embedding model in `model`, on the blocking pool.
-pub(crate) async fn load_embedder(model: ModelDir) -> anyhow::Result<Embedder> {
-    tokio::task::spawn_blocking(move || Embedder::load(&model))
-        .await?
-        .context("loading the embedding model")
-}
 
 /// What the commands that use the store share: the settings, with the store opened.
 pub(crate) struct Context {
@@ -167,11 +178,14 @@ impl Context {
         } else {
             None
         };
+        let path = self.model.compute_path();
         let (index, embedder) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
             let index = SearchIndex::open(&dir)
                 .with_context(|| format!("cannot read the search index in {}", dir.display()))?;
             let embedder = model
-                .map(|model| Embedder::load(&model).context("loading the embedding model"))
+                .map(|model| {
+                    Embedder::load_for(&model, path).context("loading the embedding model")
+                })
                 .transpose()?;
             Ok((index, embedder))
         })

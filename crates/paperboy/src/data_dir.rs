@@ -1,6 +1,7 @@
 //! The layout of a data folder (`--data-dir`): the one place that names the database file and
 //! the folders inside it, so that every command reads and writes the same files.
 
+use paperboy_search::ComputePath;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
@@ -57,8 +58,13 @@ impl DataDir {
         self.0.join(MAIL_DIR)
     }
 
-    pub(crate) fn eval_cache(&self) -> PathBuf {
-        self.0.join(EVAL_CACHE_FILE)
+    /// The evaluation commands' embeddings for `path`: one cache for the float paths (their
+    /// embeddings agree to 1e-5), another for the 8-bit one, so that each is measured on its own.
+    pub(crate) fn eval_cache(&self, path: ComputePath) -> PathBuf {
+        match path {
+            ComputePath::Int16Vnni => self.0.join(format!("int16-{EVAL_CACHE_FILE}")),
+            _ => self.0.join(EVAL_CACHE_FILE),
+        }
     }
 
     /// Whether an entry of the folder named `name` may stay when a backup is restored into it.

@@ -11,14 +11,13 @@ use paperboy_search::indexing::{EmbedProgress, build_search_index};
 
 use crate::Outcome;
 use crate::cli::IndexingArgs;
-use crate::context::{Context, load_embedder};
+use crate::context::Context;
 use crate::progress::draw_target;
 
 /// Builds the search index from the store, embedding the papers not embedded yet.
 pub(crate) async fn rebuild(ctx: &Context) -> anyhow::Result<Outcome> {
-    let model = ctx.model.dir()?;
     let started = Instant::now();
-    let embedder = load_embedder(model).await?;
+    let embedder = ctx.model.load().await?;
     let progress = EmbeddingBar::new();
     let dir = ctx.data_dir.index();
     let (index, report) = build_search_index(ctx.store(), Arc::new(embedder), &progress, &dir)

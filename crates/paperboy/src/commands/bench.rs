@@ -12,13 +12,13 @@ use paperboy_core::subscription::{Frequency, Preferences};
 use paperboy_digest::compose::{Schedule, compose};
 use paperboy_search::sentences::sentence_texts;
 use paperboy_search::{
-    Embedder, Hit, Mode, Query, Searcher, VectorIndex, off_async_threads, paper_text,
+    ComputePath, Embedder, Hit, Mode, Query, Searcher, VectorIndex, off_async_threads, paper_text,
 };
 use paperboy_store::Store;
 
 use crate::Outcome;
 use crate::cli::{BenchCommand, BenchDigestArgs, BenchEmbedArgs, BenchSearchArgs};
-use crate::context::{Context, load_embedder};
+use crate::context::Context;
 use crate::mail::OFFLINE_URL;
 
 /// Papers embedded to measure throughput by `bench search`.
@@ -32,66 +32,152 @@ pub(crate) async fn run(ctx: &Context, command: &BenchCommand) -> anyhow::Result
     }
 }
 
-/// `paperboy bench embed`.
+/// `paperboy bench embed`: every compute path the CPU has (or those asked for), one after the
+/// other on the same papers, so that their speeds compare within one run.
 async fn embed(ctx: &Context, args: &BenchEmbedArgs) -> anyhow::Result<Outcome> {
-    let embedder = load_embedder(ctx.model.dir()?).await?;
-    println!(
-        "{}",
-        throughput(ctx.store(), Arc::new(embedder), args.count).await?
-    );
+    let paths = if args.paths.is_empty() {
+        ComputePath::available()
+    } else {
+        args.paths.clone()
+    };
+    if let Some(path) = paths.iter().find(|path| !path.is_available()) {
+        bail!("this CPU cannot run the {path} path; it has {}", path_names(&ComputePath::available()));
+    }
+    let sample = Sample::of(ctx.store(), args.count).await?;
+    let model = ctx.model.dir()?;
+    let mut measured = Vec::new();
+    for path in paths {
+        let model = model.clone();
+        let embedder = tokio::task::spawn_blocking(move || Embedder::load_for(&model, path))
+            .await?
+            .with_context(|| format!("loading the embedding model for {path}"))?;
+        let throughput = sample.measure(Arc::new(embedder)).await?;
+        if !args.json {
+            println!("{}", throughput.line());
+        }
+        measured.push(throughput);
+    }
+    if args.json {
+        let paths: Vec<serde_json::Value> = measured.iter().map(Throughput::json).collect();
+        println!("{}", serde_json::json!({ "papers": sample.texts.len(), "paths": paths }));
+    }
     Ok(Outcome::Success)
 }
 
-/// Embeds the first `count` papers of the store, whole and then sentence by sentence (as the
-/// index does), and says how fast each went.
-async fn throughput(
-    store: &dyn Store,
-    embedder: Arc<Embedder>,
-    count: u32,
-) -> anyhow::Result<String> {
-    let papers = store.papers_after(None, count).await?;
-    if papers.is_empty() {
-        bail!("the store has no papers: import some first (e.g. paperboy demo)");
+fn path_names(paths: &[ComputePath]) -> String {
+    paths.iter().map(|path| path.name()).collect::<Vec<_>>().join(", ")
+}
+
+/// The papers an embedding benchmark embeds: whole, and sentence by sentence as the index does.
+struct Sample {
+    texts: Arc<Vec<String>>,
+    sentences: Arc<Vec<String>>,
+}
+
+/// How fast one compute path embedded a [`Sample`].
+struct Throughput {
+    path: ComputePath,
+    papers: usize,
+    sentences: usize,
+    /// Seconds for the papers whole, and for their sentences.
+    whole_s: f64,
+    sentences_s: f64,
+    /// Tokens per text on average, whole and per sentence.
+    tokens: f64,
+    sentence_tokens: f64,
+}
+
+impl Sample {
+    /// The first `count` papers of the store.
+    async fn of(store: &dyn Store, count: u32) -> anyhow::Result<Self> {
+        let papers = store.papers_after(None, count).await?;
+        if papers.is_empty() {
+            bail!("the store has no papers: import some first (e.g. paperboy demo)");
+        }
+        Ok(Sample {
+            texts: Arc::new(
+                papers
+                    .iter()
+                    .map(|paper| paper_text(&paper.record.title, &paper.record.abstract_text))
+                    .collect(),
+            ),
+            sentences: Arc::new(
+                papers
+                    .iter()
+                    .flat_map(|paper| {
+                        sentence_texts(&paper.record.title, &paper.record.abstract_text)
+                    })
+                    .collect(),
+            ),
+        })
     }
-    let texts: Vec<String> = papers
-        .iter()
-        .map(|paper| paper_text(&paper.record.title, &paper.record.abstract_text))
-        .collect();
-    let sentences: Vec<String> = papers
-        .iter()
-        .flat_map(|paper| sentence_texts(&paper.record.title, &paper.record.abstract_text))
-        .collect();
-    tokio::task::spawn_blocking(move || -> anyhow::Result<String> {
-        let timed = |texts: &[String]| -> anyhow::Result<(f64, f64)> {
-            let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-            let tokens: usize = refs
-                .iter()
-                .map(|text| embedder.tokens(text).map(|ids| ids.len()))
-                .sum::<Result<usize, _>>()?;
-            let started = Instant::now();
-            embedder.embed(&refs)?;
-            Ok((
-                started.elapsed().as_secs_f64(),
-                tokens as f64 / refs.len().max(1) as f64,
-            ))
-        };
-        // Warm up (the first products page the weights in).
-        timed(&texts[..texts.len().min(16)])?;
-        let (whole, tokens) = timed(&texts)?;
-        let (parts, sentence_tokens) = timed(&sentences)?;
-        let papers = texts.len() as f64;
-        Ok(format!(
-            "Embedded their {} sentences and titles alone ({sentence_tokens:.0} tokens each on \
-             average) in {parts:.2} s: {:.1} papers/s, {:.1} papers/s for an index (both).\n\
-             Embedded {} papers ({tokens:.0} tokens each on average) in {whole:.2} s: {:.1} docs/s.",
-            sentences.len(),
-            papers / parts,
-            papers / (whole + parts),
-            texts.len(),
-            papers / whole
-        ))
-    })
-    .await?
+
+    async fn measure(&self, embedder: Arc<Embedder>) -> anyhow::Result<Throughput> {
+        let (texts, sentences) = (Arc::clone(&self.texts), Arc::clone(&self.sentences));
+        tokio::task::spawn_blocking(move || -> anyhow::Result<Throughput> {
+            let timed = |texts: &[String]| -> anyhow::Result<(f64, f64)> {
+                let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+                let tokens: usize = refs
+                    .iter()
+                    .map(|text| embedder.tokens(text).map(|ids| ids.len()))
+                    .sum::<Result<usize, _>>()?;
+                let started = Instant::now();
+                embedder.embed(&refs)?;
+                Ok((
+                    started.elapsed().as_secs_f64(),
+                    tokens as f64 / refs.len().max(1) as f64,
+                ))
+            };
+            // Warm up (the first products page the weights in).
+            timed(&texts[..texts.len().min(16)])?;
+            let (whole_s, tokens) = timed(&texts)?;
+            let (sentences_s, sentence_tokens) = timed(&sentences)?;
+            Ok(Throughput {
+                path: embedder.path(),
+                papers: texts.len(),
+                sentences: sentences.len(),
+                whole_s,
+                sentences_s,
+                tokens,
+                sentence_tokens,
+            })
+        })
+        .await?
+    }
+}
+
+impl Throughput {
+    fn docs_per_s(&self) -> f64 {
+        self.papers as f64 / self.whole_s
+    }
+
+    /// Papers an index embeds a second: whole and sentence by sentence.
+    fn papers_per_s_with_sentences(&self) -> f64 {
+        self.papers as f64 / (self.whole_s + self.sentences_s)
+    }
+
+    fn line(&self) -> String {
+        format!(
+            "{:<11} {:>7.1} docs/s whole ({} papers, {:.0} tokens each), {:>6.1} papers/s with \
+             sentences ({} sentences and titles, {:.0} tokens each)",
+            self.path.name(),
+            self.docs_per_s(),
+            self.papers,
+            self.tokens,
+            self.papers_per_s_with_sentences(),
+            self.sentences,
+            self.sentence_tokens
+        )
+    }
+
+    fn json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "name": self.path.name(),
+            "docs_per_s": self.docs_per_s(),
+            "papers_per_s_with_sentences": self.papers_per_s_with_sentences(),
+            "sentences_per_s": self.sentences as f64 / self.sentences_s,
+        })
+    }
 }
 
 /// `paperboy bench search`: query latency per mode over the data folder's search index, query
@@ -145,10 +231,8 @@ async fn search(ctx: &Context, args: &BenchSearchArgs) -> anyhow::Result<Outcome
     })
     .await?;
     print!("{report}");
-    println!(
-        "{}",
-        throughput(ctx.store(), embedder, THROUGHPUT_SAMPLE).await?
-    );
+    let sample = Sample::of(ctx.store(), THROUGHPUT_SAMPLE).await?;
+    println!("{}", sample.measure(embedder).await?.line());
     Ok(Outcome::Success)
 }
 

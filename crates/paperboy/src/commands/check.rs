@@ -349,21 +349,26 @@ fn max_difference(a: &[f32], b: &[f32]) -> f32 {
 
 /// Embeds a few papers again and compares them with what is stored under their hash: the
 /// stored vector must be the one of the text its key names.
-async fn spot_check(model: &ModelLocation, sample: Vec<Sample>, findings: &mut Findings) {
+async fn spot_check(
+    model_location: &ModelLocation,
+    sample: Vec<Sample>,
+    findings: &mut Findings,
+) {
     if sample.is_empty() {
         return;
     }
-    let model_present = model.is_present();
-    let model = match model.dir() {
+    let model_present = model_location.is_present();
+    let model = match model_location.dir() {
         Ok(model) if model_present => model,
         _ => {
             println!("  spot check: skipped (no embedding model here; pass --model-dir)");
             return;
         }
     };
+    let path = model_location.compute_path();
     let texts: Vec<String> = sample.iter().map(|sample| sample.text.clone()).collect();
     let embedded = tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<Vec<f32>>> {
-        let embedder = Arc::new(Embedder::load(&model)?);
+        let embedder = Arc::new(Embedder::load_for(&model, path)?);
         let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
         Ok(embedder.embed(&refs)?)
     })

@@ -19,7 +19,7 @@ use paperboy_store::{SqliteStore, for_each_paper};
 
 use crate::Outcome;
 use crate::cli::{EvalCommand, EvalMode};
-use crate::context::{Context, load_embedder};
+use crate::context::Context;
 
 pub(crate) async fn run(ctx: &Context, command: &EvalCommand) -> anyhow::Result<Outcome> {
     match command {
@@ -32,10 +32,10 @@ pub(crate) async fn run(ctx: &Context, command: &EvalCommand) -> anyhow::Result<
 
 /// Indexes an evaluation corpus in memory, with embeddings cached in the data folder.
 async fn searcher_for(ctx: &Context, documents: &[EvalDocument]) -> anyhow::Result<Searcher> {
-    let embedder = Arc::new(load_embedder(ctx.model.dir()?).await?);
+    let embedder = Arc::new(ctx.model.load().await?);
     let data_dir = &ctx.data_dir;
     std::fs::create_dir_all(data_dir.root())?;
-    let cache = SqliteStore::open(&data_dir.eval_cache())
+    let cache = SqliteStore::open(&data_dir.eval_cache(embedder.path()))
         .await
         .context("opening the evaluation embedding cache")?;
     let index: SearchIndex = index_documents(documents, &embedder, &cache, &Silent).await?;
