@@ -7,6 +7,7 @@
 //! is named by its page and position and the rest of the page is still stored.
 
 pub mod arxiv_api;
+pub mod backfill;
 pub mod fetch;
 pub mod hf;
 pub mod oai;
@@ -61,6 +62,8 @@ pub struct HarvestReport {
 pub trait HarvestObserver: Send + Sync {
     /// A page of `records` was stored; `list_size` is the server's count of the whole list.
     fn page(&self, _source: &str, _page: u64, _records: usize, _list_size: Option<u64>) {}
+    /// A backfill starts a window (see [`backfill`]); the window's pages follow.
+    fn window(&self, _source: &str, _progress: &backfill::BackfillProgress) {}
     /// A record of `page` was rejected; the rest were stored.
     fn rejected(&self, _page: &str, _error: &RecordError) {}
 }

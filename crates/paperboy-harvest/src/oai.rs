@@ -46,15 +46,33 @@ impl OaiRequest {
 /// A harvest in flight: saved as it starts (so a first harvest keeps the day it began from),
 /// then with every stored page.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-struct Pending {
+pub(crate) struct Pending {
     /// The next page's token; `None` before the first page is stored.
-    token: Option<String>,
-    prefix: String,
-    from: Option<NaiveDate>,
-    until: Option<NaiveDate>,
+    pub(crate) token: Option<String>,
+    pub(crate) prefix: String,
+    pub(crate) from: Option<NaiveDate>,
+    pub(crate) until: Option<NaiveDate>,
     /// Pages stored so far.
-    pages: u64,
-    newest: Option<NaiveDate>,
+    pub(crate) pages: u64,
+    /// Records on those pages (rejected ones included), for progress.
+    #[serde(default)]
+    pub(crate) records: u64,
+    pub(crate) newest: Option<NaiveDate>,
+}
+
+impl Pending {
+    /// A harvest of `from..=until` that has not asked for its first page yet.
+    pub(crate) fn start(from: Option<NaiveDate>, until: Option<NaiveDate>) -> Pending {
+        Pending {
+            token: None,
+            prefix: ARXIV.to_owned(),
+            from,
+            until,
+            pages: 0,
+            records: 0,
+            newest: None,
+        }
+    }
 }
 
 /// Where the next request starts.
@@ -96,15 +114,8 @@ pub async fn harvest(
                 .from
                 .or(cursor)
                 .unwrap_or_else(|| Utc::now().date_naive() - chrono::Duration::days(1));
-            let started = Pending {
-                token: None,
-                prefix: ARXIV.to_owned(),
-                from: Some(from),
-                until: request.until,
-                pages: 0,
-                newest: None,
-            };
-            save(store, &source, Vec::new(), &started).await?;
+            let started = Pending::start(Some(from), request.until);
+            save(store, &source, Vec::new(), &as_json(&started)?).await?;
             started
         }
     };
@@ -112,40 +123,55 @@ pub async fn harvest(
     // day leaves a gap the next scheduled harvest must still fill.
     let reaches_cursor =
         cursor.is_none_or(|cursor| pending.from.is_some_and(|from| from <= cursor));
-    let result = run(store, fetcher, request, observer, &source, pending)
-        .await
-        .map(|report| HarvestReport {
-            newest: report.newest.filter(|_| reaches_cursor),
-            ..report
-        });
+    let result = run(store, fetcher, request, observer, &source, pending, &|p| {
+        as_json(p)
+    })
+    .await
+    .map(|report| HarvestReport {
+        newest: report.newest.filter(|_| reaches_cursor),
+        ..report
+    });
     record_run(store, &source, result).await
 }
 
-/// Stores a page's records with the state the harvest continues from.
-async fn save(
+/// A state as the store keeps it.
+pub(crate) fn as_json(state: &impl Serialize) -> Result<String, HarvestError> {
+    serde_json::to_string(state).map_err(|error| HarvestError::Internal(error.to_string()))
+}
+
+/// Stores a page's records with the state the harvest continues from, under the store's row
+/// `row`.
+pub(crate) async fn save(
     store: &dyn Store,
-    source: &str,
+    row: &str,
     records: Vec<paperboy_core::PaperRecord>,
-    pending: &Pending,
+    state: &str,
 ) -> Result<paperboy_store::UpsertSummary, HarvestError> {
-    let json = serde_json::to_string(pending)
-        .map_err(|error| HarvestError::Internal(error.to_string()))?;
     Ok(store
-        .store_harvest_page(source, records, Some(&json), Utc::now())
+        .store_harvest_page(row, records, Some(state), Utc::now())
         .await?)
 }
 
-/// Harvests page after page from where `pending` says, to the end of the list.
-async fn run(
+/// What the store keeps with each page: the state a harvest continues from, written as the
+/// caller's row holds it (a plain harvest keeps the [`Pending`] itself, a backfill wraps it).
+pub(crate) type StateOf<'a> = &'a (dyn Fn(&Pending) -> Result<String, HarvestError> + Sync);
+
+/// Harvests page after page from where `pending` says, to the end of the list, storing each
+/// page with `state_of` its continuation in the row named `row`.
+pub(crate) async fn run(
     store: &dyn Store,
     fetcher: &Fetcher,
     request: &OaiRequest,
     observer: &dyn HarvestObserver,
-    source: &str,
+    row: &str,
     pending: Pending,
+    state_of: StateOf<'_>,
 ) -> Result<HarvestReport, HarvestError> {
+    let source = request.source();
+    let source = source.as_str();
     let (from, until) = (pending.from, pending.until);
     let resumed = pending.token.is_some();
+    let mut records_so_far = if resumed { pending.records } else { 0 };
     let mut report = HarvestReport {
         resumed,
         pages: if resumed { pending.pages } else { 0 },
@@ -211,6 +237,7 @@ async fn run(
                     };
                     position = Position::Start { prefix };
                     report.pages = 0;
+                    records_so_far = 0;
                     continue;
                 }
                 _ => {
@@ -236,6 +263,8 @@ async fn run(
             observer.rejected(&name, error);
         }
         report.newest = report.newest.max(page.newest);
+        let count = records.len();
+        records_so_far += (count + rejected.len()) as u64;
         // After the last page the state says "start over from `from`" until the run is
         // recorded as finished: a kill in between repeats the harvest rather than skip it.
         let next = Pending {
@@ -244,10 +273,10 @@ async fn run(
             from,
             until,
             pages: page_number,
+            records: records_so_far,
             newest: report.newest,
         };
-        let count = records.len();
-        report.summary += save(store, source, records, &next).await?;
+        report.summary += save(store, row, records, &state_of(&next)?).await?;
         report.rejected += rejected.len() as u64;
         report.pages = page_number;
         observer.page(source, page_number, count, page.complete_list_size);
@@ -258,9 +287,41 @@ async fn run(
     }
 }
 
+/// How many records the server holds for `set` from `from` to `until`, when it says: the
+/// `completeListSize` of the first page of a `ListIdentifiers` (one request, far smaller than
+/// a page of records), or the headers of a list that fits one page. `None` when the server does
+/// not say or answers with an error other than `noRecordsMatch` (an empty list: `Some(0)`).
+pub async fn list_size(
+    fetcher: &Fetcher,
+    base_url: &str,
+    set: Option<&str>,
+    from: Option<NaiveDate>,
+    until: Option<NaiveDate>,
+) -> Result<Option<u64>, HarvestError> {
+    let from = from.map(|day| day.to_string());
+    let until = until.map(|day| day.to_string());
+    let mut query = vec![("verb", "ListIdentifiers"), ("metadataPrefix", ARXIV)];
+    if let Some(set) = set {
+        query.push(("set", set));
+    }
+    if let Some(from) = &from {
+        query.push(("from", from));
+    }
+    if let Some(until) = &until {
+        query.push(("until", until));
+    }
+    let (_, page) = fetch_page(fetcher, base_url, &query, "counting the records", 1).await?;
+    Ok(match page.error.as_ref().map(|(code, _)| code.as_str()) {
+        Some("noRecordsMatch") => Some(0),
+        Some(_) => None,
+        None if page.resumption_token.is_none() => Some(page.listed),
+        None => page.complete_list_size,
+    })
+}
+
 /// Fetches a page and reads its envelope, fetching it again (as a transient failure) while it
 /// is not whole.
-async fn fetch_page(
+pub(crate) async fn fetch_page(
     fetcher: &Fetcher,
     url: &str,
     query: &[(&str, &str)],

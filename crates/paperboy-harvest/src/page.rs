@@ -61,6 +61,8 @@ pub struct Envelope {
     pub error: Option<(String, String)>,
     /// The newest record datestamp on the page.
     pub newest: Option<NaiveDate>,
+    /// The items on the page: records (`ListRecords`) or headers (`ListIdentifiers`).
+    pub listed: u64,
 }
 
 /// Reads the envelope of an OAI-PMH response, and checks the whole page is well-formed XML
@@ -76,6 +78,7 @@ pub fn envelope(body: &[u8]) -> Result<Envelope, String> {
     let mut buf = Vec::new();
     // The records on the page and the token's cursor: a last page must complete the list.
     let mut records = 0u64;
+    let mut headers = 0u64;
     let mut cursor: Option<u64> = None;
     loop {
         let position = reader.buffer_position();
@@ -96,6 +99,10 @@ pub fn envelope(body: &[u8]) -> Result<Envelope, String> {
                     }
                     "record" => {
                         records += 1;
+                        None
+                    }
+                    "header" => {
+                        headers += 1;
                         None
                     }
                     "error" => {
@@ -156,6 +163,9 @@ pub fn envelope(body: &[u8]) -> Result<Envelope, String> {
         }
         buf.clear();
     }
+    // Every record has one header; a `ListIdentifiers` page has headers alone.
+    envelope.listed = records.max(headers);
+    let records = envelope.listed;
     // Saturating: the cursor is the server's number, and may be anything up to u64::MAX.
     if envelope.resumption_token.is_none()
         && let (Some(size), Some(cursor)) = (envelope.complete_list_size, cursor)
@@ -212,6 +222,7 @@ mod tests {
                 complete_list_size: Some(46),
                 error: None,
                 newest: NaiveDate::from_ymd_opt(2015, 1, 18),
+                listed: 2,
             })
         );
     }

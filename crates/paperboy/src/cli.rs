@@ -308,7 +308,9 @@ pub(crate) struct ArxivHarvestArgs {
     /// An OAI-PMH set (`cs`, `stat`, `physics:hep-th`); repeat for several [default: cs].
     #[arg(long = "set")]
     pub(crate) sets: Vec<String>,
-    /// The first datestamp [default: the day the last harvest of the set reached, else yesterday].
+    /// Backfill from this datestamp: a month at a time, oldest first, resumable (run the same
+    /// command again to continue) [default: the schedule's harvest, from the day the last
+    /// harvest of the set reached, else yesterday].
     #[arg(long, value_parser = parse_date)]
     pub(crate) from: Option<NaiveDate>,
     /// The last datestamp [default: none, up to now].

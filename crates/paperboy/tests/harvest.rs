@@ -41,7 +41,9 @@ fn serve(handler: impl Fn(&Request) -> Reply + Send + Sync + 'static) -> Fixture
 
 fn harvest_command(data: &std::path::Path, url: &str) -> std::process::Command {
     let mut command = paperboy(data);
+    // One window: the records are all of January 2019.
     command.args(["harvest", "arxiv", "--set", "cs", "--from", "2019-01-01"]);
+    command.args(["--until", "2019-01-31"]);
     command.args(["--base-url", url, "--pause", "0"]);
     command
 }
@@ -151,7 +153,7 @@ fn a_harvest_killed_at_random_pages_ends_with_exactly_the_records_of_an_uninterr
     }
     let (status, _, stderr) = output(harvest_command(killed.path(), &server.url).arg("--no-index"));
     assert_eq!(status, 0, "kills {kills:?}: {stderr}");
-    assert!(stderr.contains("(resumed)"), "kills {kills:?}: {stderr}");
+    assert!(stderr.contains("(resumed at"), "kills {kills:?}: {stderr}");
     assert_eq!(export(killed.path()), expected, "kills {kills:?}");
     // Each run continued where the last stopped: at most the page in flight was asked twice.
     let asked = server.requests().len() - start;
@@ -159,6 +161,101 @@ fn a_harvest_killed_at_random_pages_ends_with_exactly_the_records_of_an_uninterr
         asked <= pages + kills.len(),
         "{asked} requests, kills {kills:?}"
     );
+}
+
+/// 150 real records, 50 in each of January, February and March 2019, as a server that
+/// answers each request with the records of its `from`..`until`, 25 a page.
+fn three_months() -> Arc<Harvestable> {
+    let records = metadata_records(150)
+        .into_iter()
+        .enumerate()
+        .map(|(index, record)| {
+            let month = 1 + index % 3;
+            record.replace("<datestamp>2019-01-", &format!("<datestamp>2019-0{month}-"))
+        })
+        .collect();
+    Arc::new(Harvestable::dated(records, 25))
+}
+
+fn backfill_command(data: &std::path::Path, url: &str, range: &[&str]) -> std::process::Command {
+    let mut command = paperboy(data);
+    command
+        .args(["harvest", "arxiv", "--set", "cs"])
+        .args(range);
+    command.args(["--base-url", url, "--pause", "0", "--no-index"]);
+    command
+}
+
+#[test]
+fn a_backfill_goes_month_by_month_with_progress_and_continues_where_it_stopped() {
+    let list = three_months();
+    // Request 0 counts the range, 1–2 are January, 3 February's first page: the server is
+    // down from February's second page.
+    list.go_down_at(4);
+    let answering = Arc::clone(&list);
+    let server = serve(move |request| answering.answer(request));
+    let data = tempfile::tempdir().unwrap();
+    let range = ["--from", "2019-01-01", "--until", "2019-03-31"];
+
+    let (status, _, stderr) = output(&mut backfill_command(data.path(), &server.url, &range));
+    assert_ne!(status, 0, "{stderr}");
+    assert!(
+        stderr.contains(
+            "arxiv:cs: window 1 of 3 (2019-01-01 to 2019-01-31), page 1: 25 of about 150 records"
+        ),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("window 2 of 3 (2019-02-01 to 2019-02-28), page 1: 75 of about 150"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("records/s"), "{stderr}");
+    assert!(
+        stderr.contains("running the same command again continues"),
+        "{stderr}"
+    );
+
+    list.come_back();
+    let (status, _, stderr) = output(&mut backfill_command(data.path(), &server.url, &range));
+    assert_eq!(status, 0, "{stderr}");
+    assert!(
+        stderr.contains("window 3 of 3 (2019-03-01 to 2019-03-31), page 2: 150 of about 150"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(
+            "arxiv:cs: 6 pages (resumed at window 2 of 3, 2019-02-01 to 2019-02-28, page 2): \
+             75 new"
+        ),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("backfilled 2019-01-01 to 2019-03-31 in 3 windows, 150 records"),
+        "{stderr}"
+    );
+    assert_eq!(export(data.path()).lines().count(), 150);
+}
+
+#[test]
+fn a_backfill_that_ends_before_it_starts_or_starts_tomorrow_is_refused_before_any_request() {
+    let server = serve(|_| Reply::status(500, "not to be asked"));
+    let data = tempfile::tempdir().unwrap();
+    let tomorrow = (chrono::Utc::now().date_naive() + chrono::Duration::days(1)).to_string();
+    for (range, message) in [
+        (
+            ["--from", "2020-01-01", "--until", "2019-01-01"],
+            "the backfill would start on 2020-01-01, after it ends on 2019-01-01".to_owned(),
+        ),
+        (
+            ["--from", tomorrow.as_str(), "--until", "2099-01-01"],
+            format!("the backfill would start on {tomorrow}, after today"),
+        ),
+    ] {
+        let (status, _, stderr) = output(&mut backfill_command(data.path(), &server.url, &range));
+        assert_ne!(status, 0, "{stderr}");
+        assert!(stderr.contains(&message), "{stderr}");
+    }
+    assert!(server.requests().is_empty());
 }
 
 fn export(data: &std::path::Path) -> String {

@@ -81,13 +81,18 @@ pub enum Fault {
     Status(u16),
 }
 
-/// A list split into pages; tokens are `page-N|SECRET`.
+/// A list split into pages; tokens are `page-N|GENERATION` (and `|FROM|UNTIL` when dated).
 pub struct Harvestable {
-    pages: Vec<Vec<String>>,
-    total: usize,
+    records: Vec<String>,
+    per_page: usize,
+    /// Whether requests get the records of their `from`..`until` only (as a real server
+    /// answers), rather than the whole list whatever they ask.
+    dated: bool,
     /// Faults by request number; a fault answers that request only.
     faults: Mutex<HashMap<usize, Fault>>,
     requests: AtomicUsize,
+    /// From this request on, every request is answered 500 (a server that went down).
+    down_from: AtomicUsize,
     /// Pages whose every request gets a broken page, until cleared.
     broken_pages: Mutex<Vec<usize>>,
     /// Tokens issued before this generation are refused as expired.
@@ -95,26 +100,52 @@ pub struct Harvestable {
     pub generation: AtomicUsize,
 }
 
+/// The day of a record's datestamp.
+pub fn datestamp_of(record: &str) -> &str {
+    let start = record.find("<datestamp>").expect("a datestamp") + "<datestamp>".len();
+    &record[start..start + 10]
+}
+
 impl Harvestable {
     pub fn new(records: Vec<String>, per_page: usize) -> Harvestable {
-        let total = records.len();
         Harvestable {
-            pages: records.chunks(per_page).map(<[String]>::to_vec).collect(),
-            total,
+            records,
+            per_page,
+            dated: false,
             faults: Mutex::new(HashMap::new()),
             requests: AtomicUsize::new(0),
+            down_from: AtomicUsize::new(usize::MAX),
             broken_pages: Mutex::new(Vec::new()),
             expire_tokens_before: AtomicUsize::new(0),
             generation: AtomicUsize::new(0),
         }
     }
 
+    /// A list that answers each request with the records whose datestamps are in its
+    /// `from`..`until`, and `ListIdentifiers` with the first page's headers and the count.
+    pub fn dated(records: Vec<String>, per_page: usize) -> Harvestable {
+        Harvestable {
+            dated: true,
+            ..Harvestable::new(records, per_page)
+        }
+    }
+
+    /// The pages of the whole list.
     pub fn pages(&self) -> usize {
-        self.pages.len()
+        self.records.len().div_ceil(self.per_page)
     }
 
     pub fn fail_request(&self, request: usize, fault: Fault) {
         self.faults.lock().unwrap().insert(request, fault);
+    }
+
+    /// Answers every request from the `request`th on (counted from 0) with a 500.
+    pub fn go_down_at(&self, request: usize) {
+        self.down_from.store(request, Ordering::SeqCst);
+    }
+
+    pub fn come_back(&self) {
+        self.down_from.store(usize::MAX, Ordering::SeqCst);
     }
 
     pub fn break_page(&self, page: usize) {
@@ -125,31 +156,42 @@ impl Harvestable {
         self.broken_pages.lock().unwrap().clear();
     }
 
-    /// The page a request asks for: the first without a token, else the token's.
-    fn page_asked(&self, request: &Request) -> Result<usize, Vec<u8>> {
+    /// The records a request for `from`..`until` gets.
+    fn selection(&self, from: &str, until: &str) -> Vec<&String> {
+        self.records
+            .iter()
+            .filter(|record| {
+                let day = datestamp_of(record);
+                (from.is_empty() || day >= from) && (until.is_empty() || day <= until)
+            })
+            .collect()
+    }
+
+    /// The page a request asks for and the range it asks about: the first page of the
+    /// request's own range without a token, else the token's.
+    fn page_asked(&self, request: &Request) -> Result<(usize, String, String), Vec<u8>> {
+        let expired = || error("badResumptionToken", "The token is unknown or expired");
         match request.param("resumptionToken") {
-            None => Ok(0),
+            None => Ok((
+                0,
+                request.param("from").unwrap_or_default().to_owned(),
+                request.param("until").unwrap_or_default().to_owned(),
+            )),
             Some(token) => {
-                let parsed = token
-                    .strip_prefix("page-")
-                    .and_then(|rest| rest.split_once('|'))
-                    .and_then(|(page, generation)| {
-                        Some((
-                            page.parse::<usize>().ok()?,
-                            generation.parse::<usize>().ok()?,
-                        ))
-                    });
-                match parsed {
-                    Some((page, generation))
-                        if page < self.pages.len()
-                            && generation >= self.expire_tokens_before.load(Ordering::SeqCst) =>
+                let mut parts = token.split('|');
+                let page = parts
+                    .next()
+                    .and_then(|page| page.strip_prefix("page-"))
+                    .and_then(|page| page.parse::<usize>().ok());
+                let generation = parts.next().and_then(|g| g.parse::<usize>().ok());
+                let (from, until) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+                match (page, generation) {
+                    (Some(page), Some(generation))
+                        if generation >= self.expire_tokens_before.load(Ordering::SeqCst) =>
                     {
-                        Ok(page)
+                        Ok((page, from.to_owned(), until.to_owned()))
                     }
-                    _ => Err(error(
-                        "badResumptionToken",
-                        "The token is unknown or expired",
-                    )),
+                    _ => Err(expired()),
                 }
             }
         }
@@ -158,22 +200,56 @@ impl Harvestable {
     pub fn answer(&self, request: &Request) -> Reply {
         let number = self.requests.fetch_add(1, Ordering::SeqCst);
         let fault = self.faults.lock().unwrap().remove(&number);
-        let page = match self.page_asked(request) {
-            Ok(page) => page,
+        if number >= self.down_from.load(Ordering::SeqCst) {
+            return Reply::status(500, "down");
+        }
+        let (page, from, until) = match self.page_asked(request) {
+            Ok(asked) => asked,
             Err(body) => return Reply::ok(body),
         };
-        if self.pages.is_empty() {
+        let (from, until) = if self.dated {
+            (from, until)
+        } else {
+            (String::new(), String::new())
+        };
+        let selected = self.selection(&from, &until);
+        if selected.is_empty() {
             return Reply::ok(error("noRecordsMatch", "No records match"));
         }
-        let token = (page + 1 < self.pages.len()).then(|| {
-            format!(
+        let pages: Vec<&[&String]> = selected.chunks(self.per_page).collect();
+        if self.dated && request.param("verb") == Some("ListIdentifiers") {
+            let headers: Vec<String> = pages[0]
+                .iter()
+                .map(|record| {
+                    let start = record.find("<header>").expect("a header");
+                    let end = record.find("</header>").expect("a closed header");
+                    record[start..end + "</header>".len()].to_owned()
+                })
+                .collect();
+            let token = (pages.len() > 1).then_some("identifiers-1");
+            return Reply::ok(self::page(&headers, token, 0, selected.len()));
+        }
+        if page >= pages.len() {
+            return Reply::ok(error(
+                "badResumptionToken",
+                "The token is unknown or expired",
+            ));
+        }
+        let token = (page + 1 < pages.len()).then(|| {
+            let token = format!(
                 "page-{}|{}",
                 page + 1,
                 self.generation.load(Ordering::SeqCst)
-            )
+            );
+            if self.dated {
+                format!("{token}|{from}|{until}")
+            } else {
+                token
+            }
         });
-        let cursor: usize = self.pages[..page].iter().map(Vec::len).sum();
-        let body = self::page(&self.pages[page], token.as_deref(), cursor, self.total);
+        let cursor: usize = pages[..page].iter().map(|page| page.len()).sum();
+        let records: Vec<String> = pages[page].iter().map(|record| (*record).clone()).collect();
+        let body = self::page(&records, token.as_deref(), cursor, selected.len());
         let broken = self.broken_pages.lock().unwrap().contains(&page);
         match fault {
             _ if broken => Reply::ok(body[..body.len() * 2 / 3].to_vec()),

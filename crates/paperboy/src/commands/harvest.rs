@@ -2,12 +2,16 @@
 //! the search index brought up to date afterwards so that new papers are searchable. (The daily
 //! harvest inside `serve` is in [`crate::commands::serve`].)
 
+use std::sync::Mutex;
+use std::sync::atomic::AtomicU64;
+use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use chrono::{NaiveDate, Utc};
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{HumanDuration, ProgressBar, ProgressStyle};
 use paperboy_core::ArxivId;
+use paperboy_harvest::backfill::{BackfillProgress, BackfillRange, backfill};
 use paperboy_harvest::oai::OaiRequest;
 use paperboy_harvest::{Fetcher, HarvestObserver, HarvestReport, Politeness, arxiv_api, hf, oai};
 use paperboy_ingest::RecordError;
@@ -29,11 +33,18 @@ pub(crate) async fn run(ctx: &Context, command: &HarvestCommand) -> anyhow::Resu
     }
 }
 
-/// A spinner with pages and records on a terminal; elsewhere a line per page.
+/// A spinner with pages and records on a terminal; elsewhere a line per page. A backfill makes
+/// it a bar of records against the server's count, with the window, the rate and the time left.
 struct HarvestBar {
     bar: ProgressBar,
-    records: std::sync::atomic::AtomicU64,
-    rejected: std::sync::atomic::AtomicU64,
+    started: Instant,
+    /// Records stored: by this run, or by the whole backfill (earlier runs included).
+    records: AtomicU64,
+    /// The backfill records stored before this run, so the rate is this run's.
+    records_before: AtomicU64,
+    rejected: AtomicU64,
+    /// The backfill window in flight.
+    window: Mutex<Option<BackfillProgress>>,
 }
 
 impl HarvestBar {
@@ -46,16 +57,98 @@ impl HarvestBar {
         bar.enable_steady_tick(Duration::from_millis(200));
         HarvestBar {
             bar,
-            records: Default::default(),
-            rejected: Default::default(),
+            started: Instant::now(),
+            records: AtomicU64::new(0),
+            records_before: AtomicU64::new(0),
+            rejected: AtomicU64::new(0),
+            window: Mutex::new(None),
         }
+    }
+
+    /// This run's records a second.
+    fn rate(&self, total: u64) -> f64 {
+        let this_run = total.saturating_sub(self.records_before.load(Relaxed));
+        this_run as f64 / self.started.elapsed().as_secs_f64().max(0.001)
+    }
+
+    /// A backfill's page: the bar moves, or a line says where the backfill is.
+    fn backfill_page(
+        &self,
+        source: &str,
+        window: &BackfillProgress,
+        page: u64,
+        total: u64,
+        list_size: Option<u64>,
+    ) {
+        // The whole range's count, else the window's once its first page says.
+        let planned = window
+            .planned
+            .or_else(|| list_size.map(|size| window.records + size));
+        if let Some(planned) = planned {
+            self.bar.set_length(planned.max(total));
+        }
+        self.bar.set_position(total);
+        let place = format!(
+            "window {} of {} ({}), page {page}",
+            window.window + 1,
+            window.windows,
+            window.range
+        );
+        if !self.bar.is_hidden() {
+            self.bar.set_message(place);
+            return;
+        }
+        let rate = self.rate(total);
+        let of = planned.map_or_else(String::new, |planned| format!(" of about {planned}"));
+        let left = match planned {
+            Some(planned) if rate > 0.0 => format!(
+                ", about {} left",
+                HumanDuration(Duration::from_secs_f64(
+                    planned.saturating_sub(total) as f64 / rate
+                ))
+            ),
+            _ => String::new(),
+        };
+        eprintln!("{source}: {place}: {total}{of} records, {rate:.1} records/s{left}");
     }
 }
 
 impl HarvestObserver for HarvestBar {
+    fn window(&self, _source: &str, progress: &BackfillProgress) {
+        let mut window = self
+            .window
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if window.is_none() {
+            // The first window of this run: a bar of records from where earlier runs got.
+            self.records_before.store(progress.records, Relaxed);
+            self.bar.set_style(
+                ProgressStyle::with_template(
+                    "{spinner} [{elapsed_precise}] {bar:30} {human_pos}/{human_len} records \
+                     ({per_sec}, eta {eta}) {msg}",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            );
+            if let Some(planned) = progress.planned {
+                self.bar.set_length(planned);
+            }
+            self.bar.set_position(progress.records);
+            self.bar.reset_eta();
+        }
+        self.records.store(progress.records, Relaxed);
+        *window = Some(progress.clone());
+    }
+
     fn page(&self, source: &str, page: u64, records: usize, list_size: Option<u64>) {
-        use std::sync::atomic::Ordering::Relaxed;
         let total = self.records.fetch_add(records as u64, Relaxed) + records as u64;
+        let window = self
+            .window
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone();
+        if let Some(window) = window {
+            return self.backfill_page(source, &window, page, total, list_size);
+        }
         let of = list_size.map_or_else(String::new, |size| format!(" of about {size}"));
         let line = format!("{source}: page {page}, {total} records{of}");
         if self.bar.is_hidden() {
@@ -66,7 +159,6 @@ impl HarvestObserver for HarvestBar {
     }
 
     fn rejected(&self, page: &str, error: &RecordError) {
-        use std::sync::atomic::Ordering::Relaxed;
         let count = self.rejected.fetch_add(1, Relaxed) + 1;
         if count <= MAX_REJECTIONS_SHOWN {
             self.bar.suspend(|| eprintln!("paperboy: {page}: {error}"));
@@ -100,6 +192,11 @@ async fn arxiv(ctx: &Context, args: &ArxivHarvestArgs) -> anyhow::Result<Outcome
     let (summary, rejected) = if !args.ids.is_empty() || args.query.is_some() {
         from_api(store, &fetcher, args).await?
     } else {
+        // An explicit start day is a backfill; parsed before anything is asked of the server.
+        let range = args
+            .from
+            .map(|from| BackfillRange::new(from, args.until, Utc::now().date_naive()))
+            .transpose()?;
         let sets = if args.sets.is_empty() {
             vec!["cs".to_owned()]
         } else {
@@ -117,7 +214,11 @@ async fn arxiv(ctx: &Context, args: &ArxivHarvestArgs) -> anyhow::Result<Outcome
                 from: args.from,
                 until: args.until,
             };
-            match harvest_set(store, &fetcher, &request).await {
+            let harvested = match range {
+                Some(range) => backfill_set(store, &fetcher, &request, range).await,
+                None => harvest_set(store, &fetcher, &request).await,
+            };
+            match harvested {
                 Ok(report) => {
                     summary += report.summary;
                     rejected += report.rejected;
@@ -159,6 +260,53 @@ async fn harvest_set(
             .map_or_else(|| "the same day".to_owned(), |day| day.to_string())
     );
     Ok(report)
+}
+
+/// A backfill of one set, with its summary line.
+async fn backfill_set(
+    store: &dyn Store,
+    fetcher: &Fetcher,
+    request: &OaiRequest,
+    range: BackfillRange,
+) -> anyhow::Result<HarvestReport> {
+    let source = request.source();
+    let bar = HarvestBar::new();
+    let result = backfill(store, fetcher, request, range, &bar).await;
+    bar.bar.finish_and_clear();
+    let report = result.with_context(|| {
+        format!(
+            "backfilling {source} stopped; what was stored is kept (every window before the \
+             one it stopped in, and that window's pages so far), and running the same command \
+             again continues from the first page not stored"
+        )
+    })?;
+    let resumed = report.resumed_at.map_or_else(String::new, |at| {
+        format!(
+            " (resumed at window {} of {}, {}, page {})",
+            at.window + 1,
+            report.windows,
+            at.range,
+            at.page
+        )
+    });
+    let until = range
+        .until()
+        .map_or_else(|| "now".to_owned(), |until| until.to_string());
+    let harvest = report.harvest;
+    eprintln!(
+        "{source}: {} pages{resumed}: {}; backfilled {} to {until} in {} window{}, {} records; \
+         next harvest from {}.",
+        harvest.pages,
+        counts(&harvest.summary, harvest.rejected),
+        range.from(),
+        report.windows,
+        if report.windows == 1 { "" } else { "s" },
+        report.records,
+        harvest
+            .newest
+            .map_or_else(|| "the same day".to_owned(), |day| day.to_string())
+    );
+    Ok(harvest)
 }
 
 async fn from_api(
