@@ -10,7 +10,7 @@
 //! **Search.** Below [`ANN_FROM`] papers a search scans a copy of the vectors quantised to one
 //! byte per value, split over the cores, and rescores a shortlist longer than the page with the
 //! exact vectors (46k papers: under 2 ms). From [`ANN_FROM`] papers up the base also has an
-//! HNSW graph (usearch, i8 storage, [`crate::ann`]) built when the base is written and
+//! HNSW graph (usearch, f16 storage, [`crate::ann`]) built when the base is written and
 //! updated, not rebuilt, when it is compacted; the shortlist then comes from the graph, with
 //! the filters applied inside its walk, and is rescored exactly the same way. A filter so
 //! narrow that the walk cannot fill the shortlist falls back to the exact scan over the papers
@@ -43,8 +43,9 @@ const HEADER: usize = 64;
 const ALIGN: usize = 64;
 
 /// From this many papers in its base, an index searches an HNSW graph instead of scanning
-/// every vector. Measured with `paperboy bench scale` (docs/benchmarks.md): the quantised scan
-/// takes about 3.5 ms per 100,000 papers on two cores, the graph a steady 1–3 ms.
+/// every vector. Measured with `paperboy bench scale` (docs/benchmarks.md, "Scale"): the
+/// quantised scan takes about 6.6 ms per 100,000 papers on two busy cores, the graph 1–3 ms;
+/// below this size the exact scan stays within a quarter of a query's budget.
 pub const ANN_FROM: usize = 100_000;
 
 /// Candidates rescored exactly per hit asked for, and at least this many more.
