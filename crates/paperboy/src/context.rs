@@ -151,7 +151,6 @@ impl ModelLocation {
     }
 }
 
-
 /// What the commands that use the store share: the settings, with the store opened.
 pub(crate) struct Context {
     pub(crate) data_dir: DataDir,

@@ -44,7 +44,10 @@ async fn embed(ctx: &Context, args: &BenchEmbedArgs) -> anyhow::Result<Outcome> 
         args.paths.clone()
     };
     if let Some(path) = paths.iter().find(|path| !path.is_available()) {
-        bail!("this CPU cannot run the {path} path; it has {}", path_names(&ComputePath::available()));
+        bail!(
+            "this CPU cannot run the {path} path; it has {}",
+            path_names(&ComputePath::available())
+        );
     }
     let sample = Sample::of(ctx.store(), args.count).await?;
     let model = ctx.model.dir()?;
@@ -62,13 +65,20 @@ async fn embed(ctx: &Context, args: &BenchEmbedArgs) -> anyhow::Result<Outcome> 
     }
     if args.json {
         let paths: Vec<serde_json::Value> = measured.iter().map(Throughput::json).collect();
-        println!("{}", serde_json::json!({ "papers": sample.texts.len(), "paths": paths }));
+        println!(
+            "{}",
+            serde_json::json!({ "papers": sample.texts.len(), "paths": paths })
+        );
     }
     Ok(Outcome::Success)
 }
 
 fn path_names(paths: &[ComputePath]) -> String {
-    paths.iter().map(|path| path.name()).collect::<Vec<_>>().join(", ")
+    paths
+        .iter()
+        .map(|path| path.name())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The papers an embedding benchmark embeds: whole, and sentence by sentence as the index does.

@@ -349,11 +349,7 @@ fn max_difference(a: &[f32], b: &[f32]) -> f32 {
 
 /// Embeds a few papers again and compares them with what is stored under their hash: the
 /// stored vector must be the one of the text its key names.
-async fn spot_check(
-    model_location: &ModelLocation,
-    sample: Vec<Sample>,
-    findings: &mut Findings,
-) {
+async fn spot_check(model_location: &ModelLocation, sample: Vec<Sample>, findings: &mut Findings) {
     if sample.is_empty() {
         return;
     }

@@ -42,7 +42,7 @@ use rayon::prelude::*;
 use super::{duration_ms, percentile, read_queries};
 use crate::Outcome;
 use crate::cli::BenchScaleArgs;
-use crate::context::{Context, load_embedder};
+use crate::context::Context;
 
 /// Noise added to a paper's mix of two real embeddings, as a share of its length.
 const NOISE: f32 = 0.45;
@@ -67,7 +67,7 @@ pub(super) async fn scale(ctx: &Context, args: &BenchScaleArgs) -> anyhow::Resul
     let data = &args.data;
     let samples = read_samples(data)?;
     let queries = read_queries(&args.queries, args.count)?;
-    let embedder = Arc::new(load_embedder(ctx.model.dir()?).await?);
+    let embedder = Arc::new(ctx.model.load().await?);
     let dir = args
         .dir
         .clone()
