@@ -7,9 +7,12 @@
 //! [`build_search_index`](crate::indexing::build_search_index) and after each catch-up).
 //! Catching up reads the changes after it, takes each changed paper's embeddings from the store
 //! (a node never embeds what the store holds) and derives a new index with those papers in place
-//! of their earlier versions ([`SearchIndex::with_papers`]); the parts are saved and the number
-//! of the last change applied is written last, so a crash at any moment only means that some
-//! changes are applied again, which changes nothing.
+//! of their earlier versions ([`SearchIndex::with_papers`]): the keyword index changes in place;
+//! the vectors and sentences are segments, a mapped base file shared by every index derived
+//! from it and a small delta of changed papers (copied, and saved beside the base), which is
+//! compacted into a new base file once it has grown ([`crate::vectors`]). The parts are saved
+//! and the number of the last change applied is written last, so a crash at any moment only
+//! means that some changes are applied again, which changes nothing.
 //!
 //! A changed paper whose embeddings are not stored yet (an import embeds after it stores, and
 //! `--no-index` not at all) waits: it is looked up again at each catch-up, and once it has
@@ -234,7 +237,7 @@ impl Follower {
             let index = off_async_threads(move || -> Result<SearchIndex, IndexError> {
                 let index = current.with_papers(&ready)?;
                 if save {
-                    index.save_changed(&dir, holds)?;
+                    return index.save_changed(&dir, holds);
                 }
                 Ok(index)
             })

@@ -7,7 +7,7 @@
 //! killed half-way keeps what it finished (it is saved chunk by chunk).
 
 use std::collections::{HashMap, HashSet};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use paperboy_store::{Store, StoreError, for_each_paper};
@@ -125,12 +125,7 @@ pub async fn build_search_index(
         embedded: embedded.embedded,
         reused: ids.len() as u64 - embedded.embedded,
     };
-    let built = SearchIndex {
-        keyword: Arc::new(Bm25Index::open(&dir.join(KEYWORD_DIR))?),
-        vectors: index,
-        sentences,
-        facets: Arc::new(facets),
-    };
+    let built = SearchIndex::open(dir)?;
     Ok((built, report))
 }
 
@@ -147,10 +142,17 @@ pub(crate) fn vector_indexes(ids: &[PaperId], embedded: &Embedded) -> (VectorInd
 
 /// The keyword index's folder inside a search index folder.
 const KEYWORD_DIR: &str = "bm25";
+/// The vectors' base file (mapped), and the papers changed since it was written.
 const VECTORS_FILE: &str = "vectors.bin";
+const VECTORS_DELTA: &str = "vectors.delta";
 /// Written by the versions that rank by sentences; an index without it is built again.
 const SENTENCES_FILE: &str = "sentences.bin";
+const SENTENCES_DELTA: &str = "sentences.delta";
 const FACETS_FILE: &str = "facets.json";
+/// A follower's delta is compacted into new base files once it holds this many papers, or
+/// this share of the index (1 / `COMPACT_SHARE`), whichever is more.
+const COMPACT_MIN: usize = 2_000;
+const COMPACT_SHARE: usize = 32;
 
 fn sibling(dir: &Path, suffix: &str) -> std::path::PathBuf {
     let mut name = dir.file_name().unwrap_or_default().to_os_string();
@@ -243,13 +245,18 @@ impl SearchIndex {
             })
             .collect();
         self.keyword.replace(&documents)?;
-        let replaced: HashSet<PaperId> = papers.iter().map(|(paper, _, _)| paper.id).collect();
-        let mut vectors = self.vectors.without(&replaced);
-        let mut sentences = self.sentences.without(&replaced);
+        let vectors = self.vectors.with_papers(
+            papers
+                .iter()
+                .map(|(paper, vector, _)| (paper.id, vector.as_slice())),
+        );
+        let sentences = self.sentences.with_papers(
+            papers
+                .iter()
+                .map(|(paper, _, encoded)| (paper.id, encoded.as_slice())),
+        );
         let mut facets = HashMap::clone(&self.facets);
-        for (paper, vector, encoded) in papers {
-            vectors.push(paper.id, vector);
-            sentences.push(paper.id, encoded);
+        for (paper, _, _) in papers {
             facets.insert(paper.id, facets_of(&paper.record));
         }
         Ok(SearchIndex {
@@ -260,21 +267,52 @@ impl SearchIndex {
         })
     }
 
-    /// Writes the parts [`SearchIndex::with_papers`] copies into `dir` (the keyword index is
-    /// there already) and, last, that it holds every change up to number `changes`.
-    pub(crate) fn save_changed(&self, dir: &Path, changes: i64) -> Result<(), IndexError> {
-        self.vectors.save(&dir.join(VECTORS_FILE))?;
-        self.sentences.save(&dir.join(SENTENCES_FILE))?;
-        write_facets(&dir.join(FACETS_FILE), &self.facets)?;
+    /// Writes the parts [`SearchIndex::with_papers`] changes into `dir` (the keyword index is
+    /// there already) and, last, that it holds every change up to number `changes`. The
+    /// vectors' and sentences' deltas are written beside their base files; once the delta is
+    /// large ([`COMPACT_MIN`], [`COMPACT_SHARE`]) both are compacted into new base files
+    /// instead, and the index returned reads those. Every file is replaced by a rename, in an
+    /// order where a crash between two leaves a folder that opens to the same papers: new
+    /// bases first (a delta still beside one shadows rows it holds already), deltas removed
+    /// after.
+    pub(crate) fn save_changed(self, dir: &Path, changes: i64) -> Result<SearchIndex, IndexError> {
+        let SearchIndex {
+            keyword,
+            mut vectors,
+            mut sentences,
+            facets,
+        } = self;
+        let compact = vectors.delta_len() >= COMPACT_MIN.max(vectors.len() / COMPACT_SHARE);
+        if compact {
+            vectors = vectors.save(&dir.join(VECTORS_FILE))?;
+            sentences = sentences.save(&dir.join(SENTENCES_FILE))?;
+        }
+        vectors.save_delta(&dir.join(VECTORS_DELTA))?;
+        sentences.save_delta(&dir.join(SENTENCES_DELTA))?;
+        write_facets(&dir.join(FACETS_FILE), &facets)?;
         write_changes(dir, changes)?;
-        Ok(())
+        Ok(SearchIndex {
+            keyword,
+            vectors,
+            sentences,
+            facets,
+        })
     }
 
     /// Whether a search index was built in `dir` (or left beside it by an interrupted swap)
-    /// by this version: an index from before sentence vectors counts as none, so that it is
-    /// built again (only the sentences are embedded then).
+    /// by this version: an index from before sentence vectors, or with vectors in an earlier
+    /// format, counts as none, so that it is built again (from the embeddings in the store).
     pub fn exists(dir: &Path) -> bool {
-        dir.join(SENTENCES_FILE).exists() || sibling(dir, "old").join(SENTENCES_FILE).exists()
+        let built = |dir: &Path| {
+            dir.join(SENTENCES_FILE).exists() && crate::vectors::is_current(&dir.join(VECTORS_FILE))
+        };
+        built(dir) || built(&sibling(dir, "old"))
+    }
+
+    /// Whether `dir` holds an index written by an earlier version, which is built again.
+    pub fn is_outdated(dir: &Path) -> bool {
+        let dir = Self::current(dir);
+        dir.join(VECTORS_FILE).exists() && !crate::vectors::is_current(&dir.join(VECTORS_FILE))
     }
 
     /// The folder the index in `dir` is read from: `dir`, or the copy an interrupted swap left
@@ -290,18 +328,22 @@ impl SearchIndex {
 
     /// How many papers the index in `dir` holds, without opening it.
     pub fn count_papers(dir: &Path) -> Result<usize, IndexError> {
+        let dir = Self::current(dir);
         Ok(VectorIndex::count_in(
-            &Self::current(dir).join(VECTORS_FILE),
+            &dir.join(VECTORS_FILE),
+            Some(&dir.join(VECTORS_DELTA)),
         )?)
     }
 
-    /// Opens the search index built in `dir` by [`build_search_index`].
+    /// Opens the search index built in `dir` by [`build_search_index`]: its files are mapped,
+    /// not read, apart from the deltas and the facets.
     pub fn open(dir: &Path) -> Result<Self, IndexError> {
         let dir = Self::current(dir);
         let dir = dir.as_ref();
         let keyword = Bm25Index::open(&dir.join(KEYWORD_DIR))?;
-        let vectors = VectorIndex::load(&dir.join(VECTORS_FILE))?;
-        let sentences = SentenceIndex::load(&dir.join(SENTENCES_FILE))?;
+        let vectors = VectorIndex::open(&dir.join(VECTORS_FILE), Some(&dir.join(VECTORS_DELTA)))?;
+        let sentences =
+            SentenceIndex::open(&dir.join(SENTENCES_FILE), Some(&dir.join(SENTENCES_DELTA)))?;
         let file = std::fs::File::open(dir.join(FACETS_FILE))?;
         let rows: Vec<(i64, PaperFacets)> =
             serde_json::from_reader(std::io::BufReader::new(file)).map_err(std::io::Error::from)?;
@@ -315,6 +357,85 @@ impl SearchIndex {
             sentences,
             facets: Arc::new(facets),
         })
+    }
+}
+
+/// Writes a new index folder paper by paper, without holding the corpus's vectors in memory:
+/// what `paperboy bench scale` builds a million papers with. Papers must come in ascending
+/// order of id; the folder is swapped in by [`IndexWriter::finish`].
+pub struct IndexWriter {
+    dir: PathBuf,
+    staging: PathBuf,
+    keyword: Bm25Builder,
+    vectors: crate::vectors::BaseWriter,
+    sentences: crate::sentences::SentenceWriter,
+    facets: HashMap<PaperId, PaperFacets>,
+    ann_from: usize,
+}
+
+impl std::fmt::Debug for IndexWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IndexWriter")
+            .field("dir", &self.dir)
+            .finish_non_exhaustive()
+    }
+}
+
+impl IndexWriter {
+    /// Starts the index of `count` papers that will replace the one in `dir`.
+    pub fn create(dir: &Path, count: usize) -> Result<Self, IndexError> {
+        let staging = sibling(dir, "new");
+        if staging.exists() {
+            std::fs::remove_dir_all(&staging)?;
+        }
+        std::fs::create_dir_all(&staging)?;
+        Ok(IndexWriter {
+            dir: dir.to_path_buf(),
+            keyword: Bm25Builder::new(Some(&staging.join(KEYWORD_DIR)))?,
+            vectors: crate::vectors::BaseWriter::create(&staging.join(VECTORS_FILE), count, 0)?,
+            sentences: crate::sentences::SentenceWriter::create(
+                &staging.join(SENTENCES_FILE),
+                count,
+            )?,
+            facets: HashMap::with_capacity(count),
+            staging,
+            ann_from: crate::vectors::ANN_FROM,
+        })
+    }
+
+    /// Builds the graph from `papers` papers up instead of [`crate::vectors::ANN_FROM`].
+    pub fn with_ann_from(mut self, papers: usize) -> Self {
+        self.ann_from = papers;
+        self
+    }
+
+    /// Adds the next paper: its text, its facets, its vector and its encoded sentences.
+    pub fn add(
+        &mut self,
+        document: &Document<'_>,
+        facets: PaperFacets,
+        vector: &[f32],
+        sentences: &[u8],
+    ) -> Result<(), IndexError> {
+        self.keyword.add(document)?;
+        self.vectors.push(document.id.0, vector)?;
+        self.sentences.push(document.id.0, sentences)?;
+        self.facets.insert(document.id, facets);
+        Ok(())
+    }
+
+    /// Writes what is left (the graph too, when the index is large enough), swaps the folder
+    /// in and opens it.
+    pub fn finish(self, changes: i64) -> Result<SearchIndex, IndexError> {
+        self.keyword.finish()?;
+        self.vectors.finish()?;
+        self.sentences.finish()?;
+        VectorIndex::open_building(&self.staging.join(VECTORS_FILE), None, self.ann_from)?;
+        write_facets(&self.staging.join(FACETS_FILE), &self.facets)?;
+        drop(self.facets);
+        write_changes(&self.staging, changes)?;
+        swap_in(&self.staging, &self.dir)?;
+        SearchIndex::open(&self.dir)
     }
 }
 

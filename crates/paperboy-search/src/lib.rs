@@ -4,6 +4,7 @@
 //! This crate holds the heavy dependencies (candle, tokenizers) so that the rest of the
 //! workspace rebuilds without them.
 
+mod ann;
 mod attention;
 mod bert;
 pub mod bm25;
@@ -15,6 +16,7 @@ pub mod fusion;
 pub mod highlight;
 pub mod indexing;
 mod kernels;
+mod mapped;
 pub mod model;
 mod packed;
 mod quantized;
@@ -31,4 +33,10 @@ pub use searcher::{
     Filters, LiveSearcher, MAX_DEPTH, Mode, PaperFacets, Query, SearchError, SearchHit,
     SearchIndex, SearchPage, Searcher, off_async_threads,
 };
-pub use vectors::{Hit, VectorIndex};
+pub use vectors::{ANN_FROM, Hit, VectorIndex};
+
+/// The approximate-search libraries, for `paperboy bench scale` to measure side by side.
+pub mod ann_bench {
+    pub use crate::ann::{CONNECTIVITY, EXPANSION_ADD, EXPANSION_SEARCH, build_in_memory};
+    pub use usearch::ScalarKind;
+}

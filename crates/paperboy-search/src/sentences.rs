@@ -13,20 +13,23 @@
 //! candidates' order barely moves). Each paper's sentences are encoded as one blob, which is
 //! both what the store keeps under the paper's content hash and what the index file holds.
 
-use std::collections::{HashMap, HashSet};
-use std::io::{BufReader, Read, Write};
+use std::collections::HashMap;
+use std::io::{BufWriter, Seek, SeekFrom, Write};
+use std::os::unix::fs::FileExt;
 use std::path::Path;
+use std::sync::Arc;
 
 use paperboy_core::PaperId;
 
 use crate::embedder::DIMENSIONS;
-use crate::vectors::{dot_codes, quantise, write_replacing};
+use crate::mapped::{Mapped, invalid, temporary_beside};
+use crate::vectors::{dot_codes, quantise};
 
 /// Sentences embedded per paper, the title included; an abstract longer than this (rare: arXiv
 /// abstracts have about seven) keeps its first ones.
 pub const MAX_SENTENCES: usize = 32;
 
-const MAGIC: &[u8; 8] = b"PBSEN001";
+const MAGIC: &[u8; 8] = b"PBSEN002";
 /// Bytes of one encoded sentence: its scale, then its codes.
 const ENCODED_SENTENCE: usize = 4 + DIMENSIONS;
 
@@ -92,72 +95,152 @@ pub fn is_encoded(bytes: &[u8]) -> bool {
     bytes.len().is_multiple_of(ENCODED_SENTENCE)
 }
 
-/// Every paper's sentence vectors.
+/// Every paper's sentence vectors: a base file, mapped, and a delta in memory of the papers
+/// changed since it was written, which shadow their base rows (the segments of
+/// [`crate::vectors`]).
+///
+/// File format (`PBSEN002`, little-endian): a 64-byte header (magic, dimensions, papers, bytes
+/// of sentences), then, each on a 64-byte boundary, the ids (`i64`, ascending), where each
+/// paper's sentences start (`u64`, one more than the papers) and the sentences, each paper's
+/// as [`encode`] gives them. Earlier versions' files (`PBSEN001`) are not read; their index is
+/// built again.
 #[derive(Debug, Default, Clone)]
 pub struct SentenceIndex {
-    ids: Vec<PaperId>,
-    rows: HashMap<PaperId, usize>,
-    /// Row `r`'s sentences are `starts[r]..starts[r + 1]`.
-    starts: Vec<u32>,
-    scales: Vec<f32>,
-    codes: Vec<i8>,
+    base: Option<Arc<SentenceBase>>,
+    delta: Arc<HashMap<i64, Vec<u8>>>,
+    /// Papers of the delta in the base too, and their sentences there.
+    shadowed: usize,
+    shadowed_sentences: usize,
+    delta_sentences: usize,
+}
+
+#[derive(Debug)]
+struct SentenceBase {
+    file: Mapped,
+    count: usize,
+    blobs: usize,
+}
+
+const HEADER: usize = 64;
+
+fn align(offset: usize) -> usize {
+    offset.div_ceil(64) * 64
+}
+
+/// Where the ids, the starts and the sentences of a file with `count` papers begin.
+fn layout(count: usize) -> (usize, usize, usize) {
+    let ids = HEADER;
+    let starts = align(ids + count * 8);
+    let blobs = align(starts + (count + 1) * 8);
+    (ids, starts, blobs)
+}
+
+impl SentenceBase {
+    fn open(path: &Path) -> std::io::Result<SentenceBase> {
+        let file = Mapped::open(path)?;
+        let bytes = file.bytes();
+        if bytes.len() < HEADER || &bytes[..8] != MAGIC {
+            return Err(file.invalid(
+                "not a sentence index of this version (an earlier version's is built again)",
+            ));
+        }
+        let word = |at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap_or([0; 8]));
+        if u32::from_le_bytes(bytes[8..12].try_into().unwrap_or([0; 4])) as usize != DIMENSIONS {
+            return Err(file.invalid("vectors of another size"));
+        }
+        let count = usize::try_from(word(16)).map_err(|_| file.invalid("too many papers"))?;
+        let blobs = usize::try_from(word(24)).map_err(|_| file.invalid("too many sentences"))?;
+        if count > bytes.len() || blobs > bytes.len() || layout(count).2 + blobs != bytes.len() {
+            return Err(file.invalid("truncated"));
+        }
+        let base = SentenceBase { file, count, blobs };
+        let (ids, starts) = base.try_sections()?;
+        let ordered = starts.first() == Some(&0)
+            && starts.windows(2).all(|pair| pair[0] <= pair[1])
+            && starts.last().copied() == Some(blobs as u64)
+            && ids.windows(2).all(|pair| pair[0] < pair[1]);
+        if !ordered {
+            return Err(base.file.invalid("sentence offsets out of order"));
+        }
+        Ok(base)
+    }
+
+    fn try_sections(&self) -> std::io::Result<(&[i64], &[u64])> {
+        let bytes = self.file.bytes();
+        let (ids, starts, blobs) = layout(self.count);
+        let misaligned = |_| self.file.invalid("misaligned");
+        Ok((
+            bytemuck::try_cast_slice(&bytes[ids..ids + self.count * 8]).map_err(misaligned)?,
+            bytemuck::try_cast_slice(&bytes[starts..blobs.min(starts + (self.count + 1) * 8)])
+                .map_err(misaligned)?,
+        ))
+    }
+
+    fn ids(&self) -> &[i64] {
+        self.try_sections().map_or(&[][..], |(ids, _)| ids)
+    }
+
+    /// The encoded sentences of the paper in `row`.
+    fn blob(&self, row: usize) -> &[u8] {
+        let Ok((_, starts)) = self.try_sections() else {
+            return &[];
+        };
+        let from = layout(self.count).2;
+        &self.file.bytes()[from + starts[row] as usize..from + starts[row + 1] as usize]
+    }
+
+    fn blob_of(&self, id: i64) -> Option<&[u8]> {
+        Some(self.blob(self.ids().binary_search(&id).ok()?))
+    }
 }
 
 impl SentenceIndex {
     pub fn new() -> Self {
-        SentenceIndex {
-            starts: vec![0],
-            ..SentenceIndex::default()
-        }
+        SentenceIndex::default()
     }
 
-    /// Adds a paper's sentences, encoded by [`encode`] (a blob of the wrong length adds none).
+    /// Adds a paper's sentences, encoded by [`encode`], or replaces those it has (a blob of the
+    /// wrong length adds none).
     pub fn push(&mut self, id: PaperId, encoded: &[u8]) {
-        if is_encoded(encoded) {
-            for sentence in encoded.chunks_exact(ENCODED_SENTENCE) {
-                let (scale, codes) = sentence.split_at(4);
-                self.scales
-                    .push(f32::from_le_bytes([scale[0], scale[1], scale[2], scale[3]]));
-                self.codes.extend(codes.iter().map(|&code| code as i8));
+        let encoded = if is_encoded(encoded) { encoded } else { &[] };
+        let delta = Arc::make_mut(&mut self.delta);
+        match delta.insert(id.0, encoded.to_vec()) {
+            Some(old) => self.delta_sentences -= old.len() / ENCODED_SENTENCE,
+            None => {
+                if let Some(blob) = self.base.as_ref().and_then(|base| base.blob_of(id.0)) {
+                    self.shadowed += 1;
+                    self.shadowed_sentences += blob.len() / ENCODED_SENTENCE;
+                }
             }
         }
-        self.rows.insert(id, self.ids.len());
-        self.ids.push(id);
-        self.starts.push(self.scales.len() as u32);
+        self.delta_sentences += encoded.len() / ENCODED_SENTENCE;
     }
 
-    /// A copy without the papers in `left_out`, in the same order (what replacing papers
-    /// starts from).
-    pub fn without(&self, left_out: &HashSet<PaperId>) -> Self {
-        let mut copy = SentenceIndex::new();
-        for (row, id) in self.ids.iter().enumerate() {
-            if left_out.contains(id) {
-                continue;
-            }
-            let sentences = self.starts[row] as usize..self.starts[row + 1] as usize;
-            copy.scales
-                .extend_from_slice(&self.scales[sentences.clone()]);
-            copy.codes.extend_from_slice(
-                &self.codes[sentences.start * DIMENSIONS..sentences.end * DIMENSIONS],
-            );
-            copy.rows.insert(*id, copy.ids.len());
-            copy.ids.push(*id);
-            copy.starts.push(copy.scales.len() as u32);
+    /// A copy with `papers` added or put in place of their earlier sentences: the base is
+    /// shared, the delta copied.
+    pub fn with_papers<'a>(&self, papers: impl IntoIterator<Item = (PaperId, &'a [u8])>) -> Self {
+        let mut copy = self.clone();
+        for (id, encoded) in papers {
+            copy.push(id, encoded);
         }
         copy
     }
 
     pub fn len(&self) -> usize {
-        self.ids.len()
+        self.base.as_ref().map_or(0, |base| base.count) + self.delta.len() - self.shadowed
     }
 
     pub fn is_empty(&self) -> bool {
-        self.ids.is_empty()
+        self.len() == 0
     }
 
     /// Sentences held, over all papers.
     pub fn sentences(&self) -> usize {
-        self.scales.len()
+        self.base
+            .as_ref()
+            .map_or(0, |base| base.blobs / ENCODED_SENTENCE)
+            + self.delta_sentences
+            - self.shadowed_sentences
     }
 
     /// Quantises a query vector once for [`SentenceIndex::best_cosine`].
@@ -167,107 +250,164 @@ impl SentenceIndex {
         PreparedQuery { scale, codes }
     }
 
+    fn blob_of(&self, id: PaperId) -> Option<&[u8]> {
+        match self.delta.get(&id.0) {
+            Some(blob) => Some(blob),
+            None => self.base.as_ref()?.blob_of(id.0),
+        }
+    }
+
     /// The cosine of the paper's sentence closest to the query, if the paper has sentences.
     pub fn best_cosine(&self, id: PaperId, query: &PreparedQuery) -> Option<f32> {
-        let row = *self.rows.get(&id)?;
-        let sentences = self.starts[row] as usize..self.starts[row + 1] as usize;
-        sentences
+        self.blob_of(id)?
+            .chunks_exact(ENCODED_SENTENCE)
             .map(|sentence| {
-                let codes = &self.codes[sentence * DIMENSIONS..(sentence + 1) * DIMENSIONS];
-                dot_codes(&query.codes, codes) as f32 * query.scale * self.scales[sentence]
+                let (scale, codes) = sentence.split_at(4);
+                let scale = f32::from_le_bytes([scale[0], scale[1], scale[2], scale[3]]);
+                let codes: &[i8] = bytemuck::cast_slice(codes);
+                dot_codes(&query.codes, codes) as f32 * query.scale * scale
             })
             .reduce(f32::max)
     }
 
-    /// Writes the index to `path` (via a temporary file renamed into place).
-    pub fn save(&self, path: &Path) -> std::io::Result<()> {
-        write_replacing(path, |out| {
-            out.write_all(MAGIC)?;
-            out.write_all(&(DIMENSIONS as u32).to_le_bytes())?;
-            out.write_all(&(self.ids.len() as u64).to_le_bytes())?;
-            out.write_all(&(self.scales.len() as u64).to_le_bytes())?;
-            for id in &self.ids {
-                out.write_all(&id.0.to_le_bytes())?;
+    /// Every paper's id with its encoded sentences, in ascending order of id.
+    fn merged(&self) -> Vec<(i64, &[u8])> {
+        let mut rows: Vec<(i64, &[u8])> = self
+            .delta
+            .iter()
+            .map(|(id, blob)| (*id, blob.as_slice()))
+            .collect();
+        if let Some(base) = &self.base {
+            rows.extend(
+                base.ids()
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, id)| !self.delta.contains_key(id))
+                    .map(|(row, id)| (*id, base.blob(row))),
+            );
+        }
+        rows.sort_unstable_by_key(|(id, _)| *id);
+        rows
+    }
+
+    /// Writes the whole index (base and delta, compacted) as a new base file at `path` and
+    /// returns it read back from there, with an empty delta.
+    pub fn save(&self, path: &Path) -> std::io::Result<SentenceIndex> {
+        let rows = self.merged();
+        let mut writer = SentenceWriter::create(path, rows.len())?;
+        for (id, blob) in rows {
+            writer.push(id, blob)?;
+        }
+        writer.finish()?;
+        SentenceIndex::open(path, None)
+    }
+
+    /// Writes the delta alone at `path`, or removes the file when the delta is empty.
+    pub fn save_delta(&self, path: &Path) -> std::io::Result<()> {
+        if self.delta.is_empty() {
+            return match std::fs::remove_file(path) {
+                Err(error) if error.kind() != std::io::ErrorKind::NotFound => Err(error),
+                _ => Ok(()),
+            };
+        }
+        let mut rows: Vec<(&i64, &Vec<u8>)> = self.delta.iter().collect();
+        rows.sort_unstable_by_key(|(id, _)| **id);
+        let mut writer = SentenceWriter::create(path, rows.len())?;
+        for (id, blob) in rows {
+            writer.push(*id, blob)?;
+        }
+        writer.finish()
+    }
+
+    /// Opens the base file at `path` (mapped), with the delta saved at `delta` read into
+    /// memory.
+    pub fn open(path: &Path, delta: Option<&Path>) -> std::io::Result<Self> {
+        let mut index = SentenceIndex {
+            base: Some(Arc::new(SentenceBase::open(path)?)),
+            ..SentenceIndex::default()
+        };
+        if let Some(delta) = delta.filter(|delta| delta.exists()) {
+            let saved = SentenceBase::open(delta)?;
+            for (row, id) in saved.ids().iter().enumerate() {
+                index.push(PaperId(*id), saved.blob(row));
             }
-            for start in &self.starts {
-                out.write_all(&start.to_le_bytes())?;
-            }
-            for scale in &self.scales {
-                out.write_all(&scale.to_le_bytes())?;
-            }
-            let codes: Vec<u8> = self.codes.iter().map(|&code| code as u8).collect();
-            out.write_all(&codes)
+        }
+        Ok(index)
+    }
+}
+
+/// Writes a sentence file paper by paper, in ascending order of id, without holding it in
+/// memory; renamed into place by [`SentenceWriter::finish`].
+pub(crate) struct SentenceWriter {
+    path: std::path::PathBuf,
+    temporary: std::path::PathBuf,
+    file: std::fs::File,
+    count: usize,
+    ids: Vec<u8>,
+    starts: Vec<u8>,
+    blobs: BufWriter<std::fs::File>,
+    written: u64,
+    last: Option<i64>,
+}
+
+impl SentenceWriter {
+    pub(crate) fn create(path: &Path, count: usize) -> std::io::Result<Self> {
+        let temporary = temporary_beside(path)?;
+        let file = std::fs::File::create(&temporary)?;
+        let mut blobs = file.try_clone()?;
+        blobs.seek(SeekFrom::Start(layout(count).2 as u64))?;
+        Ok(SentenceWriter {
+            path: path.to_path_buf(),
+            temporary,
+            file,
+            count,
+            ids: Vec::with_capacity(count * 8),
+            starts: 0u64.to_le_bytes().to_vec(),
+            blobs: BufWriter::with_capacity(1 << 20, blobs),
+            written: 0,
+            last: None,
         })
     }
 
-    /// Reads an index written by [`SentenceIndex::save`], checking that it is whole.
-    pub fn load(path: &Path) -> std::io::Result<Self> {
-        let invalid = |what: &str| {
-            std::io::Error::new(
-                std::io::ErrorKind::InvalidData,
-                format!("{}: {what}", path.display()),
-            )
-        };
-        let mut input = BufReader::new(std::fs::File::open(path)?);
-        let mut header = [0u8; 28];
-        input.read_exact(&mut header)?;
-        if &header[..8] != MAGIC {
-            return Err(invalid("not a Paperboy sentence index"));
+    /// Adds the next paper's sentences (ids must ascend; a blob of the wrong length adds none).
+    pub(crate) fn push(&mut self, id: i64, encoded: &[u8]) -> std::io::Result<()> {
+        if self.ids.len() / 8 == self.count || self.last.is_some_and(|last| last >= id) {
+            return Err(invalid(
+                &self.path,
+                "papers must come once each, in ascending order of id",
+            ));
         }
-        if u32::from_le_bytes(header[8..12].try_into().expect("4 bytes")) as usize != DIMENSIONS {
-            return Err(invalid("vectors of another size"));
+        self.last = Some(id);
+        let encoded = if is_encoded(encoded) { encoded } else { &[] };
+        self.blobs.write_all(encoded)?;
+        self.written += encoded.len() as u64;
+        self.ids.extend_from_slice(&id.to_le_bytes());
+        self.starts.extend_from_slice(&self.written.to_le_bytes());
+        Ok(())
+    }
+
+    pub(crate) fn finish(self) -> std::io::Result<()> {
+        if self.ids.len() / 8 != self.count {
+            return Err(invalid(&self.path, "fewer papers written than announced"));
         }
-        let too_many = || invalid("too many vectors");
-        let papers = usize::try_from(u64::from_le_bytes(header[12..20].try_into().expect("8")))
-            .map_err(|_| too_many())?;
-        let sentences = usize::try_from(u64::from_le_bytes(header[20..28].try_into().expect("8")))
-            .map_err(|_| too_many())?;
-        let expected = (papers as u64)
-            .checked_mul(12)
-            .and_then(|bytes| bytes.checked_add(4))
-            .and_then(|bytes| {
-                bytes.checked_add((sentences as u64).checked_mul(ENCODED_SENTENCE as u64)?)
-            })
-            .and_then(|bytes| bytes.checked_add(28))
-            .ok_or_else(too_many)?;
-        if std::fs::metadata(path)?.len() != expected {
-            return Err(invalid("truncated"));
-        }
-        let mut read = |count: usize| -> std::io::Result<Vec<u8>> {
-            let mut bytes = vec![0u8; count];
-            input.read_exact(&mut bytes)?;
-            Ok(bytes)
-        };
-        let ids: Vec<PaperId> = read(papers * 8)?
-            .chunks_exact(8)
-            .map(|bytes| PaperId(i64::from_le_bytes(bytes.try_into().expect("8 bytes"))))
-            .collect();
-        let starts: Vec<u32> = read((papers + 1) * 4)?
-            .chunks_exact(4)
-            .map(|bytes| u32::from_le_bytes(bytes.try_into().expect("4 bytes")))
-            .collect();
-        let scales: Vec<f32> = read(sentences * 4)?
-            .chunks_exact(4)
-            .map(|bytes| f32::from_le_bytes(bytes.try_into().expect("4 bytes")))
-            .collect();
-        let codes: Vec<i8> = read(sentences * DIMENSIONS)?
-            .into_iter()
-            .map(|code| code as i8)
-            .collect();
-        let ordered = starts.first() == Some(&0)
-            && starts.windows(2).all(|pair| pair[0] <= pair[1])
-            && starts.last().copied() == Some(sentences as u32);
-        if !ordered {
-            return Err(invalid("sentence offsets out of order"));
-        }
-        let rows = ids.iter().enumerate().map(|(row, id)| (*id, row)).collect();
-        Ok(SentenceIndex {
-            ids,
-            rows,
-            starts,
-            scales,
-            codes,
-        })
+        self.blobs
+            .into_inner()
+            .map_err(|error| error.into_error())?;
+        let (ids, starts, _) = layout(self.count);
+        let mut header = Vec::with_capacity(32);
+        header.extend_from_slice(MAGIC);
+        header.extend_from_slice(&(DIMENSIONS as u32).to_le_bytes());
+        header.extend_from_slice(&0u32.to_le_bytes());
+        header.extend_from_slice(&(self.count as u64).to_le_bytes());
+        header.extend_from_slice(&self.written.to_le_bytes());
+        self.file.write_all_at(&header, 0)?;
+        self.file.write_all_at(&self.ids, ids as u64)?;
+        self.file.write_all_at(&self.starts, starts as u64)?;
+        // The gaps before each section's boundary are zeros the file must hold too.
+        self.file
+            .set_len((layout(self.count).2 as u64) + self.written)?;
+        self.file.sync_all()?;
+        std::fs::rename(&self.temporary, &self.path)
     }
 }
 
@@ -335,21 +475,57 @@ mod tests {
 
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("sentences.bin");
-        index.save(&path).unwrap();
-        let loaded = SentenceIndex::load(&path).unwrap();
+        let loaded = index.save(&path).unwrap();
         assert_eq!(loaded.len(), 3);
         assert_eq!(loaded.best_cosine(PaperId(7), &prepared), Some(best));
         assert_eq!(loaded.best_cosine(PaperId(8), &prepared), None);
         let bytes = std::fs::read(&path).unwrap();
         std::fs::write(&path, &bytes[..bytes.len() - 1]).unwrap();
         assert!(
-            SentenceIndex::load(&path)
+            SentenceIndex::open(&path, None)
                 .unwrap_err()
                 .to_string()
                 .contains("truncated")
         );
         std::fs::write(&path, b"garbage!garbage!garbage!garbage!").unwrap();
-        assert!(SentenceIndex::load(&path).is_err());
+        assert!(SentenceIndex::open(&path, None).is_err());
+    }
+
+    #[test]
+    fn changed_papers_shadow_the_mapped_base_until_compacted() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, delta_path) = (dir.path().join("s.bin"), dir.path().join("s.delta"));
+        let mut index = SentenceIndex::new();
+        for id in 1..=20 {
+            index.push(PaperId(id), &encode(&[unit(id as usize), unit(100)]));
+        }
+        let base = index.save(&path).unwrap();
+        assert_eq!((base.len(), base.sentences()), (20, 40));
+        let changed = base.with_papers([
+            (PaperId(3), encode(&[unit(50)]).as_slice()),
+            (PaperId(21), encode(&[unit(51), unit(52)]).as_slice()),
+        ]);
+        let prepared = SentenceIndex::prepare(&unit(3));
+        let check = |index: &SentenceIndex| {
+            assert_eq!((index.len(), index.sentences()), (21, 41));
+            let exact = |seed| dot(&unit(3), &unit(seed));
+            let best = index.best_cosine(PaperId(3), &prepared).unwrap();
+            assert!(
+                (best - exact(50)).abs() < 0.01,
+                "paper 3 has only its new sentence"
+            );
+            assert!(index.best_cosine(PaperId(21), &prepared).is_some());
+            assert!(index.best_cosine(PaperId(4), &prepared).is_some());
+        };
+        check(&changed);
+        assert_eq!(base.len(), 20, "the index it came from is unchanged");
+        changed.save_delta(&delta_path).unwrap();
+        check(&SentenceIndex::open(&path, Some(&delta_path)).unwrap());
+        let compacted = changed.save(&path).unwrap();
+        compacted.save_delta(&delta_path).unwrap();
+        assert!(!delta_path.exists());
+        check(&compacted);
+        check(&SentenceIndex::open(&path, Some(&delta_path)).unwrap());
     }
 
     #[test]

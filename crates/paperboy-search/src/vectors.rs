@@ -1,39 +1,80 @@
-//! The vector index: every paper's embedding in one contiguous matrix.
+//! The vector index: every paper's embedding, searchable by cosine similarity.
 //!
-//! A search is a dot product per paper (the vectors are L2-normalised, so it is the cosine). An
-//! exact scan of 46k papers reads a 70 MB matrix and is bound by memory (about 8 ms), so the scan
-//! reads a copy quantised to one byte per value instead, a quarter of the bytes, split over the
-//! cores, and rescores a shortlist longer than the page with the exact vectors: the scores returned are
-//! exact, and only a paper the quantisation pushed out of the shortlist could be missed
-//! (`paperboy bench search` measures that recall against the exact scan). The index is derived
-//! from the store's embeddings and saved as one file of exact vectors, rewritten whole and
-//! renamed into place; the quantised copy is made when it is loaded.
+//! **Segments.** An index is a *base* file, mapped rather than read ([`crate::mapped`]), plus
+//! a small in-memory *delta* of papers added or changed since the base was written. A paper in
+//! the delta shadows its row in the base (the base's deletion set is the delta's ids), so
+//! following the store costs a copy of the delta, not of the corpus; now and then the two are
+//! *compacted* into a new base file ([`VectorIndex::save`]). An index built in memory
+//! ([`VectorIndex::push`]) is all delta.
+//!
+//! **Search.** Below [`ANN_FROM`] papers a search scans a copy of the vectors quantised to one
+//! byte per value, split over the cores, and rescores a shortlist longer than the page with the
+//! exact vectors (46k papers: under 2 ms). From [`ANN_FROM`] papers up the base also has an
+//! HNSW graph (usearch, f16 storage, [`crate::ann`]) built when the base is written and
+//! updated, not rebuilt, when it is compacted; the shortlist then comes from the graph, with
+//! the filters applied inside its walk, and is rescored exactly the same way. A filter so
+//! narrow that the walk cannot fill the shortlist falls back to the exact scan over the papers
+//! it admits. Either way the scores returned are exact; `paperboy bench scale` measures the
+//! graph's recall against the exact scan (docs/benchmarks.md).
+//!
+//! **File format** (`PBVEC002`, little-endian): a 64-byte header (magic, dimensions, count,
+//! generation), then, each section starting on a 64-byte boundary, the ids (`i64`, ascending),
+//! the vectors (`f32`), the quantised vectors' scales (`f32`) and codes (`i8`). Rows sorted
+//! by id find a paper by binary search, with no table to build on open. A base's graph is
+//! the file `<base>.ann<generation>`. Files written by earlier versions (`PBVEC001`) are not
+//! read: [`is_current`] says so, and the index is built again from the store.
 
 use std::cmp::{Ordering, Reverse};
-use std::collections::{BinaryHeap, HashMap, HashSet};
-use std::io::{BufReader, BufWriter, Read, Write};
-use std::path::Path;
+use std::collections::{BinaryHeap, HashMap};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use paperboy_core::PaperId;
 use rayon::prelude::*;
 
+use crate::ann::Ann;
 use crate::embedder::DIMENSIONS;
+pub(crate) use crate::mapped::write_replacing;
+use crate::mapped::{Mapped, invalid, temporary_beside};
 
-const MAGIC: &[u8; 8] = b"PBVEC001";
+const MAGIC: &[u8; 8] = b"PBVEC002";
+const HEADER: usize = 64;
+const ALIGN: usize = 64;
+
+/// From this many papers in its base, an index searches an HNSW graph instead of scanning
+/// every vector. Measured with `paperboy bench scale` (docs/benchmarks.md, "Scale"): the
+/// quantised scan takes about 6.6 ms per 100,000 papers on two busy cores, the graph 1–3 ms;
+/// below this size the exact scan stays within a quarter of a query's budget.
+pub const ANN_FROM: usize = 100_000;
 
 /// Candidates rescored exactly per hit asked for, and at least this many more.
 const SHORTLIST_FACTOR: usize = 2;
 const SHORTLIST_EXTRA: usize = 64;
+/// A search asking for more than this many hits scans instead of walking the graph (a
+/// recommendation ranking the whole corpus, say).
+const ANN_MAX_LIMIT: usize = 1_000;
 
-/// Embeddings of papers, searchable by cosine similarity.
-#[derive(Debug, Default, Clone)]
+/// Embeddings of papers, searchable by cosine similarity (see the module docs).
+#[derive(Debug, Clone)]
 pub struct VectorIndex {
-    ids: Vec<PaperId>,
-    vectors: Vec<f32>,
-    rows: HashMap<PaperId, usize>,
-    /// Each vector divided by its own scale and rounded to a byte: `vector ≈ codes * scale`.
-    codes: Vec<i8>,
-    scales: Vec<f32>,
+    base: Option<Arc<Base>>,
+    delta: Arc<Memory>,
+    /// Papers of the delta that are in the base too (shadowing their base rows).
+    shadowed: usize,
+    /// When this index is written, a graph is built from this many papers up.
+    ann_from: usize,
+}
+
+impl Default for VectorIndex {
+    fn default() -> Self {
+        VectorIndex {
+            base: None,
+            delta: Arc::default(),
+            shadowed: 0,
+            ann_from: ANN_FROM,
+        }
+    }
 }
 
 /// A paper found by [`VectorIndex::search`] with its cosine similarity.
@@ -43,65 +84,307 @@ pub struct Hit {
     pub score: f32,
 }
 
-impl VectorIndex {
-    pub fn with_capacity(papers: usize) -> Self {
-        VectorIndex {
-            ids: Vec::with_capacity(papers),
-            vectors: Vec::with_capacity(papers * DIMENSIONS),
-            rows: HashMap::with_capacity(papers),
-            codes: Vec::with_capacity(papers * DIMENSIONS),
-            scales: Vec::with_capacity(papers),
+/// Rows of vectors, wherever they are kept.
+#[derive(Clone, Copy)]
+struct Rows<'a> {
+    ids: &'a [i64],
+    vectors: &'a [f32],
+    scales: &'a [f32],
+    codes: &'a [i8],
+}
+
+impl<'a> Rows<'a> {
+    fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    fn row(&self, row: usize) -> &'a [f32] {
+        &self.vectors[row * DIMENSIONS..(row + 1) * DIMENSIONS]
+    }
+
+    fn codes_of(&self, row: usize) -> &'a [i8] {
+        &self.codes[row * DIMENSIONS..(row + 1) * DIMENSIONS]
+    }
+}
+
+/// Rows held in memory: the delta, or an index being built.
+#[derive(Debug, Default, Clone)]
+struct Memory {
+    ids: Vec<i64>,
+    vectors: Vec<f32>,
+    scales: Vec<f32>,
+    codes: Vec<i8>,
+    rows: HashMap<i64, usize>,
+}
+
+impl Memory {
+    fn rows(&self) -> Rows<'_> {
+        Rows {
+            ids: &self.ids,
+            vectors: &self.vectors,
+            scales: &self.scales,
+            codes: &self.codes,
         }
     }
 
-    /// Adds a paper; `vector` must have [`DIMENSIONS`] values.
-    pub fn push(&mut self, id: PaperId, vector: &[f32]) {
-        debug_assert_eq!(vector.len(), DIMENSIONS);
-        self.rows.insert(id, self.ids.len());
-        self.ids.push(id);
-        self.vectors.extend_from_slice(vector);
-        self.scales.push(quantise(vector, &mut self.codes));
+    /// Adds a row, or replaces the row the paper has.
+    fn put(&mut self, id: i64, vector: &[f32]) {
+        let mut codes = Vec::with_capacity(DIMENSIONS);
+        let scale = quantise(vector, &mut codes);
+        match self.rows.get(&id) {
+            Some(&row) => {
+                self.vectors[row * DIMENSIONS..(row + 1) * DIMENSIONS].copy_from_slice(vector);
+                self.codes[row * DIMENSIONS..(row + 1) * DIMENSIONS].copy_from_slice(&codes);
+                self.scales[row] = scale;
+            }
+            None => {
+                self.rows.insert(id, self.ids.len());
+                self.ids.push(id);
+                self.vectors.extend_from_slice(vector);
+                self.codes.extend_from_slice(&codes);
+                self.scales.push(scale);
+            }
+        }
+    }
+}
+
+/// A mapped base file and its graph.
+#[derive(Debug)]
+struct Base {
+    file: Mapped,
+    count: usize,
+    generation: u64,
+    ann: Option<Ann>,
+}
+
+/// Where each section of a base file of `count` rows starts.
+struct Layout {
+    ids: usize,
+    vectors: usize,
+    scales: usize,
+    codes: usize,
+    end: usize,
+}
+
+fn align(offset: usize) -> usize {
+    offset.div_ceil(ALIGN) * ALIGN
+}
+
+impl Layout {
+    fn of(count: usize) -> Layout {
+        let ids = HEADER;
+        let vectors = align(ids + count * 8);
+        let scales = align(vectors + count * DIMENSIONS * 4);
+        let codes = align(scales + count * 4);
+        let end = codes + count * DIMENSIONS;
+        Layout {
+            ids,
+            vectors,
+            scales,
+            codes,
+            end,
+        }
+    }
+}
+
+impl Base {
+    fn open(path: &Path) -> std::io::Result<Base> {
+        let file = Mapped::open(path)?;
+        let bytes = file.bytes();
+        if bytes.len() < HEADER || &bytes[..8] != MAGIC {
+            return Err(file.invalid(
+                "not a vector index of this version (an earlier version's is built again)",
+            ));
+        }
+        let word = |at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap_or([0; 8]));
+        if u32::from_le_bytes(bytes[8..12].try_into().unwrap_or([0; 4])) as usize != DIMENSIONS {
+            return Err(file.invalid("vectors of another size"));
+        }
+        let count = usize::try_from(word(16)).map_err(|_| file.invalid("too many vectors"))?;
+        let generation = word(24);
+        if count > bytes.len() || Layout::of(count).end != bytes.len() {
+            return Err(file.invalid("truncated"));
+        }
+        let base = Base {
+            file,
+            count,
+            generation,
+            ann: None,
+        };
+        // Sections that cannot be viewed (misaligned) are refused here, not on first search.
+        base.try_rows()?;
+        Ok(base)
     }
 
-    /// A copy without the papers in `left_out`, in the same order (what replacing papers
-    /// starts from).
-    pub fn without(&self, left_out: &HashSet<PaperId>) -> Self {
-        let kept = self.ids.len().saturating_sub(left_out.len());
-        let mut copy = VectorIndex::with_capacity(kept);
-        for (row, id) in self.ids.iter().enumerate() {
-            if left_out.contains(id) {
-                continue;
-            }
-            copy.rows.insert(*id, copy.ids.len());
-            copy.ids.push(*id);
-            copy.vectors.extend_from_slice(self.row(row));
-            copy.codes
-                .extend_from_slice(&self.codes[row * DIMENSIONS..(row + 1) * DIMENSIONS]);
-            copy.scales.push(self.scales[row]);
+    fn try_rows(&self) -> std::io::Result<Rows<'_>> {
+        let bytes = self.file.bytes();
+        let layout = Layout::of(self.count);
+        let cast_error = |_| self.file.invalid("misaligned");
+        Ok(Rows {
+            ids: bytemuck::try_cast_slice(&bytes[layout.ids..layout.ids + self.count * 8])
+                .map_err(cast_error)?,
+            vectors: bytemuck::try_cast_slice(
+                &bytes[layout.vectors..layout.vectors + self.count * DIMENSIONS * 4],
+            )
+            .map_err(cast_error)?,
+            scales: bytemuck::try_cast_slice(&bytes[layout.scales..layout.scales + self.count * 4])
+                .map_err(cast_error)?,
+            codes: bytemuck::try_cast_slice(&bytes[layout.codes..layout.end])
+                .map_err(cast_error)?,
+        })
+    }
+
+    fn rows(&self) -> Rows<'_> {
+        // Checked when the file was opened; the mapping does not change.
+        self.try_rows().unwrap_or(Rows {
+            ids: &[],
+            vectors: &[],
+            scales: &[],
+            codes: &[],
+        })
+    }
+
+    fn row_of(&self, id: i64) -> Option<usize> {
+        self.rows().ids.binary_search(&id).ok()
+    }
+}
+
+/// The graph file of the base at `path` with `generation`.
+fn ann_path(path: &Path, generation: u64) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(format!(".ann{generation}"));
+    path.with_file_name(name)
+}
+
+/// Whether `path` holds a vector index this version reads (an index folder from an earlier
+/// version is built again).
+pub fn is_current(path: &Path) -> bool {
+    let mut magic = [0u8; 8];
+    std::fs::File::open(path)
+        .and_then(|file| file.read_exact_at(&mut magic, 0))
+        .is_ok_and(|()| &magic == MAGIC)
+}
+
+impl VectorIndex {
+    pub fn with_capacity(papers: usize) -> Self {
+        VectorIndex {
+            delta: Arc::new(Memory {
+                ids: Vec::with_capacity(papers),
+                vectors: Vec::with_capacity(papers * DIMENSIONS),
+                scales: Vec::with_capacity(papers),
+                codes: Vec::with_capacity(papers * DIMENSIONS),
+                rows: HashMap::with_capacity(papers),
+            }),
+            ..VectorIndex::default()
+        }
+    }
+
+    /// Writes a graph with the base from `papers` papers up instead of [`ANN_FROM`] (tests, and
+    /// `paperboy bench scale` measuring where the graph starts to pay).
+    pub fn with_ann_from(mut self, papers: usize) -> Self {
+        self.ann_from = papers;
+        self
+    }
+
+    /// Adds a paper, or replaces its vector; `vector` must have [`DIMENSIONS`] values.
+    pub fn push(&mut self, id: PaperId, vector: &[f32]) {
+        debug_assert_eq!(vector.len(), DIMENSIONS);
+        let new = !self.delta.rows.contains_key(&id.0);
+        Arc::make_mut(&mut self.delta).put(id.0, vector);
+        if new
+            && self
+                .base
+                .as_ref()
+                .is_some_and(|base| base.row_of(id.0).is_some())
+        {
+            self.shadowed += 1;
+        }
+    }
+
+    /// A copy with `papers` added or put in place of their earlier vectors: the base is
+    /// shared, the delta copied (what a follower does with each batch of changes).
+    pub fn with_papers<'a>(&self, papers: impl IntoIterator<Item = (PaperId, &'a [f32])>) -> Self {
+        let mut copy = self.clone();
+        for (id, vector) in papers {
+            copy.push(id, vector);
         }
         copy
     }
 
     pub fn len(&self) -> usize {
-        self.ids.len()
+        self.base.as_ref().map_or(0, |base| base.count) + self.delta.ids.len() - self.shadowed
     }
 
     pub fn is_empty(&self) -> bool {
-        self.ids.is_empty()
+        self.len() == 0
+    }
+
+    /// Papers held in memory beside the mapped base (changed since it was written).
+    pub fn delta_len(&self) -> usize {
+        self.delta.ids.len()
+    }
+
+    /// Whether searches walk a graph rather than scan.
+    pub fn has_ann(&self) -> bool {
+        self.base.as_ref().is_some_and(|base| base.ann.is_some())
+    }
+
+    /// Sets how far the graph search looks (its `ef`), for measuring recall against speed.
+    pub fn set_ann_expansion(&self, expansion: usize) {
+        if let Some(ann) = self.base.as_ref().and_then(|base| base.ann.as_ref()) {
+            ann.set_expansion(expansion);
+        }
     }
 
     /// The embedding of a paper in the index.
     pub fn vector_of(&self, id: PaperId) -> Option<&[f32]> {
-        Some(self.row(*self.rows.get(&id)?))
+        if let Some(&row) = self.delta.rows.get(&id.0) {
+            return Some(self.delta.rows().row(row));
+        }
+        let base = self.base.as_ref()?;
+        Some(base.rows().row(base.row_of(id.0)?))
+    }
+
+    /// Every paper's id (base and delta), in no particular order.
+    pub fn ids(&self) -> impl Iterator<Item = PaperId> + '_ {
+        let base = self
+            .base
+            .as_ref()
+            .map(|base| base.rows().ids)
+            .unwrap_or(&[]);
+        base.iter()
+            .filter(|id| !self.delta.rows.contains_key(id))
+            .chain(&self.delta.ids)
+            .map(|id| PaperId(*id))
     }
 
     /// The `limit` papers most similar to `query`, best first, leaving out any paper `keep`
-    /// refuses: the quantised scan's shortlist, rescored exactly.
+    /// refuses: the shortlist of the graph or the quantised scan, rescored exactly.
     pub fn search(
         &self,
         query: &[f32],
         limit: usize,
         keep: impl Fn(PaperId) -> bool + Sync,
+    ) -> Vec<Hit> {
+        self.search_with(query, limit, &keep, true)
+    }
+
+    /// [`VectorIndex::search`] without the graph: the quantised scan of every vector.
+    pub fn search_scanning(
+        &self,
+        query: &[f32],
+        limit: usize,
+        keep: impl Fn(PaperId) -> bool + Sync,
+    ) -> Vec<Hit> {
+        self.search_with(query, limit, &keep, false)
+    }
+
+    fn search_with(
+        &self,
+        query: &[f32],
+        limit: usize,
+        keep: &(impl Fn(PaperId) -> bool + Sync),
+        graph: bool,
     ) -> Vec<Hit> {
         if limit == 0 || query.len() != DIMENSIONS {
             return Vec::new();
@@ -109,27 +392,34 @@ impl VectorIndex {
         let mut query_codes = Vec::with_capacity(DIMENSIONS);
         quantise(query, &mut query_codes);
         let shortlist = limit.saturating_mul(SHORTLIST_FACTOR) + SHORTLIST_EXTRA;
-        // Each core scans a share of the rows; the union of their shortlists is rescored.
-        let rows_per_share = self
-            .len()
-            .div_ceil(rayon::current_num_threads().max(1))
-            .max(1);
-        let candidates: Vec<usize> = self
-            .codes
-            .par_chunks(rows_per_share * DIMENSIONS)
-            .enumerate()
-            .flat_map_iter(|(share, codes)| {
-                pulp::Arch::new().dispatch(ShareScan {
-                    index: self,
-                    query: &query_codes,
-                    codes,
-                    first: share * rows_per_share,
-                    count: shortlist,
-                    keep: &keep,
-                })
-            })
-            .collect();
-        let mut hits = self.rescored(query, candidates);
+        let delta = self.delta.rows();
+        let mut hits = rescored(
+            query,
+            delta,
+            scan(delta, &query_codes, shortlist, &|id| keep(PaperId(id))),
+        );
+        if let Some(base) = &self.base {
+            let rows = base.rows();
+            let admitted = |id: i64| !self.delta.rows.contains_key(&id) && keep(PaperId(id));
+            let from_graph = match &base.ann {
+                Some(ann) if graph && limit <= ANN_MAX_LIMIT => {
+                    let found: Vec<usize> = ann
+                        .search(query, shortlist, &admitted)
+                        .into_iter()
+                        .filter_map(|id| base.row_of(id))
+                        .collect();
+                    // A narrow filter the walk could not fill: scan what it admits instead.
+                    (found.len() >= shortlist.min(rows.len() - self.shadowed)).then_some(found)
+                }
+                _ => None,
+            };
+            let candidates = match from_graph {
+                Some(found) => found,
+                None => scan(rows, &query_codes, shortlist, &admitted),
+            };
+            hits.extend(rescored(query, rows, candidates));
+        }
+        hits.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.id.cmp(&b.id)));
         hits.truncate(limit);
         hits
     }
@@ -140,125 +430,337 @@ impl VectorIndex {
         if limit == 0 || query.len() != DIMENSIONS {
             return Vec::new();
         }
-        let rows = top_rows(
-            self.vectors.chunks_exact(DIMENSIONS).enumerate(),
-            limit,
-            |_, vector| dot(query, vector),
-            |_| true,
-        );
-        self.rescored(query, rows)
-    }
-
-    /// Rows scored with their exact vectors, best first; equal scores by id, so results are
-    /// deterministic.
-    fn rescored(&self, query: &[f32], rows: Vec<usize>) -> Vec<Hit> {
-        let mut hits: Vec<Hit> = rows
-            .into_iter()
-            .map(|row| Hit {
-                id: self.ids[row],
-                score: dot(query, self.row(row)),
-            })
-            .collect();
+        let delta = self.delta.rows();
+        let exact = |rows: Rows<'_>, keep: &(dyn Fn(i64) -> bool + Sync)| {
+            let per_share = rows
+                .len()
+                .div_ceil(rayon::current_num_threads().max(1))
+                .max(1);
+            let found: Vec<usize> = rows
+                .vectors
+                .par_chunks(per_share * DIMENSIONS)
+                .enumerate()
+                .flat_map_iter(|(share, vectors)| {
+                    top_rows(
+                        vectors
+                            .chunks_exact(DIMENSIONS)
+                            .enumerate()
+                            .map(|(offset, vector)| (share * per_share + offset, vector)),
+                        limit,
+                        |_, vector| dot(query, vector),
+                        |row| keep(rows.ids[row]),
+                    )
+                })
+                .collect();
+            rescored(query, rows, found)
+        };
+        let mut hits = exact(delta, &|_| true);
+        if let Some(base) = &self.base {
+            hits.extend(exact(base.rows(), &|id| !self.delta.rows.contains_key(&id)));
+        }
         hits.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.id.cmp(&b.id)));
+        hits.truncate(limit);
         hits
     }
 
-    fn row(&self, row: usize) -> &[f32] {
-        &self.vectors[row * DIMENSIONS..(row + 1) * DIMENSIONS]
-    }
-
-    /// Writes the index to `path` (via a temporary file renamed into place).
-    pub fn save(&self, path: &Path) -> std::io::Result<()> {
-        write_replacing(path, |out| {
-            out.write_all(MAGIC)?;
-            out.write_all(&(DIMENSIONS as u32).to_le_bytes())?;
-            out.write_all(&(self.ids.len() as u64).to_le_bytes())?;
-            for id in &self.ids {
-                out.write_all(&id.0.to_le_bytes())?;
+    /// Writes the whole index (base and delta, compacted) as a new base file at `path`, with
+    /// its graph when it holds [`ANN_FROM`] papers or more (or already has one), and returns
+    /// the index read back from it: the delta is empty then. The graph is the base's own,
+    /// updated with the delta, when it has one; else it is built.
+    pub fn save(&self, path: &Path) -> std::io::Result<VectorIndex> {
+        let generation = self.base.as_ref().map_or(0, |base| base.generation + 1);
+        let count = self.len();
+        let mut writer = BaseWriter::create(path, count, generation)?;
+        let delta = self.delta.rows();
+        let mut delta_order: Vec<usize> = (0..delta.len()).collect();
+        delta_order.sort_by_key(|&row| delta.ids[row]);
+        let base_rows = self.base.as_ref().map(|base| base.rows());
+        let base_ids = base_rows.map_or(&[][..], |rows| rows.ids);
+        let (mut base_row, mut next) = (0, 0);
+        // A merge of two id-ordered lists; a base row the delta shadows is skipped.
+        loop {
+            let from_base = base_ids.get(base_row).copied();
+            let from_delta = delta_order.get(next).map(|&row| delta.ids[row]);
+            match (from_base, base_rows, from_delta) {
+                (Some(id), Some(rows), delta_id)
+                    if delta_id.is_none_or(|delta_id| id < delta_id) =>
+                {
+                    writer.push_quantised(
+                        id,
+                        rows.row(base_row),
+                        rows.scales[base_row],
+                        rows.codes_of(base_row),
+                    )?;
+                    base_row += 1;
+                }
+                (base_id, _, Some(id)) => {
+                    if base_id == Some(id) {
+                        base_row += 1;
+                    }
+                    let row = delta_order[next];
+                    writer.push_quantised(
+                        id,
+                        delta.row(row),
+                        delta.scales[row],
+                        delta.codes_of(row),
+                    )?;
+                    next += 1;
+                }
+                _ => break,
             }
-            for value in &self.vectors {
-                out.write_all(&value.to_le_bytes())?;
-            }
-            Ok(())
-        })
-    }
-
-    /// How many papers an index written by [`VectorIndex::save`] holds, from its header alone.
-    pub fn count_in(path: &Path) -> std::io::Result<usize> {
-        read_header(&mut BufReader::new(std::fs::File::open(path)?), path)
-    }
-
-    /// Reads an index written by [`VectorIndex::save`].
-    pub fn load(path: &Path) -> std::io::Result<Self> {
-        let mut input = BufReader::new(std::fs::File::open(path)?);
-        let count = read_header(&mut input, path)?;
-        let mut eight = [0u8; 8];
-        let mut index = VectorIndex::with_capacity(count);
-        for row in 0..count {
-            input.read_exact(&mut eight)?;
-            let id = PaperId(i64::from_le_bytes(eight));
-            index.rows.insert(id, row);
-            index.ids.push(id);
         }
-        let mut bytes = vec![0u8; count * DIMENSIONS * 4];
-        input.read_exact(&mut bytes)?;
-        index.vectors = bytes
-            .chunks_exact(4)
-            .map(|chunk| f32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]))
-            .collect();
-        for vector in index.vectors.chunks_exact(DIMENSIONS) {
-            index.scales.push(quantise(vector, &mut index.codes));
+        let graph = ann_path(path, generation);
+        if let Some(old) = self.base.as_ref().and_then(|base| base.ann.as_ref()) {
+            let shadowed: Vec<i64> = self
+                .delta
+                .ids
+                .iter()
+                .copied()
+                .filter(|id| {
+                    self.base
+                        .as_ref()
+                        .is_some_and(|base| base.row_of(*id).is_some())
+                })
+                .collect();
+            // The new graph goes first: a base file never names a graph not yet written.
+            old.updated(&graph, &shadowed, delta.ids, delta.vectors)?;
+        }
+        writer.finish()?;
+        // The graph the old base file named is no longer read (a mapping of it lives on
+        // until dropped).
+        if let Some(base) = &self.base
+            && base.file.path() == path
+            && base.ann.is_some()
+        {
+            std::fs::remove_file(ann_path(path, base.generation)).ok();
+        }
+        VectorIndex::open_building(path, None, self.ann_from)
+    }
+
+    /// Writes the delta alone at `path` (a small file in the base's format), or removes the
+    /// file when the delta is empty: what a follower saves between compactions.
+    pub fn save_delta(&self, path: &Path) -> std::io::Result<()> {
+        if self.delta.ids.is_empty() {
+            return match std::fs::remove_file(path) {
+                Err(error) if error.kind() != std::io::ErrorKind::NotFound => Err(error),
+                _ => Ok(()),
+            };
+        }
+        let delta = self.delta.rows();
+        let mut order: Vec<usize> = (0..delta.len()).collect();
+        order.sort_by_key(|&row| delta.ids[row]);
+        let mut writer = BaseWriter::create(path, order.len(), 0)?;
+        for row in order {
+            writer.push_quantised(
+                delta.ids[row],
+                delta.row(row),
+                delta.scales[row],
+                delta.codes_of(row),
+            )?;
+        }
+        writer.finish()
+    }
+
+    /// Opens the base file at `path` (mapped) and its graph, with the delta saved at `delta`
+    /// read into memory. A base of [`ANN_FROM`] papers or more whose graph is missing gets one
+    /// built (after a crash mid-compaction, or an index written without one).
+    pub fn open(path: &Path, delta: Option<&Path>) -> std::io::Result<Self> {
+        Self::open_building(path, delta, ANN_FROM)
+    }
+
+    /// [`VectorIndex::open`], building a missing graph from `ann_from` papers up.
+    pub fn open_building(
+        path: &Path,
+        delta: Option<&Path>,
+        ann_from: usize,
+    ) -> std::io::Result<Self> {
+        let mut base = Base::open(path)?;
+        let graph = ann_path(path, base.generation);
+        if graph.exists() {
+            base.ann = Some(Ann::view(&graph, base.count)?);
+        } else if base.count >= ann_from {
+            Ann::build(&graph, base.rows().ids, base.rows().vectors)?;
+            base.ann = Some(Ann::view(&graph, base.count)?);
+        }
+        let mut index = VectorIndex {
+            base: Some(Arc::new(base)),
+            ann_from,
+            ..VectorIndex::default()
+        };
+        if let Some(delta) = delta.filter(|delta| delta.exists()) {
+            let saved = Base::open(delta)?;
+            let rows = saved.rows();
+            for row in 0..rows.len() {
+                index.push(PaperId(rows.ids[row]), rows.row(row));
+            }
         }
         Ok(index)
     }
+
+    /// How many papers the index at `path` (with its delta at `delta`) holds, from the headers
+    /// and ids alone.
+    pub fn count_in(path: &Path, delta: Option<&Path>) -> std::io::Result<usize> {
+        let base = Base::open(path)?;
+        let mut count = base.count;
+        if let Some(delta) = delta.filter(|delta| delta.exists()) {
+            let delta = Base::open(delta)?;
+            count += delta
+                .rows()
+                .ids
+                .iter()
+                .filter(|id| base.row_of(**id).is_none())
+                .count();
+        }
+        Ok(count)
+    }
 }
 
-/// Writes a file whole: `write` fills a temporary file beside `path` (its folder is made if
-/// missing), which is synced and then renamed over `path`, so a reader never sees half a file.
-pub(crate) fn write_replacing(
-    path: &Path,
-    write: impl FnOnce(&mut BufWriter<std::fs::File>) -> std::io::Result<()>,
-) -> std::io::Result<()> {
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent)?;
-    }
-    let temporary = path.with_extension("partial");
-    let mut out = BufWriter::new(std::fs::File::create(&temporary)?);
-    write(&mut out)?;
-    out.into_inner()
-        .map_err(|error| error.into_error())?
-        .sync_all()?;
-    std::fs::rename(&temporary, path)
+/// Rows scored with their exact vectors, best first; equal scores by id, so results are
+/// deterministic.
+fn rescored(query: &[f32], rows: Rows<'_>, found: Vec<usize>) -> Vec<Hit> {
+    let mut hits: Vec<Hit> = found
+        .into_iter()
+        .map(|row| Hit {
+            id: PaperId(rows.ids[row]),
+            score: dot(query, rows.row(row)),
+        })
+        .collect();
+    hits.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.id.cmp(&b.id)));
+    hits
 }
 
-/// Checks the header of a saved index (and that the file is as long as it says) and returns
-/// the number of papers in it.
-fn read_header(input: &mut impl Read, path: &Path) -> std::io::Result<usize> {
-    let invalid = |what: &str| {
-        std::io::Error::new(
-            std::io::ErrorKind::InvalidData,
-            format!("{}: {what}", path.display()),
-        )
-    };
-    let mut magic = [0u8; 8];
-    input.read_exact(&mut magic)?;
-    if &magic != MAGIC {
-        return Err(invalid("not a Paperboy vector index"));
+/// The rows of the `count` best candidates of the quantised scan that `keep` admits, each core
+/// scanning a share of the rows.
+fn scan(
+    rows: Rows<'_>,
+    query: &[i8],
+    count: usize,
+    keep: &(dyn Fn(i64) -> bool + Sync),
+) -> Vec<usize> {
+    if rows.len() == 0 {
+        return Vec::new();
     }
-    let mut four = [0u8; 4];
-    input.read_exact(&mut four)?;
-    if u32::from_le_bytes(four) as usize != DIMENSIONS {
-        return Err(invalid("vectors of another size"));
+    let rows_per_share = rows
+        .len()
+        .div_ceil(rayon::current_num_threads().max(1))
+        .max(1);
+    rows.codes
+        .par_chunks(rows_per_share * DIMENSIONS)
+        .enumerate()
+        .flat_map_iter(|(share, codes)| {
+            pulp::Arch::new().dispatch(ShareScan {
+                rows,
+                query,
+                codes,
+                first: share * rows_per_share,
+                count,
+                keep,
+            })
+        })
+        .collect()
+}
+
+/// Writes a base file row by row, in ascending id order, without holding it in memory: each
+/// section is written at its place in a temporary file renamed into place by
+/// [`BaseWriter::finish`].
+pub(crate) struct BaseWriter {
+    path: PathBuf,
+    temporary: PathBuf,
+    file: std::fs::File,
+    layout: Layout,
+    count: usize,
+    written: usize,
+    last: Option<i64>,
+    /// Buffered bytes of each section and where they go.
+    sections: [(usize, Vec<u8>); 4],
+}
+
+const FLUSH_AT: usize = 1 << 20;
+
+impl BaseWriter {
+    pub(crate) fn create(path: &Path, count: usize, generation: u64) -> std::io::Result<Self> {
+        let temporary = temporary_beside(path)?;
+        let file = std::fs::File::create(&temporary)?;
+        let layout = Layout::of(count);
+        file.set_len(layout.end as u64)?;
+        let mut header = Vec::with_capacity(HEADER);
+        header.extend_from_slice(MAGIC);
+        header.extend_from_slice(&(DIMENSIONS as u32).to_le_bytes());
+        header.extend_from_slice(&0u32.to_le_bytes());
+        header.extend_from_slice(&(count as u64).to_le_bytes());
+        header.extend_from_slice(&generation.to_le_bytes());
+        file.write_all_at(&header, 0)?;
+        Ok(BaseWriter {
+            path: path.to_path_buf(),
+            temporary,
+            file,
+            sections: [
+                (layout.ids, Vec::new()),
+                (layout.vectors, Vec::new()),
+                (layout.scales, Vec::new()),
+                (layout.codes, Vec::new()),
+            ],
+            layout,
+            count,
+            written: 0,
+            last: None,
+        })
     }
-    let mut eight = [0u8; 8];
-    input.read_exact(&mut eight)?;
-    let count =
-        usize::try_from(u64::from_le_bytes(eight)).map_err(|_| invalid("too many vectors"))?;
-    let expected = 20 + count as u64 * (8 + 4 * DIMENSIONS as u64);
-    if std::fs::metadata(path)?.len() != expected {
-        return Err(invalid("truncated"));
+
+    /// Adds the next row (ids must ascend).
+    pub(crate) fn push(&mut self, id: i64, vector: &[f32]) -> std::io::Result<()> {
+        let mut codes = Vec::with_capacity(DIMENSIONS);
+        let scale = quantise(vector, &mut codes);
+        self.push_quantised(id, vector, scale, &codes)
     }
-    Ok(count)
+
+    fn push_quantised(
+        &mut self,
+        id: i64,
+        vector: &[f32],
+        scale: f32,
+        codes: &[i8],
+    ) -> std::io::Result<()> {
+        if self.written == self.count || self.last.is_some_and(|last| last >= id) {
+            return Err(invalid(
+                &self.path,
+                "rows must come once each, in ascending order of id",
+            ));
+        }
+        self.last = Some(id);
+        self.written += 1;
+        self.sections[0].1.extend_from_slice(&id.to_le_bytes());
+        self.sections[1]
+            .1
+            .extend_from_slice(bytemuck::cast_slice(vector));
+        self.sections[2].1.extend_from_slice(&scale.to_le_bytes());
+        self.sections[3]
+            .1
+            .extend_from_slice(bytemuck::cast_slice(codes));
+        if self.sections[1].1.len() >= FLUSH_AT {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        for (at, buffer) in &mut self.sections {
+            self.file.write_all_at(buffer, *at as u64)?;
+            *at += buffer.len();
+            buffer.clear();
+        }
+        Ok(())
+    }
+
+    pub(crate) fn finish(mut self) -> std::io::Result<()> {
+        if self.written != self.count {
+            return Err(invalid(&self.path, "fewer rows written than announced"));
+        }
+        self.flush()?;
+        debug_assert_eq!(self.sections[3].0, self.layout.end);
+        self.file.sync_all()?;
+        std::fs::rename(&self.temporary, &self.path)
+    }
 }
 
 /// The quantised scan of one share of the rows, `codes` starting at row `first`: the rows of
@@ -266,22 +768,22 @@ fn read_header(input: &mut impl Read, path: &Path) -> std::io::Result<usize> {
 /// compiled for AVX2 as well and that version is taken where the CPU has it: the byte products
 /// then take 32 values per instruction instead of 8 (the scan of 46k papers goes from 4.8 ms to
 /// 1.7 ms), and other CPUs still run it.
-struct ShareScan<'a, K> {
-    index: &'a VectorIndex,
+struct ShareScan<'a> {
+    rows: Rows<'a>,
     query: &'a [i8],
     codes: &'a [i8],
     first: usize,
     count: usize,
-    keep: &'a K,
+    keep: &'a (dyn Fn(i64) -> bool + Sync),
 }
 
-impl<K: Fn(PaperId) -> bool> pulp::WithSimd for ShareScan<'_, K> {
+impl pulp::WithSimd for ShareScan<'_> {
     type Output = Vec<usize>;
 
     #[inline(always)]
     fn with_simd<S: pulp::Simd>(self, _: S) -> Vec<usize> {
         let ShareScan {
-            index,
+            rows,
             query,
             codes,
             first,
@@ -294,8 +796,8 @@ impl<K: Fn(PaperId) -> bool> pulp::WithSimd for ShareScan<'_, K> {
                 .enumerate()
                 .map(|(offset, codes)| (first + offset, codes)),
             count,
-            |row, codes| dot_codes(query, codes) as f32 * index.scales[row],
-            |row| keep(index.ids[row]),
+            |row, codes| dot_codes(query, codes) as f32 * rows.scales[row],
+            |row| keep(rows.ids[row]),
         )
     }
 }
@@ -399,112 +901,4 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn unit(seed: u32) -> Vec<f32> {
-        let raw: Vec<f32> = (0..DIMENSIONS as u32)
-            .map(|i| {
-                ((i.wrapping_mul(2_654_435_761) ^ seed.wrapping_mul(40_503)) % 1000) as f32 - 500.0
-            })
-            .collect();
-        let norm = raw.iter().map(|x| x * x).sum::<f32>().sqrt();
-        raw.iter().map(|x| x / norm).collect()
-    }
-
-    fn index(papers: u32) -> VectorIndex {
-        let mut index = VectorIndex::with_capacity(papers as usize);
-        for n in 0..papers {
-            index.push(PaperId(i64::from(n) + 1), &unit(n));
-        }
-        index
-    }
-
-    #[test]
-    fn finds_the_exact_top_hits_in_order() {
-        let index = index(500);
-        let query = unit(42);
-        let hits = index.search(&query, 10, |_| true);
-        assert_eq!(hits[0].id, PaperId(43));
-        assert!((hits[0].score - 1.0).abs() < 1e-5);
-        let mut brute: Vec<(f32, PaperId)> = (1..=500)
-            .map(|n| {
-                (
-                    dot(&query, index.vector_of(PaperId(n)).unwrap()),
-                    PaperId(n),
-                )
-            })
-            .collect();
-        brute.sort_by(|a, b| b.0.total_cmp(&a.0));
-        let expected: Vec<PaperId> = brute.iter().take(10).map(|(_, id)| *id).collect();
-        assert_eq!(hits.iter().map(|hit| hit.id).collect::<Vec<_>>(), expected);
-        assert!(hits.windows(2).all(|pair| pair[0].score >= pair[1].score));
-    }
-
-    #[test]
-    fn the_quantised_scan_returns_the_exact_hits_and_scores() {
-        let index = index(2000);
-        for seed in [3, 500, 1999, 4242] {
-            let query = unit(seed);
-            for limit in [1, 10, 100] {
-                let exact = index.search_exact(&query, limit);
-                assert_eq!(exact.len(), limit);
-                assert_eq!(index.search(&query, limit, |_| true), exact, "seed {seed}");
-            }
-        }
-    }
-
-    #[test]
-    fn quantising_keeps_a_vector_to_within_half_a_step() {
-        let vector = unit(11);
-        let mut codes = Vec::new();
-        let scale = quantise(&vector, &mut codes);
-        assert_eq!(codes.len(), DIMENSIONS);
-        assert!(codes.iter().any(|&code| code.abs() == 127));
-        for (value, code) in vector.iter().zip(&codes) {
-            assert!((value - f32::from(*code) * scale).abs() <= scale / 2.0 + 1e-7);
-        }
-        let mut zero_codes = Vec::new();
-        assert_eq!(quantise(&[0.0; DIMENSIONS], &mut zero_codes), 1.0);
-        assert!(zero_codes.iter().all(|&code| code == 0));
-    }
-
-    #[test]
-    fn filters_apply_before_the_limit() {
-        let index = index(100);
-        let hits = index.search(&unit(7), 5, |id| id.0 % 2 == 0 && id != PaperId(8));
-        assert_eq!(hits.len(), 5);
-        assert!(
-            hits.iter()
-                .all(|hit| hit.id.0 % 2 == 0 && hit.id != PaperId(8))
-        );
-        assert!(index.search(&unit(7), 0, |_| true).is_empty());
-        assert!(
-            index.search(&[1.0, 2.0], 5, |_| true).is_empty(),
-            "a query of the wrong size finds nothing"
-        );
-    }
-
-    #[test]
-    fn saves_and_loads_and_rejects_damaged_files() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("vectors/minilm.bin");
-        let original = index(50);
-        original.save(&path).unwrap();
-        let loaded = VectorIndex::load(&path).unwrap();
-        assert_eq!(loaded.len(), 50);
-        assert_eq!(VectorIndex::count_in(&path).unwrap(), 50);
-        assert_eq!(loaded.vector_of(PaperId(9)), original.vector_of(PaperId(9)));
-        let bytes = std::fs::read(&path).unwrap();
-        std::fs::write(&path, &bytes[..bytes.len() - 10]).unwrap();
-        assert!(VectorIndex::count_in(&path).is_err());
-        assert!(
-            VectorIndex::load(&path)
-                .unwrap_err()
-                .to_string()
-                .contains("truncated")
-        );
-        std::fs::write(&path, b"garbage!garbage!garbage!").unwrap();
-        assert!(VectorIndex::load(&path).is_err());
-    }
-}
+mod tests;

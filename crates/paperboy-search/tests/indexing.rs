@@ -124,4 +124,18 @@ async fn papers_embedded_before_sentences_get_only_their_sentences() {
             tokio::task::block_in_place(|| searcher.search(&Query::new(query).mode(mode))).unwrap();
         assert_eq!(page.hits[0].id, first_id, "{mode:?}: {:?}", page.hits);
     }
+
+    // A folder whose vectors an earlier version wrote (before they were mapped) counts as no
+    // index, and says why: `serve` builds it again from the stored embeddings. (The file is
+    // changed in place here, which the index never does, so nothing may map it meanwhile.)
+    drop(searcher);
+    drop(index);
+    assert!(!SearchIndex::is_outdated(&dir));
+    let vectors = dir.join("vectors.bin");
+    let mut bytes = std::fs::read(&vectors).unwrap();
+    bytes[..8].copy_from_slice(b"PBVEC001");
+    std::fs::write(&vectors, &bytes).unwrap();
+    assert!(SearchIndex::is_outdated(&dir));
+    assert!(!SearchIndex::exists(&dir));
+    assert!(SearchIndex::open(&dir).is_err());
 }

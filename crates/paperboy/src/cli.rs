@@ -598,6 +598,46 @@ pub(crate) enum BenchCommand {
     Embed(BenchEmbedArgs),
     /// Query latency (p50/p95/p99) per mode over the search index, and embedding throughput.
     Search(BenchSearchArgs),
+    /// The search index at a size the data folder does not have: a synthetic corpus of real
+    /// texts and perturbed real embeddings, built, searched and measured (docs/benchmarks.md).
+    Scale(BenchScaleArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub(crate) struct BenchScaleArgs {
+    /// Papers in the synthetic corpus.
+    #[arg(long, default_value_t = 100_000)]
+    pub(crate) papers: usize,
+    /// Real abstracts embedded to make the corpus's vectors from.
+    #[arg(long, default_value_t = 1_000)]
+    pub(crate) seeds: usize,
+    /// The public samples (arxiv-metadata-cs-2019, scifact).
+    #[arg(long, default_value = "../shared/data")]
+    pub(crate) data: PathBuf,
+    /// BEIR queries (JSON lines with a "text" field) to search for.
+    #[arg(long, default_value = "../shared/data/scifact/beir/queries.jsonl")]
+    pub(crate) queries: PathBuf,
+    /// How many of them.
+    #[arg(long, default_value_t = 300)]
+    pub(crate) count: usize,
+    /// Where to build the index (default: bench-scale in the data folder, removed afterwards).
+    #[arg(long)]
+    pub(crate) dir: Option<PathBuf>,
+    /// Keep the index built.
+    #[arg(long)]
+    pub(crate) keep: bool,
+    /// Build the graph from this many papers up instead of the default.
+    #[arg(long)]
+    pub(crate) ann_from: Option<usize>,
+    /// Graph search widths (ef) to measure recall at; the last one serves the hybrid queries.
+    #[arg(long = "ef", value_delimiter = ',')]
+    pub(crate) expansions: Vec<usize>,
+    /// First compare the graph libraries side by side on this many of the papers' vectors.
+    #[arg(long)]
+    pub(crate) compare: Option<usize>,
+    /// Print one JSON object.
+    #[arg(long)]
+    pub(crate) json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -169,6 +169,12 @@ impl Context {
     /// Opens the data folder's search index, with the embedding model if `with_model`.
     pub(crate) async fn searcher(&self, with_model: bool) -> anyhow::Result<Searcher> {
         let dir = self.data_dir.index();
+        if SearchIndex::is_outdated(&dir) {
+            bail!(
+                "the search index was written by an earlier version: run `paperboy reindex` \
+                 (it reuses the stored embeddings)"
+            );
+        }
         if !SearchIndex::exists(&dir) {
             bail!("there is no search index yet: run `paperboy reindex` first");
         }

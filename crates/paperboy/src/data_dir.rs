@@ -11,6 +11,7 @@ use paperboy_store::sqlite_ops::BACKUPS_DIR;
 const DATABASE_FILE: &str = "paperboy.sqlite3";
 /// The search index (`paperboy reindex` builds it).
 const INDEX_DIR: &str = "index";
+const BENCH_SCALE_DIR: &str = "bench-scale";
 /// The embedding model's cache (`paperboy model fetch` fills it).
 const MODELS_DIR: &str = "models";
 /// Mail written as `.eml` files when no SMTP server is configured.
@@ -48,6 +49,11 @@ impl DataDir {
 
     pub(crate) fn index(&self) -> PathBuf {
         self.0.join(INDEX_DIR)
+    }
+
+    /// Where `paperboy bench scale` builds its synthetic index (removed afterwards).
+    pub(crate) fn bench_scale(&self) -> PathBuf {
+        self.0.join(BENCH_SCALE_DIR)
     }
 
     pub(crate) fn models(&self) -> PathBuf {

@@ -21,6 +21,8 @@ use crate::cli::{BenchCommand, BenchDigestArgs, BenchEmbedArgs, BenchSearchArgs}
 use crate::context::Context;
 use crate::mail::OFFLINE_URL;
 
+mod scale;
+
 /// Papers embedded to measure throughput by `bench search`.
 const THROUGHPUT_SAMPLE: u32 = 64;
 
@@ -29,6 +31,7 @@ pub(crate) async fn run(ctx: &Context, command: &BenchCommand) -> anyhow::Result
         BenchCommand::Digest(args) => digest(ctx, args).await,
         BenchCommand::Embed(args) => embed(ctx, args).await,
         BenchCommand::Search(args) => search(ctx, args).await,
+        BenchCommand::Scale(args) => scale::scale(ctx, args).await,
     }
 }
 

@@ -35,6 +35,12 @@ pub(crate) async fn run(ctx: &Context, args: ServeArgs) -> anyhow::Result<Outcom
         eprintln!("The data folder has no papers yet: importing the demo papers.");
         demo::import(&*store).await?;
         index::rebuild(ctx).await?;
+    } else if SearchIndex::is_outdated(&ctx.data_dir.index()) {
+        eprintln!(
+            "The search index was written by an earlier version (vectors not mapped): building it \
+             again from the stored embeddings."
+        );
+        index::rebuild(ctx).await?;
     } else if !SearchIndex::exists(&ctx.data_dir.index()) {
         eprintln!(
             "There is no search index yet (or only one from before sentence vectors): building it."

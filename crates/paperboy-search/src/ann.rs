@@ -1,0 +1,170 @@
+//! The approximate vector index: an HNSW graph over a base file's vectors, from usearch.
+//!
+//! Why usearch (docs/search.md, "Approximate search", has the side-by-side measurements): it
+//! stores vectors at half precision, so the graph of a million papers is about 0.9 GB instead
+//! of 1.6; it maps a saved graph (`view`) instead of loading it, so opening costs no
+//! read of the file; it filters inside the walk (a predicate on the key), which is how date
+//! and category filters still fill a page; and it adds and removes vectors in a loaded graph,
+//! which is how a compaction updates the graph instead of building it again. The pure-Rust
+//! `hnsw_rs`, measured beside it, builds and searches slower at the same recall and keeps its
+//! graph in memory.
+//!
+//! Keys are paper ids. The metric is the cosine, which usearch computes on its one-byte copies
+//! (normalising them: rounding leaves them slightly off unit length); the graph only proposes
+//! candidates, which [`crate::vectors`] rescores with the exact vectors.
+
+use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
+use usearch::{Index, IndexOptions, MetricKind, ScalarKind};
+
+use crate::embedder::DIMENSIONS;
+use crate::mapped::temporary_beside;
+
+/// Edges per node (HNSW's `M`).
+pub const CONNECTIVITY: usize = 16;
+/// Candidates kept while inserting (`ef_construction`).
+pub const EXPANSION_ADD: usize = 128;
+/// Candidates kept while searching (`ef`); a search asking for more keeps that many.
+pub const EXPANSION_SEARCH: usize = 200;
+/// How the graph stores its vectors: half-precision floats. One byte per value (`I8`, half the
+/// size) was measured too: usearch rounds each value at a fixed scale of 1/127, too coarse for
+/// 384 values of about 0.05 each, and its recall@10 before the exact rescore falls from 1.00
+/// to 0.93 (docs/benchmarks.md, "Scale").
+pub const STORAGE: ScalarKind = ScalarKind::F16;
+
+/// A graph mapped from its file.
+pub(crate) struct Ann {
+    index: Index,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for Ann {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ann")
+            .field("path", &self.path)
+            .field("size", &self.index.size())
+            .finish()
+    }
+}
+
+fn failed(path: &Path, error: impl std::fmt::Display) -> std::io::Error {
+    std::io::Error::other(format!("{}: the vector graph: {error}", path.display()))
+}
+
+/// How the graph is built: the storage kind is the one thing a caller may choose (measured).
+pub fn options(quantization: ScalarKind) -> IndexOptions {
+    IndexOptions {
+        dimensions: DIMENSIONS,
+        metric: MetricKind::Cos,
+        quantization,
+        connectivity: CONNECTIVITY,
+        expansion_add: EXPANSION_ADD,
+        expansion_search: EXPANSION_SEARCH,
+        multi: false,
+    }
+}
+
+/// A new graph in memory holding `ids` with their `vectors` (row after row), added by every
+/// core at once.
+pub fn build_in_memory(
+    ids: &[i64],
+    vectors: &[f32],
+    quantization: ScalarKind,
+) -> Result<Index, String> {
+    let index = Index::new(&options(quantization)).map_err(|error| error.to_string())?;
+    index
+        .reserve_capacity_and_threads(ids.len(), rayon::current_num_threads())
+        .map_err(|error| error.to_string())?;
+    add_all(&index, ids, vectors)?;
+    Ok(index)
+}
+
+fn add_all(index: &Index, ids: &[i64], vectors: &[f32]) -> Result<(), String> {
+    ids.par_iter()
+        .zip(vectors.par_chunks_exact(DIMENSIONS))
+        .try_for_each(|(id, vector)| index.add(*id as u64, vector))
+        .map_err(|error| error.to_string())
+}
+
+/// Saves `index` to `path` whole: written under a temporary name, synced, renamed.
+fn save_replacing(index: &Index, path: &Path) -> std::io::Result<()> {
+    let temporary = temporary_beside(path)?;
+    let name = temporary.to_string_lossy();
+    index.save(&name).map_err(|error| failed(path, error))?;
+    std::fs::File::open(&temporary)?.sync_all()?;
+    std::fs::rename(&temporary, path)
+}
+
+impl Ann {
+    /// Builds the graph of `ids` with their `vectors` and saves it at `path`.
+    pub(crate) fn build(path: &Path, ids: &[i64], vectors: &[f32]) -> std::io::Result<()> {
+        let index = build_in_memory(ids, vectors, STORAGE).map_err(|e| failed(path, e))?;
+        save_replacing(&index, path)
+    }
+
+    /// Maps the graph saved at `path`, which must hold `count` papers.
+    pub(crate) fn view(path: &Path, count: usize) -> std::io::Result<Ann> {
+        let index = Index::new(&options(STORAGE)).map_err(|error| failed(path, error))?;
+        index
+            .view(&path.to_string_lossy())
+            .map_err(|error| failed(path, error))?;
+        if index.size() != count || index.dimensions() != DIMENSIONS {
+            return Err(failed(
+                path,
+                format!("holds {} vectors, the index {count}", index.size()),
+            ));
+        }
+        index.change_expansion_search(EXPANSION_SEARCH);
+        Ok(Ann {
+            index,
+            path: path.to_path_buf(),
+        })
+    }
+
+    pub(crate) fn set_expansion(&self, expansion: usize) {
+        self.index.change_expansion_search(expansion);
+    }
+
+    /// The ids of up to `count` papers nearest `query` that `keep` admits.
+    pub(crate) fn search(
+        &self,
+        query: &[f32],
+        count: usize,
+        keep: &dyn Fn(i64) -> bool,
+    ) -> Vec<i64> {
+        let found = self
+            .index
+            .filtered_search(query, count, |key| keep(key as i64));
+        match found {
+            Ok(matches) => matches.keys.into_iter().map(|key| key as i64).collect(),
+            // Only a failed allocation can fail a search: the caller then scans.
+            Err(_) => Vec::new(),
+        }
+    }
+
+    /// Writes at `path` this graph with the papers in `removed` taken out and `ids` (with
+    /// their `vectors`) added: a compaction's graph, without building it again.
+    pub(crate) fn updated(
+        &self,
+        path: &Path,
+        removed: &[i64],
+        ids: &[i64],
+        vectors: &[f32],
+    ) -> std::io::Result<()> {
+        let index = Index::new(&options(STORAGE)).map_err(|error| failed(path, error))?;
+        index
+            .load(&self.path.to_string_lossy())
+            .map_err(|error| failed(&self.path, error))?;
+        index
+            .reserve_capacity_and_threads(index.size() + ids.len(), rayon::current_num_threads())
+            .map_err(|error| failed(path, error))?;
+        for id in removed {
+            index
+                .remove(*id as u64)
+                .map_err(|error| failed(path, error))?;
+        }
+        add_all(&index, ids, vectors).map_err(|error| failed(path, error))?;
+        save_replacing(&index, path)
+    }
+}

@@ -1,0 +1,660 @@
+//! `paperboy bench scale`: the search index at a corpus size the data folder does not have.
+//!
+//! A synthetic corpus of `--papers` papers is made from real samples, so that nothing but the
+//! index is synthetic: titles and abstracts of `../shared/data` (arXiv cs 2019 and SciFact)
+//! recombined, with their authors, categories and dates; vectors made from real embeddings.
+//! Embedding a million abstracts would take days, so `--seeds` abstracts (1,000) are embedded
+//! once, with the real model, and each paper's vector is a mix of two of them (the first
+//! weighing 0.5–1) plus Gaussian noise of [`NOISE`] of its length, normalised again: papers
+//! then sit in neighbourhoods between real topics, not in tight clusters around 1,000 points,
+//! and their nearest neighbours are about as close as real ones (the report prints the mean
+//! cosine of the queries' exact top 1 and top 10, to compare with the real index's). Each
+//! sentence vector is its paper's vector with noise of [`SENTENCE_NOISE`], as many as the
+//! abstract has sentences. Queries are real: SciFact's claims, through the real model.
+//!
+//! It reports the build time, the folder's size, the vector search alone (graph against the
+//! exact scan: latency and recall@10/@100), hybrid queries with query embedding included, as
+//! `paperboy search` runs them (p50/p95/p99), and the peak resident memory while serving
+//! (`VmHWM`, reset after the build and the exact ground truth, which reads every vector). With
+//! `--compare N` it first builds graphs of N of the same vectors with each library and storage
+//! kind and measures them side by side, in the same run.
+
+use std::io::BufRead as _;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{Context as _, bail};
+use chrono::NaiveDate;
+use paperboy_core::{Category, PaperId};
+use paperboy_search::ann_bench::{
+    CONNECTIVITY, EXPANSION_ADD, EXPANSION_SEARCH, ScalarKind, build_in_memory,
+};
+use paperboy_search::bm25::Document;
+use paperboy_search::indexing::IndexWriter;
+use paperboy_search::sentences::{encode, split_sentences};
+use paperboy_search::{
+    Embedder, Filters, Hit, Mode, PaperFacets, Query, SearchIndex, Searcher, VectorIndex,
+    off_async_threads, paper_text,
+};
+use rayon::prelude::*;
+
+use super::{duration_ms, percentile, read_queries};
+use crate::Outcome;
+use crate::cli::BenchScaleArgs;
+use crate::context::Context;
+
+/// Noise added to a paper's mix of two real embeddings, as a share of its length.
+const NOISE: f32 = 0.45;
+/// Noise added to a paper's vector for each of its sentences.
+const SENTENCE_NOISE: f32 = 0.8;
+/// Papers generated at a time (in parallel) before they are written.
+const CHUNK: usize = 8_192;
+
+/// A real paper's text and facets, to recombine.
+struct Sample {
+    title: String,
+    abstract_text: String,
+    authors: Vec<String>,
+    categories: Vec<String>,
+    date: Option<NaiveDate>,
+}
+
+pub(super) async fn scale(ctx: &Context, args: &BenchScaleArgs) -> anyhow::Result<Outcome> {
+    if args.papers == 0 {
+        bail!("--papers must be at least 1");
+    }
+    let data = &args.data;
+    let samples = read_samples(data)?;
+    let queries = read_queries(&args.queries, args.count)?;
+    let embedder = Arc::new(ctx.model.load().await?);
+    let dir = args
+        .dir
+        .clone()
+        .unwrap_or_else(|| ctx.data_dir.bench_scale());
+    let args = args.clone();
+    let report = off_async_threads(move || run(&args, &samples, &queries, &embedder, &dir)).await?;
+    println!("{report}");
+    Ok(Outcome::Success)
+}
+
+fn run(
+    args: &BenchScaleArgs,
+    samples: &[Sample],
+    queries: &[String],
+    embedder: &Arc<Embedder>,
+    dir: &Path,
+) -> anyhow::Result<String> {
+    let started = Instant::now();
+    let stride = (samples.len() / args.seeds.max(1)).max(1);
+    let seed_texts: Vec<String> = samples
+        .iter()
+        .step_by(stride)
+        .take(args.seeds)
+        .map(|sample| paper_text(&sample.title, &sample.abstract_text))
+        .collect();
+    eprintln!("Embedding {} real abstracts as seeds…", seed_texts.len());
+    let seeds = embed_all(embedder, &seed_texts)?;
+    let query_vectors = embed_all(embedder, queries)?;
+    eprintln!(
+        "Embedded {} seeds and {} queries in {:.1} s.",
+        seeds.len(),
+        query_vectors.len(),
+        started.elapsed().as_secs_f64()
+    );
+    let corpus = Corpus {
+        samples,
+        seeds: &seeds,
+    };
+    let mut json = serde_json::Map::new();
+    let mut report = String::new();
+    if let Some(compared) = args.compare {
+        report.push_str(&compare_libraries(
+            &corpus,
+            compared.min(args.papers),
+            &query_vectors,
+        )?);
+    }
+
+    // Build.
+    let started = Instant::now();
+    let mut writer = IndexWriter::create(dir, args.papers)?;
+    if let Some(ann_from) = args.ann_from {
+        writer = writer.with_ann_from(ann_from);
+    }
+    for first in (0..args.papers).step_by(CHUNK) {
+        let papers: Vec<Synthetic> = (first..(first + CHUNK).min(args.papers))
+            .into_par_iter()
+            .map(|n| corpus.paper(n))
+            .collect();
+        for paper in &papers {
+            let sample = &samples[paper.text];
+            let abstract_from = &samples[paper.abstract_from];
+            writer.add(
+                &Document {
+                    id: paper.id,
+                    title: &sample.title,
+                    abstract_text: &abstract_from.abstract_text,
+                    authors: &sample.authors,
+                },
+                PaperFacets {
+                    dates: paper.date.into_iter().collect(),
+                    categories: abstract_from.categories.clone(),
+                },
+                &paper.vector,
+                &paper.sentences,
+            )?;
+        }
+        if (first / CHUNK) % 16 == 15 {
+            eprintln!(
+                "written {} papers ({:.0} s)",
+                first + papers.len(),
+                started.elapsed().as_secs_f64()
+            );
+        }
+    }
+    eprintln!("Committing the keyword index and building the graph…");
+    let index = writer.finish(0)?;
+    let build_s = started.elapsed().as_secs_f64();
+    let build_rss = peak_rss_mb();
+    let disk_mb = folder_bytes(dir)? as f64 / 1e6;
+    drop(index);
+    report.push_str(&format!(
+        "{} papers: built in {build_s:.1} s, {disk_mb:.0} MB on disk, peak RSS while building \
+         {build_rss:.0} MB.\n",
+        args.papers
+    ));
+    json.insert("papers".into(), args.papers.into());
+    json.insert("build_s".into(), round(build_s).into());
+    json.insert("disk_mb".into(), round(disk_mb).into());
+    json.insert("build_rss_mb".into(), round(build_rss).into());
+
+    // The vectors alone: the graph (when there is one) against the exact scan.
+    let index = SearchIndex::open(dir)?;
+    let vectors = &index.vectors;
+    let exact: Vec<Vec<Hit>> = query_vectors
+        .iter()
+        .map(|query| vectors.search_exact(query, 100))
+        .collect();
+    let mean_cosine = |top: usize| {
+        exact
+            .iter()
+            .map(|hits| hits.iter().take(top).map(|hit| hit.score).sum::<f32>() / top as f32)
+            .sum::<f32>()
+            / exact.len() as f32
+    };
+    report.push_str(&format!(
+        "The queries' exact neighbours: mean cosine {:.3} at top 1, {:.3} over the top 10.\n",
+        mean_cosine(1),
+        mean_cosine(10)
+    ));
+    let mut expansions = args.expansions.clone();
+    if expansions.is_empty() {
+        expansions.push(EXPANSION_SEARCH);
+    }
+    for &expansion in &expansions {
+        vectors.set_ann_expansion(expansion);
+        let (at_10, at_100, graph_ms) = vector_recall(vectors, &query_vectors, &exact);
+        report.push_str(&format!(
+            "vector search ({}, ef {expansion}): top 100 p50 {graph_ms:.2} ms, recall@10 \
+             {at_10:.4}, recall@100 {at_100:.4}\n",
+            if vectors.has_ann() {
+                "graph"
+            } else {
+                "quantised scan"
+            },
+        ));
+        if expansion == *expansions.last().unwrap_or(&EXPANSION_SEARCH) {
+            json.insert("ann".into(), vectors.has_ann().into());
+            json.insert("ann_expansion".into(), expansion.into());
+            json.insert("recall_at_10".into(), round4(at_10).into());
+            json.insert("recall_at_100".into(), round4(at_100).into());
+            json.insert("vector_p50_ms".into(), round(graph_ms).into());
+        }
+    }
+    let scan_ms = percentile(
+        &sorted(query_vectors.iter().map(|query| {
+            let started = Instant::now();
+            vectors.search_scanning(query, 100, |_| true);
+            duration_ms(started.elapsed())
+        })),
+        0.5,
+    );
+    report.push_str(&format!(
+        "vector search (quantised scan of every vector): top 100 p50 {scan_ms:.2} ms\n"
+    ));
+    json.insert("scan_p50_ms".into(), round(scan_ms).into());
+    drop(exact);
+    drop(index);
+
+    // Serving: a fresh open (mapped), one query at a time, as `paperboy search` runs them.
+    reset_peak_rss();
+    let opened = Instant::now();
+    let index = Arc::new(SearchIndex::open(dir)?);
+    let open_s = opened.elapsed().as_secs_f64();
+    let searcher = Searcher::new(Arc::clone(&index), Some(Arc::clone(embedder)));
+    if let Some(&expansion) = expansions.last() {
+        index.vectors.set_ann_expansion(expansion);
+    }
+    let filters = Filters {
+        from: NaiveDate::from_ymd_opt(2015, 1, 1),
+        until: None,
+        categories: vec![Category::new("cs.LG")],
+    };
+    let mut lines = Vec::new();
+    for (name, filtered) in [("hybrid", false), ("hybrid, cs.LG since 2015", true)] {
+        let timings = time_queries(queries, &searcher, |query| {
+            let query = query.mode(Mode::Hybrid).limit(10);
+            if filtered {
+                query.filters(filters.clone())
+            } else {
+                query
+            }
+        })?;
+        let (p50, p95, p99) = (
+            percentile(&timings, 0.5),
+            percentile(&timings, 0.95),
+            percentile(&timings, 0.99),
+        );
+        lines.push(format!(
+            "{name}: p50 {p50:.2} ms, p95 {p95:.2} ms, p99 {p99:.2} ms (query embedding included)"
+        ));
+        let key = if filtered {
+            "hybrid_filtered"
+        } else {
+            "hybrid"
+        };
+        json.insert(format!("{key}_p50_ms"), round(p50).into());
+        json.insert(format!("{key}_p95_ms"), round(p95).into());
+        json.insert(format!("{key}_p99_ms"), round(p99).into());
+    }
+    let rss = peak_rss_mb();
+    report.push_str(&format!(
+        "Opened in {open_s:.2} s; {} queries (SciFact claims), one at a time:\n{}\n\
+         Peak RSS while serving: {rss:.0} MB.",
+        queries.len(),
+        lines.join("\n")
+    ));
+    json.insert("open_s".into(), round(open_s).into());
+    json.insert("rss_mb".into(), round(rss).into());
+    drop(searcher);
+    drop(index);
+    if !args.keep {
+        std::fs::remove_dir_all(dir).ok();
+    }
+    if args.json {
+        return Ok(serde_json::Value::Object(json).to_string());
+    }
+    Ok(report)
+}
+
+/// Recall@10 and @100 of [`VectorIndex::search`] against `exact` (each query's exact top 100),
+/// and its median time for a top 100.
+fn vector_recall(
+    vectors: &VectorIndex,
+    queries: &[Vec<f32>],
+    exact: &[Vec<Hit>],
+) -> (f64, f64, f64) {
+    let mut timings = Vec::with_capacity(queries.len());
+    let (mut at_10, mut at_100) = (0.0, 0.0);
+    for (query, exact) in queries.iter().zip(exact) {
+        let started = Instant::now();
+        let found = vectors.search(query, 100, |_| true);
+        timings.push(duration_ms(started.elapsed()));
+        at_100 += recall(&found, exact, 100);
+        at_10 += recall(&vectors.search(query, 10, |_| true), exact, 10);
+    }
+    let count = queries.len().max(1) as f64;
+    (
+        at_10 / count,
+        at_100 / count,
+        percentile(&sorted(timings.into_iter()), 0.5),
+    )
+}
+
+/// The share of the exact top `k` found.
+fn recall(found: &[Hit], exact: &[Hit], k: usize) -> f64 {
+    let wanted: Vec<PaperId> = exact.iter().take(k).map(|hit| hit.id).collect();
+    let hits = found
+        .iter()
+        .take(k)
+        .filter(|hit| wanted.contains(&hit.id))
+        .count();
+    hits as f64 / wanted.len().max(1) as f64
+}
+
+fn time_queries(
+    queries: &[String],
+    searcher: &Searcher,
+    build: impl Fn(Query) -> Query,
+) -> anyhow::Result<Vec<f64>> {
+    for warm_up in ["warm-up: protein folding", "warm-up: graph neural networks"] {
+        searcher.search(&build(Query::new(warm_up)))?;
+    }
+    let mut timings = Vec::with_capacity(queries.len());
+    for query in queries {
+        // A new query text each time: the searcher's cache of query vectors never answers.
+        let started = Instant::now();
+        searcher.search(&build(Query::new(query)))?;
+        timings.push(duration_ms(started.elapsed()));
+    }
+    Ok(sorted(timings.into_iter()))
+}
+
+fn sorted(values: impl Iterator<Item = f64>) -> Vec<f64> {
+    let mut values: Vec<f64> = values.collect();
+    values.sort_by(f64::total_cmp);
+    values
+}
+
+fn round(value: f64) -> f64 {
+    (value * 100.0).round() / 100.0
+}
+
+fn round4(value: f64) -> f64 {
+    (value * 10_000.0).round() / 10_000.0
+}
+
+fn embed_all(embedder: &Embedder, texts: &[String]) -> anyhow::Result<Vec<Vec<f32>>> {
+    let mut vectors = Vec::with_capacity(texts.len());
+    for chunk in texts.chunks(64) {
+        let refs: Vec<&str> = chunk.iter().map(String::as_str).collect();
+        vectors.extend(embedder.embed(&refs)?);
+    }
+    Ok(vectors)
+}
+
+/// The real samples the corpus is made from.
+struct Corpus<'a> {
+    samples: &'a [Sample],
+    seeds: &'a [Vec<f32>],
+}
+
+/// One synthetic paper.
+struct Synthetic {
+    id: PaperId,
+    /// The sample giving its title and authors, and the one giving its abstract and categories.
+    text: usize,
+    abstract_from: usize,
+    date: Option<NaiveDate>,
+    vector: Vec<f32>,
+    sentences: Vec<u8>,
+}
+
+impl Corpus<'_> {
+    /// Paper `n`'s vector alone (the same as [`Corpus::paper`] gives).
+    fn vector(&self, random: &mut Random) -> Vec<f32> {
+        let first = &self.seeds[random.below(self.seeds.len())];
+        let second = &self.seeds[random.below(self.seeds.len())];
+        let weight = 0.5 + 0.5 * random.uniform() as f32;
+        let mixed: Vec<f32> = first
+            .iter()
+            .zip(second)
+            .map(|(a, b)| weight * a + (1.0 - weight) * b)
+            .collect();
+        random.near(&normalised(mixed), NOISE)
+    }
+
+    fn paper(&self, n: usize) -> Synthetic {
+        let mut random = Random::new(n as u64);
+        let vector = self.vector(&mut random);
+        let text = random.below(self.samples.len());
+        let abstract_from = random.below(self.samples.len());
+        let count = 1 + split_sentences(&self.samples[abstract_from].abstract_text)
+            .len()
+            .min(31);
+        let sentences: Vec<Vec<f32>> = (0..count)
+            .map(|_| random.near(&vector, SENTENCE_NOISE))
+            .collect();
+        let date = self.samples[text].date.map(|date| {
+            // Spread over 2007–2026, keeping the sample's day of the year.
+            let year = 2007 + random.below(20) as i32;
+            chrono::Datelike::with_year(&date, year).unwrap_or(date)
+        });
+        Synthetic {
+            id: PaperId(n as i64 + 1),
+            text,
+            abstract_from,
+            date,
+            vector,
+            sentences: encode(&sentences),
+        }
+    }
+}
+
+fn normalised(vector: Vec<f32>) -> Vec<f32> {
+    let norm = vector.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
+    vector.into_iter().map(|x| x / norm).collect()
+}
+
+/// Deterministic random numbers (splitmix64), and normal ones by Box–Muller.
+struct Random(u64);
+
+impl Random {
+    fn new(seed: u64) -> Self {
+        Random(seed.wrapping_mul(0x2545_F491_4F6C_DD1D) ^ 0x5DEE_CE66)
+    }
+
+    fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    fn uniform(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    fn below(&mut self, bound: usize) -> usize {
+        (self.next_u64() % bound.max(1) as u64) as usize
+    }
+
+    /// `centre` moved by Gaussian noise of about `spread` of its length, normalised again.
+    fn near(&mut self, centre: &[f32], spread: f32) -> Vec<f32> {
+        let step = spread / (centre.len() as f32).sqrt();
+        let mut moved = Vec::with_capacity(centre.len());
+        while moved.len() < centre.len() {
+            let (u, v) = (self.uniform().max(1e-12), self.uniform());
+            let radius = (-2.0 * u.ln()).sqrt();
+            let angle = std::f64::consts::TAU * v;
+            for normal in [radius * angle.cos(), radius * angle.sin()] {
+                if let Some(value) = centre.get(moved.len()) {
+                    moved.push(value + step * normal as f32);
+                }
+            }
+        }
+        normalised(moved)
+    }
+}
+
+/// Graphs of the first `count` papers' vectors built with each library and storage kind, and
+/// searched with the same queries: build time, search time, recall against the exact top hits.
+fn compare_libraries(
+    corpus: &Corpus<'_>,
+    count: usize,
+    queries: &[Vec<f32>],
+) -> anyhow::Result<String> {
+    use hnsw_rs::prelude::{DistDot, Hnsw};
+
+    eprintln!("Comparing the graph libraries on {count} vectors…");
+    let vectors: Vec<Vec<f32>> = (0..count)
+        .into_par_iter()
+        .map(|n| corpus.vector(&mut Random::new(n as u64)))
+        .collect();
+    let flat: Vec<f32> = vectors.iter().flatten().copied().collect();
+    let ids: Vec<i64> = (0..count as i64).collect();
+    let exact: Vec<Vec<usize>> = queries
+        .par_iter()
+        .map(|query| {
+            let mut scored: Vec<(f32, usize)> = vectors
+                .iter()
+                .enumerate()
+                .map(|(row, vector)| (paperboy_search::vectors::dot(query, vector), row))
+                .collect();
+            scored.sort_by(|a, b| b.0.total_cmp(&a.0));
+            scored.into_iter().take(100).map(|(_, row)| row).collect()
+        })
+        .collect();
+    let measure = |search: &dyn Fn(&[f32], usize) -> Vec<usize>| {
+        let mut timings = Vec::with_capacity(queries.len());
+        let (mut at_10, mut at_100) = (0.0, 0.0);
+        for (query, exact) in queries.iter().zip(&exact) {
+            let started = Instant::now();
+            let found = search(query, 100);
+            timings.push(duration_ms(started.elapsed()));
+            at_100 += found.iter().filter(|row| exact.contains(row)).count() as f64 / 100.0;
+            let top: Vec<usize> = search(query, 10);
+            at_10 += top.iter().filter(|row| exact[..10].contains(row)).count() as f64 / 10.0;
+        }
+        let n = queries.len().max(1) as f64;
+        (
+            percentile(&sorted(timings.into_iter()), 0.5),
+            at_10 / n,
+            at_100 / n,
+        )
+    };
+    let mut report = format!(
+        "Graph libraries side by side, {count} vectors, M {CONNECTIVITY}, ef_construction \
+         {EXPANSION_ADD}, ef {EXPANSION_SEARCH}, top 100 without the exact rescore:\n\
+         library                build s   MB    p50 ms  recall@10  recall@100\n"
+    );
+    for (name, kind) in [
+        ("usearch i8", ScalarKind::I8),
+        ("usearch f16", ScalarKind::F16),
+    ] {
+        let started = Instant::now();
+        let index = build_in_memory(&ids, &flat, kind).map_err(anyhow::Error::msg)?;
+        let build_s = started.elapsed().as_secs_f64();
+        index.change_expansion_search(EXPANSION_SEARCH);
+        let (p50, at_10, at_100) = measure(&|query, k| {
+            index
+                .search(query, k)
+                .map(|found| found.keys.into_iter().map(|key| key as usize).collect())
+                .unwrap_or_default()
+        });
+        report.push_str(&format!(
+            "{name:<20}  {build_s:>8.1}  {:>5.0}  {p50:>6.2}  {at_10:>9.4}  {at_100:>10.4}\n",
+            index.serialized_length() as f64 / 1e6
+        ));
+    }
+    let started = Instant::now();
+    let hnsw = Hnsw::<f32, DistDot>::new(CONNECTIVITY, count, 16, EXPANSION_ADD, DistDot {});
+    let rows: Vec<(&[f32], usize)> = vectors
+        .iter()
+        .enumerate()
+        .map(|(row, vector)| (vector.as_slice(), row))
+        .collect();
+    hnsw.parallel_insert_slice(&rows);
+    let build_s = started.elapsed().as_secs_f64();
+    let (p50, at_10, at_100) = measure(&|query, k| {
+        hnsw.search(query, k, EXPANSION_SEARCH.max(k))
+            .into_iter()
+            .map(|neighbour| neighbour.d_id)
+            .collect()
+    });
+    report.push_str(&format!(
+        "{:<20}  {build_s:>8.1}  {:>5}  {p50:>6.2}  {at_10:>9.4}  {at_100:>10.4}\n",
+        "hnsw_rs f32", "-"
+    ));
+    Ok(report)
+}
+
+/// Every paper of the arXiv cs 2019 sample and of SciFact's corpus.
+fn read_samples(data: &Path) -> anyhow::Result<Vec<Sample>> {
+    #[derive(serde::Deserialize)]
+    struct Arxiv {
+        title: String,
+        #[serde(rename = "abstract")]
+        abstract_text: String,
+        #[serde(default)]
+        authors: Option<String>,
+        #[serde(default)]
+        categories: Vec<String>,
+        #[serde(default)]
+        created: Option<String>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Beir {
+        title: String,
+        text: String,
+    }
+    let read = |path: PathBuf| -> anyhow::Result<Vec<String>> {
+        let file = std::fs::File::open(&path)
+            .with_context(|| format!("cannot read the sample {}", path.display()))?;
+        let lines = std::io::BufReader::new(flate2::read::GzDecoder::new(file)).lines();
+        lines
+            .map(|line| line.with_context(|| format!("cannot read {}", path.display())))
+            .collect()
+    };
+    let mut samples = Vec::new();
+    for line in read(data.join("arxiv-metadata-cs-2019/papers.jsonl.gz"))? {
+        let paper: Arxiv = serde_json::from_str(&line).context("an arXiv sample record")?;
+        samples.push(Sample {
+            title: paper.title,
+            abstract_text: paper.abstract_text.trim().to_owned(),
+            authors: paper
+                .authors
+                .unwrap_or_default()
+                .split(", ")
+                .map(str::to_owned)
+                .collect(),
+            categories: paper.categories,
+            date: paper.created.and_then(|day| day.parse().ok()),
+        });
+    }
+    for line in read(data.join("scifact/beir/corpus.jsonl.gz"))? {
+        let paper: Beir = serde_json::from_str(&line).context("a SciFact record")?;
+        samples.push(Sample {
+            title: paper.title,
+            abstract_text: paper.text,
+            authors: Vec::new(),
+            categories: vec!["q-bio.QM".to_owned()],
+            date: None,
+        });
+    }
+    Ok(samples)
+}
+
+/// The process's peak resident memory so far, in MB (`VmHWM`).
+fn peak_rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find_map(|line| line.strip_prefix("VmHWM:"))
+                .and_then(|value| {
+                    value
+                        .trim()
+                        .trim_end_matches("kB")
+                        .trim()
+                        .parse::<f64>()
+                        .ok()
+                })
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+/// Starts the peak resident memory afresh from the current one (Linux: `clear_refs` 5).
+fn reset_peak_rss() {
+    if std::fs::write("/proc/self/clear_refs", "5").is_err() {
+        eprintln!("(the peak RSS cannot be reset here: it includes the build)");
+    }
+}
+
+/// Bytes of every file under `dir`.
+fn folder_bytes(dir: &Path) -> std::io::Result<u64> {
+    let mut total = 0;
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let metadata = entry.metadata()?;
+        total += if metadata.is_dir() {
+            folder_bytes(&entry.path())?
+        } else {
+            metadata.len()
+        };
+    }
+    Ok(total)
+}
