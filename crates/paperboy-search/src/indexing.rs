@@ -17,6 +17,7 @@ use paperboy_core::PaperId;
 
 use crate::bm25::{Bm25Builder, Bm25Index, Document};
 use crate::embedder::{EmbedError, Embedder, paper_text};
+use crate::facets::FacetTable;
 use crate::model::MODEL_NAME;
 use crate::searcher::{PaperFacets, SearchIndex, off_async_threads};
 use crate::sentences::{self, SentenceIndex, sentence_texts};
@@ -96,7 +97,7 @@ pub async fn build_search_index(
     let mut keyword = Bm25Builder::new(Some(&staging.join(KEYWORD_DIR)))?;
     let mut ids = Vec::new();
     let mut papers = Vec::new();
-    let mut facets = HashMap::new();
+    let mut facets = FacetTable::default();
     for_each_paper(store, |paper| -> Result<(), IndexError> {
         let record = &paper.record;
         keyword.add(&Document {
@@ -107,7 +108,7 @@ pub async fn build_search_index(
         })?;
         ids.push(paper.id);
         papers.push((record.title.clone(), record.abstract_text.clone()));
-        facets.insert(paper.id, facets_of(record));
+        facets.insert(paper.id, &facets_of(record));
         Ok(())
     })
     .await?;
@@ -178,11 +179,10 @@ fn swap_in(staging: &Path, dir: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
-fn write_facets(path: &Path, facets: &HashMap<PaperId, PaperFacets>) -> std::io::Result<()> {
-    let rows: Vec<(i64, &PaperFacets)> = facets.iter().map(|(id, facets)| (id.0, facets)).collect();
+fn write_facets(path: &Path, facets: &FacetTable) -> std::io::Result<()> {
     let file = std::fs::File::create(path)?;
     let mut out = std::io::BufWriter::new(file);
-    serde_json::to_writer(&mut out, &rows)?;
+    facets.write_json(&mut out)?;
     out.into_inner()
         .map_err(|error| error.into_error())?
         .sync_all()
@@ -255,9 +255,9 @@ impl SearchIndex {
                 .iter()
                 .map(|(paper, _, encoded)| (paper.id, encoded.as_slice())),
         );
-        let mut facets = HashMap::clone(&self.facets);
+        let mut facets = FacetTable::clone(&self.facets);
         for (paper, _, _) in papers {
-            facets.insert(paper.id, facets_of(&paper.record));
+            facets.insert(paper.id, &facets_of(&paper.record));
         }
         Ok(SearchIndex {
             keyword: Arc::clone(&self.keyword),
@@ -345,12 +345,8 @@ impl SearchIndex {
         let sentences =
             SentenceIndex::open(&dir.join(SENTENCES_FILE), Some(&dir.join(SENTENCES_DELTA)))?;
         let file = std::fs::File::open(dir.join(FACETS_FILE))?;
-        let rows: Vec<(i64, PaperFacets)> =
-            serde_json::from_reader(std::io::BufReader::new(file)).map_err(std::io::Error::from)?;
-        let facets = rows
-            .into_iter()
-            .map(|(id, facets)| (PaperId(id), facets))
-            .collect();
+        let facets =
+            FacetTable::read_json(std::io::BufReader::new(file)).map_err(std::io::Error::from)?;
         Ok(SearchIndex {
             keyword: Arc::new(keyword),
             vectors,
@@ -369,7 +365,7 @@ pub struct IndexWriter {
     keyword: Bm25Builder,
     vectors: crate::vectors::BaseWriter,
     sentences: crate::sentences::SentenceWriter,
-    facets: HashMap<PaperId, PaperFacets>,
+    facets: FacetTable,
     ann_from: usize,
 }
 
@@ -397,7 +393,7 @@ impl IndexWriter {
                 &staging.join(SENTENCES_FILE),
                 count,
             )?,
-            facets: HashMap::with_capacity(count),
+            facets: FacetTable::default(),
             staging,
             ann_from: crate::vectors::ANN_FROM,
         })
@@ -420,7 +416,7 @@ impl IndexWriter {
         self.keyword.add(document)?;
         self.vectors.push(document.id.0, vector)?;
         self.sentences.push(document.id.0, sentences)?;
-        self.facets.insert(document.id, facets);
+        self.facets.insert(document.id, &facets);
         Ok(())
     }
 

@@ -11,6 +11,7 @@ pub mod bm25;
 pub mod compute;
 pub mod embedder;
 pub mod eval;
+mod facets;
 pub mod follow;
 pub mod fusion;
 pub mod highlight;
@@ -28,6 +29,7 @@ pub mod vectors;
 
 pub use compute::ComputePath;
 pub use embedder::{DIMENSIONS, EmbedError, Embedder, MAX_TOKENS, paper_text};
+pub use facets::FacetTable;
 pub use model::{ModelDir, ModelError};
 pub use searcher::{
     Filters, LiveSearcher, MAX_DEPTH, Mode, PaperFacets, Query, SearchError, SearchHit,

@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::bm25::Bm25Index;
 use crate::embedder::{EmbedError, Embedder};
+use crate::facets::{CompiledFilters, FacetTable};
 use crate::fusion::{WEIGHTS, Weights, fuse};
 use crate::query_cache::QueryCache;
 use crate::sentences::SentenceIndex;
@@ -263,7 +264,7 @@ pub struct SearchIndex {
     pub keyword: Arc<Bm25Index>,
     pub vectors: VectorIndex,
     pub sentences: SentenceIndex,
-    pub facets: Arc<HashMap<PaperId, PaperFacets>>,
+    pub facets: Arc<FacetTable>,
 }
 
 /// Searches an index.
@@ -467,7 +468,8 @@ impl Searcher {
         }
         Some(Admission {
             facets: Arc::clone(&self.index.facets),
-            filters: Arc::new(query.filters.clone()),
+            filters: (!query.filters.is_empty())
+                .then(|| Arc::new(self.index.facets.compile(&query.filters))),
             within: query.within.clone(),
             excluded: query.like,
         })
@@ -477,8 +479,9 @@ impl Searcher {
 /// Decides which papers a filtered query may return.
 #[derive(Debug, Clone)]
 struct Admission {
-    facets: Arc<HashMap<PaperId, PaperFacets>>,
-    filters: Arc<Filters>,
+    facets: Arc<FacetTable>,
+    /// `None` when the query has no date or category filter.
+    filters: Option<Arc<CompiledFilters>>,
     within: Option<Arc<HashSet<PaperId>>>,
     excluded: Option<PaperId>,
 }
@@ -490,11 +493,10 @@ impl Admission {
                 .within
                 .as_ref()
                 .is_none_or(|within| within.contains(&id))
-            && (self.filters.is_empty()
-                || self
-                    .facets
-                    .get(&id)
-                    .is_some_and(|facets| self.filters.admits(facets)))
+            && self
+                .filters
+                .as_ref()
+                .is_none_or(|filters| self.facets.admits(id, filters))
     }
 
     fn into_fn(self) -> impl Fn(PaperId) -> bool + Clone + Send + Sync + 'static {

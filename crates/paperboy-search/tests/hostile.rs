@@ -16,7 +16,7 @@ mod hostile;
 #[path = "../../paperboy-ingest/tests/support/alloc_meter.rs"]
 mod alloc_meter;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::str::FromStr;
 use std::sync::Arc;
 
@@ -28,7 +28,9 @@ use paperboy_search::bm25::{Bm25Index, Document};
 use paperboy_search::highlight::{Highlighter, mark};
 use paperboy_search::searcher::MAX_QUERY_BYTES;
 use paperboy_search::sentences::{SentenceIndex, split_sentences};
-use paperboy_search::{Mode, PaperFacets, Query, SearchError, SearchIndex, Searcher, VectorIndex};
+use paperboy_search::{
+    FacetTable, Mode, PaperFacets, Query, SearchError, SearchIndex, Searcher, VectorIndex,
+};
 use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::sample::select;
@@ -87,7 +89,7 @@ fn searcher() -> Searcher {
     )
     .unwrap();
     let day = |text: &str| parse_day(text).unwrap();
-    let facets: HashMap<PaperId, PaperFacets> = PAPERS
+    let facets: FacetTable = PAPERS
         .iter()
         .enumerate()
         .map(|(at, (_, _, category))| {

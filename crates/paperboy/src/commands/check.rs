@@ -129,9 +129,8 @@ pub(crate) async fn run(ctx: &Context, args: &CheckArgs) -> anyhow::Result<Outco
         }
         let mut extra: Vec<PaperId> = index
             .facets
-            .keys()
+            .ids()
             .filter(|id| !walked.ids.contains(&id.0))
-            .copied()
             .collect();
         extra.sort_unstable();
         findings.add_papers(
