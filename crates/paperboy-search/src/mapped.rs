@@ -32,6 +32,10 @@ impl Mapped {
         // it after that, so the bytes under this mapping never change while it lives (a
         // replaced file's inode lives on, unchanged, until the mapping is dropped).
         let map = unsafe { memmap2::Mmap::map(&file)? };
+        // Searches read rows here and there: no read-ahead around each one, which would
+        // fill memory (and, on a cold page cache, the disk queue) with rows nobody asked for.
+        // Only a hint; a kernel that refuses it reads ahead as usual.
+        map.advise(memmap2::Advice::Random).ok();
         Ok(Mapped {
             map,
             path: path.to_path_buf(),
