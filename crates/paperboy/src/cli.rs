@@ -609,7 +609,7 @@ pub(crate) struct BenchScaleArgs {
     #[arg(long, default_value_t = 100_000)]
     pub(crate) papers: usize,
     /// Real abstracts embedded to make the corpus's vectors from.
-    #[arg(long, default_value_t = 1_000)]
+    #[arg(long, default_value_t = 4_000)]
     pub(crate) seeds: usize,
     /// The public samples (arxiv-metadata-cs-2019, scifact).
     #[arg(long, default_value = "../shared/data")]
@@ -626,6 +626,10 @@ pub(crate) struct BenchScaleArgs {
     /// Keep the index built.
     #[arg(long)]
     pub(crate) keep: bool,
+    /// Measure the index a `--keep` run left in `--dir` (of `--papers` papers) instead of
+    /// building it again: for trying search settings (`--ef`) at a size that takes long to build.
+    #[arg(long, requires = "dir")]
+    pub(crate) reuse: bool,
     /// Build the graph from this many papers up instead of the default.
     #[arg(long)]
     pub(crate) ann_from: Option<usize>,

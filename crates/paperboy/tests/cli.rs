@@ -761,3 +761,50 @@ fn fetching_the_model_without_python_says_what_to_do() {
         "nothing half-written"
     );
 }
+
+#[test]
+fn bench_scale_measures_a_synthetic_corpus_with_its_graph_against_the_exact_scan() {
+    let data = tempfile::tempdir().unwrap();
+    let result = run(paperboy(data.path())
+        .env("PAPERBOY_MODEL_DIR", model_dir())
+        .args([
+            "bench", "scale", "--papers", "3000", "--seeds", "60", "--count", "20",
+        ])
+        .args(["--ann-from", "1000", "--json", "--data"])
+        .arg(shared(""))
+        .arg("--queries")
+        .arg(shared("scifact/beir/queries.jsonl")));
+    assert_eq!(result.status, 0, "{}", result.stderr);
+    let report: Value = serde_json::from_str(result.stdout.trim()).unwrap();
+    let number = |key: &str| {
+        report[key]
+            .as_f64()
+            .unwrap_or_else(|| panic!("no {key} in {report}"))
+    };
+    assert_eq!(number("papers"), 3000.0);
+    assert_eq!(report["ann"], true, "{report}");
+    for key in [
+        "build_s",
+        "disk_mb",
+        "hybrid_p50_ms",
+        "rss_mb",
+        "embed_p50_ms",
+    ] {
+        assert!(number(key) > 0.0, "{key} in {report}");
+    }
+    assert!(
+        number("hybrid_p99_ms") >= number("hybrid_p50_ms"),
+        "{report}"
+    );
+    assert!(number("hybrid_filtered_p99_ms") >= number("hybrid_filtered_p50_ms"));
+    // A graph of 3,000 vectors, searched at ef 200 and rescored exactly, finds nearly all of
+    // the exact top 100: a broken graph, filter or rescore would not.
+    for key in ["recall_at_10", "recall_at_100"] {
+        let recall = number(key);
+        assert!((0.95..=1.0).contains(&recall), "{key} {recall} in {report}");
+    }
+    // The serving phase ran in a child process that only served: its peak is not the build's.
+    assert!(number("rss_mb") > 0.0 && number("rss_anon_mb") > 0.0);
+    // Built in the data folder and removed afterwards (no --keep).
+    assert!(!data.path().join("bench-scale").exists());
+}
