@@ -648,7 +648,7 @@ fn compare_libraries(
             scored.into_iter().take(100).map(|(_, row)| row).collect()
         })
         .collect();
-    let measure = |search: &dyn Fn(&[f32], usize) -> Vec<usize>| {
+    let measure = |search: &TopRows<'_>| {
         let mut timings = Vec::with_capacity(queries.len());
         let (mut at_10, mut at_100) = (0.0, 0.0);
         for (query, exact) in queries.iter().zip(&exact) {
@@ -694,14 +694,16 @@ fn compare_libraries(
     Ok(report)
 }
 
+/// A graph's top `k` rows for a query.
+type TopRows<'a> = dyn Fn(&[f32], usize) -> Vec<usize> + 'a;
+/// Measures a graph's search: its median time, recall@10 and recall@100.
+type Measure<'a> = dyn Fn(&TopRows<'_>) -> (f64, f64, f64) + 'a;
+
 /// The pure-Rust `hnsw_rs` on the same vectors, with the same M, ef_construction and ef: a row
 /// of the comparison. Behind a cargo feature, so that a build that does not compare does not
 /// compile it.
 #[cfg(feature = "compare-hnsw-rs")]
-fn compare_hnsw_rs(
-    vectors: &[Vec<f32>],
-    measure: &dyn Fn(&dyn Fn(&[f32], usize) -> Vec<usize>) -> (f64, f64, f64),
-) -> String {
+fn compare_hnsw_rs(vectors: &[Vec<f32>], measure: &Measure<'_>) -> String {
     use hnsw_rs::prelude::{DistDot, Hnsw};
 
     let started = Instant::now();
@@ -727,10 +729,7 @@ fn compare_hnsw_rs(
 }
 
 #[cfg(not(feature = "compare-hnsw-rs"))]
-fn compare_hnsw_rs(
-    _: &[Vec<f32>],
-    _: &dyn Fn(&dyn Fn(&[f32], usize) -> Vec<usize>) -> (f64, f64, f64),
-) -> String {
+fn compare_hnsw_rs(_: &[Vec<f32>], _: &Measure<'_>) -> String {
     "hnsw_rs f32: not compiled in (cargo build --release -p paperboy --features \
      compare-hnsw-rs)\n"
         .to_owned()
