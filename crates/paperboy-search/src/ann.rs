@@ -34,7 +34,7 @@ pub const EXPANSION_SEARCH: usize = 1_200;
 /// How the graph stores its vectors: half-precision floats. One byte per value (`I8`, half the
 /// size) was measured too: usearch rounds each value at a fixed scale of 1/127, too coarse for
 /// 384 values of about 0.05 each, and its recall@10 before the exact rescore falls from 1.00
-/// to 0.93 (docs/benchmarks.md, "Scale").
+/// to 0.92 (docs/benchmarks.md, "Scale").
 pub const STORAGE: ScalarKind = ScalarKind::F16;
 
 /// A graph mapped from its file.
