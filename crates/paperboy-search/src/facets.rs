@@ -122,8 +122,13 @@ impl FacetTable {
 
     /// `id`'s facets, as they were given.
     pub fn get(&self, id: PaperId) -> Option<PaperFacets> {
-        let (days, codes) = self.row(*self.rows.get(&id)?);
-        Some(PaperFacets {
+        Some(self.facets_at(*self.rows.get(&id)?))
+    }
+
+    /// The facets of `row`, unpacked.
+    fn facets_at(&self, row: u32) -> PaperFacets {
+        let (days, codes) = self.row(row);
+        PaperFacets {
             dates: days
                 .iter()
                 .filter_map(|day| NaiveDate::from_num_days_from_ce_opt(*day))
@@ -132,7 +137,7 @@ impl FacetTable {
                 .iter()
                 .map(|code| self.names[*code as usize].clone())
                 .collect(),
-        })
+        }
     }
 
     fn row(&self, row: u32) -> (&[i32], &[u32]) {
@@ -202,18 +207,7 @@ impl FacetTable {
         let mut serializer = serde_json::Serializer::new(out);
         let mut list = serde::Serializer::serialize_seq(&mut serializer, Some(self.len()))?;
         for (id, row) in &self.rows {
-            let (days, codes) = self.row(*row);
-            let facets = PaperFacets {
-                dates: days
-                    .iter()
-                    .filter_map(|day| NaiveDate::from_num_days_from_ce_opt(*day))
-                    .collect(),
-                categories: codes
-                    .iter()
-                    .map(|code| self.names[*code as usize].clone())
-                    .collect(),
-            };
-            list.serialize_element(&(id.0, facets))?;
+            list.serialize_element(&(id.0, self.facets_at(*row)))?;
         }
         list.end()
     }
