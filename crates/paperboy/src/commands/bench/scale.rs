@@ -33,7 +33,7 @@ use anyhow::{Context as _, bail};
 use chrono::NaiveDate;
 use paperboy_core::{Category, PaperId};
 use paperboy_search::ann_bench::{
-    CONNECTIVITY, EXPANSION_ADD, EXPANSION_SEARCH, ScalarKind, build_in_memory,
+    CONNECTIVITY, EXPANSION_ADD, EXPANSION_SEARCH, ScalarKind, build_in_memory, codes,
 };
 use paperboy_search::bm25::Document;
 use paperboy_search::indexing::IndexWriter;
@@ -346,7 +346,7 @@ fn serving_report(serving: &serde_json::Map<String, serde_json::Value>, queries:
         "Serving (a fresh process): opened in {:.2} s; {queries} queries (SciFact claims), one at \
          a time:\n{}\n{}\n{}\n{}\nthe query embedding alone: p50 {:.2} ms\n\
          Peak RSS while serving (opening, the model, the queries): {:.0} MB; at the end {:.0} MB \
-         of heap and {:.0} MB of mapped files.",
+         of heap and {:.0} MB of mapped files ({}).",
         number("open_s"),
         line("hybrid (query embedding included)", "hybrid"),
         line(
@@ -359,6 +359,17 @@ fn serving_report(serving: &serde_json::Map<String, serde_json::Value>, queries:
         number("rss_mb"),
         number("rss_anon_mb"),
         number("rss_file_mb"),
+        serving
+            .get("rss_by_file_mb")
+            .and_then(serde_json::Value::as_object)
+            .map(|by_file| {
+                by_file
+                    .iter()
+                    .map(|(name, mb)| format!("{name} {mb} MB"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            })
+            .unwrap_or_default(),
     )
 }
 
@@ -421,6 +432,11 @@ fn serve(
     // kernel may drop under pressure and read again).
     json.insert("rss_anon_mb".into(), round(memory_mb("RssAnon:")).into());
     json.insert("rss_file_mb".into(), round(memory_mb("RssFile:")).into());
+    let by_file = resident_by_file()
+        .into_iter()
+        .map(|(name, mb)| (name, round(mb).into()))
+        .collect();
+    json.insert("rss_by_file_mb".into(), serde_json::Value::Object(by_file));
     Ok(json)
 }
 
@@ -684,17 +700,30 @@ fn compare_libraries(
          {EXPANSION_ADD}, ef {EXPANSION_SEARCH}, top 100 without the exact rescore:\n\
          library                build s   MB    p50 ms  recall@10  recall@100\n"
     );
-    for (name, kind) in [
-        ("usearch i8", ScalarKind::I8),
-        ("usearch f16", ScalarKind::F16),
+    let row_codes = codes(&flat);
+    // The graph as served (codes at each row's scale), then usearch rounding floats itself,
+    // then half-precision floats.
+    for (name, kind, scaled) in [
+        ("usearch i8 (ours)", ScalarKind::I8, true),
+        ("usearch i8 (its)", ScalarKind::I8, false),
+        ("usearch f16", ScalarKind::F16, false),
     ] {
         let started = Instant::now();
-        let index = build_in_memory(&ids, &flat, kind).map_err(anyhow::Error::msg)?;
+        let index = if scaled {
+            build_in_memory(&ids, &row_codes, kind)
+        } else {
+            build_in_memory(&ids, &flat, kind)
+        }
+        .map_err(anyhow::Error::msg)?;
         let build_s = started.elapsed().as_secs_f64();
         index.change_expansion_search(EXPANSION_SEARCH);
         let (p50, at_10, at_100) = measure(&|query, k| {
-            index
-                .search(query, k)
+            let found = if scaled {
+                index.search(&codes(query), k)
+            } else {
+                index.search(query, k)
+            };
+            found
                 .map(|found| found.keys.into_iter().map(|key| key as usize).collect())
                 .unwrap_or_default()
         });
@@ -827,6 +856,51 @@ fn memory_mb(field: &str) -> f64 {
                 })
         })
         .map_or(0.0, |kb| kb / 1024.0)
+}
+
+/// Resident MB of each mapped file of the index, largest first, from `/proc/self/smaps`: the
+/// keyword index's segment files grouped by kind (`*.idx`, `*.pos`, …), the others by name.
+fn resident_by_file() -> Vec<(String, f64)> {
+    let mut by_file: std::collections::BTreeMap<String, f64> = Default::default();
+    let smaps = std::fs::read_to_string("/proc/self/smaps").unwrap_or_default();
+    let mut file: Option<String> = None;
+    for line in smaps.lines() {
+        if let Some(kb) = line.strip_prefix("Rss:") {
+            let kb: f64 = kb
+                .trim()
+                .trim_end_matches("kB")
+                .trim()
+                .parse()
+                .unwrap_or(0.0);
+            if let Some(name) = &file {
+                *by_file.entry(name.clone()).or_default() += kb / 1024.0;
+            }
+        } else if line.split_whitespace().next().is_some_and(|first| {
+            first.contains('-') && first.chars().all(|c| c.is_ascii_hexdigit() || c == '-')
+        }) {
+            // A mapping's first line: range, permissions, offset, device, inode, path.
+            file = line
+                .split_whitespace()
+                .nth(5)
+                .filter(|path| path.starts_with('/'))
+                .map(|path| {
+                    let name = Path::new(path).file_name().unwrap_or_default();
+                    let name = name.to_string_lossy();
+                    match name.split_once('.') {
+                        Some((stem, kind))
+                            if stem.len() == 32 && stem.chars().all(|c| c.is_ascii_hexdigit()) =>
+                        {
+                            format!("*.{kind}")
+                        }
+                        _ => name.into_owned(),
+                    }
+                });
+        }
+    }
+    let mut by_file: Vec<(String, f64)> =
+        by_file.into_iter().filter(|(_, mb)| *mb >= 1.0).collect();
+    by_file.sort_by(|a, b| b.1.total_cmp(&a.1));
+    by_file
 }
 
 /// Bytes of every file under `dir`.
