@@ -1,41 +1,46 @@
 //! The approximate vector index: an HNSW graph over a base file's vectors, from usearch.
 //!
 //! Why usearch (docs/search.md, "Approximate search", has the side-by-side measurements): it
-//! stores vectors at half precision, so the graph of a million papers is about 0.9 GB instead
-//! of 1.6; it maps a saved graph (`view`) instead of loading it, so opening costs no
+//! stores vectors at one byte per value, so the graph of a million papers is about 0.5 GB
+//! instead of 1.6; it maps a saved graph (`view`) instead of loading it, so opening costs no
 //! read of the file; it filters inside the walk (a predicate on the key), which is how date
 //! and category filters still fill a page; and it adds and removes vectors in a loaded graph,
 //! which is how a compaction updates the graph instead of building it again. The pure-Rust
 //! `hnsw_rs`, measured beside it, builds and searches slower at the same recall and keeps its
 //! graph in memory.
 //!
-//! Keys are paper ids. The metric is the cosine, which usearch computes on its one-byte copies
-//! (normalising them: rounding leaves them slightly off unit length); the graph only proposes
-//! candidates, which [`crate::vectors`] rescores with the exact vectors.
+//! Keys are paper ids. The graph holds each paper's codes from [`crate::vectors`] (its values
+//! rounded to bytes at the paper's own scale, the largest magnitude at 127) and is searched with
+//! the query's codes; the metric is the cosine, which no scale changes. The graph only
+//! proposes candidates, which [`crate::vectors`] rescores with the exact vectors.
 
 use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
-use usearch::{Index, IndexOptions, MetricKind, ScalarKind};
+use usearch::{Index, IndexOptions, MetricKind, ScalarKind, VectorType};
 
 use crate::embedder::DIMENSIONS;
 use crate::mapped::temporary_beside;
 
-/// Edges per node (HNSW's `M`).
-pub const CONNECTIVITY: usize = 16;
-/// Candidates kept while inserting (`ef_construction`).
-pub const EXPANSION_ADD: usize = 128;
-/// Candidates kept while searching (`ef`); a search asking for more keeps that many. Measured
-/// with `paperboy bench scale` on a million papers (docs/benchmarks.md, "Scale"): ef 200 finds
-/// 0.90 of the exact top 10, 400 0.957, 800 0.973, 1,200 0.987 (and 0.986 of the top 100) in
-/// 4.5 ms; at 200,000 papers ef 200 already finds 0.984. One setting for every size, the
+/// Edges per node (HNSW's `M`), and candidates kept while inserting (`ef_construction`). At a
+/// million papers M 16 / 128 found 0.963 of the exact top 10 at ef 1,200 with one-byte
+/// storage (0.970 with f16), M 24 / 200 finds 0.995 at the same ef, for a graph 12% larger
+/// and a build of about 4 minutes (docs/benchmarks.md, "Scale").
+pub const CONNECTIVITY: usize = 24;
+pub const EXPANSION_ADD: usize = 200;
+/// Candidates kept while searching (`ef`); a search asking for more keeps that many. Swept with
+/// `paperboy bench scale` on a million papers: ef 800 finds 0.979 of the exact top 10, 1,200
+/// 0.995 (and 0.995 of the top 100) in 3.7 ms, 1,600 0.9997. One setting for every size, the
 /// largest's: a smaller graph only finds more with it.
 pub const EXPANSION_SEARCH: usize = 1_200;
-/// How the graph stores its vectors: half-precision floats. One byte per value (`I8`, half the
-/// size) was measured too: usearch rounds each value at a fixed scale of 1/127, too coarse for
-/// 384 values of about 0.05 each, and its recall@10 before the exact rescore falls from 1.00
-/// to 0.92 (docs/benchmarks.md, "Scale").
-pub const STORAGE: ScalarKind = ScalarKind::F16;
+/// How the graph stores its vectors: one byte per value, the codes of [`crate::vectors`].
+/// Given floats, usearch would round them itself at a scale of 1/127 of the vector's length,
+/// too coarse for 384 values of about 0.05 each (recall@10 before the exact rescore 0.92 at
+/// 100,000 papers); at each paper's own scale the graph finds 0.992 (f16: 0.9997), and the
+/// exact rescore of its shortlist makes up the difference, at 58% of f16's size at equal M
+/// (docs/benchmarks.md, "Scale"). A graph saved with another kind (an earlier version's f16)
+/// is read as it is: usearch takes the kind from the file and converts the codes it is given.
+pub const STORAGE: ScalarKind = ScalarKind::I8;
 
 /// A graph mapped from its file.
 pub(crate) struct Ann {
@@ -69,11 +74,11 @@ pub fn options(quantization: ScalarKind) -> IndexOptions {
     }
 }
 
-/// A new graph in memory holding `ids` with their `vectors` (row after row), added by every
-/// core at once.
-pub fn build_in_memory(
+/// A new graph in memory holding `ids` with their `vectors` (row after row, floats or codes),
+/// added by every core at once.
+pub fn build_in_memory<T: VectorType + Sync>(
     ids: &[i64],
-    vectors: &[f32],
+    vectors: &[T],
     quantization: ScalarKind,
 ) -> Result<Index, String> {
     let index = Index::new(&options(quantization)).map_err(|error| error.to_string())?;
@@ -84,7 +89,7 @@ pub fn build_in_memory(
     Ok(index)
 }
 
-fn add_all(index: &Index, ids: &[i64], vectors: &[f32]) -> Result<(), String> {
+fn add_all<T: VectorType + Sync>(index: &Index, ids: &[i64], vectors: &[T]) -> Result<(), String> {
     ids.par_iter()
         .zip(vectors.par_chunks_exact(DIMENSIONS))
         .try_for_each(|(id, vector)| index.add(*id as u64, vector))
@@ -101,9 +106,9 @@ fn save_replacing(index: &Index, path: &Path) -> std::io::Result<()> {
 }
 
 impl Ann {
-    /// Builds the graph of `ids` with their `vectors` and saves it at `path`.
-    pub(crate) fn build(path: &Path, ids: &[i64], vectors: &[f32]) -> std::io::Result<()> {
-        let index = build_in_memory(ids, vectors, STORAGE).map_err(|e| failed(path, e))?;
+    /// Builds the graph of `ids` with their `codes` and saves it at `path`.
+    pub(crate) fn build(path: &Path, ids: &[i64], codes: &[i8]) -> std::io::Result<()> {
+        let index = build_in_memory(ids, codes, STORAGE).map_err(|e| failed(path, e))?;
         save_replacing(&index, path)
     }
 
@@ -130,10 +135,11 @@ impl Ann {
         self.index.change_expansion_search(expansion);
     }
 
-    /// The ids of up to `count` papers nearest `query` that `keep` admits.
+    /// The ids of up to `count` papers nearest the query whose codes are `query` that `keep`
+    /// admits.
     pub(crate) fn search(
         &self,
-        query: &[f32],
+        query: &[i8],
         count: usize,
         keep: &dyn Fn(i64) -> bool,
     ) -> Vec<i64> {
@@ -148,13 +154,13 @@ impl Ann {
     }
 
     /// Writes at `path` this graph with the papers in `removed` taken out and `ids` (with
-    /// their `vectors`) added: a compaction's graph, without building it again.
+    /// their `codes`) added: a compaction's graph, without building it again.
     pub(crate) fn updated(
         &self,
         path: &Path,
         removed: &[i64],
         ids: &[i64],
-        vectors: &[f32],
+        codes: &[i8],
     ) -> std::io::Result<()> {
         let index = Index::new(&options(STORAGE)).map_err(|error| failed(path, error))?;
         index
@@ -168,7 +174,7 @@ impl Ann {
                 .remove(*id as u64)
                 .map_err(|error| failed(path, error))?;
         }
-        add_all(&index, ids, vectors).map_err(|error| failed(path, error))?;
+        add_all(&index, ids, codes).map_err(|error| failed(path, error))?;
         save_replacing(&index, path)
     }
 }

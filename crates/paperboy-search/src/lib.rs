@@ -41,4 +41,14 @@ pub use vectors::{ANN_FROM, Hit, VectorIndex};
 pub mod ann_bench {
     pub use crate::ann::{CONNECTIVITY, EXPANSION_ADD, EXPANSION_SEARCH, build_in_memory};
     pub use usearch::ScalarKind;
+
+    /// `vectors` (row after row) as the graph stores them: each row's values rounded to bytes
+    /// at its own scale.
+    pub fn codes(vectors: &[f32]) -> Vec<i8> {
+        let mut codes = Vec::with_capacity(vectors.len());
+        for vector in vectors.chunks_exact(crate::embedder::DIMENSIONS) {
+            crate::vectors::quantise(vector, &mut codes);
+        }
+        codes
+    }
 }

@@ -407,9 +407,7 @@ impl Searcher {
         depth: usize,
         keep: Option<&Admission>,
     ) -> Result<(Vec<f32>, Ranking), SearchError> {
-        let stored = query
-            .like
-            .and_then(|id| self.index.vectors.vector_of(id).map(<[f32]>::to_vec));
+        let stored = query.like.and_then(|id| self.index.vectors.vector_of(id));
         let vector = match stored {
             Some(vector) => vector,
             None => {
@@ -442,7 +440,7 @@ impl Searcher {
             if !present.contains(id)
                 && let Some(other) = self.index.vectors.vector_of(*id)
             {
-                candidates.semantic.push((*id, dot(vector, other)));
+                candidates.semantic.push((*id, dot(vector, &other)));
             }
         }
         candidates

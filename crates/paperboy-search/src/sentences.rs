@@ -13,6 +13,7 @@
 //! candidates' order barely moves). Each paper's sentences are encoded as one blob, which is
 //! both what the store keeps under the paper's content hash and what the index file holds.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::io::{BufWriter, Seek, SeekFrom, Write};
 use std::os::unix::fs::FileExt;
@@ -189,8 +190,26 @@ impl SentenceBase {
         &self.file.bytes()[from + starts[row] as usize..from + starts[row + 1] as usize]
     }
 
-    fn blob_of(&self, id: i64) -> Option<&[u8]> {
-        Some(self.blob(self.ids().binary_search(&id).ok()?))
+    fn row_of(&self, id: i64) -> Option<usize> {
+        self.ids().binary_search(&id).ok()
+    }
+
+    /// How many sentences the paper in `row` has.
+    fn sentences_in(&self, row: usize) -> usize {
+        self.try_sections().map_or(0, |(_, starts)| {
+            (starts[row + 1] - starts[row]) as usize / ENCODED_SENTENCE
+        })
+    }
+
+    /// The encoded sentences of the paper in `row`, read from the file rather than through the
+    /// mapping ([`crate::mapped`] says why).
+    fn read_blob(&self, row: usize) -> std::io::Result<Vec<u8>> {
+        let (_, starts) = self.try_sections()?;
+        let (from, to) = (starts[row] as usize, starts[row + 1] as usize);
+        let mut blob = vec![0; to - from];
+        self.file
+            .read_exact_at(&mut blob, layout(self.count).2 + from)?;
+        Ok(blob)
     }
 }
 
@@ -207,9 +226,11 @@ impl SentenceIndex {
         match delta.insert(id.0, encoded.to_vec()) {
             Some(old) => self.delta_sentences -= old.len() / ENCODED_SENTENCE,
             None => {
-                if let Some(blob) = self.base.as_ref().and_then(|base| base.blob_of(id.0)) {
+                if let Some(base) = &self.base
+                    && let Some(row) = base.row_of(id.0)
+                {
                     self.shadowed += 1;
-                    self.shadowed_sentences += blob.len() / ENCODED_SENTENCE;
+                    self.shadowed_sentences += base.sentences_in(row);
                 }
             }
         }
@@ -250,10 +271,16 @@ impl SentenceIndex {
         PreparedQuery { scale, codes }
     }
 
-    fn blob_of(&self, id: PaperId) -> Option<&[u8]> {
+    fn blob_of(&self, id: PaperId) -> Option<Cow<'_, [u8]>> {
         match self.delta.get(&id.0) {
-            Some(blob) => Some(blob),
-            None => self.base.as_ref()?.blob_of(id.0),
+            Some(blob) => Some(Cow::Borrowed(blob)),
+            None => {
+                let base = self.base.as_ref()?;
+                base.read_blob(base.row_of(id.0)?)
+                    .inspect_err(|error| tracing::warn!(%error, "cannot read a paper's sentences"))
+                    .ok()
+                    .map(Cow::Owned)
+            }
         }
     }
 

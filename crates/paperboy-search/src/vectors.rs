@@ -10,7 +10,7 @@
 //! **Search.** Below [`ANN_FROM`] papers a search scans a copy of the vectors quantised to one
 //! byte per value, split over the cores, and rescores a shortlist longer than the page with the
 //! exact vectors (46k papers: under 2 ms). From [`ANN_FROM`] papers up the base also has an
-//! HNSW graph (usearch, f16 storage, [`crate::ann`]) built when the base is written and
+//! HNSW graph (usearch, holding the one-byte codes, [`crate::ann`]) built when the base is written and
 //! updated, not rebuilt, when it is compacted; the shortlist then comes from the graph, with
 //! the filters applied inside its walk, and is rescored exactly the same way. A filter so
 //! narrow that the walk cannot fill the shortlist falls back to the exact scan over the papers
@@ -247,6 +247,16 @@ impl Base {
     fn row_of(&self, id: i64) -> Option<usize> {
         self.rows().ids.binary_search(&id).ok()
     }
+
+    /// The vector of `row`, read from the file rather than through the mapping
+    /// ([`crate::mapped`] says why).
+    fn read_row(&self, row: usize) -> std::io::Result<Vec<f32>> {
+        let mut vector = vec![0f32; DIMENSIONS];
+        let at = Layout::of(self.count).vectors + row * DIMENSIONS * 4;
+        self.file
+            .read_exact_at(bytemuck::cast_slice_mut(&mut vector), at)?;
+        Ok(vector)
+    }
 }
 
 /// The graph file of the base at `path` with `generation`.
@@ -336,13 +346,25 @@ impl VectorIndex {
         }
     }
 
-    /// The embedding of a paper in the index.
-    pub fn vector_of(&self, id: PaperId) -> Option<&[f32]> {
+    /// Whether the paper is in the index.
+    pub fn contains(&self, id: PaperId) -> bool {
+        self.delta.rows.contains_key(&id.0)
+            || self
+                .base
+                .as_ref()
+                .is_some_and(|base| base.row_of(id.0).is_some())
+    }
+
+    /// The embedding of a paper in the index (`None` too if its row cannot be read, which is
+    /// logged).
+    pub fn vector_of(&self, id: PaperId) -> Option<Vec<f32>> {
         if let Some(&row) = self.delta.rows.get(&id.0) {
-            return Some(self.delta.rows().row(row));
+            return Some(self.delta.rows().row(row).to_vec());
         }
         let base = self.base.as_ref()?;
-        Some(base.rows().row(base.row_of(id.0)?))
+        base.read_row(base.row_of(id.0)?)
+            .inspect_err(|error| tracing::warn!(%error, "cannot read a paper's vector"))
+            .ok()
     }
 
     /// Every paper's id (base and delta), in no particular order.
@@ -394,9 +416,9 @@ impl VectorIndex {
         let shortlist = limit.saturating_mul(SHORTLIST_FACTOR) + SHORTLIST_EXTRA;
         let delta = self.delta.rows();
         let mut hits = rescored(
-            query,
-            delta,
+            delta.ids,
             scan(delta, &query_codes, shortlist, &|id| keep(PaperId(id))),
+            |row| Some(dot(query, delta.row(row))),
         );
         if let Some(base) = &self.base {
             let rows = base.rows();
@@ -404,7 +426,7 @@ impl VectorIndex {
             let from_graph = match &base.ann {
                 Some(ann) if graph && limit <= ANN_MAX_LIMIT => {
                     let found: Vec<usize> = ann
-                        .search(query, shortlist, &admitted)
+                        .search(&query_codes, shortlist, &admitted)
                         .into_iter()
                         .filter_map(|id| base.row_of(id))
                         .collect();
@@ -417,7 +439,12 @@ impl VectorIndex {
                 Some(found) => found,
                 None => scan(rows, &query_codes, shortlist, &admitted),
             };
-            hits.extend(rescored(query, rows, candidates));
+            hits.extend(rescored(rows.ids, candidates, |row| {
+                base.read_row(row)
+                    .inspect_err(|error| tracing::warn!(%error, "cannot read a paper's vector"))
+                    .ok()
+                    .map(|vector| dot(query, &vector))
+            }));
         }
         hits.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.id.cmp(&b.id)));
         hits.truncate(limit);
@@ -452,7 +479,7 @@ impl VectorIndex {
                     )
                 })
                 .collect();
-            rescored(query, rows, found)
+            rescored(rows.ids, found, |row| Some(dot(query, rows.row(row))))
         };
         let mut hits = exact(delta, &|_| true);
         if let Some(base) = &self.base {
@@ -523,7 +550,7 @@ impl VectorIndex {
                 })
                 .collect();
             // The new graph goes first: a base file never names a graph not yet written.
-            old.updated(&graph, &shadowed, delta.ids, delta.vectors)?;
+            old.updated(&graph, &shadowed, delta.ids, delta.codes)?;
         }
         writer.finish()?;
         // The graph the old base file named is no longer read (a mapping of it lives on
@@ -579,7 +606,7 @@ impl VectorIndex {
         if graph.exists() {
             base.ann = Some(Ann::view(&graph, base.count)?);
         } else if base.count >= ann_from {
-            Ann::build(&graph, base.rows().ids, base.rows().vectors)?;
+            Ann::build(&graph, base.rows().ids, base.rows().codes)?;
             base.ann = Some(Ann::view(&graph, base.count)?);
         }
         let mut index = VectorIndex {
@@ -615,14 +642,16 @@ impl VectorIndex {
     }
 }
 
-/// Rows scored with their exact vectors, best first; equal scores by id, so results are
-/// deterministic.
-fn rescored(query: &[f32], rows: Rows<'_>, found: Vec<usize>) -> Vec<Hit> {
+/// Rows with their exact scores (`score` computes a row's from its exact vector), best first;
+/// equal scores by id, so results are deterministic. A row that cannot be read is left out.
+fn rescored(ids: &[i64], found: Vec<usize>, score: impl Fn(usize) -> Option<f32>) -> Vec<Hit> {
     let mut hits: Vec<Hit> = found
         .into_iter()
-        .map(|row| Hit {
-            id: PaperId(rows.ids[row]),
-            score: dot(query, rows.row(row)),
+        .filter_map(|row| {
+            Some(Hit {
+                id: PaperId(ids[row]),
+                score: score(row)?,
+            })
         })
         .collect();
     hits.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.id.cmp(&b.id)));

@@ -90,7 +90,7 @@ async fn papers_embedded_before_sentences_get_only_their_sentences() {
         .id;
     assert_eq!(
         index.vectors.vector_of(first_id),
-        Some(marked.as_slice()),
+        Some(marked),
         "the stored vector was used, not computed again"
     );
     // Titles and sentences: 1 + 3, 1 + 2, 1 + 2.

@@ -400,14 +400,7 @@ pub(crate) async fn paper(
 }
 
 async fn similar_cards(state: &AppState, paper: &Paper) -> Result<Vec<Card>, PageError> {
-    if state
-        .searcher
-        .current()
-        .index()
-        .vectors
-        .vector_of(paper.id)
-        .is_none()
-    {
+    if !state.searcher.current().index().vectors.contains(paper.id) {
         return Ok(Vec::new()); // added since the last indexing
     }
     let query = Query::like_paper(

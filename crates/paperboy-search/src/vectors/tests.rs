@@ -89,7 +89,7 @@ fn finds_the_exact_top_hits_in_order() {
     let mut brute: Vec<(f32, PaperId)> = (1..=500)
         .map(|n| {
             (
-                dot(&query, index.vector_of(PaperId(n)).unwrap()),
+                dot(&query, &index.vector_of(PaperId(n)).unwrap()),
                 PaperId(n),
             )
         })
@@ -196,7 +196,7 @@ fn a_delta_shadows_the_base_until_it_is_compacted() {
     assert_eq!(base.len(), 300, "the index it came from is unchanged");
     let check = |index: &VectorIndex| {
         assert_eq!(index.len(), 301);
-        assert_eq!(index.vector_of(PaperId(5)), Some(unit(199).as_slice()));
+        assert_eq!(index.vector_of(PaperId(5)), Some(unit(199)));
         let near_200 = index.search(&unit(199), 2, |_| true);
         let ids: HashSet<PaperId> = near_200.iter().map(|hit| hit.id).collect();
         assert_eq!(ids, HashSet::from([PaperId(5), PaperId(200)]));
@@ -259,7 +259,7 @@ fn the_graph_is_used_from_the_threshold_up_and_keeps_recall() {
         at_10 += recall(&hits, &index.search_exact(query, 10));
         let scored_exactly = hits
             .iter()
-            .all(|hit| hit.score == dot(query, index.vector_of(hit.id).unwrap()));
+            .all(|hit| hit.score == dot(query, &index.vector_of(hit.id).unwrap()));
         assert!(scored_exactly);
     }
     let count = queries.len() as f64;
@@ -351,4 +351,42 @@ fn changes_reach_a_graph_search_and_a_compaction_updates_the_graph() {
     // A graph missing beside its base (a crash, or deleted) is built again on opening.
     std::fs::remove_file(ann_path(&path, 1)).unwrap();
     check(&VectorIndex::open_building(&path, None, 1_000).unwrap());
+}
+
+/// A graph an earlier version wrote with half-precision floats is searched with the query's
+/// codes and updated with the delta's codes as it is: usearch converts them to the file's kind.
+#[test]
+fn an_earlier_versions_f16_graph_is_searched_and_compacted() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v.bin");
+    let (vectors, queries) = clustered(2_000, 20);
+    let mut memory = VectorIndex::with_capacity(vectors.len()).with_ann_from(1_000);
+    for (n, vector) in vectors.iter().enumerate() {
+        memory.push(PaperId(n as i64 + 1), vector);
+    }
+    drop(memory.save(&path).unwrap());
+    let ids: Vec<i64> = (1..=vectors.len() as i64).collect();
+    let flat: Vec<f32> = vectors.iter().flatten().copied().collect();
+    let f16 = crate::ann::build_in_memory(&ids, &flat, usearch::ScalarKind::F16).unwrap();
+    std::fs::remove_file(ann_path(&path, 0)).unwrap();
+    f16.save(&ann_path(&path, 0).to_string_lossy()).unwrap();
+
+    let index = VectorIndex::open(&path, None).unwrap();
+    assert!(index.has_ann());
+    let mut at_10 = 0.0;
+    for query in &queries {
+        at_10 += recall(
+            &index.search(query, 10, |_| true),
+            &index.search_exact(query, 10),
+        );
+    }
+    assert!(at_10 / queries.len() as f64 >= 0.98, "recall@10 {at_10}");
+    let compacted = index
+        .with_papers([(PaperId(9_000), queries[0].as_slice())])
+        .save(&path)
+        .unwrap();
+    assert_eq!(
+        compacted.search(&queries[0], 1, |_| true)[0].id,
+        PaperId(9_000)
+    );
 }

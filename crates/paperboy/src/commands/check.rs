@@ -249,7 +249,7 @@ async fn walk_papers(
             if let Some(index) = index {
                 match index.vectors.vector_of(paper.id) {
                     None => not_indexed.push(paper.id),
-                    Some(indexed) if max_difference(indexed, vector) > 1e-4 => {
+                    Some(indexed) if max_difference(&indexed, vector) > 1e-4 => {
                         index_differs.push(paper.id);
                     }
                     Some(_) => {}

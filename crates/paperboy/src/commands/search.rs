@@ -77,7 +77,7 @@ pub(crate) async fn similar(ctx: &Context, args: &SimilarArgs) -> anyhow::Result
     let query = args.results.apply(query.mode(args.mode.into()));
     let searcher = ctx.searcher(query.needs_embedding()).await?;
     if let Some(like) = query.like()
-        && searcher.index().vectors.vector_of(like).is_none()
+        && !searcher.index().vectors.contains(like)
     {
         bail!(
             "{} was added after the last reindex: run `paperboy reindex` to include it",
