@@ -39,7 +39,9 @@ pub use vectors::{ANN_FROM, Hit, VectorIndex};
 
 /// The approximate-search libraries, for `paperboy bench scale` to measure side by side.
 pub mod ann_bench {
-    pub use crate::ann::{CONNECTIVITY, EXPANSION_ADD, EXPANSION_SEARCH, build_in_memory};
+    pub use crate::ann::{
+        CONNECTIVITY, EXPANSION_ADD, EXPANSION_SEARCH, build_in_memory, expansion_for,
+    };
     pub use usearch::ScalarKind;
 
     /// `vectors` (row after row) as the graph stores them: each row's values rounded to bytes

@@ -34,6 +34,7 @@ use chrono::NaiveDate;
 use paperboy_core::{Category, PaperId};
 use paperboy_search::ann_bench::{
     CONNECTIVITY, EXPANSION_ADD, EXPANSION_SEARCH, ScalarKind, build_in_memory, codes,
+    expansion_for,
 };
 use paperboy_search::bm25::Document;
 use paperboy_search::indexing::IndexWriter;
@@ -192,7 +193,7 @@ fn run(
     ));
     let mut expansions = args.expansions.clone();
     if expansions.is_empty() {
-        expansions.push(EXPANSION_SEARCH);
+        expansions.push(expansion_for(args.papers));
     }
     for &expansion in &expansions {
         vectors.set_ann_expansion(expansion);
@@ -206,7 +207,7 @@ fn run(
                 "quantised scan"
             },
         ));
-        if expansion == *expansions.last().unwrap_or(&EXPANSION_SEARCH) {
+        if Some(&expansion) == expansions.last() {
             json.insert("ann".into(), vectors.has_ann().into());
             json.insert("ann_expansion".into(), expansion.into());
             json.insert("recall_at_10".into(), round4(at_10).into());
