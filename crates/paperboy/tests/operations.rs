@@ -239,8 +239,16 @@ async fn a_backup_taken_under_a_write_load_restores_every_row_and_old_links_keep
     let acknowledged = Arc::new(Acknowledged::default());
     let stop = Arc::new(AtomicBool::new(false));
     let load = {
+        // Its own client, whose idle connections are dropped well before the server's 20 s
+        // header timeout closes them: a POST sent on a connection the server is closing at
+        // that moment fails without a response, and is not retried.
+        let load_client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .pool_idle_timeout(Duration::from_secs(5))
+            .build()
+            .unwrap();
         let (client, base, acknowledged, stop) = (
-            client.clone(),
+            load_client,
             server.base.clone(),
             Arc::clone(&acknowledged),
             Arc::clone(&stop),
