@@ -249,13 +249,15 @@ impl Base {
     }
 
     /// The vector of `row`, read from the file rather than through the mapping
-    /// ([`crate::mapped`] says why).
-    fn read_row(&self, row: usize) -> std::io::Result<Vec<f32>> {
+    /// ([`crate::mapped`] says why); `None`, logged, if it cannot be read.
+    fn read_row(&self, row: usize) -> Option<Vec<f32>> {
         let mut vector = vec![0f32; DIMENSIONS];
         let at = Layout::of(self.count).vectors + row * DIMENSIONS * 4;
         self.file
-            .read_exact_at(bytemuck::cast_slice_mut(&mut vector), at)?;
-        Ok(vector)
+            .read_exact_at(bytemuck::cast_slice_mut(&mut vector), at)
+            .inspect_err(|error| tracing::warn!(%error, "cannot read a paper's vector"))
+            .ok()?;
+        Some(vector)
     }
 }
 
@@ -363,8 +365,6 @@ impl VectorIndex {
         }
         let base = self.base.as_ref()?;
         base.read_row(base.row_of(id.0)?)
-            .inspect_err(|error| tracing::warn!(%error, "cannot read a paper's vector"))
-            .ok()
     }
 
     /// Every paper's id (base and delta), in no particular order.
@@ -440,10 +440,7 @@ impl VectorIndex {
                 None => scan(rows, &query_codes, shortlist, &admitted),
             };
             hits.extend(rescored(rows.ids, candidates, |row| {
-                base.read_row(row)
-                    .inspect_err(|error| tracing::warn!(%error, "cannot read a paper's vector"))
-                    .ok()
-                    .map(|vector| dot(query, &vector))
+                base.read_row(row).map(|vector| dot(query, &vector))
             }));
         }
         hits.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.id.cmp(&b.id)));

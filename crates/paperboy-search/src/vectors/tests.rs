@@ -24,6 +24,15 @@ fn index(papers: u32) -> VectorIndex {
     index
 }
 
+/// An index in memory of `vectors` (paper ids from 1), writing a graph from `ann_from` papers up.
+fn in_memory(vectors: &[Vec<f32>], ann_from: usize) -> VectorIndex {
+    let mut memory = VectorIndex::with_capacity(vectors.len()).with_ann_from(ann_from);
+    for (n, vector) in vectors.iter().enumerate() {
+        memory.push(PaperId(n as i64 + 1), vector);
+    }
+    memory
+}
+
 /// Deterministic standard normal values (splitmix64 and Box–Muller).
 struct Normal(u64);
 
@@ -236,10 +245,7 @@ fn a_delta_shadows_the_base_until_it_is_compacted() {
 fn the_graph_is_used_from_the_threshold_up_and_keeps_recall() {
     let dir = tempfile::tempdir().unwrap();
     let (vectors, queries) = clustered(4_000, 40);
-    let mut memory = VectorIndex::with_capacity(vectors.len()).with_ann_from(4_000);
-    for (n, vector) in vectors.iter().enumerate() {
-        memory.push(PaperId(n as i64 + 1), vector);
-    }
+    let memory = in_memory(&vectors, 4_000);
     let below = memory
         .clone()
         .with_ann_from(4_001)
@@ -284,10 +290,7 @@ fn exact_where(
 fn graph_searches_honour_filters_and_fill_the_page() {
     let dir = tempfile::tempdir().unwrap();
     let (vectors, queries) = clustered(3_000, 20);
-    let mut memory = VectorIndex::with_capacity(vectors.len()).with_ann_from(1_000);
-    for (n, vector) in vectors.iter().enumerate() {
-        memory.push(PaperId(n as i64 + 1), vector);
-    }
+    let memory = in_memory(&vectors, 1_000);
     let index = memory.save(&dir.path().join("v.bin")).unwrap();
     assert!(index.has_ann());
     let one_in_ten = |id: PaperId| id.0 % 10 == 3;
@@ -318,10 +321,7 @@ fn changes_reach_a_graph_search_and_a_compaction_updates_the_graph() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("v.bin");
     let (vectors, queries) = clustered(2_000, 5);
-    let mut memory = VectorIndex::with_capacity(vectors.len()).with_ann_from(1_000);
-    for (n, vector) in vectors.iter().enumerate() {
-        memory.push(PaperId(n as i64 + 1), vector);
-    }
+    let memory = in_memory(&vectors, 1_000);
     let index = memory.save(&path).unwrap();
     // Paper 1 takes the first query's own vector; a new paper the second's.
     let changed = index.with_papers([
@@ -360,10 +360,7 @@ fn an_earlier_versions_f16_graph_is_searched_and_compacted() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("v.bin");
     let (vectors, queries) = clustered(2_000, 20);
-    let mut memory = VectorIndex::with_capacity(vectors.len()).with_ann_from(1_000);
-    for (n, vector) in vectors.iter().enumerate() {
-        memory.push(PaperId(n as i64 + 1), vector);
-    }
+    let memory = in_memory(&vectors, 1_000);
     drop(memory.save(&path).unwrap());
     let ids: Vec<i64> = (1..=vectors.len() as i64).collect();
     let flat: Vec<f32> = vectors.iter().flatten().copied().collect();

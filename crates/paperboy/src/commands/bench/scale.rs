@@ -847,34 +847,27 @@ fn memory_mb(field: &str) -> f64 {
             status
                 .lines()
                 .find_map(|line| line.strip_prefix(field))
-                .and_then(|value| {
-                    value
-                        .trim()
-                        .trim_end_matches("kB")
-                        .trim()
-                        .parse::<f64>()
-                        .ok()
-                })
+                .and_then(kb_in_mb)
         })
-        .map_or(0.0, |kb| kb / 1024.0)
+        .unwrap_or(0.0)
 }
 
-/// Resident MB of each mapped file of the index, largest first, from `/proc/self/smaps`: the
-/// keyword index's segment files grouped by kind (`*.idx`, `*.pos`, …), the others by name.
-fn resident_by_file() -> Vec<(String, f64)> {
+/// A `/proc` figure such as `  1234 kB`, in MB.
+fn kb_in_mb(value: &str) -> Option<f64> {
+    let kb: f64 = value.trim().trim_end_matches("kB").trim().parse().ok()?;
+    Some(kb / 1024.0)
+}
+
+/// Resident MB of each mapped file holding 1 MB or more, from `/proc/self/smaps`: the keyword
+/// index's segment files grouped by kind (`*.idx`, `*.pos`, …), the others by name.
+fn resident_by_file() -> std::collections::BTreeMap<String, f64> {
     let mut by_file: std::collections::BTreeMap<String, f64> = Default::default();
     let smaps = std::fs::read_to_string("/proc/self/smaps").unwrap_or_default();
     let mut file: Option<String> = None;
     for line in smaps.lines() {
-        if let Some(kb) = line.strip_prefix("Rss:") {
-            let kb: f64 = kb
-                .trim()
-                .trim_end_matches("kB")
-                .trim()
-                .parse()
-                .unwrap_or(0.0);
+        if let Some(value) = line.strip_prefix("Rss:") {
             if let Some(name) = &file {
-                *by_file.entry(name.clone()).or_default() += kb / 1024.0;
+                *by_file.entry(name.clone()).or_default() += kb_in_mb(value).unwrap_or(0.0);
             }
         } else if line.split_whitespace().next().is_some_and(|first| {
             first.contains('-') && first.chars().all(|c| c.is_ascii_hexdigit() || c == '-')
@@ -898,9 +891,7 @@ fn resident_by_file() -> Vec<(String, f64)> {
                 });
         }
     }
-    let mut by_file: Vec<(String, f64)> =
-        by_file.into_iter().filter(|(_, mb)| *mb >= 1.0).collect();
-    by_file.sort_by(|a, b| b.1.total_cmp(&a.1));
+    by_file.retain(|_, mb| *mb >= 1.0);
     by_file
 }
 
