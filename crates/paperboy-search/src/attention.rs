@@ -10,11 +10,10 @@
 //! and weighted sum of values, written straight into the head's columns of the output. The loops
 //! are written once over [`pulp::Simd`], like the packed products.
 
-use candle_core::{CpuStorage, CustomOp3, Layout, Shape};
 use pulp::{Simd, WithSimd};
 use rayon::prelude::*;
 
-use crate::kernels::{contiguous, softmax_in_place};
+use crate::kernels::softmax_in_place;
 use crate::packed::PairWidth;
 
 /// Query rows computed together: each key and value vector loaded is used this many times.
@@ -36,32 +35,29 @@ pub(crate) struct Attention {
     pub(crate) arch: pulp::Arch,
 }
 
-impl CustomOp3 for Attention {
-    fn name(&self) -> &'static str {
-        "attention"
-    }
-
-    fn cpu_fwd(
+impl Attention {
+    /// Attends `texts` texts of `tokens` tokens: `qkv` `[texts · tokens, 3 · hidden]`, `mask`
+    /// `[texts · tokens]`, `bias` `[2 · hidden]` as above; the output, `[texts · tokens,
+    /// hidden]`, replaces what `out` held.
+    pub(crate) fn apply(
         &self,
-        qkv_storage: &CpuStorage,
-        qkv_layout: &Layout,
-        mask_storage: &CpuStorage,
-        mask_layout: &Layout,
-        bias_storage: &CpuStorage,
-        bias_layout: &Layout,
-    ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let qkv = contiguous(qkv_storage, qkv_layout)?;
-        let mask = contiguous(mask_storage, mask_layout)?;
-        let bias = contiguous(bias_storage, bias_layout)?;
-        let (batch, tokens, three_hidden) = qkv_layout.shape().dims3()?;
+        qkv: &[f32],
+        mask: &[f32],
+        bias: &[f32],
+        tokens: usize,
+        out: &mut Vec<f32>,
+    ) -> candle_core::Result<()> {
+        let texts = mask.len() / tokens.max(1);
+        let three_hidden = qkv.len() / (texts * tokens).max(1);
         let hidden = three_hidden / 3;
-        if self.heads == 0 || three_hidden % 3 != 0 || hidden % self.heads != 0 {
+        if self.heads == 0 || !three_hidden.is_multiple_of(3) || !hidden.is_multiple_of(self.heads)
+        {
             candle_core::bail!("attention: {three_hidden} columns for {} heads", self.heads);
         }
-        if mask_layout.shape().dims2()? != (batch, tokens) {
+        if mask.len() != texts * tokens || qkv.len() != texts * tokens * three_hidden {
             candle_core::bail!("attention: the mask does not match the tokens");
         }
-        if bias_layout.shape().dims2()? != (2, hidden) {
+        if bias.len() != 2 * hidden {
             candle_core::bail!("attention: the bias does not match the hidden size");
         }
         let head_size = hidden / self.heads;
@@ -75,7 +71,8 @@ impl CustomOp3 for Attention {
             candle_core::bail!("attention: odd head size {head_size}");
         }
         let (query_bias, value_bias) = bias.split_at(hidden);
-        let mut output = vec![0f32; batch * tokens * hidden];
+        // Every value is written below: resizing only grows the buffer a thread reuses.
+        out.resize(texts * tokens * hidden, 0.0);
         let attend = |(item, out): (usize, &mut [f32])| {
             arch.dispatch(TextAttention {
                 qkv: &qkv[item * tokens * three_hidden..][..tokens * three_hidden],
@@ -88,15 +85,13 @@ impl CustomOp3 for Attention {
             });
         };
         let text_len = (tokens * hidden).max(1);
+        let out = &mut out[..texts * tokens * hidden];
         if self.parts > 1 {
-            output.par_chunks_mut(text_len).enumerate().for_each(attend);
+            out.par_chunks_mut(text_len).enumerate().for_each(attend);
         } else {
-            output.chunks_mut(text_len).enumerate().for_each(attend);
+            out.chunks_mut(text_len).enumerate().for_each(attend);
         }
-        Ok((
-            CpuStorage::F32(output),
-            Shape::from((batch, tokens, hidden)),
-        ))
+        Ok(())
     }
 }
 
@@ -250,6 +245,27 @@ mod tests {
             .reshape((batch, tokens, hidden))
     }
 
+    /// [`Attention::apply`] on tensors: `qkv` `[batch, tokens, 3 · hidden]`, `mask`
+    /// `[batch, tokens]`.
+    fn attend(
+        attention: &Attention,
+        qkv: &Tensor,
+        mask: &Tensor,
+        bias: &Tensor,
+    ) -> candle_core::Result<Vec<f32>> {
+        let values = |tensor: &Tensor| tensor.flatten_all()?.to_vec1::<f32>();
+        let tokens = mask.dims2()?.1;
+        let mut out = Vec::new();
+        attention.apply(
+            &values(qkv)?,
+            &values(mask)?,
+            &values(bias)?,
+            tokens,
+            &mut out,
+        )?;
+        Ok(out)
+    }
+
     #[test]
     fn matches_candles_unfused_attention() -> candle_core::Result<()> {
         let device = Device::Cpu;
@@ -287,10 +303,9 @@ mod tests {
                 .flat_map(|parts| archs.clone().map(move |arch| (parts, arch)))
             {
                 let attention = Attention { heads, parts, arch };
-                let fused = qkv.apply_op3_no_bwd(&mask, &bias, &attention)?;
-                assert_eq!(fused.dims(), expected.dims());
-                let fused = fused.flatten_all()?.to_vec1::<f32>()?;
+                let fused = attend(&attention, &qkv, &mask, &bias)?;
                 let expected = expected.flatten_all()?.to_vec1::<f32>()?;
+                assert_eq!(fused.len(), expected.len());
                 for (got, want) in fused.iter().zip(&expected) {
                     assert!(
                         (got - want).abs() <= 1e-5 + 1e-4 * want.abs(),
@@ -313,18 +328,15 @@ mod tests {
             parts: 1,
             arch: pulp::Arch::new(),
         };
-        assert!(qkv.apply_op3_no_bwd(&mask, &bias, &wrong_heads).is_err());
+        assert!(attend(&wrong_heads, &qkv, &mask, &bias).is_err());
         let short_mask = Tensor::zeros((1, 3), candle_core::DType::F32, &device)?;
         let attention = Attention {
             heads: 2,
             parts: 1,
             arch: pulp::Arch::new(),
         };
-        assert!(
-            qkv.apply_op3_no_bwd(&short_mask, &bias, &attention)
-                .is_err()
-        );
-        assert!(qkv.apply_op3_no_bwd(&mask, &bias, &attention).is_ok());
+        assert!(attend(&attention, &qkv, &short_mask, &bias).is_err());
+        assert!(attend(&attention, &qkv, &mask, &bias).is_ok());
         let odd_heads = Tensor::zeros((1, 4, 3 * 9), candle_core::DType::F32, &device)?;
         let odd_bias = Tensor::zeros((2, 9), candle_core::DType::F32, &device)?;
         let three_heads = Attention {
@@ -332,9 +344,7 @@ mod tests {
             parts: 1,
             arch: pulp::Arch::new(),
         };
-        let error = odd_heads
-            .apply_op3_no_bwd(&mask, &odd_bias, &three_heads)
-            .unwrap_err();
+        let error = attend(&three_heads, &odd_heads, &mask, &odd_bias).unwrap_err();
         assert!(error.to_string().contains("odd head size 3"), "{error}");
         Ok(())
     }

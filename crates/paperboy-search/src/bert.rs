@@ -2,17 +2,15 @@
 //! nothing else. Written out here rather than taken from candle-transformers, whose hundreds of
 //! models would dominate the build for the one we run.
 
-use candle_core::{D, DType, Module, Tensor};
+use candle_core::{Device, Module, Tensor};
 use candle_nn::{Embedding, LayerNorm, VarBuilder, embedding, layer_norm, linear};
 use serde::Deserialize;
 
-use candle_core::{CpuStorage, CustomOp1, Layout, Shape};
-
 use crate::attention::Attention;
 use crate::compute::ComputePath;
-use crate::kernels::{BiasGelu, BiasResidualNorm};
+use crate::kernels::{bias_gelu_in_place, bias_residual_norm_in_place};
 use crate::packed::PackedWeights;
-use crate::quantized::QuantizedWeights;
+use crate::quantized::{QuantizedRows, QuantizedWeights};
 
 /// The fields of the model's `config.json` the encoder needs.
 #[derive(Debug, Clone, Deserialize)]
@@ -45,17 +43,18 @@ struct Layer {
     query_key_value: Dense,
     /// The query bias (scaled as its weights) and the value bias, `[2, hidden]`, for
     /// [`Attention`], which also explains why the key bias is not needed.
-    query_value_bias: Tensor,
-    /// Without bias: the bias is added by [`BiasResidualNorm`] with `attention_norm`.
+    query_value_bias: Vec<f32>,
+    /// Without bias: the bias is added by [`bias_residual_norm_in_place`] with
+    /// `attention_norm`.
     attention_output: Dense,
     /// Bias of `attention_output`, then the norm's gamma and beta: `[3, hidden]`.
-    attention_norm: Tensor,
-    /// Without bias: the bias is added by [`BiasGelu`].
+    attention_norm: Vec<f32>,
+    /// Without bias: the bias is added by [`bias_gelu_in_place`].
     intermediate: Dense,
-    intermediate_bias: Tensor,
+    intermediate_bias: Vec<f32>,
     /// Without bias, as `attention_output`.
     output: Dense,
-    output_norm: Tensor,
+    output_norm: Vec<f32>,
     norm_eps: f32,
     heads: usize,
     /// The instruction set of the attention and the element-wise steps.
@@ -106,30 +105,63 @@ impl Bert {
         })
     }
 
-    /// Encodes a padded batch: `ids` and `mask` are `[batch, tokens]` (`mask` 1 for real tokens,
-    /// 0 for padding). Returns the last hidden states, `[batch, tokens, hidden]`. The dense
-    /// layers' products are computed in `parts` blocks at once (1: on the calling thread).
-    pub(crate) fn forward(
+    /// Embeds a padded batch: `ids` and `mask` are `[texts, tokens]` (`mask` 1 for real
+    /// tokens, 0 for padding). Returns each text's mean of its real tokens' last hidden states,
+    /// L2-normalised. The dense layers' products are computed in `parts` blocks at once (1: on
+    /// the calling thread); `workspace` holds the layers' buffers from one batch to the next.
+    pub(crate) fn embed(
         &self,
-        ids: &Tensor,
-        mask: &Tensor,
+        ids: Vec<u32>,
+        mask: &[u32],
+        tokens: usize,
         parts: usize,
-    ) -> candle_core::Result<Tensor> {
-        let (_, tokens) = ids.dims2()?;
-        let positions = Tensor::arange(0u32, tokens as u32, ids.device())?;
-        let hidden = self
+        workspace: &mut Workspace,
+    ) -> candle_core::Result<Vec<Vec<f32>>> {
+        let texts = ids.len() / tokens.max(1);
+        let ids = Tensor::from_vec(ids, (texts, tokens), &Device::Cpu)?;
+        let positions = Tensor::arange(0u32, tokens as u32, &Device::Cpu)?;
+        let embedded = self
             .word_embeddings
-            .forward(ids)?
+            .forward(&ids)?
             .broadcast_add(&self.position_embeddings.forward(&positions)?)?
             .broadcast_add(&self.token_type_zero)?;
-        let mut hidden = self.embeddings_norm.forward(&hidden)?;
-        // Padding gets a large negative bias before the softmax: [batch, tokens].
-        let bias = ((mask.to_dtype(DType::F32)? - 1.0)? * 1e4)?;
+        workspace.hidden = self
+            .embeddings_norm
+            .forward(&embedded)?
+            .flatten_all()?
+            .to_vec1::<f32>()?;
+        // Padding gets a large negative bias before the softmax.
+        let bias: Vec<f32> = mask
+            .iter()
+            .map(|&real| if real == 0 { -1e4 } else { 0.0 })
+            .collect();
         for layer in &self.layers {
-            hidden = layer.forward(&hidden, &bias, parts)?;
+            layer.forward(&bias, tokens, parts, workspace)?;
         }
-        Ok(hidden)
+        Ok(mean_pool_normalised(&workspace.hidden, mask, tokens))
     }
+}
+
+/// The buffers a thread's batches pass through, kept from one batch to the next. A batch of
+/// eight abstracts passes about 35 MB through each layer; allocated afresh for each step, that
+/// memory came back from the allocator as new (huge) pages, which the kernel clears: 10–19% of
+/// the encoder's time in `perf`, and more zeroing in the allocator.
+#[derive(Debug, Default)]
+pub(crate) struct Workspace {
+    /// The layer's input, then its output: `[rows, hidden]`.
+    hidden: Vec<f32>,
+    /// The query, key and value projections, `[rows, 3 · hidden]`.
+    qkv: Vec<f32>,
+    /// Attention's output, `[rows, hidden]`.
+    context: Vec<f32>,
+    /// The attention block's output after its residual norm, `[rows, hidden]`.
+    attended: Vec<f32>,
+    /// The feed-forward block's inner activations, `[rows, intermediate]`.
+    inner: Vec<f32>,
+    /// A product's inputs rearranged for the float kernel.
+    interleaved: Vec<f32>,
+    /// A product's inputs as codes for the integer kernel.
+    quantised: QuantizedRows,
 }
 
 impl Layer {
@@ -157,7 +189,9 @@ impl Layer {
                 candle_core::Error::Msg("an attention projection has no bias".into())
             })
         };
-        let query_value_bias = Tensor::stack(&[(bias_of(&query)? * scale)?, bias_of(&value)?], 0)?;
+        let query_value_bias = Tensor::stack(&[(bias_of(&query)? * scale)?, bias_of(&value)?], 0)?
+            .flatten_all()?
+            .to_vec1::<f32>()?;
         let (attention_output, attention_norm) =
             unbiased_with_norm(hidden, hidden, attention.pp("output"), dense)?;
         let intermediate = linear(
@@ -167,8 +201,8 @@ impl Layer {
         )?;
         let intermediate_bias = intermediate
             .bias()
-            .cloned()
-            .ok_or_else(|| candle_core::Error::Msg("intermediate.dense has no bias".into()))?;
+            .ok_or_else(|| candle_core::Error::Msg("intermediate.dense has no bias".into()))?
+            .to_vec1::<f32>()?;
         let (output, output_norm) =
             unbiased_with_norm(config.intermediate_size, hidden, vb.pp("output"), dense)?;
         Ok(Layer {
@@ -186,34 +220,54 @@ impl Layer {
         })
     }
 
-    fn forward(&self, hidden: &Tensor, bias: &Tensor, parts: usize) -> candle_core::Result<Tensor> {
-        let context = self
-            .query_key_value
-            .forward(hidden, parts)?
-            .apply_op3_no_bwd(
-                bias,
-                &self.query_value_bias,
-                &Attention {
-                    heads: self.heads,
-                    parts,
-                    arch: self.arch,
-                },
-            )?;
-        let norm = BiasResidualNorm {
-            eps: self.norm_eps,
-            arch: self.arch,
+    /// One layer over `workspace.hidden`, `[texts · tokens, hidden]`, in place; `mask` is the
+    /// softmax bias of each token.
+    fn forward(
+        &self,
+        mask: &[f32],
+        tokens: usize,
+        parts: usize,
+        workspace: &mut Workspace,
+    ) -> candle_core::Result<()> {
+        let Workspace {
+            hidden,
+            qkv,
+            context,
+            attended,
+            inner,
+            interleaved,
+            quantised,
+        } = workspace;
+        let rows = mask.len();
+        let mut product = |dense: &Dense, x: &[f32], out: &mut Vec<f32>| {
+            dense.product_into(x, rows, parts, interleaved, quantised, out)
         };
-        let attended = self
-            .attention_output
-            .forward(&context, parts)?
-            .apply_op3_no_bwd(hidden, &self.attention_norm, &norm)?;
-        let inner = self
-            .intermediate
-            .forward(&attended, parts)?
-            .apply_op2_no_bwd(&self.intermediate_bias, &BiasGelu { arch: self.arch })?;
-        self.output
-            .forward(&inner, parts)?
-            .apply_op3_no_bwd(&attended, &self.output_norm, &norm)
+        product(&self.query_key_value, hidden, qkv)?;
+        Attention {
+            heads: self.heads,
+            parts,
+            arch: self.arch,
+        }
+        .apply(qkv, mask, &self.query_value_bias, tokens, context)?;
+        product(&self.attention_output, context, attended)?;
+        bias_residual_norm_in_place(
+            self.arch,
+            self.norm_eps,
+            attended,
+            hidden,
+            &self.attention_norm,
+        );
+        product(&self.intermediate, attended, inner)?;
+        bias_gelu_in_place(self.arch, inner, &self.intermediate_bias);
+        product(&self.output, inner, hidden)?;
+        bias_residual_norm_in_place(
+            self.arch,
+            self.norm_eps,
+            hidden,
+            attended,
+            &self.output_norm,
+        );
+        Ok(())
     }
 }
 
@@ -248,75 +302,41 @@ impl Dense {
         }
     }
 
-    fn outputs(&self) -> usize {
-        match self {
-            Dense::Float(weights) => weights.outputs(),
-            Dense::Integer(weights) => weights.outputs(),
-        }
-    }
-
-    /// `[batch, tokens, inputs]` to `[batch, tokens, outputs]`, the product computed in `parts`
-    /// column blocks at once.
-    fn forward(&self, x: &Tensor, parts: usize) -> candle_core::Result<Tensor> {
-        let (batch, tokens, inputs) = x.dims3()?;
-        let product = x
-            .reshape((batch * tokens, inputs))?
-            .contiguous()?
-            .apply_op1_no_bwd(&DenseProduct { dense: self, parts })?;
-        product.reshape((batch, tokens, self.outputs()))
-    }
-}
-
-/// A [`Dense`] product as a candle operation on `[rows, inputs]`.
-struct DenseProduct<'a> {
-    dense: &'a Dense,
-    parts: usize,
-}
-
-impl CustomOp1 for DenseProduct<'_> {
-    fn name(&self) -> &'static str {
-        "dense-product"
-    }
-
-    fn cpu_fwd(
+    /// `x`, `[rows, inputs]`, to `out`, `[rows, outputs]`, the product computed in `parts`
+    /// column blocks at once; `interleaved` or `quantised` holds the rearranged inputs.
+    fn product_into(
         &self,
-        storage: &CpuStorage,
-        layout: &Layout,
-    ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let CpuStorage::F32(data) = storage else {
-            candle_core::bail!("dense products expect f32 values");
-        };
-        let Some((start, end)) = layout.contiguous_offsets() else {
-            candle_core::bail!("dense products expect a contiguous input");
-        };
-        let (rows, inputs) = layout.shape().dims2()?;
-        if inputs != self.dense.inputs() {
+        x: &[f32],
+        rows: usize,
+        parts: usize,
+        interleaved: &mut Vec<f32>,
+        quantised: &mut QuantizedRows,
+        out: &mut Vec<f32>,
+    ) -> candle_core::Result<()> {
+        if x.len() != rows * self.inputs() {
             candle_core::bail!(
-                "dense product: {inputs} inputs for weights of {}",
-                self.dense.inputs()
+                "dense product: {} values for {rows} rows of {} inputs",
+                x.len(),
+                self.inputs()
             );
         }
-        let x = &data[start..end];
-        let product = match self.dense {
-            Dense::Float(weights) => weights.product(x, rows, self.parts),
-            Dense::Integer(weights) => weights.product(x, rows, self.parts),
-        };
-        Ok((
-            CpuStorage::F32(product),
-            Shape::from((rows, self.dense.outputs())),
-        ))
+        match self {
+            Dense::Float(weights) => weights.product_into(x, rows, parts, interleaved, out),
+            Dense::Integer(weights) => weights.product_into(x, rows, parts, quantised, out),
+        }
+        Ok(())
     }
 }
 
 /// A dense layer followed by a residual layer norm (`{prefix}.dense`, `{prefix}.LayerNorm`),
 /// loaded as the layer without its bias and `[3, out]` holding the bias, gamma and beta for
-/// [`BiasResidualNorm`].
+/// [`bias_residual_norm_in_place`].
 fn unbiased_with_norm(
     inputs: usize,
     outputs: usize,
     vb: VarBuilder<'_>,
     dense_of: impl Fn(&Tensor) -> candle_core::Result<Dense>,
-) -> candle_core::Result<(Dense, Tensor)> {
+) -> candle_core::Result<(Dense, Vec<f32>)> {
     let dense = linear(inputs, outputs, vb.pp("dense"))?;
     let norm = vb.pp("LayerNorm");
     let gamma = norm.get(outputs, "weight")?;
@@ -327,20 +347,44 @@ fn unbiased_with_norm(
         .ok_or_else(|| candle_core::Error::Msg("a dense layer has no bias".into()))?;
     Ok((
         dense_of(dense.weight())?,
-        Tensor::stack(&[&bias, &gamma, &beta], 0)?,
+        Tensor::stack(&[&bias, &gamma, &beta], 0)?
+            .flatten_all()?
+            .to_vec1::<f32>()?,
     ))
 }
 
-/// Mean of the hidden states over real tokens, L2-normalised: `[batch, hidden]`.
-pub(crate) fn mean_pool_normalised(hidden: &Tensor, mask: &Tensor) -> candle_core::Result<Tensor> {
-    let mask = mask.to_dtype(DType::F32)?.unsqueeze(2)?;
-    let summed = hidden.broadcast_mul(&mask)?.sum(1)?;
-    let counts = mask.sum(1)?.clamp(1e-9, f64::MAX)?;
-    let mean = summed.broadcast_div(&counts)?;
-    let norms = mean
-        .sqr()?
-        .sum_keepdim(D::Minus1)?
-        .sqrt()?
-        .clamp(1e-12, f64::MAX)?;
-    mean.broadcast_div(&norms)
+/// Each text's mean of its real tokens' hidden states, L2-normalised: `hidden` is `[texts ·
+/// tokens, width]`, `mask` `[texts · tokens]` (1 for real tokens).
+fn mean_pool_normalised(hidden: &[f32], mask: &[u32], tokens: usize) -> Vec<Vec<f32>> {
+    let width = hidden.len() / mask.len().max(1);
+    let text_values = (tokens * width).max(1);
+    hidden
+        .chunks_exact(text_values)
+        .zip(mask.chunks_exact(tokens.max(1)))
+        .map(|(text, mask)| {
+            let mut mean = vec![0f32; width];
+            let mut count = 0usize;
+            for (row, _) in text
+                .chunks_exact(width)
+                .zip(mask)
+                .filter(|(_, real)| **real != 0)
+            {
+                count += 1;
+                for (sum, value) in mean.iter_mut().zip(row) {
+                    *sum += value;
+                }
+            }
+            let count = count.max(1) as f32;
+            let norm = mean
+                .iter()
+                .map(|sum| (sum / count).powi(2))
+                .sum::<f32>()
+                .sqrt();
+            let scale = 1.0 / (count * norm.max(1e-12));
+            for value in &mut mean {
+                *value *= scale;
+            }
+            mean
+        })
+        .collect()
 }

@@ -8,9 +8,9 @@
 //! - `f32-avx2`: AVX2 + FMA, 8 floats a vector: the path every x86-64 CPU of the last decade has.
 //! - `f32-avx512`: AVX-512, 16 floats a vector: twice the products per instruction.
 //! - `int16-vnni`: the products in 16-bit integers with AVX-512 VNNI (`vpdpwssd`: 32 products
-//!   a vector, summed in pairs into 16 integers), the weights quantised per output to ±127 and
-//!   the inputs per row to ±8191; the rest of the encoder on AVX-512 floats. Why not bytes, and
-//!   what it costs in precision: `quantized.rs`.
+//!   a vector, summed in pairs into 16 integers), the weights quantised per output to ±1023 and
+//!   the inputs per row to as many steps as keep each sum in an `i32`; the rest of the encoder
+//!   on AVX-512 floats. Why not bytes, and what it costs in precision: `quantized.rs`.
 //!
 //! AVX-512 BF16 (`vdpbf16ps`) is left out: on the Xeons these machines get it does 32 products
 //! an instruction at half an instruction a cycle, half the rate of AVX-512's f32 FMA (measured

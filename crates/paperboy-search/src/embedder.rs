@@ -9,7 +9,7 @@ use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 use tokenizers::{PaddingParams, Tokenizer, TruncationParams};
 
-use crate::bert::{Bert, BertConfig, mean_pool_normalised};
+use crate::bert::{Bert, BertConfig, Workspace};
 use crate::compute::ComputePath;
 use crate::model::{ModelDir, ModelError};
 
@@ -135,10 +135,12 @@ impl Embedder {
         let parts = if batches.len() == 1 { cores } else { 1 };
         let embed_share = |worker: usize| -> Result<Share, EmbedError> {
             let mut done = Vec::new();
+            let mut workspace = Workspace::default();
             for batch in batches.iter().skip(worker).step_by(workers) {
                 let vectors = self.embed_batch(
                     batch.iter().map(|&index| tokenized[index].as_slice()),
                     parts,
+                    &mut workspace,
                 )?;
                 done.extend(batch.iter().copied().zip(vectors));
             }
@@ -174,6 +176,7 @@ impl Embedder {
         &self,
         batch: impl ExactSizeIterator<Item = &'a [u32]> + Clone,
         parts: usize,
+        workspace: &mut Workspace,
     ) -> Result<Vec<Vec<f32>>, EmbedError> {
         let rows = batch.len();
         let width = batch.clone().map(<[u32]>::len).max().unwrap_or(0).max(1);
@@ -183,9 +186,6 @@ impl Embedder {
             ids[row * width..row * width + tokens.len()].copy_from_slice(tokens);
             mask[row * width..row * width + tokens.len()].fill(1);
         }
-        let ids = Tensor::from_vec(ids, (rows, width), &Device::Cpu)?;
-        let mask = Tensor::from_vec(mask, (rows, width), &Device::Cpu)?;
-        let hidden = self.model.forward(&ids, &mask, parts)?;
-        Ok(mean_pool_normalised(&hidden, &mask)?.to_vec2::<f32>()?)
+        Ok(self.model.embed(ids, &mask, width, parts, workspace)?)
     }
 }

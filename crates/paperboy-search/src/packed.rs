@@ -67,6 +67,7 @@ impl PackedWeights {
         }
     }
 
+    #[cfg(test)]
     pub(crate) fn outputs(&self) -> usize {
         self.outputs
     }
@@ -75,14 +76,24 @@ impl PackedWeights {
         self.inputs
     }
 
-    /// `x · weightᵀ` for `x` `[rows, inputs]` (row-major): `[rows, outputs]`, computed in
-    /// `parts` blocks of panels at once (1: on the calling thread).
-    pub(crate) fn product(&self, x: &[f32], rows: usize, parts: usize) -> Vec<f32> {
+    /// `x · weightᵀ` for `x` `[rows, inputs]` (row-major) into `out`, `[rows, outputs]`,
+    /// computed in `parts` blocks of panels at once (1: on the calling thread). `interleaved`
+    /// holds the rearranged inputs; both buffers keep their memory for the next product.
+    pub(crate) fn product_into(
+        &self,
+        x: &[f32],
+        rows: usize,
+        parts: usize,
+        interleaved: &mut Vec<f32>,
+        out: &mut Vec<f32>,
+    ) {
         debug_assert_eq!(x.len(), rows * self.inputs);
         if self.inputs == 0 {
-            return vec![0.0; rows * self.outputs];
+            out.clear();
+            out.resize(rows * self.outputs, 0.0);
+            return;
         }
-        let interleaved = interleave_rows(x, rows, self.inputs);
+        interleave_rows(x, rows, self.inputs, interleaved);
         let panel_count = self.outputs.div_ceil(self.width);
         side_by_side(
             panel_count,
@@ -90,63 +101,73 @@ impl PackedWeights {
             self.outputs,
             rows,
             parts,
-            |panels| {
+            out,
+            |panels, block| {
                 self.arch.dispatch(PanelProduct {
                     weights: self,
-                    interleaved: &interleaved,
+                    interleaved,
                     rows,
                     panels,
+                    out: block,
                 })
             },
-        )
+        );
     }
 }
 
-/// A product computed in `parts` blocks of panels at once (1: on the calling thread): `block`
-/// gives the columns of a range of panels for every row, `[rows, panels · width]`; the result
-/// has the blocks' columns side by side, `[rows, outputs]`, without the last panel's padding.
+/// A product computed in `parts` blocks of panels at once (1: on the calling thread), into
+/// `out`, `[rows, outputs]`: `block` writes every column of a range of panels for every row,
+/// `[rows, panels · width]`, into the slice it is given. One block of every column, without
+/// padding, is written into `out` directly; otherwise the blocks are put side by side without
+/// the last panel's padding.
 pub(crate) fn side_by_side(
     panel_count: usize,
     width: usize,
     outputs: usize,
     rows: usize,
     parts: usize,
-    block: impl Fn(Range<usize>) -> Vec<f32> + Sync,
-) -> Vec<f32> {
+    out: &mut Vec<f32>,
+    block: impl Fn(Range<usize>, &mut [f32]) + Sync,
+) {
+    // Every value is written below: resizing only grows the buffer a thread reuses.
+    out.resize(rows * outputs, 0.0);
     let per_part = panel_count.div_ceil(parts.max(1)).max(1);
+    if per_part >= panel_count && panel_count * width == outputs {
+        block(0..panel_count, out);
+        return;
+    }
     let ranges: Vec<Range<usize>> = (0..panel_count)
         .step_by(per_part)
         .map(|start| start..(start + per_part).min(panel_count))
         .collect();
-    let mut blocks: Vec<Vec<f32>> = if ranges.len() > 1 {
-        ranges
-            .par_iter()
-            .map(|range| block(range.clone()))
-            .collect()
-    } else {
-        ranges.iter().map(|range| block(range.clone())).collect()
+    let compute = |range: &Range<usize>| {
+        let mut values = vec![0f32; rows * range.len() * width];
+        block(range.clone(), &mut values);
+        values
     };
-    if blocks.len() == 1 && panel_count * width == outputs {
-        // One block of every column, without padding: it is the product already.
-        return blocks.pop().unwrap_or_default();
-    }
-    let mut product = Vec::with_capacity(rows * outputs);
-    for row in 0..rows {
+    let blocks: Vec<Vec<f32>> = if ranges.len() > 1 {
+        ranges.par_iter().map(compute).collect()
+    } else {
+        ranges.iter().map(compute).collect()
+    };
+    // Here `outputs` is not 0: no panels go the direct way.
+    for (row, target) in out.chunks_exact_mut(outputs).enumerate() {
+        let mut start = 0;
         for (range, block) in ranges.iter().zip(&blocks) {
             let block_width = range.len() * width;
-            let start = range.start * width;
             let used = block_width.min(outputs - start);
-            product.extend_from_slice(&block[row * block_width..][..used]);
+            target[start..][..used].copy_from_slice(&block[row * block_width..][..used]);
+            start += used;
         }
     }
-    product
 }
 
 /// `x` regrouped in blocks of [`ROWS`] rows, each block input-major (`[input][ROWS]`), the last
 /// block padded with zero rows: the kernel then reads the six values it multiplies by one panel
 /// row from one place.
-fn interleave_rows(x: &[f32], rows: usize, inputs: usize) -> Vec<f32> {
-    let mut interleaved = Vec::with_capacity(rows.div_ceil(ROWS) * ROWS * inputs);
+fn interleave_rows(x: &[f32], rows: usize, inputs: usize, interleaved: &mut Vec<f32>) {
+    interleaved.clear();
+    interleaved.reserve(rows.div_ceil(ROWS) * ROWS * inputs);
     // Block by block, so that the zeros written first are still in cache when overwritten.
     for block in x.chunks(ROWS * inputs) {
         let start = interleaved.len();
@@ -158,27 +179,29 @@ fn interleave_rows(x: &[f32], rows: usize, inputs: usize) -> Vec<f32> {
             }
         }
     }
-    interleaved
 }
 
-/// The product's columns of a range of panels, for every row: `[rows, panels · width]`.
+/// The product's columns of a range of panels, for every row, into `out`, `[rows, panels ·
+/// width]`.
 struct PanelProduct<'a> {
     weights: &'a PackedWeights,
     interleaved: &'a [f32],
     rows: usize,
     panels: Range<usize>,
+    out: &'a mut [f32],
 }
 
 impl WithSimd for PanelProduct<'_> {
-    type Output = Vec<f32>;
+    type Output = ();
 
     #[inline(always)]
-    fn with_simd<S: Simd>(self, simd: S) -> Vec<f32> {
+    fn with_simd<S: Simd>(self, simd: S) {
         let PanelProduct {
             weights,
             interleaved,
             rows,
             panels,
+            out,
         } = self;
         let (inputs, width) = (weights.inputs, weights.width);
         debug_assert_eq!(
@@ -188,9 +211,8 @@ impl WithSimd for PanelProduct<'_> {
         );
         let block_width = panels.len() * width;
         let tile_rows = TILE_BLOCKS * ROWS;
-        // Each tile's product is written into one buffer that stays in cache, then appended
+        // Each tile's product is written into one buffer that stays in cache, then copied out
         // (a short text's whole product fits in fewer rows than a tile).
-        let mut out = Vec::with_capacity(rows * block_width);
         let buffer_rows = tile_rows.min(rows.div_ceil(ROWS) * ROWS);
         let mut tile_out = vec![0f32; buffer_rows * block_width];
         let zero = simd.splat_f32s(0.0);
@@ -222,15 +244,23 @@ impl WithSimd for PanelProduct<'_> {
                 }
             }
             let rows_here = (rows - tile * tile_rows).min(tile_rows);
-            out.extend_from_slice(&tile_out[..rows_here * block_width]);
+            out[tile * tile_rows * block_width..][..rows_here * block_width]
+                .copy_from_slice(&tile_out[..rows_here * block_width]);
         }
-        out
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The product into buffers as a thread leaves them: holding other values (NaN here,
+    /// which no value left unwritten would hide).
+    fn product(packed: &PackedWeights, x: &[f32], rows: usize, parts: usize) -> Vec<f32> {
+        let mut out = vec![f32::NAN; 3 + rows * packed.outputs()];
+        packed.product_into(x, rows, parts, &mut vec![f32::NAN; 5], &mut out);
+        out
+    }
 
     fn naive(x: &[f32], weight: &[f32], outputs: usize, inputs: usize) -> Vec<f32> {
         let rows = x.len() / inputs;
@@ -270,7 +300,7 @@ mod tests {
             for arch in paths.iter().filter_map(|path| path.arch()) {
                 let packed = PackedWeights::new(arch, &weight, outputs, inputs);
                 for parts in [1, 2, 3] {
-                    let product = packed.product(&x, rows, parts);
+                    let product = product(&packed, &x, rows, parts);
                     assert_eq!(product.len(), expected.len());
                     for (got, want) in product.iter().zip(&expected) {
                         assert!(
@@ -287,8 +317,8 @@ mod tests {
     fn no_rows_or_no_inputs_never_fail() {
         let arch = pulp::Arch::new();
         let packed = PackedWeights::new(arch, &values(32, 1), 4, 8);
-        assert!(packed.product(&[], 0, 2).is_empty());
+        assert!(product(&packed, &[], 0, 2).is_empty());
         let empty = PackedWeights::new(arch, &[], 5, 0);
-        assert_eq!(empty.product(&[], 3, 2), vec![0.0; 15]);
+        assert_eq!(product(&empty, &[], 3, 2), vec![0.0; 15]);
     }
 }

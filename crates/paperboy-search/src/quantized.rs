@@ -19,6 +19,7 @@
 
 use std::ops::Range;
 
+use crate::kernels::vectorized;
 use crate::packed::{ROWS, TILE_BLOCKS, side_by_side};
 
 /// Outputs per panel: two vectors of 16 sums.
@@ -62,7 +63,8 @@ pub(crate) struct QuantizedWeights {
 /// Rows of inputs as 16-bit codes, two to an `i32`, in blocks of [`ROWS`] rows (the last one
 /// padded with zeros), each block input-major (`[group][ROWS]`), so that the kernel reads the
 /// six values it multiplies by one pair of weight vectors from one place; and each row's scale.
-struct QuantizedRows {
+#[derive(Debug, Default)]
+pub(crate) struct QuantizedRows {
     codes: Vec<i32>,
     scales: Vec<f32>,
     groups: usize,
@@ -100,6 +102,7 @@ impl QuantizedWeights {
         }
     }
 
+    #[cfg(test)]
     pub(crate) fn outputs(&self) -> usize {
         self.outputs
     }
@@ -108,65 +111,86 @@ impl QuantizedWeights {
         self.inputs
     }
 
-    /// `x · weightᵀ` for `x` `[rows, inputs]`: `[rows, outputs]`, in `parts` blocks of panels
-    /// at once (1: on the calling thread).
-    pub(crate) fn product(&self, x: &[f32], rows: usize, parts: usize) -> Vec<f32> {
+    /// `x · weightᵀ` for `x` `[rows, inputs]` into `out`, `[rows, outputs]`, in `parts`
+    /// blocks of panels at once (1: on the calling thread). `quantised` holds the inputs' codes;
+    /// both buffers keep their memory for the next product.
+    pub(crate) fn product_into(
+        &self,
+        x: &[f32],
+        rows: usize,
+        parts: usize,
+        quantised: &mut QuantizedRows,
+        out: &mut Vec<f32>,
+    ) {
         debug_assert_eq!(x.len(), rows * self.inputs);
         if self.inputs == 0 || rows == 0 {
-            return vec![0.0; rows * self.outputs];
+            out.clear();
+            out.resize(rows * self.outputs, 0.0);
+            return;
         }
-        let quantised = quantise_rows(self.arch, x, rows, self.inputs, self.input_steps);
+        quantise_rows(self.arch, x, rows, self.inputs, self.input_steps, quantised);
         let panel_count = self.outputs.div_ceil(PANEL);
-        side_by_side(panel_count, PANEL, self.outputs, rows, parts, |panels| {
-            self.panel_products(&quantised, rows, panels)
-        })
+        side_by_side(
+            panel_count,
+            PANEL,
+            self.outputs,
+            rows,
+            parts,
+            out,
+            |panels, block| self.panel_products(quantised, rows, panels, block),
+        );
     }
 
-    /// The columns of a range of panels for every row: `[rows, panels · PANEL]`.
+    /// The columns of a range of panels for every row, into `out`, `[rows, panels · PANEL]`
+    /// (columns past the last output are left as they are).
     fn panel_products(
         &self,
         quantised: &QuantizedRows,
         rows: usize,
         panels: Range<usize>,
-    ) -> Vec<f32> {
-        let groups = quantised.groups;
-        let block_width = panels.len() * PANEL;
-        let mut out = vec![0f32; rows * block_width];
-        let mut sums = [[0i32; PANEL]; ROWS];
-        let tile_rows = TILE_BLOCKS * ROWS;
-        // A tile of rows meets every panel before the next tile: the tile's codes stay in cache.
-        for tile_start in (0..rows).step_by(tile_rows) {
-            for (slot, panel) in panels.clone().enumerate() {
-                let weights =
-                    &self.panels[panel * groups * PANEL * GROUP..][..groups * PANEL * GROUP];
-                for block_start in (tile_start..(tile_start + tile_rows).min(rows)).step_by(ROWS) {
-                    let codes = &quantised.codes[block_start * groups..][..ROWS * groups];
-                    block_sums(weights, codes, groups, &mut sums);
-                    let first_output = panel * PANEL;
-                    let used = PANEL.min(self.outputs - first_output);
-                    for (offset, row_sums) in sums.iter().enumerate() {
-                        let row = block_start + offset;
-                        if row >= rows {
-                            break;
-                        }
-                        let row_scale = quantised.scales[row];
-                        let target = &mut out[row * block_width + slot * PANEL..][..used];
-                        let scales = &self.scales[first_output..][..used];
-                        self.arch.dispatch(
-                            #[inline(always)]
-                            || {
+        out: &mut [f32],
+    ) {
+        // Under the instruction set, so that the scaling of the sums vectorises for it.
+        vectorized(
+            self.arch,
+            #[inline(always)]
+            || {
+                let groups = quantised.groups;
+                let block_width = panels.len() * PANEL;
+                let mut sums = [[0i32; PANEL]; ROWS];
+                let tile_rows = TILE_BLOCKS * ROWS;
+                // A tile of rows meets every panel before the next tile: the tile's codes stay
+                // in cache.
+                for tile_start in (0..rows).step_by(tile_rows) {
+                    for (slot, panel) in panels.clone().enumerate() {
+                        let weights = &self.panels[panel * groups * PANEL * GROUP..]
+                            [..groups * PANEL * GROUP];
+                        for block_start in
+                            (tile_start..(tile_start + tile_rows).min(rows)).step_by(ROWS)
+                        {
+                            let codes = &quantised.codes[block_start * groups..][..ROWS * groups];
+                            block_sums(weights, codes, groups, &mut sums);
+                            let first_output = panel * PANEL;
+                            let used = PANEL.min(self.outputs - first_output);
+                            for (offset, row_sums) in sums.iter().enumerate() {
+                                let row = block_start + offset;
+                                if row >= rows {
+                                    break;
+                                }
+                                let row_scale = quantised.scales[row];
+                                let target = &mut out[row * block_width + slot * PANEL..][..used];
+                                let scales = &self.scales[first_output..][..used];
                                 for ((value, sum), scale) in
                                     target.iter_mut().zip(row_sums).zip(scales)
                                 {
                                     *value = *sum as f32 * (row_scale * scale);
                                 }
-                            },
-                        );
+                            }
+                        }
                     }
                 }
-            }
-        }
-        out
+            },
+        )
     }
 }
 
@@ -209,15 +233,21 @@ fn quantise_rows(
     rows: usize,
     inputs: usize,
     steps: f32,
-) -> QuantizedRows {
-    arch.dispatch(
+    into: &mut QuantizedRows,
+) {
+    vectorized(
+        arch,
         #[inline(always)]
         || {
             let groups = inputs.div_ceil(GROUP);
             let padded_rows = rows.div_ceil(ROWS) * ROWS;
+            into.groups = groups;
             // Padding (inputs past the last, rows past the last) is zero.
-            let mut codes = vec![0i32; padded_rows * groups];
-            let mut scales = vec![0f32; padded_rows];
+            let (codes, scales) = (&mut into.codes, &mut into.scales);
+            codes.clear();
+            codes.resize(padded_rows * groups, 0);
+            scales.clear();
+            scales.resize(padded_rows, 0.0);
             let mut row_codes = vec![0i16; groups * GROUP];
             for (row, values) in x.chunks_exact(inputs).enumerate() {
                 let (scale, inverse) = scale_of(values, steps);
@@ -233,11 +263,6 @@ fn quantise_rows(
                 {
                     *code = i32::from(pair[0] as u16) | (i32::from(pair[1] as u16) << 16);
                 }
-            }
-            QuantizedRows {
-                codes,
-                scales,
-                groups,
             }
         },
     )
@@ -342,6 +367,19 @@ mod tests {
             .collect()
     }
 
+    /// The product into buffers as a thread leaves them: holding other values (NaN and stray
+    /// codes here, which no value left unwritten would hide).
+    fn product(weights: &QuantizedWeights, x: &[f32], rows: usize, parts: usize) -> Vec<f32> {
+        let mut out = vec![f32::NAN; 3 + rows * weights.outputs()];
+        let mut quantised = QuantizedRows {
+            codes: vec![7; 11],
+            scales: vec![f32::NAN; 3],
+            groups: 99,
+        };
+        weights.product_into(x, rows, parts, &mut quantised, &mut out);
+        out
+    }
+
     #[test]
     fn the_kernel_sums_exactly_what_plain_integer_code_sums() {
         if !vnni_available() {
@@ -377,7 +415,7 @@ mod tests {
             let weight = values(outputs * inputs, 11);
             let quantised = QuantizedWeights::new(pulp::Arch::new(), &weight, outputs, inputs);
             for parts in [1, 2, 3] {
-                let product = quantised.product(&x, rows, parts);
+                let product = product(&quantised, &x, rows, parts);
                 assert_eq!(product.len(), rows * outputs);
                 for row in 0..rows {
                     for output in 0..outputs {
@@ -402,9 +440,9 @@ mod tests {
     #[test]
     fn rows_of_zeros_and_no_inputs_give_zeros() {
         let quantised = QuantizedWeights::new(pulp::Arch::new(), &values(32, 1), 4, 8);
-        assert_eq!(quantised.product(&[0.0; 16], 2, 1), vec![0.0; 8]);
-        assert!(quantised.product(&[], 0, 2).is_empty());
+        assert_eq!(product(&quantised, &[0.0; 16], 2, 1), vec![0.0; 8]);
+        assert!(product(&quantised, &[], 0, 2).is_empty());
         let empty = QuantizedWeights::new(pulp::Arch::new(), &[], 5, 0);
-        assert_eq!(empty.product(&[], 3, 2), vec![0.0; 15]);
+        assert_eq!(product(&empty, &[], 3, 2), vec![0.0; 15]);
     }
 }
