@@ -6,7 +6,7 @@
 //! laid out once in panels of two SIMD vectors of outputs, so that the inner loop reads one panel
 //! row per input and multiplies it into six token rows at once. The loop is written once over
 //! [`pulp::Simd`] and compiled for AVX-512, for AVX2 + FMA and for plain scalar code; the
-//! compute path (`compute.rs`) says which one runs. The 8-bit version is `quantized.rs`.
+//! compute path (`compute.rs`) says which one runs. The integer version is `quantized.rs`.
 
 use std::ops::Range;
 
