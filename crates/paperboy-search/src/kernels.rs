@@ -3,9 +3,9 @@
 //! candle runs each element-wise operation as its own pass over memory, with a fresh tensor for
 //! each result: adding a bias, the residual, normalising, scaling the attention scores, masking
 //! them, the softmax. Each kernel here does one layer step in one pass per row, in place in the
-//! buffers a thread's batches reuse (`bert.rs`'s workspace), with reductions
-//! in eight lanes and a polynomial `exp` and `erf`, so that the compiler vectorises all of it
-//! (and, inlined into the SIMD loops of `attention.rs`, for the instruction set chosen there).
+//! buffers a thread's batches reuse (`bert.rs`'s workspace), with reductions in eight lanes and
+//! a polynomial `exp` and `erf`, so that the compiler vectorises all of it (and, inlined into
+//! the SIMD loops of `attention.rs`, for the instruction set chosen there).
 //! They run on the calling thread: the embedder gives each core whole batches.
 
 use pulp::{Simd, WithSimd};
