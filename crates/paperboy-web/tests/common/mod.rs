@@ -315,9 +315,16 @@ pub async fn start_configured(
         base,
         store,
         state,
-        client: reqwest::Client::new(),
+        // Idle connections are dropped after a second, under the shortest header timeout a
+        // test gives the server (2 s, hardening.rs): a request sent on a connection the server
+        // is closing at that moment fails unretried (hyper's IncompleteMessage, seen in CI).
+        client: reqwest::Client::builder()
+            .pool_idle_timeout(std::time::Duration::from_secs(1))
+            .build()
+            .unwrap(),
         raw: reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
+            .pool_idle_timeout(std::time::Duration::from_secs(1))
             .build()
             .unwrap(),
         _data: data,
