@@ -13,7 +13,7 @@
 use pulp::{Simd, WithSimd};
 use rayon::prelude::*;
 
-use crate::kernels::softmax_in_place;
+use crate::kernels::exp_shifted_in_place;
 use crate::packed::PairWidth;
 
 /// Query rows computed together: each key and value vector loaded is used this many times.
@@ -123,54 +123,78 @@ impl WithSimd for TextAttention<'_> {
         let tokens = mask.len();
         let hidden = heads * head_size;
         let stride = 3 * hidden;
-        let width = 2 * S::F32_LANES;
-        // Keys are taken `width` at a time; the padding keys are zero and never read back.
+        let lanes = S::F32_LANES;
+        let width = 2 * lanes;
+        // Keys are taken `width` at a time; the padding keys are zero, masked below and never
+        // read back.
         let padded = tokens.div_ceil(width) * width;
         // Every head's queries (with their bias, `[heads][query rows][head size]`, padded with
         // zero rows to whole blocks), keys (transposed, `[hidden][padded]`) and values
         // (`[heads][tokens][head size]`), gathered in one pass over the rows. A text's
         // projections are larger than a core's L2 cache: read head by head, each row would be
         // fetched again for every head.
+        //
+        // Each head's block, and each row of transposed keys, starts one vector past a multiple
+        // of the natural size. At 256 tokens a row of keys is 1 KB and a head's values 32 KB:
+        // at those strides the gather's writes for one token all fall into the same few sets of
+        // the L1 cache and evict one another (the key transpose alone was a fifth of attention's
+        // time in `perf annotate`).
         let query_rows = tokens.div_ceil(ROWS) * ROWS;
-        let mut queries_by_head = vec![0f32; query_rows * hidden];
-        let mut keys_by_dim = vec![0f32; hidden * padded];
-        let mut values_by_head = vec![0f32; tokens * hidden];
+        let query_block = query_rows * head_size + lanes;
+        let key_row = padded + lanes;
+        let value_block = tokens * head_size + lanes;
+        let mut queries_by_head = vec![0f32; heads * query_block];
+        let mut keys_by_dim = vec![0f32; hidden * key_row];
+        let mut values_by_head = vec![0f32; heads * value_block];
         for (token, row) in qkv.chunks_exact(stride).enumerate() {
             let (queries, rest) = row.split_at(hidden);
-            let (keys, values) = rest.split_at(hidden);
+            let values = &rest[hidden..];
             for (head, (queries, bias)) in queries
                 .chunks_exact(head_size)
                 .zip(query_bias.chunks_exact(head_size))
                 .enumerate()
             {
-                let target = &mut queries_by_head[(head * query_rows + token) * head_size..];
+                let target = &mut queries_by_head[head * query_block + token * head_size..];
                 for ((target, query), bias) in target.iter_mut().zip(queries).zip(bias) {
                     *target = query + bias;
                 }
             }
-            for (dim, key) in keys.iter().enumerate() {
-                keys_by_dim[dim * padded + token] = *key;
-            }
             for (head, values) in values.chunks_exact(head_size).enumerate() {
-                values_by_head[(head * tokens + token) * head_size..][..head_size]
+                values_by_head[head * value_block + token * head_size..][..head_size]
                     .copy_from_slice(values);
             }
         }
+        // The keys are transposed a tile of tokens at a time, so that each write is a run of
+        // consecutive floats: written one float per row of keys, the writes for a token missed
+        // the L1 cache (a fifth of attention's time in `perf annotate`).
+        for (tile, rows) in qkv.chunks(lanes * stride).enumerate() {
+            let first = tile * lanes;
+            for (dim, keys) in keys_by_dim.chunks_exact_mut(key_row).enumerate() {
+                for (key, row) in keys[first..].iter_mut().zip(rows.chunks_exact(stride)) {
+                    *key = row[hidden + dim];
+                }
+            }
+        }
+        // The mask over whole blocks of keys: the padding keys past the last token are masked
+        // too, so that they are left out of each row's maximum.
+        let mut padded_mask = vec![-1e4f32; padded];
+        padded_mask[..tokens].copy_from_slice(mask);
         let mut weights = vec![0f32; ROWS * padded];
         let zero = simd.splat_f32s(0.0);
         for head in 0..heads {
             let query_start = head * head_size;
-            let queries =
-                &queries_by_head[head * query_rows * head_size..][..query_rows * head_size];
-            let keys = &keys_by_dim[query_start * padded..][..head_size * padded];
-            let values = &values_by_head[head * tokens * head_size..][..tokens * head_size];
+            let queries = &queries_by_head[head * query_block..][..query_rows * head_size];
+            let keys = &keys_by_dim[query_start * key_row..][..head_size * key_row];
+            let values = &values_by_head[head * value_block..][..tokens * head_size];
             for (block, queries) in queries.chunks_exact(ROWS * head_size).enumerate() {
                 let first = block * ROWS;
                 let rows = ROWS.min(tokens - first);
-                // Scores: each query row against `width` keys at a time.
+                // Scores: each query row against `width` keys at a time, masked, with each
+                // row's maximum kept as it goes.
+                let mut maxima = [simd.splat_f32s(f32::NEG_INFINITY); ROWS];
                 for key in (0..padded).step_by(width) {
                     let mut sums = [[zero; 2]; ROWS];
-                    for (dim, keys) in keys.chunks_exact(padded).enumerate() {
+                    for (dim, keys) in keys.chunks_exact(key_row).enumerate() {
                         let (keys, _) = S::as_simd_f32s(&keys[key..][..width]);
                         for (row, sum) in sums.iter_mut().enumerate() {
                             let query = simd.splat_f32s(queries[row * head_size + dim]);
@@ -178,15 +202,26 @@ impl WithSimd for TextAttention<'_> {
                             sum[1] = simd.mul_add_e_f32s(query, keys[1], sum[1]);
                         }
                     }
-                    for (row, sum) in sums.iter().enumerate() {
+                    let (mask, _) = S::as_simd_f32s(&padded_mask[key..][..width]);
+                    for ((row, sum), maximum) in sums.iter().enumerate().zip(&mut maxima) {
                         let target = &mut weights[row * padded + key..][..width];
                         let (target, _) = S::as_mut_simd_f32s(target);
-                        target[0] = sum[0];
-                        target[1] = sum[1];
+                        target[0] = simd.add_f32s(sum[0], mask[0]);
+                        target[1] = simd.add_f32s(sum[1], mask[1]);
+                        *maximum = simd.max_f32s(*maximum, simd.max_f32s(target[0], target[1]));
                     }
                 }
-                for row in weights.chunks_exact_mut(padded).take(rows) {
-                    softmax_in_place(&mut row[..tokens], mask);
+                // The softmax's numerators; each row's sum divides its weighted sum below.
+                let mut inverse_sums = [zero; ROWS];
+                for ((row, maximum), inverse) in weights
+                    .chunks_exact_mut(padded)
+                    .zip(maxima)
+                    .zip(&mut inverse_sums)
+                    .take(rows)
+                {
+                    let sum =
+                        exp_shifted_in_place(&mut row[..tokens], simd.reduce_max_f32s(maximum));
+                    *inverse = simd.splat_f32s(1.0 / sum);
                 }
                 // The weighted sum of values, `width` head dimensions at a time.
                 for dim in (0..head_size).step_by(width) {
@@ -200,12 +235,14 @@ impl WithSimd for TextAttention<'_> {
                         }
                     }
                     let (bias, _) = S::as_simd_f32s(&value_bias[query_start + dim..][..width]);
-                    for (row, sum) in sums.iter().enumerate().take(rows) {
+                    for ((row, sum), inverse) in
+                        sums.iter().enumerate().zip(inverse_sums).take(rows)
+                    {
                         let target =
                             &mut out[(first + row) * hidden + query_start + dim..][..width];
                         let (target, _) = S::as_mut_simd_f32s(target);
-                        target[0] = simd.add_f32s(sum[0], bias[0]);
-                        target[1] = simd.add_f32s(sum[1], bias[1]);
+                        target[0] = simd.mul_add_e_f32s(sum[0], inverse, bias[0]);
+                        target[1] = simd.mul_add_e_f32s(sum[1], inverse, bias[1]);
                     }
                 }
             }

@@ -31,21 +31,15 @@ pub(crate) fn vectorized<R>(arch: pulp::Arch, body: impl FnMut() -> R) -> R {
     arch.dispatch(Body(body))
 }
 
-/// `softmax(scores + mask)` in place, for one row of attention scores and the text's mask (0
-/// for real tokens, a large negative number for padding).
+/// The softmax's numerators in place, `e^(score − max)`, for one row of attention scores
+/// already masked, and their sum: the caller divides by it once per output instead of once per
+/// weight.
 #[inline(always)]
-pub(crate) fn softmax_in_place(scores: &mut [f32], mask: &[f32]) {
-    for (score, bias) in scores.iter_mut().zip(mask) {
-        *score += bias;
-    }
-    let max = lanes_max(scores);
+pub(crate) fn exp_shifted_in_place(scores: &mut [f32], max: f32) -> f32 {
     for score in scores.iter_mut() {
         *score = exp(*score - max);
     }
-    let scale = 1.0 / lanes_sum(scores);
-    for score in scores.iter_mut() {
-        *score *= scale;
-    }
+    lanes_sum(scores)
 }
 
 /// `gelu(x + bias)` in place for `x` `[rows, width]` and `bias` `[width]`, with BERT's exact
@@ -114,12 +108,6 @@ fn lanes_sum(values: &[f32]) -> f32 {
 fn lanes_sum_of_squares(values: &[f32]) -> f32 {
     let add_square = |total: f32, value: f32| total + value * value;
     lanes(values, 0.0, add_square, |total, lane| total + lane)
-}
-
-#[inline(always)]
-fn lanes_max(values: &[f32]) -> f32 {
-    let greater = |best: f32, value: f32| if value > best { value } else { best };
-    lanes(values, f32::NEG_INFINITY, greater, greater)
 }
 
 /// Folds `values` with `step` in eight lanes, then the lanes with `combine`.
@@ -222,8 +210,6 @@ mod tests {
                 lanes_sum_of_squares(&values),
                 values.iter().map(|v| v * v).sum::<f32>()
             );
-            let max = values.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-            assert_eq!(lanes_max(&values), max);
         }
     }
 
@@ -280,8 +266,8 @@ mod tests {
         value.copysign(x)
     }
 
-    /// The kernels against the same steps written with candle's own operations (the softmax is
-    /// tested as part of attention, in `attention.rs`).
+    /// The kernels against the same steps written with candle's own operations (the softmax's
+    /// numerators are tested as part of attention, in `attention.rs`).
     #[test]
     fn kernels_match_candles_unfused_operations() {
         let device = Device::Cpu;
