@@ -1,9 +1,10 @@
-//! A BERT encoder (as in all-MiniLM-L6-v2) on candle: embeddings, self-attention layers, and
-//! nothing else. Written out here rather than taken from candle-transformers, whose hundreds of
-//! models would dominate the build for the one we run.
+//! A BERT encoder (as in all-MiniLM-L6-v2): embeddings, self-attention layers, and nothing
+//! else. Written out here rather than taken from candle-transformers, whose hundreds of models
+//! would dominate the build for the one we run. candle reads the weights; the forward pass runs
+//! on plain buffers (see [`Workspace`]) with this crate's kernels.
 
-use candle_core::{Device, Module, Tensor};
-use candle_nn::{Embedding, LayerNorm, VarBuilder, embedding, layer_norm, linear};
+use candle_core::Tensor;
+use candle_nn::{VarBuilder, linear};
 use serde::Deserialize;
 
 use crate::attention::Attention;
@@ -28,12 +29,19 @@ pub(crate) struct BertConfig {
 
 #[derive(Debug)]
 pub(crate) struct Bert {
-    word_embeddings: Embedding,
-    position_embeddings: Embedding,
-    /// The token-type embedding of type 0: single sentences only use that one.
-    token_type_zero: Tensor,
-    embeddings_norm: LayerNorm,
+    /// `[vocabulary, hidden]`.
+    word_embeddings: Vec<f32>,
+    /// Each position's embedding plus the token-type embedding of type 0 (single sentences only
+    /// use that one), `[positions, hidden]`.
+    position_embeddings: Vec<f32>,
+    /// The embeddings' norm as [`bias_residual_norm_in_place`] takes it: a zero bias, gamma
+    /// and beta, `[3, hidden]`.
+    embeddings_norm: Vec<f32>,
+    hidden: usize,
+    norm_eps: f32,
     layers: Vec<Layer>,
+    /// The instruction set of the embeddings' norm.
+    arch: pulp::Arch,
 }
 
 #[derive(Debug)]
@@ -78,30 +86,41 @@ impl Bert {
             );
         }
         let hidden = config.hidden_size;
-        let eps = config.layer_norm_eps;
         let embeddings = vb.pp("embeddings");
-        let token_types = embedding(
-            config.type_vocab_size,
-            hidden,
-            embeddings.pp("token_type_embeddings"),
-        )?;
+        let values = |tensor: Tensor| tensor.flatten_all()?.to_vec1::<f32>();
+        let table =
+            |name: &str, rows: usize| values(embeddings.pp(name).get((rows, hidden), "weight")?);
+        let token_type_zero = embeddings
+            .pp("token_type_embeddings")
+            .get((config.type_vocab_size, hidden), "weight")?
+            .get(0)?
+            .to_vec1::<f32>()?;
+        let mut position_embeddings = table("position_embeddings", config.max_position_embeddings)?;
+        for row in position_embeddings.chunks_exact_mut(hidden) {
+            for (value, token_type) in row.iter_mut().zip(&token_type_zero) {
+                *value += token_type;
+            }
+        }
+        let norm = embeddings.pp("LayerNorm");
+        let embeddings_norm = values(Tensor::stack(
+            &[
+                &Tensor::zeros(hidden, candle_core::DType::F32, &candle_core::Device::Cpu)?,
+                &norm.get(hidden, "weight")?,
+                &norm.get(hidden, "bias")?,
+            ],
+            0,
+        )?)?;
         let layers = (0..config.num_hidden_layers)
             .map(|index| Layer::load(vb.pp(format!("encoder.layer.{index}")), config, path, arch))
             .collect::<candle_core::Result<Vec<_>>>()?;
         Ok(Bert {
-            word_embeddings: embedding(
-                config.vocab_size,
-                hidden,
-                embeddings.pp("word_embeddings"),
-            )?,
-            position_embeddings: embedding(
-                config.max_position_embeddings,
-                hidden,
-                embeddings.pp("position_embeddings"),
-            )?,
-            token_type_zero: token_types.embeddings().get(0)?,
-            embeddings_norm: layer_norm(hidden, eps, embeddings.pp("LayerNorm"))?,
+            word_embeddings: table("word_embeddings", config.vocab_size)?,
+            position_embeddings,
+            embeddings_norm,
+            hidden,
+            norm_eps: config.layer_norm_eps as f32,
             layers,
+            arch,
         })
     }
 
@@ -111,25 +130,45 @@ impl Bert {
     /// the calling thread); `workspace` holds the layers' buffers from one batch to the next.
     pub(crate) fn embed(
         &self,
-        ids: Vec<u32>,
+        ids: &[u32],
         mask: &[u32],
         tokens: usize,
         parts: usize,
         workspace: &mut Workspace,
     ) -> candle_core::Result<Vec<Vec<f32>>> {
-        let texts = ids.len() / tokens.max(1);
-        let ids = Tensor::from_vec(ids, (texts, tokens), &Device::Cpu)?;
-        let positions = Tensor::arange(0u32, tokens as u32, &Device::Cpu)?;
-        let embedded = self
-            .word_embeddings
-            .forward(&ids)?
-            .broadcast_add(&self.position_embeddings.forward(&positions)?)?
-            .broadcast_add(&self.token_type_zero)?;
-        workspace.hidden = self
-            .embeddings_norm
-            .forward(&embedded)?
-            .flatten_all()?
-            .to_vec1::<f32>()?;
+        // The embeddings, without candle: its operations run on a pool of threads of its own,
+        // which spun beside the embedder's threads (5% of the samples in `perf`).
+        let hidden = self.hidden;
+        let rows = ids.len();
+        if mask.len() != rows || !rows.is_multiple_of(tokens.max(1)) {
+            candle_core::bail!(
+                "{rows} token ids and {} mask values for texts of {tokens}",
+                mask.len()
+            );
+        }
+        if tokens * hidden > self.position_embeddings.len() {
+            candle_core::bail!("{tokens} tokens are more than the model's positions");
+        }
+        workspace.hidden.clear();
+        for &id in ids {
+            let start = id as usize * hidden;
+            let Some(row) = self.word_embeddings.get(start..start + hidden) else {
+                candle_core::bail!("token id {id} is outside the vocabulary");
+            };
+            workspace.hidden.extend_from_slice(row);
+        }
+        let positions = &self.position_embeddings[..tokens * hidden];
+        workspace.attended.clear();
+        for _ in 0..rows / tokens.max(1) {
+            workspace.attended.extend_from_slice(positions);
+        }
+        bias_residual_norm_in_place(
+            self.arch,
+            self.norm_eps,
+            &mut workspace.hidden,
+            &workspace.attended,
+            &self.embeddings_norm,
+        );
         // Padding gets a large negative bias before the softmax.
         let bias: Vec<f32> = mask
             .iter()

@@ -186,6 +186,6 @@ impl Embedder {
             ids[row * width..row * width + tokens.len()].copy_from_slice(tokens);
             mask[row * width..row * width + tokens.len()].fill(1);
         }
-        Ok(self.model.embed(ids, &mask, width, parts, workspace)?)
+        Ok(self.model.embed(&ids, &mask, width, parts, workspace)?)
     }
 }
