@@ -203,7 +203,11 @@ fn scale_of(values: &[f32], steps: f32) -> (f32, f32) {
     let rest = chunks.remainder();
     for chunk in chunks {
         for (lane, value) in lanes.iter_mut().zip(chunk) {
-            *lane = lane.max(value.abs());
+            // Not `f32::max`, whose care for NaN costs a compare and two blends a vector.
+            let magnitude = value.abs();
+            if magnitude > *lane {
+                *lane = magnitude;
+            }
         }
     }
     let largest = rest
@@ -230,8 +234,7 @@ fn quantise(value: f32, inverse: f32, steps: f32) -> i16 {
     ((scaled + ROUND).to_bits() as i32).wrapping_sub(ROUND.to_bits() as i32) as i16
 }
 
-/// `x`, `[rows, inputs]`, quantised row by row to at most `steps`; run under `arch`, so that
-/// the loops vectorise for it.
+/// `x`, `[rows, inputs]`, quantised row by row to at most `steps`.
 fn quantise_rows(
     arch: pulp::Arch,
     x: &[f32],
@@ -240,35 +243,58 @@ fn quantise_rows(
     steps: f32,
     into: &mut QuantizedRows,
 ) {
+    let groups = inputs.div_ceil(GROUP);
+    let padded_rows = rows.div_ceil(ROWS) * ROWS;
+    into.groups = groups;
+    let (codes, scales) = (&mut into.codes, &mut into.scales);
+    // Every block is written whole below: no need to clear what the last product left.
+    codes.resize(padded_rows * groups, 0);
+    scales.clear();
+    scales.resize(padded_rows, 0.0);
+    let row_len = groups * GROUP;
+    let mut block_codes = vec![0i16; ROWS * row_len];
+    for (block, (x, codes)) in x[..rows * inputs]
+        .chunks(ROWS * inputs)
+        .zip(codes.chunks_exact_mut(ROWS * groups))
+        .enumerate()
+    {
+        let present = x.len() / inputs;
+        for (row, values) in x.chunks_exact(inputs).enumerate() {
+            scales[block * ROWS + row] = quantise_row(
+                arch,
+                values,
+                steps,
+                &mut block_codes[row * row_len..][..row_len],
+            );
+        }
+        // The rows past the last are zero.
+        block_codes[present * row_len..].fill(0);
+        // Rearranged input-major in one sequential pass, outside the instruction set's
+        // function on purpose: compiled for AVX-512, writing each row's codes at a stride of
+        // six became `vpscatterdd`, microcoded and slow (two fifths of quantising's time in
+        // `perf annotate`), and even as plain stores, a stride over a buffer larger than the
+        // cache stalled on each line.
+        for (group, codes) in codes.chunks_exact_mut(ROWS).enumerate() {
+            for (row, code) in codes.iter_mut().enumerate() {
+                let pair = &block_codes[row * row_len + group * GROUP..][..GROUP];
+                *code = i32::from(pair[0] as u16) | (i32::from(pair[1] as u16) << 16);
+            }
+        }
+    }
+}
+
+/// One row's codes (at most `steps`) into `codes`, under `arch`, so that the loops vectorise
+/// for it; returns the row's scale.
+fn quantise_row(arch: pulp::Arch, values: &[f32], steps: f32, codes: &mut [i16]) -> f32 {
     vectorized(
         arch,
         #[inline(always)]
         || {
-            let groups = inputs.div_ceil(GROUP);
-            let padded_rows = rows.div_ceil(ROWS) * ROWS;
-            into.groups = groups;
-            // Padding (inputs past the last, rows past the last) is zero.
-            let (codes, scales) = (&mut into.codes, &mut into.scales);
-            codes.clear();
-            codes.resize(padded_rows * groups, 0);
-            scales.clear();
-            scales.resize(padded_rows, 0.0);
-            let mut row_codes = vec![0i16; groups * GROUP];
-            for (row, values) in x.chunks_exact(inputs).enumerate() {
-                let (scale, inverse) = scale_of(values, steps);
-                scales[row] = scale;
-                for (code, value) in row_codes.iter_mut().zip(values) {
-                    *code = quantise(*value, inverse, steps);
-                }
-                let block = &mut codes[(row / ROWS) * groups * ROWS..][..groups * ROWS];
-                for (code, pair) in block[row % ROWS..]
-                    .iter_mut()
-                    .step_by(ROWS)
-                    .zip(row_codes.chunks_exact(GROUP))
-                {
-                    *code = i32::from(pair[0] as u16) | (i32::from(pair[1] as u16) << 16);
-                }
+            let (scale, inverse) = scale_of(values, steps);
+            for (code, value) in codes.iter_mut().zip(values) {
+                *code = quantise(*value, inverse, steps);
             }
+            scale
         },
     )
 }
