@@ -30,6 +30,7 @@ use paperboy_store::mail::{RequestOutcome, Subscriber, SubscriberState};
 use serde::Deserialize;
 use serde_json::json;
 
+use crate::access::{Admission, SignInPolicy};
 use crate::client::ClientAddress;
 use crate::error::{ApiError, ErrorCode, PageError, PageResult, retry_after};
 use crate::lists::visible_paper;
@@ -83,6 +84,9 @@ pub(crate) struct SignInForm {
 /// The one answer to every accepted sign-in request.
 const CHECK_INBOX: &str = "If the address can receive mail, a sign-in link is on its way to it. \
      It works once, for 15 minutes. No account yet? The link makes one.";
+const CHECK_INBOX_INVITED: &str = "If the address has been invited and can receive mail, a \
+     sign-in link is on its way to it. It works once, for 15 minutes. This site is by \
+     invitation: its administrators can invite you.";
 
 /// `GET /signin`: the form.
 pub(crate) async fn sign_in_form(
@@ -145,6 +149,21 @@ pub(crate) async fn sign_in_submit(
             ));
         }
     };
+    let policy = &state.sign_in_policy;
+    match policy.admits(&*state.store, &email).await? {
+        Admission::Admitted => {}
+        Admission::OutsideDomains => {
+            tracing::info!(to = %email.masked(), "sign-in refused: outside the allowed domains");
+            return Ok(render(
+                StatusCode::FORBIDDEN,
+                &page(policy.outside_domains_message()),
+            ));
+        }
+        Admission::NotInvited => {
+            tracing::info!(to = %email.masked(), "sign-in refused: not invited");
+            return Ok(check_inbox(policy));
+        }
+    }
     let subscriptions = &state.subscriptions;
     let outcome = request_sign_in(
         &*state.store,
@@ -165,14 +184,25 @@ pub(crate) async fn sign_in_submit(
             tracing::info!(to = %email.masked(), "sign-in link held back: too many lately");
         }
     }
-    Ok(render(
+    Ok(check_inbox(policy))
+}
+
+/// The answer to every sign-in request that was not refused: on an invite-only site, the
+/// same whether the address was invited or not.
+fn check_inbox(policy: &SignInPolicy) -> Response {
+    let message = if policy.invite_only() {
+        CHECK_INBOX_INVITED
+    } else {
+        CHECK_INBOX
+    };
+    render(
         StatusCode::OK,
         &NoticePage {
             heading: "Check your inbox",
-            message: CHECK_INBOX.to_owned(),
+            message: message.to_owned(),
             link: Some(("/".to_owned(), "Back to the daily papers")),
         },
-    ))
+    )
 }
 
 fn dead_sign_in_link(status: StatusCode, message: &str) -> Response {

@@ -9,8 +9,10 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use chrono::Utc;
 use paperboy_core::EmailAddress;
+use paperboy_digest::sign_in::request_sign_in;
 use paperboy_store::account::User;
 use paperboy_store::harvest::HarvestState;
+use paperboy_store::mail::RequestOutcome;
 use serde::Deserialize;
 
 use crate::error::{PageError, PageResult};
@@ -100,15 +102,22 @@ fn checked_form(
     reader: &Reader,
     form: Result<Form<HideForm>, FormRejection>,
 ) -> Result<(&SignedIn, HideForm, bool), Response> {
-    let signed_in = reader.admin().ok_or_else(|| not_admin(reader))?;
     let form = form.map(|Form(form)| form).unwrap_or_default();
-    if !signed_in.accepts(&form.form_token) {
-        return Err(refused_form());
-    }
+    let signed_in = checked_admin(reader, &form.form_token)?;
     let Some(hidden) = form_flag(&form.value) else {
         return Err(refused_form());
     };
     Ok((signed_in, form, hidden))
+}
+
+/// The admin who sent a form carrying `form_token`, or the answer refusing the form.
+#[allow(clippy::result_large_err)]
+fn checked_admin<'a>(reader: &'a Reader, form_token: &str) -> Result<&'a SignedIn, Response> {
+    let signed_in = reader.admin().ok_or_else(|| not_admin(reader))?;
+    if !signed_in.accepts(form_token) {
+        return Err(refused_form());
+    }
+    Ok(signed_in)
 }
 
 fn refused_form() -> Response {
@@ -210,4 +219,79 @@ pub(crate) async fn hide_user(
         .await?;
     tracing::info!(user = %user.id, hidden, admin = %signed_in.user.id, "user visibility changed");
     Ok(see_other("/admin"))
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct InviteForm {
+    #[serde(default)]
+    form_token: String,
+    #[serde(default)]
+    email: String,
+}
+
+/// `POST /admin/invitations`: makes an account for `email` (what lets an address in on an
+/// invite-only site or from outside the allowed domains, see [`crate::access`]) and mails it a
+/// sign-in link.
+pub(crate) async fn invite(
+    State(state): State<AppState>,
+    reader: Reader,
+    form: Result<Form<InviteForm>, FormRejection>,
+) -> PageResult {
+    let form = form.map(|Form(form)| form).unwrap_or_default();
+    let signed_in = match checked_admin(&reader, &form.form_token) {
+        Ok(signed_in) => signed_in,
+        Err(refused) => return Ok(refused),
+    };
+    let Ok(email) = form.email.parse::<EmailAddress>() else {
+        return admin_page(
+            &state,
+            &reader,
+            Some("That is not an email address.".into()),
+        )
+        .await;
+    };
+    let now = Utc::now();
+    let user = state.store.add_user(&email, false, now).await?;
+    if user.hidden {
+        return admin_page(
+            &state,
+            &reader,
+            Some("That user is hidden: show them again first.".into()),
+        )
+        .await;
+    }
+    let subscriptions = &state.subscriptions;
+    let outcome = request_sign_in(
+        &*state.store,
+        &subscriptions.mailer,
+        email.clone(),
+        None,
+        now,
+    )
+    .await
+    .map_err(PageError::internal)?;
+    let message = match outcome {
+        RequestOutcome::Queued => {
+            subscriptions.wake.notify_one();
+            format!(
+                "{} can sign in now, and a sign-in link is on its way to them. It works once, \
+                 for 15 minutes; after that they can ask for another at /signin.",
+                email.masked()
+            )
+        }
+        RequestOutcome::RateLimited => format!(
+            "{} can sign in now. No link was sent: they were sent one moments ago, or several \
+             today. They can ask for one at /signin.",
+            email.masked()
+        ),
+    };
+    tracing::info!(to = %email.masked(), admin = %signed_in.user.id, "invited");
+    Ok(no_store(render(
+        StatusCode::OK,
+        &NoticePage {
+            heading: "Invited",
+            message,
+            link: Some(("/admin".to_owned(), "Administration")),
+        },
+    )))
 }

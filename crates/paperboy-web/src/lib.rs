@@ -6,6 +6,7 @@
 //! async threads, since they embed the query and scan the vectors.
 
 // Shared modules: what every feature needs. They never import a feature module.
+mod access;
 mod cache;
 mod client;
 mod error;
@@ -43,6 +44,7 @@ use axum::routing::{get, post};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::compression::CompressionLayer;
 
+pub use access::{AllowedDomains, SignInPolicy};
 pub use client::TrustedProxies;
 pub use server::ServerLimits;
 pub use state::{AppState, DEFAULT_MAX_QUEUED_SEARCHES, Subscriptions};
@@ -110,7 +112,8 @@ pub fn router(state: AppState) -> Router {
         .route("/papers/{key}/save", post(accounts::save))
         .route("/admin", get(admin::page))
         .route("/admin/papers/{key}/hidden", post(admin::hide_paper))
-        .route("/admin/users/hidden", post(admin::hide_user));
+        .route("/admin/users/hidden", post(admin::hide_user))
+        .route("/admin/invitations", post(admin::invite));
     if !state.metrics_elsewhere {
         site = site.route("/metrics", get(ops::metrics));
     }

@@ -10,6 +10,7 @@ use paperboy_search::LiveSearcher;
 use paperboy_store::Store;
 use tokio::sync::{Notify, Semaphore};
 
+use crate::access::SignInPolicy;
 use crate::cache::ResponseCache;
 use crate::client::{ClientLimit, TrustedProxies};
 use crate::metrics::Metrics;
@@ -41,6 +42,8 @@ pub struct AppState {
     pub(crate) limits: ServerLimits,
     /// `/metrics` is served on its own address (see [`serve_metrics`]), not on the site.
     pub(crate) metrics_elsewhere: bool,
+    /// Who may sign in and ask for the digest.
+    pub(crate) sign_in_policy: Arc<SignInPolicy>,
 }
 
 impl AppState {
@@ -65,6 +68,7 @@ impl AppState {
             trusted_proxies: Arc::default(),
             limits: ServerLimits::default(),
             metrics_elsewhere: false,
+            sign_in_policy: Arc::default(),
         }
     }
 
@@ -82,6 +86,12 @@ impl AppState {
     /// Searches that may wait for a free core before more are answered 503.
     pub fn with_max_queued_searches(mut self, queued: usize) -> Self {
         self.max_queued_searches = queued;
+        self
+    }
+
+    /// Who may sign in and ask for the digest (anyone by default).
+    pub fn with_sign_in_policy(mut self, policy: SignInPolicy) -> Self {
+        self.sign_in_policy = Arc::new(policy);
         self
     }
 

@@ -28,8 +28,9 @@ use paperboy_store::mail::{Confirmation, RequestOutcome, Subscriber, SubscriberS
 use serde::Deserialize;
 use serde_json::json;
 
+use crate::access::Admission;
 use crate::client::ClientAddress;
-use crate::error::{ApiError, PageError, PageResult, retry_after};
+use crate::error::{ApiError, ErrorCode, PageError, PageResult, retry_after};
 use crate::params::{PreferencesForm, frequency_param};
 use crate::respond::{NoticePage, no_store, render, sentence};
 use crate::state::AppState;
@@ -133,6 +134,23 @@ async fn request(
         .parse()
         .map_err(|error: paperboy_core::EmailError| RequestError::Invalid(error.to_string()))?;
     let preferences = preferences().map_err(RequestError::Invalid)?;
+    let policy = &state.sign_in_policy;
+    match policy
+        .admits(&*state.store, &email)
+        .await
+        .map_err(|error| RequestError::Failed(error.to_string()))?
+    {
+        Admission::Admitted => {}
+        Admission::OutsideDomains => {
+            tracing::info!(to = %email.masked(), "digest refused: outside the allowed domains");
+            return Err(RequestError::Refused(policy.outside_domains_message()));
+        }
+        // Answered as an accepted request, for the reason sign-in's is (see `access`).
+        Admission::NotInvited => {
+            tracing::info!(to = %email.masked(), "digest refused: not invited");
+            return Ok(());
+        }
+    }
     let subscriptions = &state.subscriptions;
     match subscribe(
         &*state.store,
@@ -160,6 +178,10 @@ async fn request(
 
 enum RequestError {
     Invalid(String),
+    /// The address may not have the digest here (see [`SignInPolicy`]).
+    ///
+    /// [`SignInPolicy`]: crate::access::SignInPolicy
+    Refused(String),
     TooMany(u64),
     Failed(String),
 }
@@ -187,6 +209,9 @@ pub(crate) async fn api_subscribe(
         )
             .into_response(),
         Err(RequestError::Invalid(message)) => ApiError::bad_request(message).into_response(),
+        Err(RequestError::Refused(message)) => {
+            ApiError::new(ErrorCode::Forbidden, message).into_response()
+        }
         Err(RequestError::TooMany(seconds)) => retry_after(seconds, ApiError::too_many_requests()),
         Err(RequestError::Failed(error)) => ApiError::internal(error).into_response(),
     }
@@ -232,6 +257,9 @@ pub(crate) async fn subscribe_submit(
         ),
         Err(RequestError::Invalid(message)) => {
             render(StatusCode::BAD_REQUEST, &subscribe_page(&form, sentence(&message)))
+        }
+        Err(RequestError::Refused(message)) => {
+            render(StatusCode::FORBIDDEN, &subscribe_page(&form, message))
         }
         Err(RequestError::TooMany(seconds)) => retry_after(
             seconds,

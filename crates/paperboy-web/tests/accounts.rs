@@ -12,8 +12,9 @@ use std::sync::Arc;
 use chrono::Duration;
 use common::{DAYS, Session, Site, input_value, session_cookie, start, start_configured};
 use paperboy_core::token::Token;
+use paperboy_web::SignInPolicy;
 use reqwest::StatusCode;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 /// A paper of the demo's latest day.
 const PAPER: &str = "2608.18580";
@@ -508,4 +509,133 @@ async fn the_admin_page_shows_each_harvested_source_with_its_last_error_escaped(
     assert!(metrics.contains("paperboy_harvest_failing{source=\"arxiv:cs\"} 1"));
     assert!(metrics.contains("paperboy_harvest_failures_total{source=\"arxiv:cs\"} 1"));
     assert!(metrics.contains("paperboy_harvest_runs_total{source=\"hf\"} 1"));
+}
+
+/// The mails waiting in the outbox.
+async fn queued(site: &Site) -> u64 {
+    site.store.outbox_summary().await.unwrap().queued
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn allowed_domains_admit_their_addresses_and_invited_guests_only() {
+    let site = start_configured(&DAYS, None, |state| {
+        state.with_sign_in_policy(SignInPolicy::new("example.org".parse().unwrap(), false))
+    })
+    .await;
+    let sign_in = |email: &'static str| {
+        let site = &site;
+        async move {
+            site.post_form("/signin", None, &[("email", email)], &[])
+                .await
+        }
+    };
+    let before = queued(&site).await;
+    let response = sign_in("ada@Example.org").await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(queued(&site).await, before + 1);
+
+    // Another domain is told which one the site takes, and nothing is sent.
+    let response = sign_in("eve@elsewhere.net").await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let page = response.text().await.unwrap();
+    assert!(
+        page.contains("example.org") && page.contains("invitation"),
+        "{page}"
+    );
+    let response = site
+        .post_form("/subscribe", None, &[("email", "eve@elsewhere.net")], &[])
+        .await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let (status, _, body) = site
+        .post_json(
+            "/api/subscriptions",
+            &json!({ "email": "eve@elsewhere.net" }),
+            &[],
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(body["code"], "forbidden");
+    assert!(body["message"].as_str().unwrap().contains("example.org"));
+    assert_eq!(queued(&site).await, before + 1);
+
+    // An admin invites a guest from elsewhere: they get a link, and may ask for more.
+    let admin = site.sign_in_admin("admin@example.org").await;
+    let reader = site.sign_in("reader@example.org").await;
+    let invite = |session: &Session, token: &str| {
+        let (site, cookie, token) = (&site, session.cookie.clone(), token.to_owned());
+        async move {
+            site.post_form(
+                "/admin/invitations",
+                Some(&cookie),
+                &[("form_token", &token), ("email", "guest@elsewhere.net")],
+                &[],
+            )
+            .await
+        }
+    };
+    assert_eq!(
+        invite(&reader, &reader.form_token).await.status(),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        invite(&admin, "forged").await.status(),
+        StatusCode::FORBIDDEN
+    );
+    let before = queued(&site).await;
+    let response = invite(&admin, &admin.form_token).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let page = response.text().await.unwrap();
+    assert!(
+        page.contains("Invited") && !page.contains("guest@elsewhere.net"),
+        "{page}"
+    );
+    assert_eq!(queued(&site).await, before + 1);
+    let guest = "guest@elsewhere.net".parse().unwrap();
+    assert!(site.store.user_by_email(&guest).await.unwrap().is_some());
+    // Past the one-link-per-30-seconds limit of the address, so only the answer is checked.
+    assert_eq!(
+        sign_in("guest@elsewhere.net").await.status(),
+        StatusCode::OK
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_invite_only_site_sends_nothing_to_strangers_and_does_not_say_so() {
+    let site = start_configured(&DAYS, None, |state| {
+        state.with_sign_in_policy(SignInPolicy::new(Default::default(), true))
+    })
+    .await;
+    let before = queued(&site).await;
+    let stranger = site
+        .post_form("/signin", None, &[("email", "stranger@example.org")], &[])
+        .await;
+    assert_eq!(stranger.status(), StatusCode::OK);
+    let stranger = stranger.text().await.unwrap();
+    let (status, _, body) = site
+        .post_json(
+            "/api/subscriptions",
+            &json!({ "email": "stranger@example.org" }),
+            &[],
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    assert_eq!(queued(&site).await, before);
+
+    site.store
+        .add_user(
+            &"invited@example.org".parse().unwrap(),
+            false,
+            chrono::Utc::now(),
+        )
+        .await
+        .unwrap();
+    let invited = site
+        .post_form("/signin", None, &[("email", "invited@example.org")], &[])
+        .await;
+    assert_eq!(invited.status(), StatusCode::OK);
+    // The same answer either way.
+    let answer = "If the address has been invited and can receive mail";
+    assert!(stranger.contains(answer), "{stranger}");
+    assert!(invited.text().await.unwrap().contains(answer));
+    assert_eq!(queued(&site).await, before + 1);
 }

@@ -201,6 +201,8 @@ pub(crate) struct ServeArgs {
     #[command(flatten)]
     pub(crate) site: SiteArgs,
     #[command(flatten)]
+    pub(crate) access: AccessArgs,
+    #[command(flatten)]
     pub(crate) mail: MailArgs,
     #[command(flatten)]
     pub(crate) harvest: HarvestSchedule,
@@ -247,6 +249,21 @@ pub(crate) struct SiteArgs {
     /// Searches that may wait for a free core; more are answered 503 with Retry-After.
     #[arg(long, default_value_t = paperboy_web::DEFAULT_MAX_QUEUED_SEARCHES as u32, value_parser = clap::value_parser!(u32).range(0..=100_000))]
     pub(crate) max_queued_searches: u32,
+}
+
+/// Who may sign in and ask for the digest: anyone, addresses on the organisation's domains, or
+/// invited addresses only.
+#[derive(Debug, Args)]
+pub(crate) struct AccessArgs {
+    /// Mail domains whose addresses may sign in and ask for the digest, comma-separated
+    /// (`example.org,lab.example`; exact domains, not their subdomains). Other addresses need
+    /// an invitation (`paperboy users add`, or the admin page). Empty: any domain.
+    #[arg(long, env = "PAPERBOY_ALLOWED_EMAIL_DOMAINS", default_value = "")]
+    pub(crate) allowed_email_domains: paperboy_web::AllowedDomains,
+    /// Only invited addresses may sign in and ask for the digest; others are answered as if
+    /// they had been, so the site does not tell who its readers are.
+    #[arg(long, env = "PAPERBOY_INVITE_ONLY")]
+    pub(crate) invite_only: bool,
 }
 
 /// What `serve` harvests each day, and when.

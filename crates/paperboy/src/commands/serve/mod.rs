@@ -13,7 +13,7 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use paperboy_digest::deliver::run_worker;
 use paperboy_search::{LiveSearcher, SearchIndex};
-use paperboy_web::{AppState, Subscriptions};
+use paperboy_web::{AllowedDomains, AppState, SignInPolicy, Subscriptions};
 use tokio::sync::{Notify, watch};
 
 use crate::Outcome;
@@ -27,6 +27,7 @@ pub(crate) async fn run(ctx: &Context, args: ServeArgs) -> anyhow::Result<Outcom
     let ServeArgs {
         listen,
         site,
+        access,
         mail,
         harvest: harvest_schedule,
     } = args;
@@ -131,7 +132,19 @@ pub(crate) async fn run(ctx: &Context, args: ServeArgs) -> anyhow::Result<Outcom
     let mut state = AppState::new(store, searcher, Subscriptions::new(mailer, wake))
         .with_trusted_proxies(site.trusted_proxies.clone())
         .with_limits(limits)
-        .with_max_queued_searches(site.max_queued_searches as usize);
+        .with_max_queued_searches(site.max_queued_searches as usize)
+        .with_sign_in_policy(SignInPolicy::new(
+            access.allowed_email_domains.clone(),
+            access.invite_only,
+        ));
+    if access.invite_only {
+        println!("Sign-in and the digest: invited addresses only.");
+    } else if access.allowed_email_domains != AllowedDomains::default() {
+        println!(
+            "Sign-in and the digest: addresses at {} and invited ones.",
+            access.allowed_email_domains
+        );
+    }
     let (stop_site, site_stop) = watch::channel(false);
     let stopped = |mut stop: watch::Receiver<bool>| async move {
         let _ = stop.wait_for(|stopped| *stopped).await;
