@@ -1,7 +1,11 @@
-//! Who may sign in and ask for the digest on this instance: anyone (the default), addresses on
-//! the operator's domains (`--allowed-email-domains`), or invited addresses only
-//! (`--invite-only`). One rule for both doors, since a digest carries the site's papers as a
-//! page does.
+//! Who may read this instance, and who may sign in and ask for the digest.
+//!
+//! Sign-in and the digest are open to anyone (the default), to addresses on the operator's
+//! domains (`--allowed-email-domains`), or to invited addresses only (`--invite-only`): one
+//! rule for both doors, since a digest carries the site's papers as a page does. Reading is
+//! open, or (`--private`) for signed-in readers only: [`private_reading`] stands in front of
+//! every route but sign-in, the links mail carries, health checks and the stylesheet and
+//! script the sign-in page needs, and in front of the cache of shared answers too.
 //!
 //! An invited address is one with an account: made by `paperboy users add`, invited from
 //! `/admin`, or signed in before the rule was set. It is always let in (a hidden user is still
@@ -12,16 +16,28 @@
 use std::fmt;
 use std::str::FromStr;
 
+use axum::extract::{Request, State};
+use axum::http::{Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use chrono::Utc;
 use paperboy_core::EmailAddress;
 use paperboy_store::{Store, StoreError};
 
-/// The rule; [`SignInPolicy::default`] lets anyone in.
+use crate::error::{ApiError, ErrorCode, PageError};
+use crate::reader::{session_token, sign_in_url};
+use crate::respond::{ErrorPage, no_store, render, see_other};
+use crate::state::AppState;
+
+/// The rules; [`AccessPolicy::default`] lets anyone read and sign in.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct SignInPolicy {
+pub struct AccessPolicy {
     /// Lower-case domains whose addresses may sign in without an invitation; empty: any.
     allowed_domains: Vec<String>,
     /// Only invited addresses may sign in (the domains then admit nobody more).
     invite_only: bool,
+    /// Reading needs a signed-in reader.
+    private: bool,
 }
 
 /// What the rule says of one address.
@@ -35,12 +51,25 @@ pub(crate) enum Admission {
     NotInvited,
 }
 
-impl SignInPolicy {
+impl AccessPolicy {
     pub fn new(allowed_domains: AllowedDomains, invite_only: bool) -> Self {
-        SignInPolicy {
+        AccessPolicy {
             allowed_domains: allowed_domains.0,
             invite_only,
+            private: false,
         }
+    }
+
+    /// The same rules, with reading for signed-in readers only.
+    pub fn private(self) -> Self {
+        AccessPolicy {
+            private: true,
+            ..self
+        }
+    }
+
+    pub fn is_private(&self) -> bool {
+        self.private
     }
 
     pub fn invite_only(&self) -> bool {
@@ -79,6 +108,63 @@ impl SignInPolicy {
             self.allowed_domains.join(", ")
         )
     }
+}
+
+/// The paths a private site still answers without sign-in: signing in, the links mail carries
+/// (their tokens are their access), health checks for the supervisor and the load balancer,
+/// and what the sign-in page loads.
+fn open_on_private_site(path: &str) -> bool {
+    const EXACT: [&str; 7] = [
+        "/signin",
+        "/signout",
+        "/signout/everywhere",
+        "/healthz",
+        "/readyz",
+        "/static/style.css",
+        "/static/app.js",
+    ];
+    const UNDER: [&str; 3] = ["/signin/", "/subscriptions/confirm/", "/subscription/"];
+    EXACT.contains(&path) || UNDER.iter().any(|prefix| path.starts_with(prefix))
+}
+
+/// On a private site, refuses every request but the open ones (see [`open_on_private_site`])
+/// that does not come from a signed-in reader: a page asked for is answered with the way to
+/// sign in and come back, the API with its JSON error, anything else with a 401 page.
+pub(crate) async fn private_reading(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let path = request.uri().path();
+    if !state.access_policy.is_private() || open_on_private_site(path) {
+        return next.run(request).await;
+    }
+    if let Some(session) = session_token(request.headers()) {
+        match state.store.session_user(session.hash(), Utc::now()).await {
+            Ok(Some(_)) => return next.run(request).await,
+            Ok(None) => {}
+            Err(error) => return PageError::from(error).into_response(),
+        }
+    }
+    const MESSAGE: &str = "This site is private: sign in to read it.";
+    if path.starts_with("/api/") {
+        return ApiError::new(ErrorCode::Unauthorized, MESSAGE).into_response();
+    }
+    let is_read = matches!(*request.method(), Method::GET | Method::HEAD);
+    if is_read && !path.starts_with("/feeds/") && !path.starts_with("/me/saved.") {
+        let here = request
+            .uri()
+            .path_and_query()
+            .map_or(path, |whole| whole.as_str());
+        return no_store(see_other(&sign_in_url(here)));
+    }
+    no_store(render(
+        StatusCode::UNAUTHORIZED,
+        &ErrorPage {
+            heading: "Sign in first",
+            message: MESSAGE.to_owned(),
+        },
+    ))
 }
 
 /// A comma-separated list of mail domains, as `--allowed-email-domains` takes it.
@@ -121,6 +207,33 @@ impl fmt::Display for AllowedDomains {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_private_site_opens_sign_in_mailed_links_and_health_checks_only() {
+        for open in [
+            "/signin",
+            "/signin/abc",
+            "/subscriptions/confirm/abc",
+            "/subscription/abc/preferences",
+            "/healthz",
+            "/static/style.css",
+        ] {
+            assert!(open_on_private_site(open), "{open}");
+        }
+        for closed in [
+            "/",
+            "/signinx",
+            "/search",
+            "/api/papers/search",
+            "/feeds/daily.atom",
+            "/subscribe",
+            "/static/other",
+            "/metrics",
+            "/about",
+        ] {
+            assert!(!open_on_private_site(closed), "{closed}");
+        }
+    }
 
     #[test]
     fn domain_lists_are_read_leniently_and_checked() {

@@ -30,7 +30,7 @@ use paperboy_store::mail::{RequestOutcome, Subscriber, SubscriberState};
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::access::{Admission, SignInPolicy};
+use crate::access::{AccessPolicy, Admission};
 use crate::client::ClientAddress;
 use crate::error::{ApiError, ErrorCode, PageError, PageResult, retry_after};
 use crate::lists::visible_paper;
@@ -149,7 +149,7 @@ pub(crate) async fn sign_in_submit(
             ));
         }
     };
-    let policy = &state.sign_in_policy;
+    let policy = &state.access_policy;
     match policy.admits(&*state.store, &email).await? {
         Admission::Admitted => {}
         Admission::OutsideDomains => {
@@ -189,7 +189,7 @@ pub(crate) async fn sign_in_submit(
 
 /// The answer to every sign-in request that was not refused: on an invite-only site, the
 /// same whether the address was invited or not.
-fn check_inbox(policy: &SignInPolicy) -> Response {
+fn check_inbox(policy: &AccessPolicy) -> Response {
     let message = if policy.invite_only() {
         CHECK_INBOX_INVITED
     } else {

@@ -44,7 +44,7 @@ use axum::routing::{get, post};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::compression::CompressionLayer;
 
-pub use access::{AllowedDomains, SignInPolicy};
+pub use access::{AccessPolicy, AllowedDomains};
 pub use client::TrustedProxies;
 pub use server::ServerLimits;
 pub use state::{AppState, DEFAULT_MAX_QUEUED_SEARCHES, Subscriptions};
@@ -122,6 +122,8 @@ pub fn router(state: AppState) -> Router {
             Arc::clone(&state.responses),
             ops::validators,
         ))
+        // Outside the cache of shared answers, so that none is served to a stranger.
+        .layer(from_fn_with_state(state.clone(), access::private_reading))
         .layer(axum::middleware::from_fn(middleware::same_origin_writes))
         .layer(from_fn_with_state(
             state.limits.body_timeout,

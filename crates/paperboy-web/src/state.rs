@@ -10,7 +10,7 @@ use paperboy_search::LiveSearcher;
 use paperboy_store::Store;
 use tokio::sync::{Notify, Semaphore};
 
-use crate::access::SignInPolicy;
+use crate::access::AccessPolicy;
 use crate::cache::ResponseCache;
 use crate::client::{ClientLimit, TrustedProxies};
 use crate::metrics::Metrics;
@@ -43,7 +43,7 @@ pub struct AppState {
     /// `/metrics` is served on its own address (see [`serve_metrics`]), not on the site.
     pub(crate) metrics_elsewhere: bool,
     /// Who may sign in and ask for the digest.
-    pub(crate) sign_in_policy: Arc<SignInPolicy>,
+    pub(crate) access_policy: Arc<AccessPolicy>,
 }
 
 impl AppState {
@@ -68,7 +68,7 @@ impl AppState {
             trusted_proxies: Arc::default(),
             limits: ServerLimits::default(),
             metrics_elsewhere: false,
-            sign_in_policy: Arc::default(),
+            access_policy: Arc::default(),
         }
     }
 
@@ -90,8 +90,8 @@ impl AppState {
     }
 
     /// Who may sign in and ask for the digest (anyone by default).
-    pub fn with_sign_in_policy(mut self, policy: SignInPolicy) -> Self {
-        self.sign_in_policy = Arc::new(policy);
+    pub fn with_access_policy(mut self, policy: AccessPolicy) -> Self {
+        self.access_policy = Arc::new(policy);
         self
     }
 

@@ -134,7 +134,7 @@ async fn request(
         .parse()
         .map_err(|error: paperboy_core::EmailError| RequestError::Invalid(error.to_string()))?;
     let preferences = preferences().map_err(RequestError::Invalid)?;
-    let policy = &state.sign_in_policy;
+    let policy = &state.access_policy;
     match policy
         .admits(&*state.store, &email)
         .await
@@ -178,9 +178,9 @@ async fn request(
 
 enum RequestError {
     Invalid(String),
-    /// The address may not have the digest here (see [`SignInPolicy`]).
+    /// The address may not have the digest here (see [`AccessPolicy`]).
     ///
-    /// [`SignInPolicy`]: crate::access::SignInPolicy
+    /// [`AccessPolicy`]: crate::access::AccessPolicy
     Refused(String),
     TooMany(u64),
     Failed(String),

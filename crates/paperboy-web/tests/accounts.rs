@@ -12,7 +12,7 @@ use std::sync::Arc;
 use chrono::Duration;
 use common::{DAYS, Session, Site, input_value, session_cookie, start, start_configured};
 use paperboy_core::token::Token;
-use paperboy_web::SignInPolicy;
+use paperboy_web::AccessPolicy;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -519,7 +519,7 @@ async fn queued(site: &Site) -> u64 {
 #[tokio::test(flavor = "multi_thread")]
 async fn allowed_domains_admit_their_addresses_and_invited_guests_only() {
     let site = start_configured(&DAYS, None, |state| {
-        state.with_sign_in_policy(SignInPolicy::new("example.org".parse().unwrap(), false))
+        state.with_access_policy(AccessPolicy::new("example.org".parse().unwrap(), false))
     })
     .await;
     let sign_in = |email: &'static str| {
@@ -602,7 +602,7 @@ async fn allowed_domains_admit_their_addresses_and_invited_guests_only() {
 #[tokio::test(flavor = "multi_thread")]
 async fn an_invite_only_site_sends_nothing_to_strangers_and_does_not_say_so() {
     let site = start_configured(&DAYS, None, |state| {
-        state.with_sign_in_policy(SignInPolicy::new(Default::default(), true))
+        state.with_access_policy(AccessPolicy::new(Default::default(), true))
     })
     .await;
     let before = queued(&site).await;

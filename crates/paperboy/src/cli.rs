@@ -264,6 +264,10 @@ pub(crate) struct AccessArgs {
     /// they had been, so the site does not tell who its readers are.
     #[arg(long, env = "PAPERBOY_INVITE_ONLY")]
     pub(crate) invite_only: bool,
+    /// Reading needs sign-in: every page, feed and API route but sign-in, the links mail
+    /// carries and the health checks (`/healthz`, `/readyz`).
+    #[arg(long, env = "PAPERBOY_PRIVATE")]
+    pub(crate) private: bool,
 }
 
 /// What `serve` harvests each day, and when.

@@ -131,6 +131,26 @@ impl Site {
         (status, response.text().await.unwrap())
     }
 
+    /// A request with no body (an empty form for a POST) and `cookie` if any, redirects not
+    /// followed.
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        cookie: Option<&str>,
+    ) -> reqwest::Response {
+        let mut request = self
+            .raw
+            .request(method.clone(), format!("{}{path}", self.base));
+        if method == reqwest::Method::POST {
+            request = request.form(&[("", "")]);
+        }
+        if let Some(cookie) = cookie {
+            request = request.header(reqwest::header::COOKIE, cookie);
+        }
+        request.send().await.unwrap()
+    }
+
     /// A form POST with `cookie` (if any) and extra headers, redirects not followed.
     pub async fn post_form(
         &self,

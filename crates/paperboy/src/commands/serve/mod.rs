@@ -13,7 +13,7 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use paperboy_digest::deliver::run_worker;
 use paperboy_search::{LiveSearcher, SearchIndex};
-use paperboy_web::{AllowedDomains, AppState, SignInPolicy, Subscriptions};
+use paperboy_web::{AccessPolicy, AllowedDomains, AppState, Subscriptions};
 use tokio::sync::{Notify, watch};
 
 use crate::Outcome;
@@ -133,10 +133,16 @@ pub(crate) async fn run(ctx: &Context, args: ServeArgs) -> anyhow::Result<Outcom
         .with_trusted_proxies(site.trusted_proxies.clone())
         .with_limits(limits)
         .with_max_queued_searches(site.max_queued_searches as usize)
-        .with_sign_in_policy(SignInPolicy::new(
-            access.allowed_email_domains.clone(),
-            access.invite_only,
-        ));
+        .with_access_policy({
+            let policy =
+                AccessPolicy::new(access.allowed_email_domains.clone(), access.invite_only);
+            if access.private {
+                println!("Reading: signed-in readers only.");
+                policy.private()
+            } else {
+                policy
+            }
+        });
     if access.invite_only {
         println!("Sign-in and the digest: invited addresses only.");
     } else if access.allowed_email_domains != AllowedDomains::default() {
