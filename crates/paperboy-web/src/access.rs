@@ -100,6 +100,26 @@ impl AccessPolicy {
         })
     }
 
+    /// What the sign-in page says of who the site is for; `None` on a site open to anyone.
+    pub(crate) fn sign_in_notice(&self) -> Option<String> {
+        let who = if self.invite_only {
+            Some("by invitation: sign in with the address you were invited at".to_owned())
+        } else if !self.allowed_domains.is_empty() {
+            Some(format!(
+                "for addresses at {}, and invited ones",
+                self.allowed_domains.join(", ")
+            ))
+        } else {
+            None
+        };
+        match (self.private, who) {
+            (true, Some(who)) => Some(format!("This site is private, and {who}.")),
+            (true, None) => Some("This site is private: sign in to read it.".to_owned()),
+            (false, Some(who)) => Some(format!("This site is {who}.")),
+            (false, None) => None,
+        }
+    }
+
     /// The message that refuses an address outside the domains.
     pub(crate) fn outside_domains_message(&self) -> String {
         format!(

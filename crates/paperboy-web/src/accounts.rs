@@ -61,6 +61,8 @@ struct SignInPage {
     email: String,
     next: String,
     error: Option<String>,
+    /// Who the site is for, when not for anyone (see [`AccessPolicy::sign_in_notice`]).
+    notice: Option<String>,
 }
 
 #[derive(Template)]
@@ -90,6 +92,7 @@ const CHECK_INBOX_INVITED: &str = "If the address has been invited and can recei
 
 /// `GET /signin`: the form.
 pub(crate) async fn sign_in_form(
+    State(state): State<AppState>,
     reader: Reader,
     params: Result<QueryParams<NextParam>, QueryRejection>,
 ) -> Response {
@@ -105,6 +108,7 @@ pub(crate) async fn sign_in_form(
             email: String::new(),
             next: next.unwrap_or_default(),
             error: None,
+            notice: state.access_policy.sign_in_notice(),
         },
     ))
 }
@@ -121,6 +125,7 @@ pub(crate) async fn sign_in_submit(
         email: form.email.clone(),
         next: next.clone().unwrap_or_default(),
         error: Some(error),
+        notice: state.access_policy.sign_in_notice(),
     };
     if let Err(seconds) = state
         .subscriptions

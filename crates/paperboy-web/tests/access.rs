@@ -317,6 +317,10 @@ async fn a_private_site_answers_strangers_only_with_sign_in_mailed_links_and_hea
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     check_every_route(&site, "signed out", Some(&reader.cookie), true).await;
 
+    let (status, page) = site.page("/signin").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("This site is private: sign in to read it."));
+
     // A page asked for comes back after signing in.
     let response = site
         .send(Method::GET, "/search?q=sparse+attention", None)

@@ -605,6 +605,8 @@ async fn an_invite_only_site_sends_nothing_to_strangers_and_does_not_say_so() {
         state.with_access_policy(AccessPolicy::new(Default::default(), true))
     })
     .await;
+    let (_, page) = site.page("/signin").await;
+    assert!(page.contains("This site is by invitation"), "{page}");
     let before = queued(&site).await;
     let stranger = site
         .post_form("/signin", None, &[("email", "stranger@example.org")], &[])
