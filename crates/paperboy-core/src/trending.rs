@@ -76,6 +76,32 @@ impl Window {
     }
 }
 
+/// Whose upvotes make a paper trend.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Voters {
+    /// This site's readers, and the upvotes imported with the papers (Hugging Face's).
+    #[default]
+    Everyone,
+    /// This site's readers only: a group's own trending.
+    Here,
+}
+
+impl Voters {
+    pub const ALL: [Voters; 2] = [Voters::Everyone, Voters::Here];
+
+    /// The name in URLs (`/trending?votes=here`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Voters::Everyone => "all",
+            Voters::Here => "here",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Voters> {
+        Voters::ALL.into_iter().find(|voters| voters.name() == text)
+    }
+}
+
 /// How votes lose weight within a window.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Decay {

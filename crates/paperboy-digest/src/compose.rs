@@ -22,7 +22,7 @@ use askama::Template;
 use chrono::{DateTime, Datelike, Days, NaiveDate, Utc, Weekday};
 use paperboy_core::subscription::{Frequency, SubscriberId};
 use paperboy_core::text::{author_line, shorten};
-use paperboy_core::trending::Window;
+use paperboy_core::trending::{Voters, Window};
 use paperboy_core::{Category, EmailAddress, Paper, PaperId};
 use paperboy_mail::Email;
 use paperboy_search::recommend::recommend;
@@ -72,6 +72,8 @@ pub struct Schedule {
     pub weekly_on: Weekday,
     /// Send a digest even when nothing in it is new to the subscriber.
     pub send_empty: bool,
+    /// Whose upvotes rank the trending section.
+    pub trending_voters: Voters,
 }
 
 impl Default for Schedule {
@@ -79,6 +81,7 @@ impl Default for Schedule {
         Schedule {
             weekly_on: Weekday::Mon,
             send_empty: false,
+            trending_voters: Voters::Everyone,
         }
     }
 }
@@ -173,7 +176,14 @@ impl<'a> Composer<'a> {
         date: NaiveDate,
     ) -> Result<Composer<'a>, DigestError> {
         let reference = store.newest_day(Some(date)).await?;
-        let trending = trending(store, Window::Week, moment_of(date), TRENDING_POOL).await?;
+        let trending = trending(
+            store,
+            Window::Week,
+            schedule.trending_voters,
+            moment_of(date),
+            TRENDING_POOL,
+        )
+        .await?;
         let trending: Vec<Arc<Paper>> = trending
             .into_iter()
             .map(|(paper, _)| Arc::new(paper))

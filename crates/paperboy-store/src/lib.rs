@@ -42,7 +42,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use paperboy_core::account::UserId;
 use paperboy_core::subscription::{Preferences, SubscriberId};
 use paperboy_core::token::TokenHash;
-use paperboy_core::trending::{Decay, Window};
+use paperboy_core::trending::{Decay, Voters, Window};
 use paperboy_core::{ArxivId, Category, EmailAddress, Paper, PaperId, PaperKey, PaperRecord};
 
 use account::{Marked, Marks, NewSession, SignIn, SignInRequest, User, VoteOutcome, VoteTally};
@@ -539,27 +539,36 @@ pub trait Store:
 /// The trending papers of `window` at `now`, best first, with their scores (see
 /// [`paperboy_core::trending`]): the papers listed in the window ending on the newest day with
 /// papers on or before `now`'s day (at most `limit` of them read, newest first), and those
-/// voted for in the window. At most `limit` are returned; hidden papers never are.
+/// voted for in the window; with [`Voters::Here`], only the papers this site's readers voted
+/// for, by their votes alone. At most `limit` are returned; hidden papers never are.
 pub async fn trending(
     store: &dyn Store,
     window: Window,
+    voters: Voters,
     now: DateTime<Utc>,
     limit: u32,
 ) -> Result<Vec<(Paper, f64)>, StoreError> {
-    trending_with(store, Decay::of(window), now, limit).await
+    trending_with(store, Decay::of(window), voters, now, limit).await
 }
 
 /// [`trending`] with another decay (what `paperboy eval trending` compares).
 pub async fn trending_with(
     store: &dyn Store,
     decay: Decay,
+    voters: Voters,
     now: DateTime<Utc>,
     limit: u32,
 ) -> Result<Vec<(Paper, f64)>, StoreError> {
     let window = decay.window;
     let mut scores: HashMap<PaperId, f64> = HashMap::new();
     let mut papers: HashMap<PaperId, Paper> = HashMap::new();
-    if let Some(reference) = store.newest_day(Some(now.date_naive())).await? {
+    // The listing's score is the imported upvotes' (and the listing day's): none of it is
+    // this site's readers'.
+    let reference = match voters {
+        Voters::Everyone => store.newest_day(Some(now.date_naive())).await?,
+        Voters::Here => None,
+    };
+    if let Some(reference) = reference {
         let listed = store
             .list_papers(&PaperQuery {
                 from: Some(window.first_day(reference)),

@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use common::{address, at};
 use paperboy_core::account::UserId;
 use paperboy_core::token::Token;
-use paperboy_core::trending::Window;
+use paperboy_core::trending::{Voters, Window};
 use paperboy_core::{PaperDraft, PaperId, Source};
 use paperboy_store::account::{NewSession, SignIn, SignInRequest};
 use paperboy_store::mail::{AddressLimit, MessageKind, NewMessage, RequestOutcome};
@@ -438,7 +438,9 @@ async fn a_hidden_paper_leaves_lists_and_trending_but_its_page_data_stays(store:
         listed.iter().map(|paper| paper.id).collect::<Vec<_>>(),
         vec![ids[1]]
     );
-    let trending_now = trending(store, Window::Day, now, 10).await.unwrap();
+    let trending_now = trending(store, Window::Day, Voters::Everyone, now, 10)
+        .await
+        .unwrap();
     assert_eq!(trending_now.len(), 1);
     let hidden = store.paper(ids[0]).await.unwrap().unwrap();
     assert!(hidden.hidden);
@@ -460,7 +462,7 @@ async fn trending_follows_votes_cast_here_hour_by_hour(store: &dyn Store) {
     // Two papers listed yesterday with the same imported upvotes: level until someone votes.
     let ids = papers(store, 2, "2026-11-27", 10).await;
     let morning = at("2026-11-28T08:10:00Z");
-    let before: Vec<PaperId> = trending(store, Window::Week, morning, 10)
+    let before: Vec<PaperId> = trending(store, Window::Week, Voters::Everyone, morning, 10)
         .await
         .unwrap()
         .iter()
@@ -470,9 +472,24 @@ async fn trending_follows_votes_cast_here_hour_by_hour(store: &dyn Store) {
     let (user, _) = signed_in(store, "ada@example.org", morning).await;
     store.set_vote(user, ids[0], true, morning).await.unwrap();
     let noon = at("2026-11-28T12:00:00Z");
-    let after = trending(store, Window::Week, noon, 10).await.unwrap();
+    let after = trending(store, Window::Week, Voters::Everyone, noon, 10)
+        .await
+        .unwrap();
     assert_eq!(after[0].0.id, ids[0], "voted up this morning, first today");
     assert!(after[0].1 > after[1].1);
+    // The site's own trending counts its readers' votes alone: the paper with imported
+    // upvotes only is not in it.
+    let here = trending(store, Window::Week, Voters::Here, noon, 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        here.iter().map(|(paper, _)| paper.id).collect::<Vec<_>>(),
+        vec![ids[0]]
+    );
+    assert!(
+        here[0].1 < after[0].1,
+        "without the imported upvotes' share"
+    );
     // A vote counts by its hour: at noon the 08:10 vote is 3 hours old (08:00 to 11:00 is
     // within the same whole hours).
     let tallies = store
@@ -493,7 +510,7 @@ async fn trending_follows_votes_cast_here_hour_by_hour(store: &dyn Store) {
     // A paper listed long ago enters the day's trending through votes alone.
     let old = papers(store, 3, "2026-10-01", 0).await[2];
     store.set_vote(user, old, true, noon).await.unwrap();
-    let day: Vec<PaperId> = trending(store, Window::Day, noon, 10)
+    let day: Vec<PaperId> = trending(store, Window::Day, Voters::Everyone, noon, 10)
         .await
         .unwrap()
         .iter()

@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use chrono::{NaiveDate, Utc};
 use paperboy_core::Paper;
 use paperboy_core::text::urlencode;
-use paperboy_core::trending::Window;
+use paperboy_core::trending::{Voters, Window};
 use paperboy_search::{Query, SearchError};
 use paperboy_store::StoreError;
 use serde::Deserialize;
@@ -71,18 +71,37 @@ pub(crate) async fn daily(State(state): State<AppState>) -> Result<Response, Fee
     ))
 }
 
-pub(crate) async fn trending_feed(State(state): State<AppState>) -> Result<Response, FeedError> {
-    let papers: Vec<Paper> = trending(&*state.store, Window::Week)
+#[derive(Debug, Deserialize)]
+pub(crate) struct TrendingParams {
+    votes: Option<String>,
+}
+
+/// `/feeds/trending.atom`: this week's trending papers, by everyone's upvotes or
+/// (`?votes=here`) this site's readers' only.
+pub(crate) async fn trending_feed(
+    State(state): State<AppState>,
+    params: Result<QueryParams<TrendingParams>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, FeedError> {
+    let votes = params.ok().and_then(|QueryParams(params)| params.votes);
+    let voters = match votes.as_deref() {
+        None | Some("") => Voters::default(),
+        Some(text) => Voters::parse(text).ok_or(FeedError::BadRequest("votes is all or here\n"))?,
+    };
+    let papers: Vec<Paper> = trending(&*state.store, Window::Week, voters)
         .await?
         .into_iter()
         .take(ENTRIES)
         .map(|(paper, _)| paper)
         .collect();
+    let (title, query) = match voters {
+        Voters::Everyone => ("Trending papers this week", ""),
+        Voters::Here => ("Trending with this site's readers this week", "?votes=here"),
+    };
     Ok(atom(
         &state,
-        "Trending papers this week",
-        "/feeds/trending.atom",
-        "/trending",
+        title,
+        &format!("/feeds/trending.atom{query}"),
+        &format!("/trending{query}"),
         &papers,
     ))
 }

@@ -8,7 +8,7 @@ use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
 use chrono::NaiveDate;
-use paperboy_core::trending::Window;
+use paperboy_core::trending::{Voters, Window};
 use paperboy_core::{Paper, PaperKey};
 use paperboy_search::{Query, SearchError, SearchHit};
 use paperboy_store::{PaperQuery, Store, StoreError};
@@ -38,13 +38,14 @@ pub(crate) async fn listed_between(
         .await
 }
 
-/// The trending papers of a window ending now, best first, with their scores (see
-/// [`paperboy_core::trending`]).
+/// The trending papers of a window ending now by `voters`' upvotes, best first, with their
+/// scores (see [`paperboy_core::trending`]).
 pub(crate) async fn trending(
     store: &dyn Store,
     window: Window,
+    voters: Voters,
 ) -> Result<Vec<(Paper, f64)>, StoreError> {
-    paperboy_store::trending(store, window, chrono::Utc::now(), MAX_LISTED).await
+    paperboy_store::trending(store, window, voters, chrono::Utc::now(), MAX_LISTED).await
 }
 
 /// The paper `key` (an arXiv id or the store's number) names, unless an administrator hid it

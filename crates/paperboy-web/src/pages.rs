@@ -10,7 +10,7 @@ use chrono::NaiveDate;
 use paperboy_core::Paper;
 use paperboy_core::day::parse_day;
 use paperboy_core::text::author_line;
-use paperboy_core::trending::Window;
+use paperboy_core::trending::{Voters, Window};
 use paperboy_search::highlight::Highlighter;
 use paperboy_search::{Mode, Query, SearchError, paper_text};
 use paperboy_store::account::Marks;
@@ -73,6 +73,8 @@ impl DailyPage {
 struct TrendingPage {
     window: &'static str,
     windows: Vec<&'static str>,
+    /// `all` or `here` (see [`Voters`]).
+    votes: &'static str,
     cards: Vec<Card>,
     reader: ReaderView,
 }
@@ -213,15 +215,28 @@ pub(crate) async fn daily(
 #[derive(Debug, Deserialize)]
 pub(crate) struct TrendingParams {
     window: Option<String>,
+    votes: Option<String>,
 }
 
-/// `/trending`: the papers gathering upvotes, over a day, a week (default) or a month.
+/// `/trending`: the papers gathering upvotes, over a day, a week (default) or a month, by
+/// everyone's upvotes (default) or this site's readers' only (`votes=here`).
 pub(crate) async fn trending(
     State(state): State<AppState>,
     reader: Reader,
     params: Result<QueryParams<TrendingParams>, QueryRejection>,
 ) -> PageResult {
-    let asked = params.ok().and_then(|QueryParams(params)| params.window);
+    let (asked, votes) = params
+        .ok()
+        .map(|QueryParams(params)| (params.window, params.votes))
+        .unwrap_or_default();
+    let voters = match votes.as_deref() {
+        None | Some("") => Voters::default(),
+        Some(text) => Voters::parse(text).ok_or_else(|| {
+            bad_request(format!(
+                "{text:?} is not whose votes to count (all or here)."
+            ))
+        })?,
+    };
     let window = match asked.as_deref() {
         None | Some("") => Window::default(),
         Some(text) => match Window::parse(text) {
@@ -233,7 +248,7 @@ pub(crate) async fn trending(
             }
         },
     };
-    let scored = lists::trending(&*state.store, window).await?;
+    let scored = lists::trending(&*state.store, window, voters).await?;
     let mut cards: Vec<Card> = scored
         .iter()
         .take(PAGE_SIZE * 2)
@@ -245,6 +260,7 @@ pub(crate) async fn trending(
         &TrendingPage {
             window: window.name(),
             windows: Window::ALL.iter().map(|window| window.name()).collect(),
+            votes: voters.name(),
             cards,
             reader: reader.view(),
         },

@@ -641,3 +641,34 @@ async fn an_invite_only_site_sends_nothing_to_strangers_and_does_not_say_so() {
     assert!(invited.text().await.unwrap().contains(answer));
     assert_eq!(queued(&site).await, before + 1);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_sites_own_trending_counts_its_readers_votes_only() {
+    let site = start(&DAYS).await;
+    let (status, everyone) = site.page("/trending?window=month").await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, here) = site.page("/trending?window=month&votes=here").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(here.contains("Nobody here upvoted a paper in this window."));
+    assert!(everyone.contains(PAPER) && !here.contains(PAPER));
+
+    let reader = site.sign_in("reader@example.org").await;
+    site.vote(&reader, PAPER, true).await;
+    // As the reader: strangers may be shown the answer kept from before the vote (10 s).
+    let (_, here) = site
+        .page_as("/trending?window=month&votes=here", &reader.cookie)
+        .await;
+    assert!(here.contains(PAPER), "{here}");
+    assert!(here.contains(r#"href="/trending?window=week&amp;votes=here""#));
+    let feed = site.get("/feeds/trending.atom?votes=here").await;
+    assert_eq!(feed.status(), StatusCode::OK);
+    let feed = feed.text().await.unwrap();
+    assert!(feed.contains("Trending with this site") && feed.contains(PAPER));
+    // The demo's imported upvotes are not this site's readers': one paper, the one voted for.
+    assert_eq!(feed.matches("<entry>").count(), 1, "{feed}");
+
+    let (status, _) = site.page("/trending?votes=everyone").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let feed = site.get("/feeds/trending.atom?votes=nobody").await;
+    assert_eq!(feed.status(), StatusCode::BAD_REQUEST);
+}

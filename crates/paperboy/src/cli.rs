@@ -388,6 +388,15 @@ pub(crate) struct MailArgs {
     /// Send a digest even when nothing in it is new to the subscriber.
     #[arg(long, env = "PAPERBOY_SEND_EMPTY_DIGESTS")]
     pub(crate) send_empty_digests: bool,
+    /// Whose upvotes rank the digest's trending papers: `all` (this site's readers and the
+    /// upvotes imported with the papers) or `here` (this site's readers only: a group's own).
+    #[arg(long, env = "PAPERBOY_DIGEST_TRENDING", default_value = "all", value_parser = parse_voters)]
+    pub(crate) digest_trending: paperboy_core::trending::Voters,
+}
+
+fn parse_voters(text: &str) -> Result<paperboy_core::trending::Voters, String> {
+    paperboy_core::trending::Voters::parse(text)
+        .ok_or_else(|| format!("{text:?} is neither all nor here"))
 }
 
 #[derive(Debug, Subcommand)]

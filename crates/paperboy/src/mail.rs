@@ -41,11 +41,12 @@ impl MailArgs {
         Ok(Mailer::new(store, sender, public_url).await?)
     }
 
-    /// When weekly digests go out, and whether empty ones do.
+    /// When weekly digests go out, whether empty ones do, and whose votes rank trending.
     pub(crate) fn schedule(&self) -> Schedule {
         Schedule {
             weekly_on: self.digest_weekday,
             send_empty: self.send_empty_digests,
+            trending_voters: self.digest_trending,
         }
     }
 }

@@ -207,6 +207,18 @@ async fn subscribe_confirm_receive_a_digest_and_leave_in_one_click() {
     assert_eq!(status, 0, "{stderr}");
     assert!(preview.contains("(still trending)"), "{preview}");
     assert!(!preview.contains("NEW ON"), "{preview}");
+    // Ranked by this site's readers' votes alone (nobody here voted), nothing is trending.
+    let (status, own, stderr) = output(paperboy(data.path()).args([
+        "digest",
+        "preview",
+        "ada@example.org",
+        "--date",
+        "2026-08-21",
+        "--digest-trending",
+        "here",
+    ]));
+    assert_eq!(status, 0, "{stderr}");
+    assert!(!own.contains("TRENDING"), "{own}");
 
     // One click (RFC 8058), the way a mail provider sends it, from the header's URL.
     let url = unsubscribe

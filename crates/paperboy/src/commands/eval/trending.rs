@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use anyhow::Context as _;
 use chrono::{DateTime, NaiveDate, Utc};
 use paperboy_core::account::UserId;
-use paperboy_core::trending::{Decay, HALF_LIFE_SHARE, Window};
+use paperboy_core::trending::{Decay, HALF_LIFE_SHARE, Voters, Window};
 use paperboy_core::{EmailAddress, PaperId};
 use paperboy_store::AccountStore;
 use paperboy_store::PaperStore;
@@ -161,7 +161,7 @@ async fn overlap(
     day: NaiveDate,
 ) -> anyhow::Result<f64> {
     let end = start_of(day) + chrono::Duration::hours(24) - chrono::Duration::seconds(1);
-    let ranked = trending_with(store, decay, end, 2_000)
+    let ranked = trending_with(store, decay, Voters::Everyone, end, 2_000)
         .await
         .context("ranking trending papers")?;
     let first = decay.window.first_day(day);
