@@ -20,12 +20,11 @@ use axum::extract::{Request, State};
 use axum::http::{Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use chrono::Utc;
 use paperboy_core::EmailAddress;
 use paperboy_store::{Store, StoreError};
 
 use crate::error::{ApiError, ErrorCode, PageError};
-use crate::reader::{session_token, sign_in_url};
+use crate::reader::{sign_in_url, signed_in};
 use crate::respond::{ErrorPage, no_store, render, see_other};
 use crate::state::AppState;
 
@@ -152,20 +151,23 @@ fn open_on_private_site(path: &str) -> bool {
 /// sign in and come back, the API with its JSON error, anything else with a 401 page.
 pub(crate) async fn private_reading(
     State(state): State<AppState>,
-    request: Request,
+    mut request: Request,
     next: Next,
 ) -> Response {
     let path = request.uri().path();
     if !state.access_policy.is_private() || open_on_private_site(path) {
         return next.run(request).await;
     }
-    if let Some(session) = session_token(request.headers()) {
-        match state.store.session_user(session.hash(), Utc::now()).await {
-            Ok(Some(_)) => return next.run(request).await,
-            Ok(None) => {}
-            Err(error) => return PageError::from(error).into_response(),
+    match signed_in(&state, request.headers()).await {
+        // Handed on, so that the handler's `Reader` does not look the session up again.
+        Ok(Some(signed_in)) => {
+            request.extensions_mut().insert(signed_in);
+            return next.run(request).await;
         }
+        Ok(None) => {}
+        Err(error) => return PageError::from(error).into_response(),
     }
+    let path = request.uri().path();
     const MESSAGE: &str = "This site is private: sign in to read it.";
     if path.starts_with("/api/") {
         return ApiError::new(ErrorCode::Unauthorized, MESSAGE).into_response();

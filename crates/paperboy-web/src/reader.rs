@@ -27,7 +27,7 @@ pub(crate) const SESSION_DAYS: i64 = 30;
 const FORM_PURPOSE: &str = "paperboy form token";
 
 /// A signed-in reader: the user and the session's token (from the cookie).
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct SignedIn {
     pub(crate) user: User,
     pub(crate) session: Token,
@@ -69,18 +69,25 @@ impl FromRequestParts<AppState> for Reader {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let here = return_address(&parts.uri);
-        let Some(session) = session_token(&parts.headers) else {
-            return Ok(Reader {
-                signed_in: None,
-                here,
-            });
+        // A private site's wall has looked the session up already (see `access.rs`).
+        let signed_in = match parts.extensions.get::<SignedIn>() {
+            Some(signed_in) => Some(signed_in.clone()),
+            None => signed_in(state, &parts.headers).await?,
         };
-        let user = state.store.session_user(session.hash(), Utc::now()).await?;
-        Ok(Reader {
-            signed_in: user.map(|user| SignedIn { user, session }),
-            here,
-        })
+        Ok(Reader { signed_in, here })
     }
+}
+
+/// The signed-in reader whose session cookie `headers` carry, if the session is live.
+pub(crate) async fn signed_in(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<Option<SignedIn>, StoreError> {
+    let Some(session) = session_token(headers) else {
+        return Ok(None);
+    };
+    let user = state.store.session_user(session.hash(), Utc::now()).await?;
+    Ok(user.map(|user| SignedIn { user, session }))
 }
 
 /// The longest address forms come back to: every card repeats it, so a page for a long URL
