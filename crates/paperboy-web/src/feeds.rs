@@ -13,6 +13,7 @@ use paperboy_store::StoreError;
 use serde::Deserialize;
 
 use crate::lists::{listed_between, papers_of, run_search, trending};
+use crate::params::voters_param;
 use crate::state::AppState;
 use crate::view::paper_href;
 
@@ -83,10 +84,12 @@ pub(crate) async fn trending_feed(
     params: Result<QueryParams<TrendingParams>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, FeedError> {
     let votes = params.ok().and_then(|QueryParams(params)| params.votes);
-    let voters = match votes.as_deref() {
-        None | Some("") => Voters::default(),
-        Some(text) => Voters::parse(text).ok_or(FeedError::BadRequest("votes is all or here\n"))?,
-    };
+    let voters = voters_param(votes.as_deref()).map_err(|_| {
+        FeedError::BadRequest(
+            "votes is all or here
+",
+        )
+    })?;
     let papers: Vec<Paper> = trending(&*state.store, Window::Week, voters)
         .await?
         .into_iter()

@@ -10,7 +10,7 @@ use chrono::NaiveDate;
 use paperboy_core::Paper;
 use paperboy_core::day::parse_day;
 use paperboy_core::text::author_line;
-use paperboy_core::trending::{Voters, Window};
+use paperboy_core::trending::Window;
 use paperboy_search::highlight::Highlighter;
 use paperboy_search::{Mode, Query, SearchError, paper_text};
 use paperboy_store::account::Marks;
@@ -20,7 +20,7 @@ use paperboy_core::text::urlencode;
 
 use crate::error::{PageError, PageResult};
 use crate::lists::{self, listed_between, papers_of, run_search, visible_paper};
-use crate::params::mode_param;
+use crate::params::{mode_param, voters_param};
 use crate::period::Period;
 use crate::reader::{Reader, ReaderView};
 use crate::respond::render;
@@ -229,14 +229,7 @@ pub(crate) async fn trending(
         .ok()
         .map(|QueryParams(params)| (params.window, params.votes))
         .unwrap_or_default();
-    let voters = match votes.as_deref() {
-        None | Some("") => Voters::default(),
-        Some(text) => Voters::parse(text).ok_or_else(|| {
-            bad_request(format!(
-                "{text:?} is not whose votes to count (all or here)."
-            ))
-        })?,
-    };
+    let voters = voters_param(votes.as_deref()).map_err(bad_request)?;
     let window = match asked.as_deref() {
         None | Some("") => Window::default(),
         Some(text) => match Window::parse(text) {

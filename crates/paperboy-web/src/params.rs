@@ -5,6 +5,7 @@
 use axum::extract::{FromRequestParts, Query};
 use axum::http::request::Parts;
 use paperboy_core::subscription::{Frequency, Preferences, PreferencesError};
+use paperboy_core::trending::Voters;
 use paperboy_search::Mode;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -84,6 +85,15 @@ pub(crate) fn frequency_param(text: Option<&str>) -> Result<Frequency, String> {
     text.filter(|text| !text.is_empty())
         .map_or(Ok(Frequency::Daily), str::parse)
         .map_err(|error: PreferencesError| error.to_string())
+}
+
+/// Whose upvotes rank trending (`votes=all|here`, the page's and the feed's); all by default.
+pub(crate) fn voters_param(text: Option<&str>) -> Result<Voters, String> {
+    match text {
+        None | Some("") => Ok(Voters::default()),
+        Some(text) => Voters::parse(text)
+            .ok_or_else(|| format!("{text:?} is not whose votes to count (all or here).")),
+    }
 }
 
 #[cfg(test)]
