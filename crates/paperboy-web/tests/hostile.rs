@@ -50,7 +50,7 @@ const fn post(path: &'static str, params: &'static [&'static str]) -> Route {
 /// Every route the router has (`lib.rs`), each with every parameter it reads.
 const ROUTES: &[Route] = &[
     get("/", &["date", "week", "month"]),
-    get("/trending", &["window"]),
+    get("/trending", &["window", "votes"]),
     get(
         "/search",
         &["q", "mode", "from", "until", "category", "page"],
@@ -65,7 +65,7 @@ const ROUTES: &[Route] = &[
     get("/readyz", &[]),
     get("/metrics", &[]),
     get("/feeds/daily.atom", &["date"]),
-    get("/feeds/trending.atom", &["window"]),
+    get("/feeds/trending.atom", &["window", "votes"]),
     get("/feeds/search.atom", &["q"]),
     get("/api/openapi.json", &[]),
     get(
@@ -128,6 +128,7 @@ const ROUTES: &[Route] = &[
         &["key", "value", "form_token"],
     ),
     post("/admin/users/hidden", &["email", "value", "form_token"]),
+    post("/admin/invitations", &["email", "form_token"]),
     get("/no/such/page", &[]),
     get("/api/no/such/route", &[]),
 ];
