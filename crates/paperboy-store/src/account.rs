@@ -1,5 +1,5 @@
-//! What the store keeps for readers who sign in: users, sign-in links, sessions, votes and
-//! saved papers.
+//! What the store keeps for readers who sign in: users, sign-in links, sessions, access tokens,
+//! votes and saved papers.
 //!
 //! Each change that must happen together is one transaction of the [`crate::Store`] method
 //! that takes these types: a sign-in request and its mail; following a link, making the user
@@ -9,7 +9,7 @@
 use std::collections::HashSet;
 
 use chrono::{DateTime, Utc};
-use paperboy_core::account::UserId;
+use paperboy_core::account::{AccessTokenId, TokenScope, UserId};
 use paperboy_core::token::TokenHash;
 use paperboy_core::{EmailAddress, PaperId};
 
@@ -121,3 +121,47 @@ impl Likes {
         Likes { recent, marked }
     }
 }
+
+/// The most live access tokens one reader may hold: enough for every feed reader and script,
+/// and a bound on what one account can make the store keep.
+pub const MAX_ACCESS_TOKENS: u32 = 25;
+
+/// A reader's access token, as listed on `/me`: everything but the secret, which is shown
+/// once when made and kept only as its hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessToken {
+    pub id: AccessTokenId,
+    pub label: String,
+    pub scope: TokenScope,
+    pub created_at: DateTime<Utc>,
+    /// When it was last used, to the hour (see [`crate::AccountStore::access_token_user`]).
+    pub last_used_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// An access token to keep.
+#[derive(Debug, Clone)]
+pub struct NewAccessToken {
+    pub user: UserId,
+    /// The hash of the secret the reader is shown.
+    pub token: TokenHash,
+    pub label: String,
+    pub scope: TokenScope,
+    pub now: DateTime<Utc>,
+}
+
+/// What a presented access token turned out to be.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenCheck {
+    Live {
+        user: User,
+        scope: TokenScope,
+    },
+    /// Its reader revoked it (or an admin hid the reader).
+    Revoked,
+    Unknown,
+}
+
+/// How long a token's use is remembered for before it is written again: a feed reader polling
+/// every minute writes once an hour, not once a minute.
+pub const TOKEN_USE_RESOLUTION: chrono::TimeDelta = chrono::TimeDelta::hours(1);

@@ -249,6 +249,21 @@ pub const TABLES: &[Table] = &[
         batch: 2_000,
     },
     Table {
+        name: "access_tokens",
+        key: &["id"],
+        columns: &[
+            ("id", Int),
+            ("user_id", Int),
+            ("token_hash", Bytes),
+            ("label", Text),
+            ("scope", Text),
+            ("created_at", Time),
+            ("last_used_at", Time),
+            ("revoked_at", Time),
+        ],
+        batch: 2_000,
+    },
+    Table {
         name: "votes",
         key: &["user_id", "paper_id"],
         columns: &[("user_id", Int), ("paper_id", Int), ("voted_at", Time)],

@@ -39,13 +39,16 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
-use paperboy_core::account::UserId;
+use paperboy_core::account::{AccessTokenId, UserId};
 use paperboy_core::subscription::{Preferences, SubscriberId};
 use paperboy_core::token::TokenHash;
 use paperboy_core::trending::{Decay, Voters, Window};
 use paperboy_core::{ArxivId, Category, EmailAddress, Paper, PaperId, PaperKey, PaperRecord};
 
-use account::{Marked, Marks, NewSession, SignIn, SignInRequest, User, VoteOutcome, VoteTally};
+use account::{
+    AccessToken, Marked, Marks, NewAccessToken, NewSession, SignIn, SignInRequest, TokenCheck,
+    User, VoteOutcome, VoteTally,
+};
 use harvest::{HarvestOutcome, HarvestState};
 use mail::{
     ClaimedMessage, Confirmation, Delivery, OutboxSummary, QueuedDigest, RequestOutcome,
@@ -429,6 +432,32 @@ pub trait AccountStore: Send + Sync {
 
     /// A user's reading list, most recently saved first.
     async fn saved_papers(&self, user: UserId) -> Result<Vec<Marked>, StoreError>;
+
+    /// Keeps a new access token, unless its reader already holds [`account::MAX_ACCESS_TOKENS`]
+    /// live ones (then `None`).
+    async fn add_access_token(
+        &self,
+        token: NewAccessToken,
+    ) -> Result<Option<AccessToken>, StoreError>;
+
+    /// A reader's access tokens, live and revoked, newest first.
+    async fn access_tokens(&self, user: UserId) -> Result<Vec<AccessToken>, StoreError>;
+
+    /// Revokes one of a reader's tokens (for good); false if they hold no such live token.
+    async fn revoke_access_token(
+        &self,
+        user: UserId,
+        token: AccessTokenId,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+
+    /// Whose a presented token is, noting when it was used (at most once per
+    /// [`account::TOKEN_USE_RESOLUTION`], so that polling does not write on every request).
+    async fn access_token_user(
+        &self,
+        token: TokenHash,
+        now: DateTime<Utc>,
+    ) -> Result<TokenCheck, StoreError>;
 
     /// Votes cast from `since` to `until` on visible papers by visible users, counted per paper
     /// and hour.

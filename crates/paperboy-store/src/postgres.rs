@@ -40,6 +40,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "nodes",
         include_str!("../migrations/postgres/0002_nodes.sql"),
     ),
+    (
+        3,
+        "access tokens",
+        include_str!("../migrations/postgres/0003_access_tokens.sql"),
+    ),
 ];
 
 /// The advisory lock every transaction that writes papers holds until it ends ("paperboy").

@@ -1,5 +1,5 @@
-//! The PostgreSQL side of accounts: users, sign-in links, sessions, votes and saved papers (see
-//! [`crate::account`]).
+//! The PostgreSQL side of accounts: users, sign-in links, sessions, access tokens, votes and
+//! saved papers (see [`crate::account`]).
 //!
 //! The same statements as [`crate::sqlite_account`], where SQLite's single writer kept each
 //! check and the change that follows it together; here rows are locked instead, always in
@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use paperboy_core::account::UserId;
+use paperboy_core::account::{AccessTokenId, UserId};
 use paperboy_core::token::TokenHash;
 use paperboy_core::{EmailAddress, PaperId};
 use sqlx::postgres::PgRow;
@@ -19,13 +19,14 @@ use sqlx::{AssertSqlSafe, PgConnection, Row};
 
 use crate::AccountStore;
 use crate::account::{
-    Marked, Marks, NewSession, SignIn, SignInRequest, User, VoteOutcome, VoteTally,
+    AccessToken, MAX_ACCESS_TOKENS, Marked, Marks, NewAccessToken, NewSession, SignIn,
+    SignInRequest, TOKEN_USE_RESOLUTION, TokenCheck, User, VoteOutcome, VoteTally,
 };
 use crate::mail::RequestOutcome;
 use crate::postgres_mail::{
     ROWS_PER_STATEMENT, insert_message, lock_mailbox, over_address_limit, over_mailbox_limit,
 };
-use crate::rows::USER_COLUMNS;
+use crate::rows::{USER_COLUMNS, token_scope};
 use crate::{Context, PostgresStore, StoreError};
 
 fn user_from_row(row: &PgRow) -> Result<User, StoreError> {
@@ -39,6 +40,21 @@ fn user_from_row(row: &PgRow) -> Result<User, StoreError> {
         is_admin: row.get("is_admin"),
         hidden: hidden_at.is_some(),
         created_at: row.get("created_at"),
+    })
+}
+
+/// An access token's columns, as [`access_token_from_row`] reads them.
+const ACCESS_TOKEN_COLUMNS: &str = "id, label, scope, created_at, last_used_at, revoked_at";
+
+fn access_token_from_row(row: &PgRow) -> Result<AccessToken, StoreError> {
+    let scope: String = row.get("scope");
+    Ok(AccessToken {
+        id: AccessTokenId(row.get("id")),
+        label: row.get("label"),
+        scope: token_scope(&scope)?,
+        created_at: row.get("created_at"),
+        last_used_at: row.get("last_used_at"),
+        revoked_at: row.get("revoked_at"),
     })
 }
 
@@ -586,6 +602,119 @@ impl AccountStore for PostgresStore {
         .await
         .context("listing a user's saved papers")?;
         Ok(marked_from_rows(rows))
+    }
+
+    async fn add_access_token(
+        &self,
+        token: NewAccessToken,
+    ) -> Result<Option<AccessToken>, StoreError> {
+        let mut tx = self.pool.begin().await.context("starting a transaction")?;
+        // The user's row first, as every writer takes it: two tokens made at once are counted
+        // one after the other.
+        let user: Option<(i64,)> = sqlx::query_as("SELECT id FROM users WHERE id = $1 FOR UPDATE")
+            .bind(token.user.0)
+            .fetch_optional(&mut *tx)
+            .await
+            .context("locking a user")?;
+        if user.is_none() {
+            return Ok(None);
+        }
+        let (live,): (i64,) = sqlx::query_as(
+            "SELECT COUNT(*) FROM access_tokens WHERE user_id = $1 AND revoked_at IS NULL",
+        )
+        .bind(token.user.0)
+        .fetch_one(&mut *tx)
+        .await
+        .context("counting a reader's access tokens")?;
+        if live >= i64::from(MAX_ACCESS_TOKENS) {
+            return Ok(None);
+        }
+        let row = sqlx::query(AssertSqlSafe(format!(
+            "INSERT INTO access_tokens (user_id, token_hash, label, scope, created_at) \
+             VALUES ($1, $2, $3, $4, $5) RETURNING {ACCESS_TOKEN_COLUMNS}"
+        )))
+        .bind(token.user.0)
+        .bind(token.token.as_bytes().as_slice())
+        .bind(&token.label)
+        .bind(token.scope.as_str())
+        .bind(token.now)
+        .fetch_one(&mut *tx)
+        .await
+        .context("keeping an access token")?;
+        let kept = access_token_from_row(&row)?;
+        tx.commit().await.context("committing an access token")?;
+        Ok(Some(kept))
+    }
+
+    async fn access_tokens(&self, user: UserId) -> Result<Vec<AccessToken>, StoreError> {
+        sqlx::query(AssertSqlSafe(format!(
+            "SELECT {ACCESS_TOKEN_COLUMNS} FROM access_tokens WHERE user_id = $1 ORDER BY id DESC"
+        )))
+        .bind(user.0)
+        .fetch_all(&self.pool)
+        .await
+        .context("listing a reader's access tokens")?
+        .iter()
+        .map(access_token_from_row)
+        .collect()
+    }
+
+    async fn revoke_access_token(
+        &self,
+        user: UserId,
+        token: AccessTokenId,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let revoked = sqlx::query(
+            "UPDATE access_tokens SET revoked_at = $1 \
+             WHERE id = $2 AND user_id = $3 AND revoked_at IS NULL",
+        )
+        .bind(now)
+        .bind(token.0)
+        .bind(user.0)
+        .execute(&self.pool)
+        .await
+        .context("revoking an access token")?
+        .rows_affected();
+        Ok(revoked == 1)
+    }
+
+    async fn access_token_user(
+        &self,
+        token: TokenHash,
+        now: DateTime<Utc>,
+    ) -> Result<TokenCheck, StoreError> {
+        let row = sqlx::query(
+            "SELECT u.id, u.email, u.is_admin, u.hidden_at, u.created_at, \
+                    t.id AS token_id, t.scope, t.last_used_at, t.revoked_at \
+             FROM access_tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = $1",
+        )
+        .bind(token.as_bytes().as_slice())
+        .fetch_optional(&self.pool)
+        .await
+        .context("reading an access token")?;
+        let Some(row) = row else {
+            return Ok(TokenCheck::Unknown);
+        };
+        let user = user_from_row(&row)?;
+        let revoked: Option<DateTime<Utc>> = row.get("revoked_at");
+        if revoked.is_some() || user.hidden {
+            return Ok(TokenCheck::Revoked);
+        }
+        let scope: String = row.get("scope");
+        let last_used: Option<DateTime<Utc>> = row.get("last_used_at");
+        if last_used.is_none_or(|used| now - used >= TOKEN_USE_RESOLUTION) {
+            sqlx::query("UPDATE access_tokens SET last_used_at = $1 WHERE id = $2")
+                .bind(now)
+                .bind(row.get::<i64, _>("token_id"))
+                .execute(&self.pool)
+                .await
+                .context("noting an access token's use")?;
+        }
+        Ok(TokenCheck::Live {
+            user,
+            scope: token_scope(&scope)?,
+        })
     }
 
     async fn vote_tallies(

@@ -212,3 +212,9 @@ fn checked_preferences(
     let frequency: Frequency = frequency.parse().map_err(|_| corrupt("frequency"))?;
     Preferences::new(topics, categories, frequency).map_err(|_| corrupt("preferences"))
 }
+
+/// An access token's stored scope.
+pub(crate) fn token_scope(text: &str) -> Result<paperboy_core::account::TokenScope, StoreError> {
+    text.parse()
+        .map_err(|_| StoreError::Corrupt("an access token's scope".into()))
+}

@@ -71,6 +71,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "nodes",
         include_str!("../migrations/sqlite/0008_nodes.sql"),
     ),
+    (
+        9,
+        "access tokens",
+        include_str!("../migrations/sqlite/0009_access_tokens.sql"),
+    ),
 ];
 
 /// SQLite accepts 32,766 bound values per statement; stay well below.

@@ -1,11 +1,12 @@
-//! The SQLite side of accounts: users, sign-in links, sessions, votes and saved papers (see
+//! The SQLite side of accounts: users, sign-in links, sessions, access tokens, votes and saved
+//! papers (see
 //! [`crate::account`]). Times are stored as in [`crate::sqlite_mail`].
 
 use async_trait::async_trait;
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use paperboy_core::account::UserId;
+use paperboy_core::account::{AccessTokenId, UserId};
 use paperboy_core::token::TokenHash;
 use paperboy_core::{EmailAddress, PaperId};
 use sqlx::sqlite::SqliteRow;
@@ -13,14 +14,18 @@ use sqlx::{AssertSqlSafe, QueryBuilder, Row, Sqlite, SqliteConnection};
 
 use crate::AccountStore;
 use crate::account::{
-    Marked, Marks, NewSession, SignIn, SignInRequest, User, VoteOutcome, VoteTally,
+    AccessToken, MAX_ACCESS_TOKENS, Marked, Marks, NewAccessToken, NewSession, SignIn,
+    SignInRequest, TOKEN_USE_RESOLUTION, TokenCheck, User, VoteOutcome, VoteTally,
 };
 use crate::mail::RequestOutcome;
-use crate::rows::USER_COLUMNS;
+use crate::rows::{USER_COLUMNS, token_scope};
 use crate::sqlite_mail::{
     insert_message, over_address_limit, over_mailbox_limit, parse_stamp, stamp,
 };
 use crate::{Context, SqliteStore, StoreError};
+
+/// An access token's columns, as [`access_token_from_row`] reads them.
+const ACCESS_TOKEN_COLUMNS: &str = "id, label, scope, created_at, last_used_at, revoked_at";
 
 /// Bound values per statement in the batched statements below.
 const MAX_BINDS: usize = 30_000;
@@ -36,6 +41,23 @@ fn user_from_row(row: &SqliteRow) -> Result<User, StoreError> {
         is_admin: row.get("is_admin"),
         hidden: hidden_at.is_some(),
         created_at: parse_stamp(row.get("created_at"))?,
+    })
+}
+
+fn access_token_from_row(row: &SqliteRow) -> Result<AccessToken, StoreError> {
+    let scope: String = row.get("scope");
+    let optional_stamp = |column: &str| -> Result<Option<DateTime<Utc>>, StoreError> {
+        row.get::<Option<String>, _>(column)
+            .map(|text| parse_stamp(&text))
+            .transpose()
+    };
+    Ok(AccessToken {
+        id: AccessTokenId(row.get("id")),
+        label: row.get("label"),
+        scope: token_scope(&scope)?,
+        created_at: parse_stamp(row.get("created_at"))?,
+        last_used_at: optional_stamp("last_used_at")?,
+        revoked_at: optional_stamp("revoked_at")?,
     })
 }
 
@@ -522,6 +544,113 @@ impl AccountStore for SqliteStore {
         .await
         .context("listing a user's saved papers")?;
         marked_from_rows(rows)
+    }
+
+    async fn add_access_token(
+        &self,
+        token: NewAccessToken,
+    ) -> Result<Option<AccessToken>, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let (live,): (i64,) = sqlx::query_as(
+            "SELECT COUNT(*) FROM access_tokens WHERE user_id = $1 AND revoked_at IS NULL",
+        )
+        .bind(token.user.0)
+        .fetch_one(&mut *tx)
+        .await
+        .context("counting a reader's access tokens")?;
+        if live >= i64::from(MAX_ACCESS_TOKENS) {
+            return Ok(None);
+        }
+        let row = sqlx::query(AssertSqlSafe(format!(
+            "INSERT INTO access_tokens (user_id, token_hash, label, scope, created_at) \
+             VALUES ($1, $2, $3, $4, $5) RETURNING {ACCESS_TOKEN_COLUMNS}"
+        )))
+        .bind(token.user.0)
+        .bind(token.token.as_bytes().as_slice())
+        .bind(&token.label)
+        .bind(token.scope.as_str())
+        .bind(stamp(token.now))
+        .fetch_one(&mut *tx)
+        .await
+        .context("keeping an access token")?;
+        let kept = access_token_from_row(&row)?;
+        tx.commit().await.context("committing an access token")?;
+        Ok(Some(kept))
+    }
+
+    async fn access_tokens(&self, user: UserId) -> Result<Vec<AccessToken>, StoreError> {
+        sqlx::query(AssertSqlSafe(format!(
+            "SELECT {ACCESS_TOKEN_COLUMNS} FROM access_tokens WHERE user_id = $1 ORDER BY id DESC"
+        )))
+        .bind(user.0)
+        .fetch_all(&self.pool)
+        .await
+        .context("listing a reader's access tokens")?
+        .iter()
+        .map(access_token_from_row)
+        .collect()
+    }
+
+    async fn revoke_access_token(
+        &self,
+        user: UserId,
+        token: AccessTokenId,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let revoked = sqlx::query(
+            "UPDATE access_tokens SET revoked_at = $1 \
+             WHERE id = $2 AND user_id = $3 AND revoked_at IS NULL",
+        )
+        .bind(stamp(now))
+        .bind(token.0)
+        .bind(user.0)
+        .execute(&self.pool)
+        .await
+        .context("revoking an access token")?
+        .rows_affected();
+        Ok(revoked == 1)
+    }
+
+    async fn access_token_user(
+        &self,
+        token: TokenHash,
+        now: DateTime<Utc>,
+    ) -> Result<TokenCheck, StoreError> {
+        let row = sqlx::query(
+            "SELECT u.id, u.email, u.is_admin, u.hidden_at, u.created_at, \
+                    t.id AS token_id, t.scope, t.last_used_at, t.revoked_at \
+             FROM access_tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = $1",
+        )
+        .bind(token.as_bytes().as_slice())
+        .fetch_optional(&self.pool)
+        .await
+        .context("reading an access token")?;
+        let Some(row) = row else {
+            return Ok(TokenCheck::Unknown);
+        };
+        let user = user_from_row(&row)?;
+        let revoked: Option<String> = row.get("revoked_at");
+        if revoked.is_some() || user.hidden {
+            return Ok(TokenCheck::Revoked);
+        }
+        let scope: String = row.get("scope");
+        let last_used: Option<String> = row.get("last_used_at");
+        let stale = last_used
+            .map(|text| parse_stamp(&text))
+            .transpose()?
+            .is_none_or(|used| now - used >= TOKEN_USE_RESOLUTION);
+        if stale {
+            sqlx::query("UPDATE access_tokens SET last_used_at = $1 WHERE id = $2")
+                .bind(stamp(now))
+                .bind(row.get::<i64, _>("token_id"))
+                .execute(&self.pool)
+                .await
+                .context("noting an access token's use")?;
+        }
+        Ok(TokenCheck::Live {
+            user,
+            scope: token_scope(&scope)?,
+        })
     }
 
     async fn vote_tallies(

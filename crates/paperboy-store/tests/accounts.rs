@@ -9,11 +9,13 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use common::{address, at};
-use paperboy_core::account::UserId;
+use paperboy_core::account::{AccessTokenId, TokenScope, UserId};
 use paperboy_core::token::Token;
 use paperboy_core::trending::{Voters, Window};
 use paperboy_core::{PaperDraft, PaperId, Source};
-use paperboy_store::account::{NewSession, SignIn, SignInRequest};
+use paperboy_store::account::{
+    MAX_ACCESS_TOKENS, NewAccessToken, NewSession, SignIn, SignInRequest, TokenCheck,
+};
 use paperboy_store::mail::{AddressLimit, MessageKind, NewMessage, RequestOutcome};
 use paperboy_store::{PaperQuery, Store, trending};
 
@@ -557,7 +559,133 @@ async fn a_signed_in_reader_subscribes_without_a_confirmation_mail(store: &dyn S
     assert_eq!(store.outbox_summary().await.unwrap().queued, 0);
 }
 
+fn access_token(
+    user: UserId,
+    label: &str,
+    scope: TokenScope,
+    now: DateTime<Utc>,
+) -> (Token, NewAccessToken) {
+    let token = Token::generate().unwrap();
+    let new = NewAccessToken {
+        user,
+        token: token.hash(),
+        label: label.to_owned(),
+        scope,
+        now,
+    };
+    (token, new)
+}
+
+async fn access_tokens_work_until_revoked_and_are_bounded_per_reader(store: &dyn Store) {
+    let now = at("2026-11-28T09:00:00Z");
+    let (ada, _) = signed_in(store, "ada@example.org", now).await;
+    let (grace, _) = signed_in(store, "grace@example.org", now).await;
+    let (feed, new) = access_token(ada, "feed reader", TokenScope::Read, now);
+    let kept = store.add_access_token(new).await.unwrap().unwrap();
+    assert_eq!(
+        (kept.label.as_str(), kept.scope),
+        ("feed reader", TokenScope::Read)
+    );
+    assert_eq!(kept.last_used_at, None);
+    let (script, new) = access_token(ada, "script", TokenScope::ReadWrite, now);
+    let script_row = store.add_access_token(new).await.unwrap().unwrap();
+
+    match store.access_token_user(feed.hash(), now).await.unwrap() {
+        TokenCheck::Live { user, scope } => {
+            assert_eq!((user.id, scope), (ada, TokenScope::Read));
+        }
+        other => panic!("{other:?}"),
+    }
+    match store.access_token_user(script.hash(), now).await.unwrap() {
+        TokenCheck::Live { scope, .. } => assert_eq!(scope, TokenScope::ReadWrite),
+        other => panic!("{other:?}"),
+    }
+    let later = now + chrono::Duration::minutes(10);
+    store.access_token_user(feed.hash(), later).await.unwrap();
+    let listed = store.access_tokens(ada).await.unwrap();
+    assert_eq!(
+        listed.iter().map(|token| token.id).collect::<Vec<_>>(),
+        [script_row.id, kept.id],
+        "newest first"
+    );
+    assert_eq!(
+        listed[1].last_used_at,
+        Some(now),
+        "a use within the hour is not written again"
+    );
+    assert_eq!(
+        store
+            .access_token_user(Token::generate().unwrap().hash(), now)
+            .await
+            .unwrap(),
+        TokenCheck::Unknown
+    );
+
+    assert!(
+        !store
+            .revoke_access_token(grace, kept.id, now)
+            .await
+            .unwrap(),
+        "only its reader revokes a token"
+    );
+    assert!(
+        store
+            .revoke_access_token(ada, kept.id, later)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .revoke_access_token(ada, kept.id, later)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .revoke_access_token(ada, AccessTokenId(9_999), later)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.access_token_user(feed.hash(), later).await.unwrap(),
+        TokenCheck::Revoked
+    );
+    assert_eq!(
+        store.access_tokens(ada).await.unwrap()[1].revoked_at,
+        Some(later)
+    );
+
+    // Hiding the reader stops their tokens; showing them again brings the live ones back.
+    store.set_user_hidden(ada, true, later).await.unwrap();
+    assert_eq!(
+        store.access_token_user(script.hash(), later).await.unwrap(),
+        TokenCheck::Revoked
+    );
+    store.set_user_hidden(ada, false, later).await.unwrap();
+    assert!(matches!(
+        store.access_token_user(script.hash(), later).await.unwrap(),
+        TokenCheck::Live { .. }
+    ));
+
+    // Live tokens are bounded per reader; revoked ones do not count.
+    for n in 1..MAX_ACCESS_TOKENS {
+        let (_, new) = access_token(grace, &format!("token {n}"), TokenScope::Read, now);
+        assert!(store.add_access_token(new).await.unwrap().is_some());
+    }
+    let (_, new) = access_token(grace, "the last allowed", TokenScope::Read, now);
+    let last = store.add_access_token(new).await.unwrap().unwrap();
+    let (_, new) = access_token(grace, "over", TokenScope::Read, now);
+    assert!(store.add_access_token(new).await.unwrap().is_none());
+    store
+        .revoke_access_token(grace, last.id, now)
+        .await
+        .unwrap();
+    let (_, new) = access_token(grace, "in place of one", TokenScope::Read, now);
+    assert!(store.add_access_token(new).await.unwrap().is_some());
+}
+
 common::on_both_backends!(
+    access_tokens_work_until_revoked_and_are_bounded_per_reader,
     a_sign_in_link_works_once_before_it_expires_and_makes_the_user_once,
     sign_in_links_are_limited_per_address,
     sessions_end_one_at_a_time_or_all_together,

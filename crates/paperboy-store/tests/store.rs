@@ -568,6 +568,7 @@ async fn every_table_is_counted_and_a_sound_store_has_no_problems(store: &dyn St
             .collect::<Vec<_>>(),
         [
             "_sqlx_migrations",
+            "access_tokens",
             "digest_items",
             "embeddings",
             "harvest_sources",
