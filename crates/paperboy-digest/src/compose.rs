@@ -31,6 +31,7 @@ use paperboy_store::account::Likes;
 use paperboy_store::mail::{MessageKind, QueuedDigest, Subscriber, SubscriberState};
 use paperboy_store::{PaperQuery, Store, trending};
 
+use crate::membership::{Admission, Membership};
 use crate::{DigestError, Mailer, Period, digest_key};
 
 /// Trending papers at the top of every digest.
@@ -65,8 +66,9 @@ pub const FORGET_UNCONFIRMED_AFTER_DAYS: i64 = 7;
 /// Characters of an abstract quoted in a digest.
 const SUMMARY_CHARS: usize = 300;
 
-/// When digests go out and whether empty ones do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// When digests go out, whether empty ones do, what ranks their trending papers, and who may
+/// get them.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Schedule {
     /// The day weekly digests go out (on a later day if no run happened on it).
     pub weekly_on: Weekday,
@@ -74,6 +76,9 @@ pub struct Schedule {
     pub send_empty: bool,
     /// Whose upvotes rank the trending section.
     pub trending_voters: Voters,
+    /// Who may get the digest: a subscriber the rule no longer admits (the site was closed
+    /// after they subscribed) is left without mail.
+    pub membership: Membership,
 }
 
 impl Default for Schedule {
@@ -82,6 +87,7 @@ impl Default for Schedule {
             weekly_on: Weekday::Mon,
             send_empty: false,
             trending_voters: Voters::Everyone,
+            membership: Membership::default(),
         }
     }
 }
@@ -95,6 +101,8 @@ pub struct ComposeReport {
     pub queued: u64,
     /// Subscribers with nothing new, left without mail.
     pub empty: u64,
+    /// Subscribers the site's membership rule no longer admits, left without mail.
+    pub refused: u64,
     /// Addresses forgotten because nobody confirmed them (see [`FORGET_UNCONFIRMED_AFTER_DAYS`]).
     pub forgotten: u64,
 }
@@ -209,7 +217,7 @@ impl<'a> Composer<'a> {
 
     /// The period a digest of `frequency` sent on the run date belongs to.
     pub fn period(&self, frequency: Frequency) -> Period {
-        period(self.date, self.schedule, frequency)
+        period(self.date, &self.schedule, frequency)
     }
 
     fn week_start(&self) -> NaiveDate {
@@ -218,7 +226,20 @@ impl<'a> Composer<'a> {
 
     /// Whether a subscriber's period has come and not been served (see [`is_due`]).
     pub fn is_due(&self, subscriber: &Subscriber) -> bool {
-        is_due(self.date, self.schedule, subscriber)
+        is_due(self.date, &self.schedule, subscriber)
+    }
+
+    /// Whether the site's membership rule still admits a subscriber.
+    pub async fn admits(&self, subscriber: &Subscriber) -> Result<bool, DigestError> {
+        if self.schedule.membership.is_open() {
+            return Ok(true);
+        }
+        let admission = self
+            .schedule
+            .membership
+            .admits(self.store, &subscriber.email)
+            .await?;
+        Ok(admission == Admission::Admitted)
     }
 
     /// The subscriber's digest; `sent` are the papers they were sent before.
@@ -508,7 +529,7 @@ impl<'a> Composer<'a> {
 
 /// The period a digest of `frequency` sent on `date` belongs to: the day, or the week starting
 /// on the schedule's weekday.
-fn period(date: NaiveDate, schedule: Schedule, frequency: Frequency) -> Period {
+fn period(date: NaiveDate, schedule: &Schedule, frequency: Frequency) -> Period {
     match frequency {
         Frequency::Daily => Period::Day(date),
         Frequency::Weekly => Period::Week(week_start(date, schedule.weekly_on)),
@@ -520,7 +541,7 @@ fn period(date: NaiveDate, schedule: Schedule, frequency: Frequency) -> Period {
 /// subscribers who had one before and missed this week's (the server was down that morning), so
 /// a new weekly subscriber waits for the weekday. A period before the last one served is never
 /// due (`digest run --date` with a past date sends nothing twice).
-fn is_due(date: NaiveDate, schedule: Schedule, subscriber: &Subscriber) -> bool {
+fn is_due(date: NaiveDate, schedule: &Schedule, subscriber: &Subscriber) -> bool {
     let frequency = subscriber.preferences.frequency();
     let period = period(date, schedule, frequency);
     let last = subscriber.last_digest_period.as_deref();
@@ -726,10 +747,14 @@ pub async fn compose(
         let mut batch = Vec::with_capacity(due.len());
         for subscriber in due {
             report.due += 1;
+            if !composer.admits(subscriber).await? {
+                report.refused += 1;
+                continue;
+            }
             let digest = composer
                 .digest(subscriber, sent.get(&subscriber.id).unwrap_or(&none))
                 .await?;
-            if digest.new_papers() == 0 && !schedule.send_empty {
+            if digest.new_papers() == 0 && !composer.schedule.send_empty {
                 report.empty += 1;
                 continue;
             }
@@ -754,6 +779,7 @@ pub async fn compose(
         due = report.due,
         queued = report.queued,
         empty = report.empty,
+        refused = report.refused,
         forgotten = report.forgotten,
         %date,
         "digests composed"
@@ -805,7 +831,7 @@ mod tests {
     #[test]
     fn period_keys_are_the_day_or_the_weeks_first_day() {
         let date = parse_day("2026-11-28").unwrap_or_default();
-        let key = |frequency| period(date, Schedule::default(), frequency).to_string();
+        let key = |frequency| period(date, &Schedule::default(), frequency).to_string();
         assert_eq!(key(Frequency::Daily), "2026-11-28");
         assert_eq!(key(Frequency::Weekly), "week-2026-11-23");
     }
@@ -833,8 +859,9 @@ mod tests {
     fn digests_are_due_once_a_period_and_weekly_ones_on_their_day() {
         let schedule = Schedule::default();
         let day = |text: &str| parse_day(text).unwrap_or_default();
-        let due =
-            |date: &str, frequency, last| is_due(day(date), schedule, &subscriber(frequency, last));
+        let due = |date: &str, frequency, last| {
+            is_due(day(date), &schedule, &subscriber(frequency, last))
+        };
         assert!(due("2026-11-28", Frequency::Daily, None));
         assert!(due("2026-11-28", Frequency::Daily, Some("2026-11-27")));
         assert!(!due("2026-11-28", Frequency::Daily, Some("2026-11-28")));
@@ -860,6 +887,6 @@ mod tests {
         assert!(due("2026-11-24", Frequency::Daily, Some("week-2026-11-23")));
         let mut left = subscriber(Frequency::Daily, None);
         left.state = SubscriberState::Unsubscribed;
-        assert!(!is_due(day("2026-11-28"), schedule, &left));
+        assert!(!is_due(day("2026-11-28"), &schedule, &left));
     }
 }

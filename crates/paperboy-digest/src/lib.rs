@@ -9,7 +9,8 @@
 //! - [`deliver`] drains the outbox: a message is marked sent only after the server accepted
 //!   it, transient failures are retried with exponential backoff, permanent ones recorded.
 //!
-//! - [`sign_in`] sends sign-in links through the same outbox.
+//! - [`sign_in`] sends sign-in links through the same outbox; [`membership`] says who may
+//!   sign in and get the digest.
 //!
 //! Mail is rendered once, when queued; delivery sends the stored bytes. [`Mailer`] holds what
 //! rendering needs: the sender, the site's public address and the key that signs manage links.
@@ -17,6 +18,7 @@
 pub mod compose;
 pub mod deliver;
 mod links;
+pub mod membership;
 mod period;
 pub mod sign_in;
 pub mod subscribe;

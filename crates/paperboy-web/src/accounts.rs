@@ -11,15 +11,17 @@
 //! - **Votes and saves** are set, not toggled, by each request (`upvoted=true|false`): a
 //!   replayed request changes nothing, and a user's vote is one row, so it counts once. The
 //!   forms work without JavaScript; `app.js` sends them in the background and updates the
-//!   button when it can.
+//!   button when it can. Scripts vote and save through the API with a read-write access
+//!   token (see [`crate::tokens`]).
 
 use askama::Template;
 use axum::Json;
 use axum::extract::rejection::{FormRejection, QueryRejection};
 use axum::extract::{Form, Path, Query as QueryParams, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
+use paperboy_core::account::UserId;
 use paperboy_core::subscription::{Frequency, Preferences};
 use paperboy_core::token::Token;
 use paperboy_core::{EmailAddress, Paper};
@@ -30,18 +32,18 @@ use paperboy_store::mail::{RequestOutcome, Subscriber, SubscriberState};
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::access::{AccessPolicy, Admission};
 use crate::client::ClientAddress;
 use crate::error::{ApiError, ErrorCode, PageError, PageResult, retry_after};
 use crate::lists::visible_paper;
 use crate::params::{PreferencesForm, form_flag};
 use crate::reader::{
-    Reader, ReaderView, SESSION_DAYS, SignedIn, session_cookie, session_token, sign_in_url,
-    stale_form,
+    Credential, Reader, ReaderView, SESSION_DAYS, SignedIn, session_cookie, session_token,
+    sign_in_url, stale_form,
 };
 use crate::respond::{NoticePage, no_store, render, see_other, sentence};
 use crate::state::AppState;
 use crate::view::{Card, bibtex};
+use paperboy_digest::membership::{Admission, Membership};
 
 /// A path on this site to go to after signing in: only local paths, so a link cannot send
 /// the reader elsewhere.
@@ -154,19 +156,19 @@ pub(crate) async fn sign_in_submit(
             ));
         }
     };
-    let policy = &state.access_policy;
-    match policy.admits(&*state.store, &email).await? {
+    let membership = &state.access_policy.membership;
+    match membership.admits(&*state.store, &email).await? {
         Admission::Admitted => {}
         Admission::OutsideDomains => {
             tracing::info!(to = %email.masked(), "sign-in refused: outside the allowed domains");
             return Ok(render(
                 StatusCode::FORBIDDEN,
-                &page(policy.outside_domains_message()),
+                &page(membership.outside_domains_message()),
             ));
         }
         Admission::NotInvited => {
             tracing::info!(to = %email.masked(), "sign-in refused: not invited");
-            return Ok(check_inbox(policy));
+            return Ok(check_inbox(membership));
         }
     }
     let subscriptions = &state.subscriptions;
@@ -189,13 +191,13 @@ pub(crate) async fn sign_in_submit(
             tracing::info!(to = %email.masked(), "sign-in link held back: too many lately");
         }
     }
-    Ok(check_inbox(policy))
+    Ok(check_inbox(membership))
 }
 
 /// The answer to every sign-in request that was not refused: on an invite-only site, the
 /// same whether the address was invited or not.
-fn check_inbox(policy: &AccessPolicy) -> Response {
-    let message = if policy.invite_only() {
+fn check_inbox(membership: &Membership) -> Response {
+    let message = if membership.invite_only() {
         CHECK_INBOX_INVITED
     } else {
         CHECK_INBOX
@@ -324,8 +326,8 @@ pub(crate) async fn sign_out(
     }
     if everywhere {
         state.store.end_all_sessions(signed_in.user.id).await?;
-    } else {
-        state.store.end_session(signed_in.session.hash()).await?;
+    } else if let Some(session) = signed_in.session() {
+        state.store.end_session(session.hash()).await?;
     }
     tracing::info!(user = %signed_in.user.id, everywhere, "signed out");
     let mut response = see_other("/");
@@ -394,7 +396,7 @@ async fn set_mark(
         };
     };
     let form = form.map(|Form(form)| form).unwrap_or_default();
-    match mark(state, &signed_in, key, &form, kind).await {
+    match mark_from_form(state, &signed_in, key, &form, kind).await {
         Ok(body) if json => no_store(Json(body).into_response()),
         Ok(_) => see_other(&local_path(form.next.as_deref()).unwrap_or(paper_path)),
         Err(error) if json => error.into_response(),
@@ -413,8 +415,8 @@ async fn set_mark(
     }
 }
 
-/// Sets the mark `form` asks for on the paper `key` names; the answer is its new state.
-async fn mark(
+/// Checks a mark's form and sets the mark it asks for.
+async fn mark_from_form(
     state: &AppState,
     signed_in: &SignedIn,
     key: &str,
@@ -429,12 +431,22 @@ async fn mark(
     }
     let value = form_flag(&form.value)
         .ok_or_else(|| ApiError::bad_request("value must be true or false"))?;
+    mark(state, signed_in.user.id, key, value, kind).await
+}
+
+/// Sets or takes back a reader's mark on the paper `key` names; the answer is its new state.
+async fn mark(
+    state: &AppState,
+    user: UserId,
+    key: &str,
+    value: bool,
+    kind: MarkKind,
+) -> Result<serde_json::Value, ApiError> {
     let missing = || ApiError::not_found(format!("there is no paper {key} here"));
     let paper = visible_paper(&*state.store, key, false)
         .await?
         .ok_or_else(missing)?;
     let now = Utc::now();
-    let user = signed_in.user.id;
     match kind {
         MarkKind::Upvote => {
             let outcome = state
@@ -478,6 +490,51 @@ pub(crate) async fn save(
     set_mark(&state, reader, &key, &headers, form, MarkKind::Save).await
 }
 
+/// `PUT` (mark) or `DELETE` (take back) `/api/papers/{key}/upvote` and `…/saved`: a
+/// script's vote or save, made with a read-write access token (the wall has checked its
+/// scope). A browser's cookie is not enough here: its forms carry their own token instead.
+async fn api_mark(
+    state: &AppState,
+    reader: Reader,
+    method: &Method,
+    key: &str,
+    kind: MarkKind,
+) -> Response {
+    let Some(SignedIn {
+        user,
+        credential: Credential::AccessToken,
+    }) = reader.signed_in
+    else {
+        return ApiError::new(
+            ErrorCode::Unauthorized,
+            "send a read-write access token (Authorization: Bearer …); make one on your page at /me",
+        )
+        .into_response();
+    };
+    match mark(state, user.id, key, *method == Method::PUT, kind).await {
+        Ok(body) => no_store(Json(body).into_response()),
+        Err(error) => error.into_response(),
+    }
+}
+
+pub(crate) async fn api_upvote(
+    State(state): State<AppState>,
+    reader: Reader,
+    method: Method,
+    Path(key): Path<String>,
+) -> Response {
+    api_mark(&state, reader, &method, &key, MarkKind::Upvote).await
+}
+
+pub(crate) async fn api_save(
+    State(state): State<AppState>,
+    reader: Reader,
+    method: Method,
+    Path(key): Path<String>,
+) -> Response {
+    api_mark(&state, reader, &method, &key, MarkKind::Save).await
+}
+
 #[derive(Template)]
 #[template(path = "me.html")]
 struct MePage {
@@ -493,6 +550,7 @@ struct MePage {
     weekly: bool,
     notice: Option<String>,
     error: Option<String>,
+    tokens: Vec<crate::tokens::TokenRow>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -579,6 +637,7 @@ async fn me_page(
         weekly,
         notice,
         error: error.map(|(message, _)| message),
+        tokens: crate::tokens::rows(state, signed_in).await?,
     })
 }
 

@@ -70,9 +70,16 @@ impl ResponseCache {
         let shared = SHARED_ROUTES.iter().any(|route| {
             path == *route || (route.len() > 1 && route.ends_with('/') && path.starts_with(route))
         });
+        // A reader's credentials (a cookie, an access token) make an answer theirs alone.
+        let carries_token = request.headers().contains_key(header::AUTHORIZATION)
+            || request
+                .uri()
+                .query()
+                .is_some_and(|query| query.split('&').any(|pair| pair.starts_with("token=")));
         let keep = shared
             && request.method() == Method::GET
-            && !request.headers().contains_key(header::COOKIE);
+            && !request.headers().contains_key(header::COOKIE)
+            && !carries_token;
         keep.then(|| request.uri().to_string())
     }
 
@@ -150,6 +157,14 @@ mod tests {
             (Method::GET, "/healthz", false, None),
             (Method::GET, "/me", false, None),
             (Method::GET, "/papersx", false, None),
+            (Method::GET, "/feeds/daily.atom?token=abc", false, None),
+            (Method::GET, "/search?q=x&token=abc", false, None),
+            (
+                Method::GET,
+                "/search?q=token%3D",
+                false,
+                Some("/search?q=token%3D"),
+            ),
         ] {
             assert_eq!(
                 ResponseCache::key_of(&request(method.clone(), uri, cookie)).as_deref(),
@@ -157,6 +172,16 @@ mod tests {
                 "{method} {uri} (cookie: {cookie})"
             );
         }
+    }
+
+    #[test]
+    fn answers_to_access_tokens_are_not_kept() {
+        let request = Request::builder()
+            .uri("/api/daily_papers")
+            .header(header::AUTHORIZATION, "Bearer abc")
+            .body(axum::body::Body::empty())
+            .unwrap();
+        assert_eq!(ResponseCache::key_of(&request), None);
     }
 
     #[test]

@@ -32,6 +32,7 @@ mod feeds;
 mod ops;
 mod pages;
 mod subscriptions;
+mod tokens;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -40,11 +41,11 @@ use axum::Router;
 use axum::extract::Request;
 use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::compression::CompressionLayer;
 
-pub use access::{AccessPolicy, AllowedDomains};
+pub use access::AccessPolicy;
 pub use client::TrustedProxies;
 pub use server::ServerLimits;
 pub use state::{AppState, DEFAULT_MAX_QUEUED_SEARCHES, Subscriptions};
@@ -108,6 +109,16 @@ pub fn router(state: AppState) -> Router {
         .route("/me/digest", post(accounts::me_digest))
         .route("/me/saved.bib", get(accounts::export_bibtex))
         .route("/me/saved.jsonl", get(accounts::export_jsonl))
+        .route("/me/tokens", post(tokens::make))
+        .route("/me/tokens/{id}/revoke", post(tokens::revoke))
+        .route(
+            "/api/papers/{key}/upvote",
+            put(accounts::api_upvote).delete(accounts::api_upvote),
+        )
+        .route(
+            "/api/papers/{key}/saved",
+            put(accounts::api_save).delete(accounts::api_save),
+        )
         .route("/papers/{key}/upvote", post(accounts::upvote))
         .route("/papers/{key}/save", post(accounts::save))
         .route("/admin", get(admin::page))
@@ -123,7 +134,7 @@ pub fn router(state: AppState) -> Router {
             ops::validators,
         ))
         // Outside the cache of shared answers, so that none is served to a stranger.
-        .layer(from_fn_with_state(state.clone(), access::private_reading))
+        .layer(from_fn_with_state(state.clone(), access::wall))
         .layer(axum::middleware::from_fn(middleware::same_origin_writes))
         .layer(from_fn_with_state(
             state.limits.body_timeout,

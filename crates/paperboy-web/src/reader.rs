@@ -26,21 +26,43 @@ pub(crate) const SESSION_DAYS: i64 = 30;
 /// What a session's form token is derived for.
 const FORM_PURPOSE: &str = "paperboy form token";
 
-/// A signed-in reader: the user and the session's token (from the cookie).
+/// A signed-in reader: the user and how they proved it.
 #[derive(Debug, Clone)]
 pub(crate) struct SignedIn {
     pub(crate) user: User,
-    pub(crate) session: Token,
+    pub(crate) credential: Credential,
+}
+
+/// What a request proved its reader with.
+#[derive(Debug, Clone)]
+pub(crate) enum Credential {
+    /// A browser's session cookie (its token).
+    Session(Token),
+    /// A live access token of a feed reader or script, on the routes that take one (the wall
+    /// in [`crate::access`] has checked its scope).
+    AccessToken,
 }
 
 impl SignedIn {
-    /// The token this session's forms carry.
+    /// The token this session's forms carry; none for an access token, which fills no forms.
     pub(crate) fn form_token(&self) -> String {
-        self.session.derived(FORM_PURPOSE)
+        match &self.credential {
+            Credential::Session(session) => session.derived(FORM_PURPOSE),
+            Credential::AccessToken => String::new(),
+        }
     }
 
     pub(crate) fn accepts(&self, form_token: &str) -> bool {
-        same_secret(&self.form_token(), form_token)
+        matches!(self.credential, Credential::Session(_))
+            && same_secret(&self.form_token(), form_token)
+    }
+
+    /// The browser session's token, when the reader came with a cookie.
+    pub(crate) fn session(&self) -> Option<&Token> {
+        match &self.credential {
+            Credential::Session(session) => Some(session),
+            Credential::AccessToken => None,
+        }
     }
 }
 
@@ -69,7 +91,8 @@ impl FromRequestParts<AppState> for Reader {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let here = return_address(&parts.uri);
-        // A private site's wall has looked the session up already (see `access.rs`).
+        // The wall has looked the reader up already on a private site, and wherever an access
+        // token came (see `access.rs`).
         let signed_in = match parts.extensions.get::<SignedIn>() {
             Some(signed_in) => Some(signed_in.clone()),
             None => signed_in(state, &parts.headers).await?,
@@ -87,7 +110,10 @@ pub(crate) async fn signed_in(
         return Ok(None);
     };
     let user = state.store.session_user(session.hash(), Utc::now()).await?;
-    Ok(user.map(|user| SignedIn { user, session }))
+    Ok(user.map(|user| SignedIn {
+        user,
+        credential: Credential::Session(session),
+    }))
 }
 
 /// The longest address forms come back to: every card repeats it, so a page for a long URL

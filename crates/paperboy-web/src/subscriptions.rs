@@ -28,12 +28,12 @@ use paperboy_store::mail::{Confirmation, RequestOutcome, Subscriber, SubscriberS
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::access::Admission;
 use crate::client::ClientAddress;
 use crate::error::{ApiError, ErrorCode, PageError, PageResult, retry_after};
 use crate::params::{PreferencesForm, frequency_param};
 use crate::respond::{NoticePage, no_store, render, sentence};
 use crate::state::AppState;
+use paperboy_digest::membership::Admission;
 
 #[derive(Template)]
 #[template(path = "subscribe.html")]
@@ -134,8 +134,8 @@ async fn request(
         .parse()
         .map_err(|error: paperboy_core::EmailError| RequestError::Invalid(error.to_string()))?;
     let preferences = preferences().map_err(RequestError::Invalid)?;
-    let policy = &state.access_policy;
-    match policy
+    let membership = &state.access_policy.membership;
+    match membership
         .admits(&*state.store, &email)
         .await
         .map_err(|error| RequestError::Failed(error.to_string()))?
@@ -143,7 +143,7 @@ async fn request(
         Admission::Admitted => {}
         Admission::OutsideDomains => {
             tracing::info!(to = %email.masked(), "digest refused: outside the allowed domains");
-            return Err(RequestError::Refused(policy.outside_domains_message()));
+            return Err(RequestError::Refused(membership.outside_domains_message()));
         }
         // Answered as an accepted request, for the reason sign-in's is (see `access`).
         Admission::NotInvited => {

@@ -1,8 +1,9 @@
 //! A private site (`--private`), every route against every kind of visitor, as one table:
 //! strangers reach sign-in, the links mail carries and the health checks only; signed-in
-//! readers and admins reach the rest; a session that was signed out counts as a stranger. The
-//! table is checked against the routes `src/lib.rs` declares, so that a new route cannot be
-//! left out of it.
+//! readers and admins reach the rest; a session that was signed out counts as a stranger.
+//! Access tokens open the API, the feeds and the reading list's files only (a read token for
+//! reading only), and a revoked one is refused with its reason. The table is checked against
+//! the routes `src/lib.rs` declares, so that a new route cannot be left out of it.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -189,6 +190,37 @@ fn routes() -> Vec<(Method, &'static str, String, Stranger)> {
             "/me/saved.jsonl".into(),
             Refused,
         ),
+        (Method::POST, "/me/tokens", "/me/tokens".into(), Refused),
+        (
+            Method::POST,
+            "/me/tokens/{id}/revoke",
+            "/me/tokens/1/revoke".into(),
+            Refused,
+        ),
+        (
+            Method::PUT,
+            "/api/papers/{key}/upvote",
+            format!("/api/papers/{PAPER}/upvote"),
+            Refused,
+        ),
+        (
+            Method::DELETE,
+            "/api/papers/{key}/upvote",
+            format!("/api/papers/{PAPER}/upvote"),
+            Refused,
+        ),
+        (
+            Method::PUT,
+            "/api/papers/{key}/saved",
+            format!("/api/papers/{PAPER}/saved"),
+            Refused,
+        ),
+        (
+            Method::DELETE,
+            "/api/papers/{key}/saved",
+            format!("/api/papers/{PAPER}/saved"),
+            Refused,
+        ),
         (
             Method::POST,
             "/papers/{key}/upvote",
@@ -242,39 +274,102 @@ fn the_table_names_every_route_the_site_declares() {
     assert_eq!(declared, tabled);
 }
 
-/// Whether the private wall stopped `response`.
-async fn walled(response: reqwest::Response) -> bool {
+/// Whether a route takes an access token: the API, the feeds and the reading list's files,
+/// never a page or a form.
+fn takes_tokens(path: &str) -> bool {
+    path.starts_with("/api/") || path.starts_with("/feeds/") || path.starts_with("/me/saved.")
+}
+
+/// What a request came to.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Outcome {
+    /// Stopped by the private wall: sent to sign in, or 401 "This site is private".
+    Walled,
+    /// Its access token was refused as revoked (401, `invalid_token`).
+    RevokedToken,
+    /// Its read token was refused a write (403, `insufficient_scope`).
+    ReadOnlyToken,
+    /// Past the wall, to the route's handler.
+    Reached,
+}
+
+async fn outcome(response: reqwest::Response) -> Outcome {
     let status = response.status();
     if status == StatusCode::SEE_OTHER {
         let location = response.headers()[reqwest::header::LOCATION]
             .to_str()
             .unwrap();
-        return location.starts_with("/signin?next=");
+        if location.starts_with("/signin?next=") {
+            return Outcome::Walled;
+        }
     }
-    if status != StatusCode::UNAUTHORIZED {
-        return false;
-    }
-    let is_json = response.headers()[reqwest::header::CONTENT_TYPE]
-        .to_str()
-        .unwrap()
-        .starts_with("application/json");
+    let challenge = response
+        .headers()
+        .get(reqwest::header::WWW_AUTHENTICATE)
+        .map(|value| value.to_str().unwrap().to_owned());
+    let is_json = response
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .is_some_and(|value| value.to_str().unwrap().starts_with("application/json"));
     let body = response.text().await.unwrap();
-    if is_json {
-        let body: Value = serde_json::from_str(&body).unwrap();
-        assert_eq!(body["code"], "unauthorized", "{body}");
+    let code = is_json.then(|| serde_json::from_str::<Value>(&body).unwrap()["code"].clone());
+    match (status, challenge.as_deref()) {
+        (StatusCode::UNAUTHORIZED, Some("Bearer error=\"invalid_token\"")) => {
+            assert!(body.contains("was revoked"), "{body}");
+            return Outcome::RevokedToken;
+        }
+        (StatusCode::FORBIDDEN, Some("Bearer error=\"insufficient_scope\"")) => {
+            assert!(body.contains("may only read"), "{body}");
+            assert!(code.is_none_or(|code| code == "forbidden"));
+            return Outcome::ReadOnlyToken;
+        }
+        _ => {}
     }
-    assert!(body.contains("This site is private"), "{body}");
-    true
+    if status == StatusCode::UNAUTHORIZED && body.contains("This site is private") {
+        assert!(code.is_none_or(|code| code == "unauthorized"), "{body}");
+        return Outcome::Walled;
+    }
+    Outcome::Reached
 }
 
-async fn check_every_route(site: &Site, who: &str, cookie: Option<&str>, stranger: bool) {
+/// Who asks: what they send, and what each route should come to for them.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Visitor {
+    /// No credentials, a forged cookie, or a signed-out session's.
+    Stranger,
+    /// A signed-in reader's or admin's cookie.
+    Reader,
+    ReadToken,
+    ReadWriteToken,
+    RevokedToken,
+}
+
+fn expected(visitor: Visitor, method: &Method, path: &str, rule: Stranger) -> Outcome {
+    let as_stranger = if rule == Stranger::Refused {
+        Outcome::Walled
+    } else {
+        Outcome::Reached
+    };
+    let writes = !matches!(*method, Method::GET | Method::HEAD);
+    match visitor {
+        Visitor::Stranger => as_stranger,
+        Visitor::Reader => Outcome::Reached,
+        // A token on a page is not looked at: the visitor is a stranger there.
+        _ if !takes_tokens(path) => as_stranger,
+        Visitor::RevokedToken => Outcome::RevokedToken,
+        Visitor::ReadToken if writes => Outcome::ReadOnlyToken,
+        Visitor::ReadToken | Visitor::ReadWriteToken => Outcome::Reached,
+    }
+}
+
+async fn check_every_route(site: &Site, who: &str, headers: &[(&str, &str)], visitor: Visitor) {
     for (method, pattern, path, rule) in routes() {
-        let response = site.send(method.clone(), &path, cookie).await;
+        let response = site.send_with(method.clone(), &path, headers).await;
         let status = response.status();
-        let refused = walled(response).await;
-        let expected = stranger && rule == Stranger::Refused;
+        let came_to = outcome(response).await;
         assert_eq!(
-            refused, expected,
+            came_to,
+            expected(visitor, &method, &path, rule),
             "{who}: {method} {pattern} ({path}) answered {status}"
         );
     }
@@ -286,21 +381,62 @@ async fn a_private_site_answers_strangers_only_with_sign_in_mailed_links_and_hea
         state.with_access_policy(AccessPolicy::default().private())
     })
     .await;
-    check_every_route(&site, "stranger", None, true).await;
+    check_every_route(&site, "stranger", &[], Visitor::Stranger).await;
     check_every_route(
         &site,
         "forged cookie",
-        Some("paperboy_session=forged"),
-        true,
+        &[("cookie", "paperboy_session=forged")],
+        Visitor::Stranger,
     )
     .await;
 
     let reader = site.sign_in("reader@example.org").await;
-    check_every_route(&site, "reader", Some(&reader.cookie), false).await;
+    check_every_route(
+        &site,
+        "reader",
+        &[("cookie", &reader.cookie)],
+        Visitor::Reader,
+    )
+    .await;
+    let read = site.make_token(&reader, "feed reader", "read").await;
+    let read_write = site.make_token(&reader, "script", "read-write").await;
+    let revoked = site.make_token(&reader, "old laptop", "read").await;
+    let (_, me) = site.page_as("/me", &reader.cookie).await;
+    let revoke_path = me
+        .split("action=\"")
+        .filter_map(|rest| rest.split_once('"'))
+        .map(|(action, _)| action)
+        // Live tokens are listed newest first.
+        .find(|action| action.ends_with("/revoke"))
+        .unwrap()
+        .to_owned();
+    let response = site
+        .post_form(
+            &revoke_path,
+            Some(&reader.cookie),
+            &[("form_token", &reader.form_token)],
+            &[],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    for (who, token, visitor) in [
+        ("read token", &read, Visitor::ReadToken),
+        ("read-write token", &read_write, Visitor::ReadWriteToken),
+        ("revoked token", &revoked, Visitor::RevokedToken),
+    ] {
+        let bearer = format!("Bearer {token}");
+        check_every_route(&site, who, &[("authorization", &bearer)], visitor).await;
+    }
     let (status, _) = site.page_as("/admin", &reader.cookie).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     let admin: Session = site.sign_in_admin("admin@example.org").await;
-    check_every_route(&site, "admin", Some(&admin.cookie), false).await;
+    check_every_route(
+        &site,
+        "admin",
+        &[("cookie", &admin.cookie)],
+        Visitor::Reader,
+    )
+    .await;
     let (status, page) = site.page_as("/admin", &admin.cookie).await;
     assert_eq!(status, StatusCode::OK);
     assert!(page.contains("Invite a reader"));
@@ -315,7 +451,13 @@ async fn a_private_site_answers_strangers_only_with_sign_in_mailed_links_and_hea
         )
         .await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
-    check_every_route(&site, "signed out", Some(&reader.cookie), true).await;
+    check_every_route(
+        &site,
+        "signed out",
+        &[("cookie", &reader.cookie)],
+        Visitor::Stranger,
+    )
+    .await;
 
     let (status, page) = site.page("/signin").await;
     assert_eq!(status, StatusCode::OK);

@@ -10,8 +10,10 @@ mod common;
 use std::sync::Arc;
 
 use chrono::Duration;
+use common::openapi::OpenApi;
 use common::{DAYS, Session, Site, input_value, session_cookie, start, start_configured};
 use paperboy_core::token::Token;
+use paperboy_digest::membership::Membership;
 use paperboy_web::AccessPolicy;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -519,7 +521,10 @@ async fn queued(site: &Site) -> u64 {
 #[tokio::test(flavor = "multi_thread")]
 async fn allowed_domains_admit_their_addresses_and_invited_guests_only() {
     let site = start_configured(&DAYS, None, |state| {
-        state.with_access_policy(AccessPolicy::new("example.org".parse().unwrap(), false))
+        state.with_access_policy(AccessPolicy::new(Membership::new(
+            "example.org".parse().unwrap(),
+            false,
+        )))
     })
     .await;
     let sign_in = |email: &'static str| {
@@ -602,7 +607,7 @@ async fn allowed_domains_admit_their_addresses_and_invited_guests_only() {
 #[tokio::test(flavor = "multi_thread")]
 async fn an_invite_only_site_sends_nothing_to_strangers_and_does_not_say_so() {
     let site = start_configured(&DAYS, None, |state| {
-        state.with_access_policy(AccessPolicy::new(Default::default(), true))
+        state.with_access_policy(AccessPolicy::new(Membership::new(Default::default(), true)))
     })
     .await;
     let (_, page) = site.page("/signin").await;
@@ -671,4 +676,212 @@ async fn the_sites_own_trending_counts_its_readers_votes_only() {
     assert_eq!(status, StatusCode::BAD_REQUEST);
     let feed = site.get("/feeds/trending.atom?votes=nobody").await;
     assert_eq!(feed.status(), StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn access_tokens_are_shown_once_scoped_and_revocable() {
+    let site = start(&DAYS).await;
+    let ada = site.sign_in("ada@example.org").await;
+
+    // Made on /me with the session's form token only, named, and bounded.
+    let forged = site
+        .post_form(
+            "/me/tokens",
+            Some(&ada.cookie),
+            &[("form_token", "forged"), ("label", "x"), ("scope", "read")],
+            &[],
+        )
+        .await;
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+    let long_label = "x".repeat(81);
+    for (label, scope) in [("", "read"), (long_label.as_str(), "read"), ("ok", "admin")] {
+        let response = site
+            .post_form(
+                "/me/tokens",
+                Some(&ada.cookie),
+                &[
+                    ("form_token", &ada.form_token),
+                    ("label", label),
+                    ("scope", scope),
+                ],
+                &[],
+            )
+            .await;
+        assert_eq!(
+            response.status(),
+            StatusCode::BAD_REQUEST,
+            "{label} {scope}"
+        );
+    }
+    let read = site.make_token(&ada, "Feeds <on my phone>", "read").await;
+    let write = site.make_token(&ada, "script", "read-write").await;
+    assert_eq!(read.len(), 43);
+    let (_, me) = site.page_as("/me", &ada.cookie).await;
+    assert!(
+        me.contains("on my phone") && !me.contains("<on my phone>"),
+        "names are escaped"
+    );
+    assert!(
+        !me.contains(&read) && !me.contains(&write),
+        "a secret is shown once"
+    );
+
+    // A read token reads feeds (in the address, for feed readers) and the API (in a header),
+    // and the reading list's file; the answers are for its reader only.
+    let response = site.get(&format!("/feeds/daily.atom?token={read}")).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(
+        response.headers()["cache-control"]
+            .to_str()
+            .unwrap()
+            .starts_with("private"),
+        "{:?}",
+        response.headers()["cache-control"]
+    );
+    let bearer_read = format!("Bearer {read}");
+    let response = site
+        .get_with("/api/daily_papers", &[("authorization", &bearer_read)])
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let response = site
+        .get_with("/me/saved.jsonl", &[("authorization", &bearer_read)])
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    // A token does not open pages.
+    for response in [
+        site.get(&format!("/me?token={read}")).await,
+        site.get_with("/me", &[("authorization", &bearer_read)])
+            .await,
+    ] {
+        assert_eq!(response.url().path(), "/signin", "{}", response.url());
+    }
+
+    // Only a read-write token votes and saves through the API; a read one, or a cookie, may not.
+    let vote = format!("/api/papers/{PAPER}/upvote");
+    let response = site
+        .send_with(
+            reqwest::Method::PUT,
+            &vote,
+            &[("authorization", &bearer_read)],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["code"], "forbidden");
+    let response = site
+        .send_with(reqwest::Method::PUT, &vote, &[("cookie", &ada.cookie)])
+        .await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    let (_, document) = site.json("/api/openapi.json").await;
+    let api = OpenApi(document);
+    api.check("/api/papers/{id}/upvote", 403, &body);
+    let (before, ..) = site.upvotes(PAPER).await;
+    let bearer_write = format!("Bearer {write}");
+    for _ in 0..2 {
+        let response = site
+            .send_with(
+                reqwest::Method::PUT,
+                &vote,
+                &[("authorization", &bearer_write)],
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::OK);
+        let body: Value = response.json().await.unwrap();
+        api.check("/api/papers/{id}/upvote", 200, &body);
+        assert_eq!(body["upvoted"], true);
+    }
+    assert_eq!(
+        site.upvotes(PAPER).await.0,
+        before + 1,
+        "a vote counts once"
+    );
+    let response = site
+        .send_with(
+            reqwest::Method::PUT,
+            &format!("/api/papers/{PAPER}/saved"),
+            &[("authorization", &bearer_write)],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    api.check(
+        "/api/papers/{id}/saved",
+        200,
+        &response.json().await.unwrap(),
+    );
+    let (_, me) = site.page_as("/me", &ada.cookie).await;
+    assert!(
+        me.contains(&format!("/papers/{PAPER}\"")),
+        "saved through the API"
+    );
+    let response = site
+        .send_with(
+            reqwest::Method::PUT,
+            "/api/papers/2608.99999/upvote",
+            &[("authorization", &bearer_write)],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    let response = site
+        .send_with(
+            reqwest::Method::DELETE,
+            &vote,
+            &[("authorization", &bearer_write)],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(site.upvotes(PAPER).await.0, before);
+
+    // Revoked, at once and for good; another reader cannot revoke it; malformed and unknown
+    // tokens are refused with their reasons.
+    let grace = site.sign_in("grace@example.org").await;
+    let (_, me) = site.page_as("/me", &ada.cookie).await;
+    let revoke = me
+        .split("action=\"")
+        .filter_map(|rest| rest.split_once('"'))
+        .map(|(action, _)| action.to_owned())
+        .filter(|action| action.ends_with("/revoke"))
+        .last()
+        .unwrap();
+    let response = site
+        .post_form(
+            &revoke,
+            Some(&grace.cookie),
+            &[("form_token", &grace.form_token)],
+            &[],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    let response = site
+        .post_form(
+            &revoke,
+            Some(&ada.cookie),
+            &[("form_token", &ada.form_token)],
+            &[],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let response = site.get(&format!("/feeds/daily.atom?token={read}")).await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert!(response.text().await.unwrap().contains("was revoked"));
+    let response = site
+        .get_with("/api/daily_papers", &[("authorization", &bearer_read)])
+        .await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["code"], "unauthorized");
+    assert!(body["message"].as_str().unwrap().contains("revoked"));
+    let (_, me) = site.page_as("/me", &ada.cookie).await;
+    assert!(me.contains("revoked 20"), "listed as revoked");
+    let unknown = Token::generate().unwrap();
+    for (token, reason) in [(unknown.as_str(), "not known here"), ("short", "malformed")] {
+        let response = site
+            .get_with(
+                "/api/daily_papers",
+                &[("authorization", &format!("Bearer {token}"))],
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        let body: Value = response.json().await.unwrap();
+        assert!(body["message"].as_str().unwrap().contains(reason), "{body}");
+    }
 }

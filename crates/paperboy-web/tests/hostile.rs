@@ -38,6 +38,16 @@ const fn get(path: &'static str, params: &'static [&'static str]) -> Route {
     }
 }
 
+/// A route of another method whose parameters go in the address (the API's `PUT` and `DELETE`).
+const fn query(method: &'static str, path: &'static str, params: &'static [&'static str]) -> Route {
+    Route {
+        method,
+        path,
+        params,
+        json: false,
+    }
+}
+
 const fn post(path: &'static str, params: &'static [&'static str]) -> Route {
     Route {
         method: "POST",
@@ -64,7 +74,7 @@ const ROUTES: &[Route] = &[
     get("/healthz", &[]),
     get("/readyz", &[]),
     get("/metrics", &[]),
-    get("/feeds/daily.atom", &["date"]),
+    get("/feeds/daily.atom", &["date", "token"]),
     get("/feeds/trending.atom", &["window", "votes"]),
     get("/feeds/search.atom", &["q"]),
     get("/api/openapi.json", &[]),
@@ -73,7 +83,11 @@ const ROUTES: &[Route] = &[
         &["date", "week", "month", "limit", "p", "sort"],
     ),
     get("/api/papers/search", &["q", "limit", "mode"]),
-    get("/api/papers/{key}", &["key"]),
+    get("/api/papers/{key}", &["key", "token"]),
+    query("PUT", "/api/papers/{key}/upvote", &["key", "token"]),
+    query("DELETE", "/api/papers/{key}/upvote", &["key", "token"]),
+    query("PUT", "/api/papers/{key}/saved", &["key", "token"]),
+    query("DELETE", "/api/papers/{key}/saved", &["key", "token"]),
     get("/api/papers/{key}/similar", &["key", "limit"]),
     Route {
         method: "POST",
@@ -114,6 +128,8 @@ const ROUTES: &[Route] = &[
     ),
     get("/me/saved.bib", &[]),
     get("/me/saved.jsonl", &[]),
+    post("/me/tokens", &["label", "scope", "form_token"]),
+    post("/me/tokens/{id}/revoke", &["id", "form_token"]),
     post(
         "/papers/{key}/upvote",
         &["key", "value", "next", "form_token"],
@@ -303,7 +319,7 @@ fn request(
             true
         }
     });
-    for slot in ["{key}", "{token}", "{number}"] {
+    for slot in ["{key}", "{token}", "{number}", "{id}"] {
         path = path.replace(slot, "2608.00001");
     }
     // Values are sent as they are: they are already percent-encoded where they mean to be.
@@ -312,9 +328,10 @@ fn request(
         .map(|(name, value)| format!("{name}={}", value.replace(['#', ' '], "+")))
         .collect();
     let cookie = (reqwest::header::COOKIE, session.cookie.clone());
-    if route.method == "GET" {
+    if route.method != "POST" {
+        let method = reqwest::Method::from_bytes(route.method.as_bytes()).unwrap();
         return client
-            .get(format!("{base}{path}?{}", query.join("&")))
+            .request(method, format!("{base}{path}?{}", query.join("&")))
             .header(cookie.0, cookie.1);
     }
     let builder = client

@@ -251,23 +251,40 @@ pub(crate) struct SiteArgs {
     pub(crate) max_queued_searches: u32,
 }
 
-/// Who may sign in and ask for the digest: anyone, addresses on the organisation's domains, or
+/// Who may sign in and get the digest: anyone, addresses on the organisation's domains, or
 /// invited addresses only.
 #[derive(Debug, Args)]
-pub(crate) struct AccessArgs {
+pub(crate) struct MembershipArgs {
     /// Mail domains whose addresses may sign in and ask for the digest, comma-separated
     /// (`example.org,lab.example`; exact domains, not their subdomains). Other addresses need
     /// an invitation (`paperboy users add`, or the admin page). Empty: any domain.
     #[arg(long, env = "PAPERBOY_ALLOWED_EMAIL_DOMAINS", default_value = "")]
-    pub(crate) allowed_email_domains: paperboy_web::AllowedDomains,
+    pub(crate) allowed_email_domains: paperboy_digest::membership::AllowedDomains,
     /// Only invited addresses may sign in and ask for the digest; others are answered as if
     /// they had been, so the site does not tell who its readers are.
     #[arg(long, env = "PAPERBOY_INVITE_ONLY")]
     pub(crate) invite_only: bool,
+}
+
+/// Who may read the site, sign in and get the digest.
+#[derive(Debug, Args)]
+pub(crate) struct AccessArgs {
+    #[command(flatten)]
+    pub(crate) membership: MembershipArgs,
     /// Reading needs sign-in: every page, feed and API route but sign-in, the links mail
     /// carries and the health checks (`/healthz`, `/readyz`).
     #[arg(long, env = "PAPERBOY_PRIVATE")]
     pub(crate) private: bool,
+}
+
+impl MembershipArgs {
+    /// Who may sign in and get the digest.
+    pub(crate) fn membership(&self) -> paperboy_digest::membership::Membership {
+        paperboy_digest::membership::Membership::new(
+            self.allowed_email_domains.clone(),
+            self.invite_only,
+        )
+    }
 }
 
 /// What `serve` harvests each day, and when.
@@ -428,6 +445,8 @@ pub(crate) struct DigestRunArgs {
     pub(crate) queue_only: bool,
     #[command(flatten)]
     pub(crate) mail: MailArgs,
+    #[command(flatten)]
+    pub(crate) membership: MembershipArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -454,6 +473,9 @@ pub(crate) struct AddressArgs {
 pub(crate) enum UsersCommand {
     /// Add a user (they sign in with a link sent to the address), or make a user an admin.
     Add(AddUserArgs),
+    /// Invite a reader: add them and mail them a sign-in link now (it works once, for 15
+    /// minutes; they can ask for another at /signin).
+    Invite(InviteArgs),
     /// List users (addresses in full: this is for the operator).
     List,
     /// Hide a user: they are signed out, cannot sign in, and their votes stop counting.
@@ -468,6 +490,14 @@ pub(crate) struct AddUserArgs {
     /// An admin can hide papers and users on the site.
     #[arg(long)]
     pub(crate) admin: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct InviteArgs {
+    #[command(flatten)]
+    pub(crate) user: AddUserArgs,
+    #[command(flatten)]
+    pub(crate) mail: MailArgs,
 }
 
 #[derive(Debug, Subcommand)]

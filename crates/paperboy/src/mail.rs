@@ -47,6 +47,7 @@ impl MailArgs {
             weekly_on: self.digest_weekday,
             send_empty: self.send_empty_digests,
             trending_voters: self.digest_trending,
+            ..Schedule::default()
         }
     }
 }

@@ -450,3 +450,57 @@ async fn a_run_stopped_with_sigterm_records_what_it_sent_and_sends_nothing_twice
     }
     eprintln!("stopped after {before_restart} of {SUBSCRIBERS} digests; none repeated");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_site_closed_after_people_subscribed_mails_only_those_it_still_admits() {
+    let data = data_folder();
+    let addresses = confirmed_subscribers(data.path(), 4).await;
+    let smtp = SmtpServer::start();
+    // Invited from the command line: the account is made and a sign-in link is mailed.
+    let (status, stdout, stderr) = output(
+        paperboy(data.path())
+            .args(["users", "invite", &addresses[1], "--smtp-url", &smtp.url()])
+            .args(["--public-url", "http://papers.example.org"])
+            .args(["--mail-from", "digest@papers.example.org"]),
+    );
+    assert_eq!(status, 0, "{stderr}");
+    assert!(stdout.contains("a sign-in link was sent"), "{stdout}");
+    wait_for("the invitation", Duration::from_secs(20), || {
+        smtp.count() == 1
+    });
+    let invitation = &smtp.parsed()[0];
+    assert_eq!(invitation["recipients"][0], addresses[1].as_str());
+    assert!(
+        invitation["text"]
+            .as_str()
+            .unwrap()
+            .contains("http://papers.example.org/signin/"),
+        "{invitation}"
+    );
+
+    // Only the invited subscriber is still admitted once the site takes lab.example only.
+    let (status, stdout, stderr) = output(
+        digest_run(data.path(), &smtp.url(), "2026-08-21")
+            .args(["--allowed-email-domains", "lab.example"]),
+    );
+    assert_eq!(status, 0, "{stderr}");
+    assert!(stdout.contains("4 due, 1 queued"), "{stdout}");
+    assert!(stdout.contains("Left out 3 subscriber(s)"), "{stdout}");
+    wait_for("the digest", Duration::from_secs(20), || smtp.count() == 2);
+    let received = digests_by_recipient(&[&smtp]);
+    assert_eq!(received[&addresses[1]].len(), 2, "the link and the digest");
+    assert_eq!(received.len(), 1, "{received:?}");
+
+    // Invite-only admits the invited subscriber alone too; opened again, the others get theirs.
+    let (status, stdout, _) =
+        output(digest_run(data.path(), &smtp.url(), "2026-08-21").arg("--invite-only"));
+    assert_eq!(status, 0);
+    assert!(stdout.contains("3 due, 0 queued"), "{stdout}");
+    let (status, stdout, _) = output(&mut digest_run(data.path(), &smtp.url(), "2026-08-21"));
+    assert_eq!(status, 0);
+    assert!(stdout.contains("3 due, 3 queued"), "{stdout}");
+    wait_for("the other digests", Duration::from_secs(20), || {
+        smtp.count() == 5
+    });
+    assert_eq!(digests_by_recipient(&[&smtp]).len(), 4);
+}

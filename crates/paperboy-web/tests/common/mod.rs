@@ -139,16 +139,46 @@ impl Site {
         path: &str,
         cookie: Option<&str>,
     ) -> reqwest::Response {
+        let cookie = cookie.map(|cookie| ("cookie", cookie));
+        self.send_with(method, path, cookie.as_slice()).await
+    }
+
+    /// [`Site::send`] with any headers (an access token's `Authorization`, say).
+    pub async fn send_with(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> reqwest::Response {
         let mut request = self
             .raw
             .request(method.clone(), format!("{}{path}", self.base));
         if method == reqwest::Method::POST {
             request = request.form(&[("", "")]);
         }
-        if let Some(cookie) = cookie {
-            request = request.header(reqwest::header::COOKIE, cookie);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
         }
         request.send().await.unwrap()
+    }
+
+    /// Makes `session` an access token named `label` on `/me`, as the reader would; the
+    /// token, read from the page that shows it once.
+    pub async fn make_token(&self, session: &Session, label: &str, scope: &str) -> String {
+        let response = self
+            .post_form(
+                "/me/tokens",
+                Some(&session.cookie),
+                &[
+                    ("form_token", &session.form_token),
+                    ("label", label),
+                    ("scope", scope),
+                ],
+                &[],
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::OK);
+        input_value(&response.text().await.unwrap(), "token")
     }
 
     /// A form POST with `cookie` (if any) and extra headers, redirects not followed.

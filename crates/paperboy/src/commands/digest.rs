@@ -6,7 +6,7 @@ use std::time::Duration;
 use anyhow::bail;
 use chrono::Utc;
 use paperboy_core::EmailAddress;
-use paperboy_digest::compose::{compose, preview as compose_preview};
+use paperboy_digest::compose::{Schedule, compose, preview as compose_preview};
 use paperboy_digest::deliver::{DeliveryReport, LEASE, deliver_due_unless};
 
 use crate::Outcome;
@@ -45,12 +45,21 @@ async fn send(ctx: &Context, args: &DigestRunArgs) -> anyhow::Result<Outcome> {
     let mailer = args.mail.mailer(store, OFFLINE_URL).await?;
     let searcher = ctx.searcher(true).await?;
     let date = args.date.unwrap_or_else(|| Utc::now().date_naive());
-    let schedule = args.mail.schedule();
+    let schedule = Schedule {
+        membership: args.membership.membership(),
+        ..args.mail.schedule()
+    };
     let report = compose(store, &searcher, &mailer, schedule, date, Utc::now()).await?;
     println!(
         "Digests for {date}: {} due, {} queued, {} with nothing new (not sent).",
         report.due, report.queued, report.empty
     );
+    if report.refused > 0 {
+        println!(
+            "Left out {} subscriber(s) the site no longer admits (--allowed-email-domains, --invite-only).",
+            report.refused
+        );
+    }
     if report.forgotten > 0 {
         println!(
             "Forgot {} address(es) that nobody confirmed.",

@@ -37,7 +37,7 @@ pub(crate) async fn run(ctx: &Context, command: Command) -> anyhow::Result<Outco
         Command::Harvest { command } => harvest::run(ctx, &command).await,
         Command::Digest { command } => digest::run(ctx, &command).await,
         Command::Subscribers { command } => subscribers::run(ctx.store(), &command).await,
-        Command::Users { command } => users::run(ctx.store(), &command).await,
+        Command::Users { command } => users::run(ctx, &command).await,
         Command::Search(args) => search::search(ctx, &args).await,
         Command::Similar(args) => search::similar(ctx, &args).await,
         Command::Eval { command } => eval::run(ctx, &command).await,

@@ -34,7 +34,16 @@ pub(crate) async fn run_schedule(
         let due_at = today.and_time(at).and_utc();
         if now >= due_at && done != Some(today) {
             let searcher = live.current();
-            match compose(&*store, &searcher, &mailer, mail_schedule, today, now).await {
+            match compose(
+                &*store,
+                &searcher,
+                &mailer,
+                mail_schedule.clone(),
+                today,
+                now,
+            )
+            .await
+            {
                 Ok(_) => {
                     done = Some(today);
                     wake.notify_one();

@@ -11,9 +11,10 @@ mod leader;
 use std::sync::Arc;
 
 use anyhow::Context as _;
+use paperboy_digest::compose::Schedule;
 use paperboy_digest::deliver::run_worker;
 use paperboy_search::{LiveSearcher, SearchIndex};
-use paperboy_web::{AccessPolicy, AllowedDomains, AppState, Subscriptions};
+use paperboy_web::{AccessPolicy, AppState, Subscriptions};
 use tokio::sync::{Notify, watch};
 
 use crate::Outcome;
@@ -32,6 +33,7 @@ pub(crate) async fn run(ctx: &Context, args: ServeArgs) -> anyhow::Result<Outcom
         harvest: harvest_schedule,
     } = args;
     let store = Arc::clone(&ctx.store);
+    let membership = access.membership.membership();
     if store.count_papers().await? == 0 {
         eprintln!("The data folder has no papers yet: importing the demo papers.");
         demo::import(&*store).await?;
@@ -87,7 +89,10 @@ pub(crate) async fn run(ctx: &Context, args: ServeArgs) -> anyhow::Result<Outcom
         Arc::clone(&store),
         Arc::clone(&searcher),
         mailer.clone(),
-        mail.schedule(),
+        Schedule {
+            membership: membership.clone(),
+            ..mail.schedule()
+        },
         mail.digest_time,
         Arc::clone(&wake),
         leadership.clone(),
@@ -134,8 +139,7 @@ pub(crate) async fn run(ctx: &Context, args: ServeArgs) -> anyhow::Result<Outcom
         .with_limits(limits)
         .with_max_queued_searches(site.max_queued_searches as usize)
         .with_access_policy({
-            let policy =
-                AccessPolicy::new(access.allowed_email_domains.clone(), access.invite_only);
+            let policy = AccessPolicy::new(membership.clone());
             if access.private {
                 println!("Reading: signed-in readers only.");
                 policy.private()
@@ -143,13 +147,8 @@ pub(crate) async fn run(ctx: &Context, args: ServeArgs) -> anyhow::Result<Outcom
                 policy
             }
         });
-    if access.invite_only {
-        println!("Sign-in and the digest: invited addresses only.");
-    } else if access.allowed_email_domains != AllowedDomains::default() {
-        println!(
-            "Sign-in and the digest: addresses at {} and invited ones.",
-            access.allowed_email_domains
-        );
+    if let Some(who) = membership.who() {
+        println!("Sign-in and the digest are {who}.");
     }
     let (stop_site, site_stop) = watch::channel(false);
     let stopped = |mut stop: watch::Receiver<bool>| async move {
