@@ -264,6 +264,28 @@ pub const TABLES: &[Table] = &[
         batch: 2_000,
     },
     Table {
+        name: "folders",
+        key: &["id"],
+        columns: &[
+            ("id", Int),
+            ("user_id", Int),
+            ("name", Text),
+            ("created_at", Time),
+        ],
+        batch: 2_000,
+    },
+    Table {
+        name: "folder_ratings",
+        key: &["folder_id", "paper_id"],
+        columns: &[
+            ("folder_id", Int),
+            ("paper_id", Int),
+            ("relevant", Bool),
+            ("rated_at", Time),
+        ],
+        batch: 5_000,
+    },
+    Table {
         name: "votes",
         key: &["user_id", "paper_id"],
         columns: &[("user_id", Int), ("paper_id", Int), ("voted_at", Time)],

@@ -12,12 +12,14 @@
 
 pub mod account;
 pub mod copy;
+pub mod folder;
 pub mod harvest;
 pub mod mail;
 mod migrations;
 pub mod postgres;
 mod postgres_account;
 mod postgres_copy;
+mod postgres_folder;
 mod postgres_harvest;
 mod postgres_mail;
 mod postgres_nodes;
@@ -26,6 +28,7 @@ mod rows;
 mod sqlite;
 mod sqlite_account;
 mod sqlite_copy;
+mod sqlite_folder;
 mod sqlite_harvest;
 mod sqlite_mail;
 mod sqlite_nodes;
@@ -39,7 +42,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
-use paperboy_core::account::{AccessTokenId, UserId};
+use paperboy_core::account::{AccessTokenId, FolderId, UserId};
 use paperboy_core::subscription::{Preferences, SubscriberId};
 use paperboy_core::token::TokenHash;
 use paperboy_core::trending::{Decay, Voters, Window};
@@ -49,6 +52,7 @@ use account::{
     AccessToken, Marked, Marks, NewAccessToken, NewSession, SignIn, SignInRequest, TokenCheck,
     User, VoteOutcome, VoteTally,
 };
+use folder::{Folder, NewFolder, Rated, Rating};
 use harvest::{HarvestOutcome, HarvestState};
 use mail::{
     ClaimedMessage, Confirmation, Delivery, OutboxSummary, QueuedDigest, RequestOutcome,
@@ -497,6 +501,42 @@ pub trait HarvestStore: Send + Sync {
     ) -> Result<(), StoreError>;
 }
 
+/// Readers' interest folders and the papers rated in them (see [`folder`]). Every method
+/// takes the reader, so that nobody reaches another reader's folder.
+#[async_trait]
+pub trait FolderStore: Send + Sync {
+    /// Makes a folder, unless the reader has one of that name or [`folder::MAX_FOLDERS`].
+    async fn add_folder(
+        &self,
+        user: UserId,
+        name: &str,
+        now: DateTime<Utc>,
+    ) -> Result<NewFolder, StoreError>;
+
+    /// A reader's folders, by name.
+    async fn folders(&self, user: UserId) -> Result<Vec<Folder>, StoreError>;
+
+    /// One of the reader's folders.
+    async fn folder(&self, user: UserId, folder: FolderId) -> Result<Option<Folder>, StoreError>;
+
+    /// Deletes one of the reader's folders with its ratings; false if there is no such folder.
+    async fn delete_folder(&self, user: UserId, folder: FolderId) -> Result<bool, StoreError>;
+
+    /// Rates a visible paper in one of the reader's folders (`Some(true)`: relevant,
+    /// `Some(false)`: not relevant) or takes its rating back (`None`).
+    async fn rate(
+        &self,
+        user: UserId,
+        folder: FolderId,
+        paper: PaperId,
+        rating: Option<bool>,
+        now: DateTime<Utc>,
+    ) -> Result<Rated, StoreError>;
+
+    /// A folder's rated papers, most recently rated first.
+    async fn ratings(&self, folder: FolderId) -> Result<Vec<Rating>, StoreError>;
+}
+
 /// What the nodes of one site share besides its data: who runs the schedules, and how many
 /// requests each client made lately.
 #[async_trait]
@@ -534,7 +574,14 @@ pub trait NodeStore: Send + Sync {
 /// `SqliteStore`) brings the concern's trait into scope (`use paperboy_store::PaperStore`).
 #[async_trait]
 pub trait Store:
-    PaperStore + MailStore + AccountStore + HarvestStore + NodeStore + copy::CopyStore + fmt::Debug
+    PaperStore
+    + MailStore
+    + AccountStore
+    + FolderStore
+    + HarvestStore
+    + NodeStore
+    + copy::CopyStore
+    + fmt::Debug
 {
     /// Ends the store's use by this process: the SQLite store checkpoints its WAL into the
     /// database file, so that the file alone holds everything, and closes its connections.

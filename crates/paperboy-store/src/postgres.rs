@@ -45,6 +45,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "access tokens",
         include_str!("../migrations/postgres/0003_access_tokens.sql"),
     ),
+    (
+        4,
+        "folders",
+        include_str!("../migrations/postgres/0004_folders.sql"),
+    ),
 ];
 
 /// The advisory lock every transaction that writes papers holds until it ends ("paperboy").

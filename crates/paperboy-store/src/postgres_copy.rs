@@ -14,7 +14,7 @@ use crate::{Context, PostgresStore, StoreError};
 const MAX_BINDS: usize = 60_000;
 
 /// The tables whose ids come from an identity sequence.
-const IDENTITY_TABLES: &[&str] = &["subscribers", "outbox", "users", "access_tokens"];
+const IDENTITY_TABLES: &[&str] = &["subscribers", "outbox", "users", "access_tokens", "folders"];
 
 type Query<'q> = sqlx::query::Query<'q, Postgres, PgArguments>;
 

@@ -218,3 +218,10 @@ pub(crate) fn token_scope(text: &str) -> Result<paperboy_core::account::TokenSco
     text.parse()
         .map_err(|_| StoreError::Corrupt("an access token's scope".into()))
 }
+
+/// A folder's columns with its counts of ratings, for a query on `folders f` (both backends).
+pub(crate) const FOLDER_COLUMNS: &str = "f.id, f.user_id, f.name, f.created_at, \
+     (SELECT COUNT(*) FROM folder_ratings r WHERE r.folder_id = f.id AND r.relevant = TRUE) \
+     AS relevant, \
+     (SELECT COUNT(*) FROM folder_ratings r WHERE r.folder_id = f.id AND r.relevant = FALSE) \
+     AS not_relevant";

@@ -76,6 +76,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "access tokens",
         include_str!("../migrations/sqlite/0009_access_tokens.sql"),
     ),
+    (
+        10,
+        "folders",
+        include_str!("../migrations/sqlite/0010_folders.sql"),
+    ),
 ];
 
 /// SQLite accepts 32,766 bound values per statement; stay well below.

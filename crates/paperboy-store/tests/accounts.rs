@@ -16,6 +16,7 @@ use paperboy_core::{PaperDraft, PaperId, Source};
 use paperboy_store::account::{
     MAX_ACCESS_TOKENS, NewAccessToken, NewSession, SignIn, SignInRequest, TokenCheck,
 };
+use paperboy_store::folder::{MAX_FOLDERS, NewFolder, Rated};
 use paperboy_store::mail::{AddressLimit, MessageKind, NewMessage, RequestOutcome};
 use paperboy_store::{PaperQuery, Store, trending};
 
@@ -684,7 +685,113 @@ async fn access_tokens_work_until_revoked_and_are_bounded_per_reader(store: &dyn
     assert!(store.add_access_token(new).await.unwrap().is_some());
 }
 
+async fn folders_keep_their_readers_ratings_and_nobody_elses(store: &dyn Store) {
+    let now = at("2026-11-28T09:00:00Z");
+    let ids = papers(store, 3, "2026-11-27", 0).await;
+    let (ada, _) = signed_in(store, "ada@example.org", now).await;
+    let (grace, _) = signed_in(store, "grace@example.org", now).await;
+    let NewFolder::Made(retrieval) = store.add_folder(ada, "retrieval", now).await.unwrap() else {
+        panic!("no folder");
+    };
+    assert_eq!(
+        store.add_folder(ada, "retrieval", now).await.unwrap(),
+        NewFolder::NameTaken
+    );
+    let NewFolder::Made(_) = store.add_folder(grace, "retrieval", now).await.unwrap() else {
+        panic!("another reader may use the name");
+    };
+    let NewFolder::Made(agents) = store.add_folder(ada, "RL for LLMs", now).await.unwrap() else {
+        panic!("no folder");
+    };
+    assert_eq!(
+        store
+            .folders(ada)
+            .await
+            .unwrap()
+            .iter()
+            .map(|folder| folder.name.as_str())
+            .collect::<Vec<_>>(),
+        ["RL for LLMs", "retrieval"]
+    );
+
+    let later = now + chrono::Duration::minutes(1);
+    let rate = |folder, paper, rating, when| store.rate(ada, folder, paper, rating, when);
+    assert_eq!(
+        rate(retrieval.id, ids[0], Some(true), now).await.unwrap(),
+        Rated::Done
+    );
+    assert_eq!(
+        rate(retrieval.id, ids[1], Some(true), now).await.unwrap(),
+        Rated::Done
+    );
+    assert_eq!(
+        rate(retrieval.id, ids[1], Some(false), later)
+            .await
+            .unwrap(),
+        Rated::Done
+    );
+    assert_eq!(
+        rate(agents.id, ids[2], Some(true), now).await.unwrap(),
+        Rated::Done
+    );
+    let ratings = store.ratings(retrieval.id).await.unwrap();
+    assert_eq!(
+        ratings
+            .iter()
+            .map(|rating| (rating.paper, rating.relevant))
+            .collect::<Vec<_>>(),
+        [(ids[1], false), (ids[0], true)],
+        "one rating per paper, the latest first"
+    );
+    let folder = store.folder(ada, retrieval.id).await.unwrap().unwrap();
+    assert_eq!((folder.relevant, folder.not_relevant), (1, 1));
+    assert_eq!(
+        rate(retrieval.id, ids[1], None, later).await.unwrap(),
+        Rated::Done
+    );
+    assert_eq!(store.ratings(retrieval.id).await.unwrap().len(), 1);
+
+    // Another reader's folder, a missing paper or a hidden one: nothing happens.
+    assert_eq!(
+        store
+            .rate(grace, retrieval.id, ids[0], Some(false), now)
+            .await
+            .unwrap(),
+        Rated::NotFound
+    );
+    assert!(store.folder(grace, retrieval.id).await.unwrap().is_none());
+    assert!(!store.delete_folder(grace, retrieval.id).await.unwrap());
+    assert_eq!(
+        rate(retrieval.id, PaperId(999_999), Some(true), now)
+            .await
+            .unwrap(),
+        Rated::NotFound
+    );
+    store.set_paper_hidden(ids[2], true, now).await.unwrap();
+    assert_eq!(
+        rate(retrieval.id, ids[2], Some(true), now).await.unwrap(),
+        Rated::NotFound
+    );
+    assert_eq!(store.ratings(retrieval.id).await.unwrap().len(), 1);
+
+    assert!(store.delete_folder(ada, retrieval.id).await.unwrap());
+    assert!(store.ratings(retrieval.id).await.unwrap().is_empty());
+    assert_eq!(store.folders(ada).await.unwrap().len(), 1);
+    for n in 1..MAX_FOLDERS {
+        let made = store
+            .add_folder(ada, &format!("folder {n}"), now)
+            .await
+            .unwrap();
+        assert!(matches!(made, NewFolder::Made(_)), "{n}");
+    }
+    assert_eq!(
+        store.add_folder(ada, "one too many", now).await.unwrap(),
+        NewFolder::TooMany
+    );
+}
+
 common::on_both_backends!(
+    folders_keep_their_readers_ratings_and_nobody_elses,
     access_tokens_work_until_revoked_and_are_bounded_per_reader,
     a_sign_in_link_works_once_before_it_expires_and_makes_the_user_once,
     sign_in_links_are_limited_per_address,

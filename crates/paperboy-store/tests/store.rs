@@ -571,6 +571,8 @@ async fn every_table_is_counted_and_a_sound_store_has_no_problems(store: &dyn St
             "access_tokens",
             "digest_items",
             "embeddings",
+            "folder_ratings",
+            "folders",
             "harvest_sources",
             "leases",
             "outbox",
