@@ -20,14 +20,16 @@ use std::sync::Arc;
 
 use askama::Template;
 use chrono::{DateTime, Datelike, Days, NaiveDate, Utc, Weekday};
+use paperboy_core::account::FolderId;
 use paperboy_core::subscription::{Frequency, SubscriberId};
 use paperboy_core::text::{author_line, shorten};
 use paperboy_core::trending::{Voters, Window};
 use paperboy_core::{Category, EmailAddress, Paper, PaperId};
 use paperboy_mail::Email;
-use paperboy_search::recommend::recommend;
+use paperboy_search::recommend::{RELEVANT_QUANTILE, recommend, recommend_in_folder};
 use paperboy_search::{Filters, PaperFacets, Query, Searcher, off_async_threads};
 use paperboy_store::account::Likes;
+use paperboy_store::folder::{Folder, split_ratings};
 use paperboy_store::mail::{MessageKind, QueuedDigest, Subscriber, SubscriberState};
 use paperboy_store::{PaperQuery, Store, trending};
 
@@ -125,6 +127,9 @@ pub struct Digest {
 pub struct Section {
     pub heading: String,
     pub items: Vec<Item>,
+    /// The reader's interest folder the section is for: each paper gets a link to rate it
+    /// there.
+    pub folder: Option<FolderId>,
 }
 
 #[derive(Debug, Clone)]
@@ -285,7 +290,18 @@ impl<'a> Composer<'a> {
                 sections.push(Section {
                     heading: FOR_YOU_HEADING.to_owned(),
                     items,
+                    folder: None,
                 });
+            }
+            for (folder, ids) in self.in_folders(&subscriber.email, from, until).await? {
+                let items = self.fresh_items(&ids, sent, &mut shown, PER_TOPIC).await?;
+                if !items.is_empty() {
+                    sections.push(Section {
+                        heading: format!("In your folder \u{201c}{}\u{201d}", folder.name),
+                        items,
+                        folder: Some(folder.id),
+                    });
+                }
             }
             if preferences.topics().is_empty() && !categories.is_empty() {
                 let ids = self.category_papers(&categories, from, until).await?;
@@ -296,6 +312,7 @@ impl<'a> Composer<'a> {
                     sections.push(Section {
                         heading: format!("New in {}", categories.join(", ")),
                         items,
+                        folder: None,
                     });
                 }
             }
@@ -306,6 +323,7 @@ impl<'a> Composer<'a> {
                     sections.push(Section {
                         heading: format!("New on \u{201c}{topic}\u{201d}"),
                         items,
+                        folder: None,
                     });
                 }
             }
@@ -394,6 +412,52 @@ impl<'a> Composer<'a> {
             .filter(|hit| hit.score >= MIN_FOR_YOU_COSINE)
             .map(|hit| hit.id)
             .collect())
+    }
+
+    /// For each of the subscriber's interest folders (signed in here with the same address),
+    /// the new papers in the window its classifier calls relevant, best first.
+    async fn in_folders(
+        &mut self,
+        email: &EmailAddress,
+        from: NaiveDate,
+        until: NaiveDate,
+    ) -> Result<Vec<(Folder, Vec<PaperId>)>, DigestError> {
+        let Some(user) = self.store.user_by_email(email).await? else {
+            return Ok(Vec::new());
+        };
+        if user.hidden {
+            return Ok(Vec::new());
+        }
+        let mut found = Vec::new();
+        for folder in self.store.folders(user.id).await? {
+            if folder.relevant == 0 {
+                continue;
+            }
+            let ratings = self.store.ratings(folder.id).await?;
+            let (relevant, not_relevant) = split_ratings(&ratings);
+            let listed = self.window_papers(from, until).await?;
+            let searcher = self.searcher.clone();
+            let ids = off_async_threads(move || {
+                let vectors = &searcher.index().vectors;
+                let Some((model, hits)) = recommend_in_folder(
+                    vectors,
+                    &relevant,
+                    &not_relevant,
+                    TOPIC_CANDIDATES,
+                    |id| listed.contains(&id),
+                ) else {
+                    return Vec::new();
+                };
+                let bar = model.relevant_from(RELEVANT_QUANTILE);
+                hits.into_iter()
+                    .filter(|hit| hit.score >= bar)
+                    .map(|hit| hit.id)
+                    .collect::<Vec<_>>()
+            })
+            .await;
+            found.push((folder, ids));
+        }
+        Ok(found)
     }
 
     /// The papers listed in the window, shared by every subscriber's "for you".
@@ -629,6 +693,8 @@ struct ItemView {
     summary: String,
     code_url: Option<String>,
     again: bool,
+    /// In a folder's section, the page that rates the paper in the folder.
+    rate_url: Option<String>,
 }
 
 struct SectionView {
@@ -647,7 +713,7 @@ struct DigestView {
 
 impl DigestView {
     fn new(mailer: &Mailer, digest: &Digest, manage_url: &str) -> DigestView {
-        let item = |item: &Item| {
+        let item = |item: &Item, folder: Option<FolderId>| {
             let record = &item.paper.record;
             ItemView {
                 title: record.title.clone(),
@@ -675,6 +741,13 @@ impl DigestView {
                     .clone()
                     .filter(|url| url.starts_with("https://") || url.starts_with("http://")),
                 again: item.again,
+                rate_url: folder.map(|folder| {
+                    format!(
+                        "{}/folders/{folder}/rate?paper={}",
+                        mailer.public_url(),
+                        item.paper.id.0
+                    )
+                }),
             }
         };
         DigestView {
@@ -692,13 +765,21 @@ impl DigestView {
             }),
             site: mailer.public_url().to_owned(),
             manage_url: manage_url.to_owned(),
-            trending: digest.trending.iter().map(item).collect(),
+            trending: digest
+                .trending
+                .iter()
+                .map(|trending| item(trending, None))
+                .collect(),
             sections: digest
                 .sections
                 .iter()
                 .map(|section| SectionView {
                     heading: section.heading.clone(),
-                    items: section.items.iter().map(item).collect(),
+                    items: section
+                        .items
+                        .iter()
+                        .map(|shown| item(shown, section.folder))
+                        .collect(),
                 })
                 .collect(),
         }

@@ -1,17 +1,27 @@
-//! "For you": papers ranked for one reader from the papers they upvoted or saved.
+//! "For you": papers ranked for one reader from the papers they upvoted or saved, and for one
+//! of their interest folders from the papers they rated in it.
 //!
 //! The reader's taste is the centroid of their liked papers' embeddings (normalised), and
-//! papers are ranked by cosine similarity to it, the liked ones left out. arxiv-sanity trains
-//! a linear SVM per user over tf-idf instead; with sentence embeddings, the centroid needs no
+//! papers are ranked by cosine similarity to it, the liked ones left out: it needs no
 //! negatives, no training per request, and is one vector scan (a few milliseconds over 46k
 //! papers).
+//!
+//! A folder has negatives too ("not relevant"), so it gets a classifier, as arxiv-sanity's
+//! tags get an SVM: L2-regularised logistic regression over the embeddings, the folder's
+//! relevant papers against its not-relevant ones and a sample of all papers (the background:
+//! most papers are not what a folder is about). It is linear, so ranking every paper by it is
+//! a vector search along its weights; its bias says which of them it calls relevant (the
+//! digest's folder sections keep those only). Training takes a few milliseconds: a few hundred
+//! examples of 384 numbers, and [`TRAINING_STEPS`] steps of accelerated gradient descent.
+//! `paperboy eval for-you` measures it against the centroid and chose its settings
+//! ([`FOLDER_TRAINING`]) on half of its simulated readers.
 
 use std::collections::HashSet;
 
 use paperboy_core::PaperId;
 
 use crate::embedder::DIMENSIONS;
-use crate::vectors::{Hit, VectorIndex};
+use crate::vectors::{Hit, VectorIndex, dot};
 
 /// The normalised mean of the liked papers' vectors; `None` when none of them is indexed.
 pub fn taste(vectors: &VectorIndex, liked: &[PaperId]) -> Option<Vec<f32>> {
@@ -48,6 +58,190 @@ pub fn recommend(
     vectors.search(&taste, limit, |id| !liked.contains(&id) && keep(id))
 }
 
+/// How a folder's classifier is trained.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Training {
+    /// The L2 penalty on the weights, per unit of example weight.
+    pub l2: f32,
+    /// Papers sampled as the background.
+    pub background: usize,
+    /// The background's weight in all, as a multiple of the relevant papers' (each rated paper
+    /// weighs 1).
+    pub background_weight: f32,
+}
+
+/// The settings `paperboy eval for-you` chose on its tuning readers (docs/search.md).
+pub const FOLDER_TRAINING: Training = Training {
+    l2: 0.1,
+    background: 400,
+    background_weight: 1.0,
+};
+
+/// Steps of gradient descent: the loss is smooth and the examples unit vectors, so it has
+/// settled well before.
+pub const TRAINING_STEPS: usize = 120;
+
+/// Which of the folder's own relevant papers sets the bar a new paper must reach to be called
+/// relevant (in the digest): the one at this quantile of their scores, from the lowest.
+/// Chosen by `paperboy eval for-you` on its tuning readers (docs/search.md).
+pub const RELEVANT_QUANTILE: f32 = 0.5;
+
+/// A folder's trained classifier: papers rank by their cosine with `direction` (the weights,
+/// normalised); a paper's probability of being relevant is `σ(scale · cosine + bias)`.
+#[derive(Debug, Clone)]
+pub struct FolderModel {
+    pub direction: Vec<f32>,
+    /// The weights' length.
+    pub scale: f32,
+    pub bias: f32,
+    /// The cosines of the folder's relevant papers, lowest first.
+    pub relevant_cosines: Vec<f32>,
+}
+
+impl FolderModel {
+    /// The cosine from which a new paper is called relevant: that of the folder's relevant
+    /// paper at `quantile` of theirs. (The logistic probability is no bar: with few ratings
+    /// the penalty keeps every probability near the share of relevant examples.)
+    pub fn relevant_from(&self, quantile: f32) -> f32 {
+        let last = self.relevant_cosines.len().saturating_sub(1);
+        let at = ((last as f32) * quantile.clamp(0.0, 1.0)).round() as usize;
+        self.relevant_cosines
+            .get(at)
+            .copied()
+            .unwrap_or(f32::INFINITY)
+    }
+}
+
+/// One training example: a paper's vector, whether it is relevant, and its weight.
+struct Example {
+    vector: Vec<f32>,
+    relevant: bool,
+    weight: f32,
+}
+
+/// Trains the classifier of a folder whose `relevant` and `not_relevant` papers are given;
+/// `None` without an indexed relevant paper.
+pub fn train_folder(
+    vectors: &VectorIndex,
+    relevant: &[PaperId],
+    not_relevant: &[PaperId],
+    training: Training,
+) -> Option<FolderModel> {
+    let rated: HashSet<PaperId> = relevant.iter().chain(not_relevant).copied().collect();
+    let mut examples: Vec<Example> = Vec::new();
+    for (ids, is_relevant) in [(relevant, true), (not_relevant, false)] {
+        examples.extend(ids.iter().filter_map(|id| {
+            Some(Example {
+                vector: vectors.vector_of(*id)?,
+                relevant: is_relevant,
+                weight: 1.0,
+            })
+        }));
+    }
+    let positives = examples.iter().filter(|example| example.relevant).count();
+    if positives == 0 {
+        return None;
+    }
+    // Every n-th paper, the rated ones left out: the same sample for the same index.
+    let stride = (vectors.len() / training.background.max(1)).max(1);
+    let background: Vec<Vec<f32>> = vectors
+        .ids()
+        .step_by(stride)
+        .filter(|id| !rated.contains(id))
+        .take(training.background)
+        .filter_map(|id| vectors.vector_of(id))
+        .collect();
+    let weight = training.background_weight * positives as f32 / background.len().max(1) as f32;
+    examples.extend(background.into_iter().map(|vector| Example {
+        vector,
+        relevant: false,
+        weight,
+    }));
+    let (weights, bias) = logistic_regression(&examples, training.l2);
+    let scale = weights
+        .iter()
+        .map(|value| value * value)
+        .sum::<f32>()
+        .sqrt();
+    if scale == 0.0 || !scale.is_finite() {
+        return None;
+    }
+    let direction: Vec<f32> = weights.iter().map(|value| value / scale).collect();
+    let mut relevant_cosines: Vec<f32> = examples
+        .iter()
+        .filter(|example| example.relevant)
+        .map(|example| dot(&direction, &example.vector))
+        .collect();
+    relevant_cosines.sort_by(f32::total_cmp);
+    Some(FolderModel {
+        direction,
+        scale,
+        bias,
+        relevant_cosines,
+    })
+}
+
+/// The weights and bias minimising the examples' weighted logistic loss plus `l2`/2 times the
+/// squared weights (per unit of total example weight), by Nesterov-accelerated gradient
+/// descent. Examples are unit vectors, so the loss's curvature is at most a quarter of the
+/// largest weight of the mean example plus `l2`, which sets a step that always descends.
+fn logistic_regression(examples: &[Example], l2: f32) -> (Vec<f32>, f32) {
+    let total: f32 = examples.iter().map(|example| example.weight).sum();
+    let step = 1.0 / (0.25 * 2.0 + l2);
+    let mut weights = vec![0f32; DIMENSIONS + 1];
+    let mut previous = weights.clone();
+    let mut gradient = vec![0f32; DIMENSIONS + 1];
+    for iteration in 0..TRAINING_STEPS {
+        let momentum = iteration as f32 / (iteration as f32 + 3.0);
+        let look_ahead: Vec<f32> = weights
+            .iter()
+            .zip(&previous)
+            .map(|(now, before)| now + momentum * (now - before))
+            .collect();
+        gradient.iter_mut().for_each(|value| *value = 0.0);
+        for example in examples {
+            let margin = dot(&look_ahead[..DIMENSIONS], &example.vector) + look_ahead[DIMENSIONS];
+            let probability = 1.0 / (1.0 + (-margin).exp());
+            let error = example.weight * (probability - f32::from(u8::from(example.relevant)));
+            for (slot, value) in gradient.iter_mut().zip(&example.vector) {
+                *slot += error * value;
+            }
+            gradient[DIMENSIONS] += error;
+        }
+        previous = weights;
+        weights = look_ahead
+            .iter()
+            .zip(&gradient)
+            .enumerate()
+            .map(|(index, (value, slope))| {
+                // The bias is not penalised.
+                let penalty = if index < DIMENSIONS { l2 * value } else { 0.0 };
+                value - step * (slope / total + penalty)
+            })
+            .collect();
+    }
+    let bias = weights[DIMENSIONS];
+    weights.truncate(DIMENSIONS);
+    (weights, bias)
+}
+
+/// The `limit` papers a folder's classifier ranks highest, best first, leaving out the rated
+/// papers and any paper `keep` refuses; with the model, to tell which it calls relevant.
+pub fn recommend_in_folder(
+    vectors: &VectorIndex,
+    relevant: &[PaperId],
+    not_relevant: &[PaperId],
+    limit: usize,
+    keep: impl Fn(PaperId) -> bool + Sync,
+) -> Option<(FolderModel, Vec<Hit>)> {
+    let model = train_folder(vectors, relevant, not_relevant, FOLDER_TRAINING)?;
+    let rated: HashSet<PaperId> = relevant.iter().chain(not_relevant).copied().collect();
+    let hits = vectors.search(&model.direction, limit, |id| {
+        !rated.contains(&id) && keep(id)
+    });
+    Some((model, hits))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -77,5 +271,48 @@ mod tests {
         assert_eq!(ids, vec![PaperId(3), PaperId(4), PaperId(5)]);
         assert!(recommend(&vectors, &[PaperId(99)], 3, |_| true).is_empty());
         assert!(recommend(&vectors, &[], 3, |_| true).is_empty());
+    }
+
+    #[test]
+    fn a_folder_learns_from_not_relevant_papers_what_the_centroid_cannot() {
+        // Relevant papers lean towards axes 1 and 2; papers leaning towards axis 1 alone were
+        // rated not relevant, so a paper like them should fall below one leaning towards 2.
+        let mut vectors = VectorIndex::with_capacity(64);
+        vectors.push(PaperId(1), &vector(0, 1, 0.6)); // relevant
+        vectors.push(PaperId(2), &vector(0, 2, 0.6)); // relevant
+        vectors.push(PaperId(3), &vector(1, 0, 0.3)); // not relevant
+        vectors.push(PaperId(4), &vector(1, 0, 0.4)); // not relevant
+        vectors.push(PaperId(5), &vector(1, 0, 0.5)); // like the rejected ones
+        vectors.push(PaperId(6), &vector(2, 0, 0.5)); // like the relevant ones' other side
+        for n in 0..40 {
+            vectors.push(PaperId(100 + n), &vector(10 + n as usize, 50, 0.2));
+        }
+        // The centroid cannot tell 5 from 6: it lies between axes 1 and 2.
+        let centroid = recommend(&vectors, &[PaperId(1), PaperId(2)], 2, |_| true);
+        assert!(
+            (centroid[0].score - centroid[1].score).abs() < 1e-6,
+            "{centroid:?}"
+        );
+
+        let (model, hits) = recommend_in_folder(
+            &vectors,
+            &[PaperId(1), PaperId(2)],
+            &[PaperId(3), PaperId(4)],
+            3,
+            |_| true,
+        )
+        .unwrap();
+        let ranked: Vec<PaperId> = hits.iter().map(|hit| hit.id).collect();
+        assert_eq!(ranked[0], PaperId(6), "{ranked:?}");
+        assert!(!ranked.contains(&PaperId(3)) && !ranked.contains(&PaperId(1)));
+        let rank_of = |id| ranked.iter().position(|ranked| *ranked == id);
+        assert!(rank_of(PaperId(5)).is_none_or(|rank| rank > 0));
+        // It scores a background paper below the relevant ones, and calls it not relevant.
+        let cosine = |id| dot(&model.direction, &vectors.vector_of(id).unwrap());
+        assert!(cosine(PaperId(120)) < cosine(PaperId(2)), "{model:?}");
+        assert!(cosine(PaperId(120)) < model.relevant_from(0.0));
+        assert!(cosine(PaperId(6)) > model.relevant_from(0.0));
+        assert_eq!(model.relevant_from(1.0), model.relevant_cosines[1]);
+        assert!(train_folder(&vectors, &[], &[PaperId(3)], FOLDER_TRAINING).is_none());
     }
 }

@@ -1,19 +1,23 @@
-//! Atom 1.0 feeds (RFC 4287): the latest day's papers, the week's trending papers, and any
-//! search, for feed readers. Links are absolute, built on the configured public URL.
+//! Atom 1.0 feeds (RFC 4287): the latest day's papers, the week's trending papers, any
+//! search, and a reader's folder's recommendations (private: the reader's session or access
+//! token), for feed readers. Links are absolute, built on the configured public URL.
 
-use axum::extract::{Query as QueryParams, State};
+use axum::extract::{Path, Query as QueryParams, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{NaiveDate, Utc};
 use paperboy_core::Paper;
+use paperboy_core::account::FolderId;
 use paperboy_core::text::urlencode;
 use paperboy_core::trending::{Voters, Window};
 use paperboy_search::{Query, SearchError};
 use paperboy_store::StoreError;
 use serde::Deserialize;
 
+use crate::for_you::in_folder;
 use crate::lists::{listed_between, papers_of, run_search, trending};
 use crate::params::voters_param;
+use crate::reader::Reader;
 use crate::state::AppState;
 use crate::view::paper_href;
 
@@ -24,6 +28,10 @@ const ENTRIES: usize = 30;
 #[derive(Debug)]
 pub(crate) enum FeedError {
     BadRequest(&'static str),
+    /// A private feed asked for without the reader's credentials.
+    Unauthorized,
+    /// No such feed for this reader.
+    NotFound,
     /// The server failed; already logged.
     Internal,
 }
@@ -32,6 +40,12 @@ impl IntoResponse for FeedError {
     fn into_response(self) -> Response {
         match self {
             FeedError::BadRequest(message) => (StatusCode::BAD_REQUEST, message).into_response(),
+            FeedError::Unauthorized => (
+                StatusCode::UNAUTHORIZED,
+                "this feed is private: add ?token= and an access token made on /me\n",
+            )
+                .into_response(),
+            FeedError::NotFound => (StatusCode::NOT_FOUND, "no such feed\n").into_response(),
             FeedError::Internal => {
                 (StatusCode::INTERNAL_SERVER_ERROR, "the feed failed\n").into_response()
             }
@@ -105,6 +119,37 @@ pub(crate) async fn trending_feed(
         title,
         &format!("/feeds/trending.atom{query}"),
         &format!("/trending{query}"),
+        &papers,
+    ))
+}
+
+/// `/feeds/folders/{id}.atom`: what one of the reader's folders recommends, for the reader
+/// only (another reader's folder is answered as missing).
+pub(crate) async fn folder_feed(
+    State(state): State<AppState>,
+    reader: Reader,
+    Path(file): Path<String>,
+) -> Result<Response, FeedError> {
+    let Some(signed_in) = &reader.signed_in else {
+        return Err(FeedError::Unauthorized);
+    };
+    let id = file
+        .strip_suffix(".atom")
+        .and_then(|id| id.parse().ok())
+        .map(FolderId)
+        .ok_or(FeedError::NotFound)?;
+    let folder = state
+        .store
+        .folder(signed_in.user.id, id)
+        .await?
+        .ok_or(FeedError::NotFound)?;
+    let ratings = state.store.ratings(folder.id).await?;
+    let papers = in_folder(&state, &ratings).await?;
+    Ok(atom(
+        &state,
+        &format!("\u{201c}{}\u{201d}, recommended", folder.name),
+        &format!("/feeds/folders/{}.atom", folder.id),
+        &format!("/folders/{}", folder.id),
         &papers,
     ))
 }

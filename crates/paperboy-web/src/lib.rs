@@ -29,6 +29,7 @@ mod accounts;
 mod admin;
 mod api;
 mod feeds;
+mod folders;
 mod ops;
 mod pages;
 mod subscriptions;
@@ -109,6 +110,12 @@ pub fn router(state: AppState) -> Router {
         .route("/me/digest", post(accounts::me_digest))
         .route("/me/saved.bib", get(accounts::export_bibtex))
         .route("/me/saved.jsonl", get(accounts::export_jsonl))
+        .route("/folders", get(folders::list).post(folders::make))
+        .route("/folders/{id}", get(folders::page))
+        .route("/folders/{id}/delete", post(folders::delete))
+        .route("/folders/{id}/rate", get(folders::rate_page))
+        .route("/ratings", post(folders::rate))
+        .route("/feeds/folders/{id}", get(feeds::folder_feed))
         .route("/me/tokens", post(tokens::make))
         .route("/me/tokens/{id}/revoke", post(tokens::revoke))
         .route(

@@ -14,6 +14,7 @@ use paperboy_core::trending::Window;
 use paperboy_search::highlight::Highlighter;
 use paperboy_search::{Mode, Query, SearchError, paper_text};
 use paperboy_store::account::Marks;
+use paperboy_store::folder::Folder;
 use serde::Deserialize;
 
 use paperboy_core::text::urlencode;
@@ -141,6 +142,8 @@ struct PaperPage {
     project_url: Option<String>,
     bibtex: String,
     similar: Vec<Card>,
+    /// The reader's folders, to rate the paper in.
+    folders: Vec<Folder>,
 }
 
 #[derive(Template)]
@@ -379,6 +382,10 @@ pub(crate) async fn paper(
         None => Marks::default(),
     };
     reader.mark(&state, &mut similar).await?;
+    let folders = match &reader.signed_in {
+        Some(signed_in) => state.store.folders(signed_in.user.id).await?,
+        None => Vec::new(),
+    };
     let record = &paper.record;
     Ok(render(
         StatusCode::OK,
@@ -404,6 +411,7 @@ pub(crate) async fn paper(
             project_url: web_link(record.project_url.as_deref()),
             bibtex: bibtex(&paper),
             similar,
+            folders,
         },
     ))
 }

@@ -63,3 +63,40 @@ pub(crate) fn sentence(message: &str) -> String {
         format!("{}{}.", first.to_uppercase(), chars.as_str())
     })
 }
+
+/// A path on this site to go to next (after signing in, after a form): only local paths, so a
+/// link cannot send the reader elsewhere.
+pub(crate) fn local_path(next: Option<&str>) -> Option<String> {
+    let next = next?.trim();
+    let local = next.starts_with('/')
+        && !next.starts_with("//")
+        && !next.contains('\\')
+        && !next.chars().any(char::is_control)
+        && next.len() <= 2_000;
+    local.then(|| next.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_local_paths_are_followed_after_signing_in() {
+        assert_eq!(local_path(Some("/me")), Some("/me".to_owned()));
+        assert_eq!(
+            local_path(Some("/papers/2601.00001?x=1")),
+            Some("/papers/2601.00001?x=1".to_owned())
+        );
+        for outside in [
+            "https://evil.example/",
+            "//evil.example/",
+            "/\\evil.example",
+            "evil",
+            "/me\r\nSet-Cookie: x",
+            "",
+        ] {
+            assert_eq!(local_path(Some(outside)), None, "{outside:?}");
+        }
+        assert_eq!(local_path(None), None);
+    }
+}

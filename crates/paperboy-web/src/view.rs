@@ -3,6 +3,7 @@
 
 use std::ops::Range;
 
+use paperboy_core::account::FolderId;
 use paperboy_core::text::author_line;
 use paperboy_core::{Paper, PaperId};
 use paperboy_search::highlight::Highlighter;
@@ -66,6 +67,42 @@ pub(crate) struct Card {
     /// Whether the reader upvoted or saved it (see [`crate::accounts::mark_cards`]).
     pub(crate) upvoted: bool,
     pub(crate) saved: bool,
+    /// On a folder's page: the buttons that rate the paper in it.
+    pub(crate) rating: Option<CardRating>,
+}
+
+/// A card's rating in one folder: which folder, and how the paper is rated in it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct CardRating {
+    pub(crate) folder: FolderId,
+    pub(crate) relevant: Option<bool>,
+}
+
+impl CardRating {
+    pub(crate) fn is_relevant(&self) -> bool {
+        self.relevant == Some(true)
+    }
+
+    pub(crate) fn is_not_relevant(&self) -> bool {
+        self.relevant == Some(false)
+    }
+
+    /// What each button sends: pressing a rating the paper has takes it back.
+    pub(crate) fn relevant_value(&self) -> &'static str {
+        if self.is_relevant() {
+            "none"
+        } else {
+            "relevant"
+        }
+    }
+
+    pub(crate) fn not_relevant_value(&self) -> &'static str {
+        if self.is_not_relevant() {
+            "none"
+        } else {
+            "not-relevant"
+        }
+    }
 }
 
 impl Card {
@@ -111,6 +148,7 @@ impl Card {
             code_url: web_link(record.code_url.as_deref()),
             upvoted: false,
             saved: false,
+            rating: None,
         }
     }
 }

@@ -191,6 +191,28 @@ fn routes() -> Vec<(Method, &'static str, String, Stranger)> {
             Refused,
         ),
         (Method::POST, "/me/tokens", "/me/tokens".into(), Refused),
+        (Method::GET, "/folders", "/folders".into(), Refused),
+        (Method::POST, "/folders", "/folders".into(), Refused),
+        (Method::GET, "/folders/{id}", "/folders/1".into(), Refused),
+        (
+            Method::POST,
+            "/folders/{id}/delete",
+            "/folders/1/delete".into(),
+            Refused,
+        ),
+        (
+            Method::GET,
+            "/folders/{id}/rate",
+            format!("/folders/1/rate?paper={PAPER}"),
+            Refused,
+        ),
+        (Method::POST, "/ratings", "/ratings".into(), Refused),
+        (
+            Method::GET,
+            "/feeds/folders/{id}",
+            "/feeds/folders/1.atom".into(),
+            Refused,
+        ),
         (
             Method::POST,
             "/me/tokens/{id}/revoke",

@@ -885,3 +885,142 @@ async fn access_tokens_are_shown_once_scoped_and_revocable() {
         assert!(body["message"].as_str().unwrap().contains(reason), "{body}");
     }
 }
+
+/// The papers (`/papers/KEY` links) of the section of `page` that starts at the heading with
+/// id `heading` and ends at the next section.
+fn papers_in_section(page: &str, heading: &str) -> Vec<String> {
+    let start = page
+        .find(&format!("id=\"{heading}\""))
+        .unwrap_or_else(|| panic!("no {heading} in:\n{page}"));
+    let section = &page[start..];
+    let section = &section[..section.find("</section>").unwrap()];
+    let mut keys: Vec<String> = section
+        .split("<h3><a href=\"/papers/")
+        .skip(1)
+        .map(|rest| rest.split('"').next().unwrap().to_owned())
+        .collect();
+    keys.dedup();
+    keys
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_interest_folder_learns_from_ratings_and_feeds_its_reader_only() {
+    let site = start(&DAYS).await;
+    let ada = site.sign_in("ada@example.org").await;
+    let rate = |folder: String, paper: &str, rating: &str, session: &Session| {
+        let (folder, paper, rating, session) =
+            (folder, paper.to_owned(), rating.to_owned(), session.clone());
+        let site = &site;
+        async move {
+            site.post_form(
+                "/ratings",
+                Some(&session.cookie),
+                &[
+                    ("form_token", &session.form_token),
+                    ("folder", &folder),
+                    ("paper", &paper),
+                    ("rating", &rating),
+                    ("next", &format!("/papers/{paper}")),
+                ],
+                &[],
+            )
+            .await
+        }
+    };
+
+    let response = site
+        .post_form(
+            "/folders",
+            Some(&ada.cookie),
+            &[
+                ("form_token", &ada.form_token),
+                ("name", "  coding   agents "),
+            ],
+            &[],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let folder_path = response.headers()["location"].to_str().unwrap().to_owned();
+    let folder = folder_path.trim_start_matches("/folders/").to_owned();
+    let (_, folders) = site.page_as("/folders", &ada.cookie).await;
+    assert!(folders.contains(">coding agents</a>"), "{folders}");
+    let (_, page) = site.page_as(&folder_path, &ada.cookie).await;
+    assert!(papers_in_section(&page, "recommended-heading").is_empty());
+
+    // Rated relevant from the paper's page: the folder recommends papers like it.
+    let (_, paper_page) = site.page_as(&format!("/papers/{PAPER}"), &ada.cookie).await;
+    assert!(paper_page.contains("Rate in a folder"), "{paper_page}");
+    let response = rate(folder.clone(), PAPER, "relevant", &ada).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(response.headers()["location"], format!("/papers/{PAPER}"));
+    let (_, page) = site.page_as(&folder_path, &ada.cookie).await;
+    let recommended = papers_in_section(&page, "recommended-heading");
+    assert_eq!(recommended.len(), 10, "{page}");
+    assert!(
+        !recommended.contains(&PAPER.to_owned()),
+        "rated papers are not recommended"
+    );
+    assert_eq!(papers_in_section(&page, "relevant-heading"), [PAPER]);
+
+    // "Not relevant" takes a paper out at once, and the classifier learns from it.
+    let rejected = recommended[0].clone();
+    let response = rate(folder.clone(), &rejected, "not-relevant", &ada).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let (_, page) = site.page_as(&folder_path, &ada.cookie).await;
+    let after = papers_in_section(&page, "recommended-heading");
+    assert!(!after.contains(&rejected), "{after:?}");
+    assert_ne!(
+        after,
+        recommended[1..],
+        "the ranking itself changed, not only the one paper"
+    );
+    assert_eq!(papers_in_section(&page, "not-relevant-heading"), [rejected.as_str()]);
+
+    // The folder's feed: for its reader, with an access token; nobody else.
+    let token = site.make_token(&ada, "feeds", "read").await;
+    let feed_path = format!("/feeds/folders/{folder}.atom");
+    let response = site.get(&format!("{feed_path}?token={token}")).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let feed = response.text().await.unwrap();
+    assert!(feed.contains("coding agents"), "{feed}");
+    assert!(feed.contains(&after[0]), "{feed}");
+    assert!(!feed.contains(&format!("/papers/{rejected}<")), "{feed}");
+    let response = site.get(&feed_path).await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    let grace = site.sign_in("grace@example.org").await;
+    let theirs = site.make_token(&grace, "feeds", "read").await;
+    let response = site.get(&format!("{feed_path}?token={theirs}")).await;
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    let (status, _) = site.page_as(&folder_path, &grace.cookie).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let response = rate(folder.clone(), PAPER, "not-relevant", &grace).await;
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    let response = rate(folder.clone(), PAPER, "maybe", &ada).await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+
+    // A digest's link opens a page with the buttons; taking a rating back works from there.
+    let (status, page) = site
+        .page_as(&format!("{folder_path}/rate?paper={rejected}"), &ada.cookie)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        page.contains("value=\"none\""),
+        "the pressed button takes it back: {page}"
+    );
+    let response = rate(folder.clone(), &rejected, "none", &ada).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let (_, page) = site.page_as(&folder_path, &ada.cookie).await;
+    assert!(papers_in_section(&page, "not-relevant-heading").is_empty());
+
+    let response = site
+        .post_form(
+            &format!("{folder_path}/delete"),
+            Some(&ada.cookie),
+            &[("form_token", &ada.form_token)],
+            &[],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let (status, _) = site.page_as(&folder_path, &ada.cookie).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}

@@ -1,7 +1,8 @@
 //! What a reader does, in real headless chromium (Debian's, driven over WebDriver): the front
 //! page, the day before, a search, a paper with its similar papers and BibTeX, on a desktop and
-//! a phone; a reader signing in from a link, upvoting and saving in place; and proof that a
-//! hostile paper runs no script. Screenshots go to
+//! a phone; a reader signing in from a link, upvoting and saving in place; an invited reader of
+//! a private site making a folder, rating papers and reading its feed with a token; and proof
+//! that a hostile paper runs no script. Screenshots go to
 //! `PAPERBOY_SCREENSHOTS_DIR` (docs/screenshots for the README), else the target folder.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -12,7 +13,9 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use common::webdriver::Browser;
-use common::{DAYS, LISTING, start};
+use common::{DAYS, LISTING, start, start_configured};
+use paperboy_digest::membership::Membership;
+use paperboy_web::AccessPolicy;
 
 const DESKTOP: (u32, u32) = (1280, 900);
 const PHONE: (u32, u32) = (390, 844);
@@ -219,5 +222,112 @@ async fn a_reader_signs_in_from_a_link_and_upvotes_and_saves_without_leaving_the
         )
         .await;
     assert_eq!(site.upvotes(paper).await.0, before);
+    browser.quit().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_invited_reader_of_a_private_site_trains_a_folder_and_reads_its_feed_with_a_token() {
+    let site = start_configured(&DAYS, None, |state| {
+        state.with_access_policy(
+            AccessPolicy::new(Membership::new(Default::default(), true)).private(),
+        )
+    })
+    .await;
+    let paper = "2608.18580";
+    // Invited: an account made for the address, as /admin and `paperboy users invite` do.
+    site.store
+        .add_user(
+            &"ada@example.org".parse().unwrap(),
+            false,
+            chrono::Utc::now(),
+        )
+        .await
+        .unwrap();
+    let browser = Browser::start(DESKTOP.0, DESKTOP.1).await;
+
+    // A stranger's browser is sent to sign in, and told who the site is for.
+    browser.open(&format!("{}/papers/{paper}", site.base)).await;
+    assert!(browser.url().await.contains("/signin?next="));
+    let notice = browser.find("main").await.text().await;
+    assert!(
+        notice.contains("This site is private, and by invitation"),
+        "{notice}"
+    );
+    let link = site
+        .sign_in_link("ada@example.org", chrono::Duration::minutes(15))
+        .await;
+    browser.open(&link).await;
+    browser.find("main form button").await.follow().await;
+
+    // A folder, and a paper rated relevant in it from the paper's page.
+    browser.open(&format!("{}/folders", site.base)).await;
+    browser
+        .find("#folder-name")
+        .await
+        .type_text("coding agents")
+        .await;
+    browser.find("main form button").await.follow().await;
+    assert_eq!(browser.find("h1").await.text().await, "coding agents");
+    let folder_url = browser.url().await;
+    browser.open(&format!("{}/papers/{paper}", site.base)).await;
+    browser
+        .find("form.rate-in-folder button[value=relevant]")
+        .await
+        .follow()
+        .await;
+    assert!(browser.url().await.ends_with(&format!("/papers/{paper}")));
+
+    // Its recommendations; one rated not relevant leaves them, and the rest change.
+    let titles = async || {
+        let mut titles = Vec::new();
+        let section = "section[aria-labelledby=recommended-heading] .card h3";
+        for title in browser.all(section).await {
+            titles.push(title.text().await);
+        }
+        titles
+    };
+    browser.open(&folder_url).await;
+    let before = titles().await;
+    assert_eq!(before.len(), 10, "{before:?}");
+    browser
+        .find("section[aria-labelledby=recommended-heading] .card button[value=not-relevant]")
+        .await
+        .follow()
+        .await;
+    let after = titles().await;
+    assert!(!after.contains(&before[0]), "{after:?}");
+    assert_ne!(after[..], before[1..]);
+    let rejected = browser
+        .find("section[aria-labelledby=not-relevant-heading] .card h3")
+        .await
+        .text()
+        .await;
+    assert_eq!(rejected, before[0]);
+    browser
+        .screenshot(&screenshot_dir().join("folder.png"))
+        .await;
+
+    // A read token from /me, shown once; a feed reader reads the folder's feed with it.
+    browser.open(&format!("{}/me", site.base)).await;
+    browser
+        .find("#token-label")
+        .await
+        .type_text("feed reader")
+        .await;
+    browser.find("form.token-form button").await.follow().await;
+    let token = browser
+        .script("return document.querySelector('#token').value;")
+        .await;
+    let token = token.as_str().unwrap().to_owned();
+    let folder = folder_url.rsplit('/').next().unwrap().to_owned();
+    let feed = site
+        .get(&format!("/feeds/folders/{folder}.atom?token={token}"))
+        .await;
+    assert_eq!(feed.status(), reqwest::StatusCode::OK);
+    let feed = feed.text().await.unwrap();
+    let first = after[0].replace('&', "&amp;").replace('<', "&lt;");
+    assert!(feed.contains(&first), "{first} missing from:\n{feed}");
+    let without = site.get(&format!("/feeds/folders/{folder}.atom")).await;
+    assert_eq!(without.status(), reqwest::StatusCode::UNAUTHORIZED);
     browser.quit().await;
 }

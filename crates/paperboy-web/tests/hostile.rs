@@ -129,6 +129,16 @@ const ROUTES: &[Route] = &[
     get("/me/saved.bib", &[]),
     get("/me/saved.jsonl", &[]),
     post("/me/tokens", &["label", "scope", "form_token"]),
+    get("/folders", &[]),
+    post("/folders", &["name", "form_token"]),
+    get("/folders/{id}", &["id"]),
+    post("/folders/{id}/delete", &["id", "form_token"]),
+    get("/folders/{id}/rate", &["id", "paper"]),
+    post(
+        "/ratings",
+        &["folder", "paper", "rating", "next", "form_token"],
+    ),
+    get("/feeds/folders/{id}", &["id", "token"]),
     post("/me/tokens/{id}/revoke", &["id", "form_token"]),
     post(
         "/papers/{key}/upvote",
