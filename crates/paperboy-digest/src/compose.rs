@@ -26,7 +26,7 @@ use paperboy_core::text::{author_line, shorten};
 use paperboy_core::trending::{Voters, Window};
 use paperboy_core::{Category, EmailAddress, Paper, PaperId};
 use paperboy_mail::Email;
-use paperboy_search::recommend::{RELEVANT_QUANTILE, recommend, recommend_in_folder};
+use paperboy_search::recommend::{recommend, recommend_in_folder};
 use paperboy_search::{Filters, PaperFacets, Query, Searcher, off_async_threads};
 use paperboy_store::account::Likes;
 use paperboy_store::folder::{Folder, split_ratings};
@@ -448,9 +448,8 @@ impl<'a> Composer<'a> {
                 ) else {
                     return Vec::new();
                 };
-                let bar = model.relevant_from(RELEVANT_QUANTILE);
                 hits.into_iter()
-                    .filter(|hit| hit.score >= bar)
+                    .filter(|hit| model.calls_relevant(hit.score))
                     .map(|hit| hit.id)
                     .collect::<Vec<_>>()
             })

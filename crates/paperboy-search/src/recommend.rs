@@ -65,26 +65,29 @@ pub struct Training {
     pub l2: f32,
     /// Papers sampled as the background.
     pub background: usize,
-    /// The background's weight in all, as a multiple of the relevant papers' (each rated paper
-    /// weighs 1).
+    /// The background's weight in all, as a multiple of the relevant papers' (each relevant
+    /// paper weighs 1).
     pub background_weight: f32,
+    /// Each not-relevant paper's weight.
+    pub not_relevant_weight: f32,
 }
 
 /// The settings `paperboy eval for-you` chose on its tuning readers (docs/search.md).
 pub const FOLDER_TRAINING: Training = Training {
     l2: 0.1,
     background: 400,
-    background_weight: 1.0,
+    background_weight: 4.0,
+    not_relevant_weight: 1.0,
 };
 
 /// Steps of gradient descent: the loss is smooth and the examples unit vectors, so it has
 /// settled well before.
 pub const TRAINING_STEPS: usize = 120;
 
-/// Which of the folder's own relevant papers sets the bar a new paper must reach to be called
-/// relevant (in the digest): the one at this quantile of their scores, from the lowest.
-/// Chosen by `paperboy eval for-you` on its tuning readers (docs/search.md).
-pub const RELEVANT_QUANTILE: f32 = 0.5;
+/// What a new paper must reach to be called relevant to a folder (its digest section): closer
+/// to the folder than all but this share of the background sample. Chosen by `paperboy eval
+/// for-you` on its tuning readers (docs/web.md).
+pub const BACKGROUND_SHARE: f32 = 0.01;
 
 /// A folder's trained classifier: papers rank by their cosine with `direction` (the weights,
 /// normalised); a paper's probability of being relevant is `σ(scale · cosine + bias)`.
@@ -96,26 +99,50 @@ pub struct FolderModel {
     pub bias: f32,
     /// The cosines of the folder's relevant papers, lowest first.
     pub relevant_cosines: Vec<f32>,
+    /// The cosines of the background sample, highest first.
+    pub background_cosines: Vec<f32>,
 }
 
 impl FolderModel {
-    /// The cosine from which a new paper is called relevant: that of the folder's relevant
-    /// paper at `quantile` of theirs. (The logistic probability is no bar: with few ratings
-    /// the penalty keeps every probability near the share of relevant examples.)
-    pub fn relevant_from(&self, quantile: f32) -> f32 {
-        let last = self.relevant_cosines.len().saturating_sub(1);
-        let at = ((last as f32) * quantile.clamp(0.0, 1.0)).round() as usize;
-        self.relevant_cosines
-            .get(at)
-            .copied()
-            .unwrap_or(f32::INFINITY)
+    /// The cosine of the folder's relevant paper at `quantile` of theirs, from the lowest.
+    pub fn relevant_at(&self, quantile: f32) -> f32 {
+        quantile_of(&self.relevant_cosines, quantile)
+    }
+
+    /// The cosine that all but `share` of the background sample stay below.
+    pub fn background_above(&self, share: f32) -> f32 {
+        quantile_of(&self.background_cosines, share)
+    }
+
+    /// The cosine from which a new paper is called relevant: closer to the folder than all but
+    /// [`BACKGROUND_SHARE`] of the background. (The logistic probability is no bar: with few
+    /// ratings the penalty keeps every probability near the share of relevant examples; nor is
+    /// a relevant paper's own score, which in a folder of one paper only that paper reaches.)
+    pub fn relevant_from(&self) -> f32 {
+        self.background_above(BACKGROUND_SHARE)
+    }
+
+    /// Whether a search hit's cosine reaches [`FolderModel::relevant_from`]. The search and
+    /// the training sum the same products in different orders, so a paper of the background
+    /// can come back a rounding error below its own bar; a millionth makes up for it.
+    pub fn calls_relevant(&self, cosine: f32) -> bool {
+        cosine >= self.relevant_from() - 1e-6
     }
 }
 
-/// One training example: a paper's vector, whether it is relevant, and its weight.
+/// The value at `quantile` of sorted `values`; infinity when there are none.
+fn quantile_of(values: &[f32], quantile: f32) -> f32 {
+    let last = values.len().saturating_sub(1);
+    let at = ((last as f32) * quantile.clamp(0.0, 1.0)).round() as usize;
+    values.get(at).copied().unwrap_or(f32::INFINITY)
+}
+
+/// One training example: a paper's vector, whether it is relevant, whether it is from the
+/// background sample, and its weight.
 struct Example {
     vector: Vec<f32>,
     relevant: bool,
+    background: bool,
     weight: f32,
 }
 
@@ -134,7 +161,12 @@ pub fn train_folder(
             Some(Example {
                 vector: vectors.vector_of(*id)?,
                 relevant: is_relevant,
-                weight: 1.0,
+                background: false,
+                weight: if is_relevant {
+                    1.0
+                } else {
+                    training.not_relevant_weight
+                },
             })
         }));
     }
@@ -155,6 +187,7 @@ pub fn train_folder(
     examples.extend(background.into_iter().map(|vector| Example {
         vector,
         relevant: false,
+        background: true,
         weight,
     }));
     let (weights, bias) = logistic_regression(&examples, training.l2);
@@ -167,17 +200,24 @@ pub fn train_folder(
         return None;
     }
     let direction: Vec<f32> = weights.iter().map(|value| value / scale).collect();
-    let mut relevant_cosines: Vec<f32> = examples
-        .iter()
-        .filter(|example| example.relevant)
-        .map(|example| dot(&direction, &example.vector))
-        .collect();
-    relevant_cosines.sort_by(f32::total_cmp);
+    let cosines = |relevant: bool, background: bool| {
+        let mut cosines: Vec<f32> = examples
+            .iter()
+            .filter(|example| example.relevant == relevant && example.background == background)
+            .map(|example| dot(&direction, &example.vector))
+            .collect();
+        cosines.sort_by(f32::total_cmp);
+        cosines
+    };
+    let relevant_cosines = cosines(true, false);
+    let mut background_cosines = cosines(false, true);
+    background_cosines.reverse();
     Some(FolderModel {
         direction,
         scale,
         bias,
         relevant_cosines,
+        background_cosines,
     })
 }
 
@@ -307,12 +347,12 @@ mod tests {
         assert!(!ranked.contains(&PaperId(3)) && !ranked.contains(&PaperId(1)));
         let rank_of = |id| ranked.iter().position(|ranked| *ranked == id);
         assert!(rank_of(PaperId(5)).is_none_or(|rank| rank > 0));
-        // It scores a background paper below the relevant ones, and calls it not relevant.
+        // It scores a background paper below the relevant ones.
         let cosine = |id| dot(&model.direction, &vectors.vector_of(id).unwrap());
         assert!(cosine(PaperId(120)) < cosine(PaperId(2)), "{model:?}");
-        assert!(cosine(PaperId(120)) < model.relevant_from(0.0));
-        assert!(cosine(PaperId(6)) > model.relevant_from(0.0));
-        assert_eq!(model.relevant_from(1.0), model.relevant_cosines[1]);
+        assert!(cosine(PaperId(6)) > model.relevant_from(), "{model:?}");
+        assert_eq!(model.relevant_at(1.0), model.relevant_cosines[1]);
+        assert_eq!(model.background_cosines.len(), 40);
         assert!(train_folder(&vectors, &[], &[PaperId(3)], FOLDER_TRAINING).is_none());
     }
 }

@@ -974,7 +974,10 @@ async fn an_interest_folder_learns_from_ratings_and_feeds_its_reader_only() {
         recommended[1..],
         "the ranking itself changed, not only the one paper"
     );
-    assert_eq!(papers_in_section(&page, "not-relevant-heading"), [rejected.as_str()]);
+    assert_eq!(
+        papers_in_section(&page, "not-relevant-heading"),
+        [rejected.as_str()]
+    );
 
     // The folder's feed: for its reader, with an access token; nobody else.
     let token = site.make_token(&ada, "feeds", "read").await;

@@ -504,3 +504,92 @@ async fn a_site_closed_after_people_subscribed_mails_only_those_it_still_admits(
     });
     assert_eq!(digests_by_recipient(&[&smtp]).len(), 4);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_subscribers_folder_is_a_section_of_their_digest_with_links_to_rate_its_papers() {
+    use paperboy_store::folder::{NewFolder, Rated};
+    use paperboy_store::{AccountStore, FolderStore, PaperStore};
+
+    let data = data_folder();
+    let addresses = confirmed_subscribers(data.path(), 1).await;
+    let store = SqliteStore::open(&data.path().join("paperboy.sqlite3"))
+        .await
+        .unwrap();
+    let now = Utc::now();
+    let user = store
+        .add_user(&addresses[0].parse().unwrap(), false, now)
+        .await
+        .unwrap();
+    let NewFolder::Made(folder) = store
+        .add_folder(user.id, "coding agents", now)
+        .await
+        .unwrap()
+    else {
+        panic!("no folder");
+    };
+    // Every paper but the digest day's is rated, the coding agents relevant: so the background
+    // the folder is measured against is the digest's day, whose best match is called relevant
+    // (it is closer than all but 1 % of the background).
+    let query = |day: Option<&str>| paperboy_store::PaperQuery {
+        from: day.map(|day| day.parse().unwrap()),
+        until: day.map(|day| day.parse().unwrap()),
+        category: None,
+        limit: 1_000,
+        offset: 0,
+    };
+    let digest_day: Vec<_> = store
+        .list_papers(&query(Some("2026-08-21")))
+        .await
+        .unwrap()
+        .iter()
+        .map(|paper| paper.id)
+        .collect();
+    let rated: Vec<_> = store
+        .list_papers(&query(None))
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|paper| !digest_day.contains(&paper.id))
+        .collect();
+    assert!(rated.len() > 10);
+    for paper in &rated {
+        let title = paper.record.title.to_lowercase();
+        let relevant = ["agent", "code", "tool"]
+            .iter()
+            .any(|word| title.contains(word));
+        assert_eq!(
+            store
+                .rate(user.id, folder.id, paper.id, Some(relevant), now)
+                .await
+                .unwrap(),
+            Rated::Done
+        );
+    }
+    store.close().await;
+
+    // Ranked by this site's votes, of which there are none, no paper is trending: the day's
+    // best match is not shown above the folder's section already.
+    let (status, preview, stderr) = output(paperboy(data.path()).args([
+        "digest",
+        "preview",
+        &addresses[0],
+        "--date",
+        "2026-08-21",
+        "--digest-trending",
+        "here",
+    ]));
+    assert_eq!(status, 0, "{stderr}");
+    let section = preview
+        .split("IN YOUR FOLDER \u{201c}CODING AGENTS\u{201d}")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no folder section in:\n{preview}\n{stderr}"));
+    let rate_link = format!("/folders/{}/rate?paper=", folder.id);
+    assert!(section.contains(&rate_link), "{section}");
+    assert!(
+        rated
+            .iter()
+            .filter_map(|paper| paper.record.arxiv_id.as_ref())
+            .all(|id| !section.contains(id.as_str())),
+        "rated papers are not recommended: {section}"
+    );
+}

@@ -11,6 +11,14 @@
 //! share of held-out papers and of all others that a floor keeps), on alternate halves of the
 //! readers: the floor is chosen on one half and reported on the other. Homonyms (two people called "Yang Liu") make some readers' tastes broader than
 //! any one person's, which lowers the numbers for both rankings alike.
+//!
+//! Interest folders are measured the same way: each reader's liked papers are a folder's
+//! relevant papers, and the reader rates "not relevant" the first [`SEEN`] papers "for you"
+//! shows them that are not theirs (their own later papers, the held-out ones, they leave
+//! unrated). The folder's classifier ([`train_folder`]) then ranks everything unrated, against
+//! the centroid with the rejected papers hidden, which is what "not relevant" could do without
+//! a classifier. Its settings are chosen on the tuning half of the readers and reported on the
+//! other.
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -19,7 +27,9 @@ use paperboy_core::{PaperId, PaperRecord};
 use paperboy_digest::compose::MIN_FOR_YOU_COSINE;
 use paperboy_search::eval::EvalDocument;
 use paperboy_search::off_async_threads;
-use paperboy_search::recommend::recommend;
+use paperboy_search::recommend::{
+    BACKGROUND_SHARE, FOLDER_TRAINING, Training, recommend, train_folder,
+};
 use paperboy_search::vectors::Hit;
 use paperboy_search::vectors::VectorIndex;
 
@@ -116,6 +126,165 @@ impl Tally {
         let mut ranks = self.ranks.clone();
         ranks.sort_unstable();
         ranks.get(ranks.len() / 2).copied().unwrap_or(0)
+    }
+}
+
+/// The papers of "for you" a simulated reader looks at and rates.
+const SEEN: usize = 20;
+
+/// The classifier settings compared on the tuning readers.
+fn trainings() -> Vec<Training> {
+    let mut grid = Vec::new();
+    for l2 in [0.1, 0.3] {
+        for background_weight in [2.0, 4.0, 8.0] {
+            for not_relevant_weight in [1.0, 0.25] {
+                grid.push(Training {
+                    l2,
+                    background_weight,
+                    not_relevant_weight,
+                    ..FOLDER_TRAINING
+                });
+            }
+        }
+    }
+    grid
+}
+
+/// A ranking's tallies on the tuning readers and on the reported ones.
+#[derive(Debug, Default)]
+struct Halves {
+    tuning: Tally,
+    reported: Tally,
+}
+
+impl Halves {
+    fn add(&mut self, tuning: bool, ranking: &[PaperId], held_out: &[PaperId]) {
+        let half = if tuning {
+            &mut self.tuning
+        } else {
+            &mut self.reported
+        };
+        half.add(ranking, held_out);
+    }
+}
+
+/// A bar a new paper must reach to be called relevant to a folder (its digest section).
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Bar {
+    /// Closer than all but this share of the background sample.
+    Background(f32),
+    /// As close as the folder's relevant paper at this quantile of theirs.
+    Relevant(f32),
+    /// A logistic probability of one half.
+    Logistic,
+}
+
+const BARS: [Bar; 7] = [
+    Bar::Background(0.05),
+    Bar::Background(0.02),
+    Bar::Background(0.01),
+    Bar::Background(0.005),
+    Bar::Relevant(0.0),
+    Bar::Relevant(0.5),
+    Bar::Logistic,
+];
+
+/// Per bar, summed over readers: held-out papers called relevant, all held-out papers, and
+/// other unrated papers called relevant.
+#[derive(Debug, Default, Clone, Copy)]
+struct Called {
+    held_out_called: usize,
+    held_out: usize,
+    others_called: usize,
+}
+
+/// How the folder rankings did.
+#[derive(Debug, Default)]
+struct Folders {
+    centroid: Halves,
+    centroid_hiding_rejected: Halves,
+    /// One per [`trainings`], on the tuning readers.
+    classifiers: Vec<Tally>,
+    /// With [`FOLDER_TRAINING`], per bar: (tuning readers, reported readers).
+    bars: [(Called, Called); BARS.len()],
+    /// With [`FOLDER_TRAINING`], on the reported readers (the others are in `classifiers`).
+    used: Tally,
+}
+
+impl Folders {
+    /// Rates the first [`SEEN`] papers of `centroid_ranking` that are not held out "not
+    /// relevant", then ranks with each classifier and the centroid.
+    fn add(
+        &mut self,
+        vectors: &VectorIndex,
+        tuning: bool,
+        reader: &Reader,
+        centroid_ranking: &[PaperId],
+        trainings: &[Training],
+    ) {
+        let held: HashSet<PaperId> = reader.held_out.iter().copied().collect();
+        let rejected: Vec<PaperId> = centroid_ranking
+            .iter()
+            .filter(|id| !held.contains(id))
+            .take(SEEN)
+            .copied()
+            .collect();
+        let rated: HashSet<PaperId> = reader.liked.iter().chain(&rejected).copied().collect();
+        self.centroid
+            .add(tuning, centroid_ranking, &reader.held_out);
+        let hiding: Vec<PaperId> = centroid_ranking
+            .iter()
+            .filter(|id| !rated.contains(id))
+            .copied()
+            .collect();
+        self.centroid_hiding_rejected
+            .add(tuning, &hiding, &reader.held_out);
+        // Every setting on the tuning readers; the one used on the reported readers.
+        self.classifiers
+            .resize_with(trainings.len(), Tally::default);
+        let compared: Vec<(Option<&mut Tally>, Training)> = if tuning {
+            self.classifiers
+                .iter_mut()
+                .zip(trainings)
+                .map(|(tally, training)| (Some(tally), *training))
+                .collect()
+        } else {
+            vec![(None, FOLDER_TRAINING)]
+        };
+        for (tally, training) in compared {
+            let Some(model) = train_folder(vectors, &reader.liked, &rejected, training) else {
+                tally.unwrap_or(&mut self.used).add(&[], &reader.held_out);
+                continue;
+            };
+            let hits = vectors.search(&model.direction, vectors.len(), |id| !rated.contains(&id));
+            let ranking: Vec<PaperId> = hits.iter().map(|hit| hit.id).collect();
+            tally
+                .unwrap_or(&mut self.used)
+                .add(&ranking, &reader.held_out);
+            if training != FOLDER_TRAINING {
+                continue;
+            }
+            for (bar, (tuning_called, reported_called)) in BARS.iter().zip(&mut self.bars) {
+                let from = match bar {
+                    Bar::Background(share) => model.background_above(*share),
+                    Bar::Relevant(quantile) => model.relevant_at(*quantile),
+                    Bar::Logistic => -model.bias / model.scale,
+                };
+                let called = if tuning {
+                    tuning_called
+                } else {
+                    reported_called
+                };
+                called.held_out += held.len();
+                for hit in hits.iter().take_while(|hit| hit.score >= from) {
+                    if held.contains(&hit.id) {
+                        called.held_out_called += 1;
+                    } else {
+                        called.others_called += 1;
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -220,16 +389,22 @@ pub(crate) async fn run(ctx: &Context, args: &DailyListsArgs) -> anyhow::Result<
     let mut by_upvotes: Vec<PaperId> = (0..records.len()).map(|row| PaperId(row as i64)).collect();
     by_upvotes.sort_by_key(|id| std::cmp::Reverse(records[id.0 as usize].external_upvotes));
 
-    let (centroid, popularity, floors) = off_async_threads(move || {
+    let trainings = trainings();
+    let (centroid, popularity, floors, folders) = off_async_threads(move || {
         let vectors: &VectorIndex = &searcher.index().vectors;
         let mut centroid = Tally::default();
         let mut popularity = Tally::default();
         let mut floors = Floors::default();
+        let mut folders = Folders::default();
         for (index, reader) in readers.iter().enumerate() {
             let hits = recommend(vectors, &reader.liked, vectors.len(), |_| true);
             let ranking: Vec<PaperId> = hits.iter().map(|hit| hit.id).collect();
             centroid.add(&ranking, &reader.held_out);
             floors.add(index % 2 == 0, &hits, &reader.held_out);
+            folders.add(vectors, index % 2 == 0, reader, &ranking, &trainings);
+            if (index + 1) % 500 == 0 {
+                eprintln!("{} of {} readers", index + 1, readers.len());
+            }
 
             let liked: HashSet<PaperId> = reader.liked.iter().copied().collect();
             let ranking: Vec<PaperId> = by_upvotes
@@ -239,7 +414,7 @@ pub(crate) async fn run(ctx: &Context, args: &DailyListsArgs) -> anyhow::Result<
                 .collect();
             popularity.add(&ranking, &reader.held_out);
         }
-        (centroid, popularity, floors)
+        (centroid, popularity, floors, folders)
     })
     .await;
 
@@ -285,7 +460,99 @@ pub(crate) async fn run(ctx: &Context, args: &DailyListsArgs) -> anyhow::Result<
             100.0 * reported.1
         );
     }
+    print_folders(&folders, &self::trainings());
     Ok(Outcome::Success)
+}
+
+/// The folder rankings' table: recall@10 and @50 on both halves, the settings chosen on the
+/// tuning half marked.
+fn print_folders(folders: &Folders, trainings: &[Training]) {
+    println!(
+        "\ninterest folders: each reader's likes are a folder's relevant papers, and they rate \
+         \"not relevant\"\nthe first {SEEN} papers \"for you\" shows them that are not theirs; \
+         held-out papers among the unrated ones"
+    );
+    println!("                                        tuning readers       reported readers");
+    println!(
+        "ranking                                 recall@10 recall@50  recall@10 recall@50 median rank"
+    );
+    let row = |name: &str, halves: &Halves, note: &str| {
+        let [tuning_10, tuning_50] = halves.tuning.mean_recall();
+        let [reported_10, reported_50] = halves.reported.mean_recall();
+        println!(
+            "{name:<40} {tuning_10:>8.3} {tuning_50:>9.3}  {reported_10:>9.3} {reported_50:>9.3} {:>11}{note}",
+            halves.reported.median_rank()
+        );
+    };
+    row("centroid of likes (today)", &folders.centroid, "");
+    row(
+        "centroid, rejected papers hidden",
+        &folders.centroid_hiding_rejected,
+        "",
+    );
+    let best = folders
+        .classifiers
+        .iter()
+        .zip(trainings)
+        .max_by(|(a, _), (b, _)| {
+            let (a, b) = (a.mean_recall(), b.mean_recall());
+            a.partial_cmp(&b).unwrap_or(std::cmp::Ordering::Equal)
+        })
+        .map(|(_, training)| *training);
+    for (tally, training) in folders.classifiers.iter().zip(trainings) {
+        let [at_10, at_50] = tally.mean_recall();
+        let mut note = String::new();
+        if Some(*training) == best {
+            note.push_str("  (best on tuning)");
+        }
+        if *training == FOLDER_TRAINING {
+            let [reported_10, reported_50] = folders.used.mean_recall();
+            note.push_str(&format!(
+                "  (used)  {reported_10:>9.3} {reported_50:>9.3} {:>11}",
+                folders.used.median_rank()
+            ));
+        }
+        println!(
+            "{:<40} {at_10:>8.3} {at_50:>9.3}{note}",
+            format!(
+                "classifier l2={} bg={} not-rel={}",
+                training.l2, training.background_weight, training.not_relevant_weight
+            )
+        );
+    }
+    println!(
+        "\nwhich papers a folder calls relevant (its digest section), with the settings used:\n\
+         held-out papers called relevant (recall), other papers called relevant per reader, and\n\
+         the held-out share of all papers called relevant (precision over the whole corpus)"
+    );
+    println!("                                tuning readers                reported readers");
+    println!(
+        "bar                             recall  others  precision     recall  others  precision"
+    );
+    for (bar, (tuning, reported)) in BARS.iter().zip(&folders.bars) {
+        let name = match bar {
+            Bar::Background(share) => format!("above all but {share} of background"),
+            Bar::Relevant(quantile) => format!("relevant paper at quantile {quantile}"),
+            Bar::Logistic => "logistic probability 0.5".to_owned(),
+        };
+        let used = if *bar == Bar::Background(BACKGROUND_SHARE) {
+            "  (used)"
+        } else {
+            ""
+        };
+        let columns = |called: &Called, readers: usize| {
+            let recall = called.held_out_called as f64 / called.held_out.max(1) as f64;
+            let others = called.others_called as f64 / readers.max(1) as f64;
+            let precision = called.held_out_called as f64
+                / (called.held_out_called + called.others_called).max(1) as f64;
+            format!("{recall:>6.3} {others:>7.1} {precision:>10.3}")
+        };
+        println!(
+            "{name:<31} {}    {}{used}",
+            columns(tuning, folders.centroid.tuning.recall[0].len()),
+            columns(reported, folders.centroid.reported.recall[0].len())
+        );
+    }
 }
 
 #[cfg(test)]
