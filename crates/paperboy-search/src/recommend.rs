@@ -76,8 +76,8 @@ pub struct Training {
 pub const FOLDER_TRAINING: Training = Training {
     l2: 0.1,
     background: 400,
-    background_weight: 4.0,
-    not_relevant_weight: 1.0,
+    background_weight: 2.0,
+    not_relevant_weight: 0.25,
 };
 
 /// Steps of gradient descent: the loss is smooth and the examples unit vectors, so it has
@@ -347,12 +347,14 @@ mod tests {
         assert!(!ranked.contains(&PaperId(3)) && !ranked.contains(&PaperId(1)));
         let rank_of = |id| ranked.iter().position(|ranked| *ranked == id);
         assert!(rank_of(PaperId(5)).is_none_or(|rank| rank > 0));
-        // It scores a background paper below the relevant ones.
+        // It calls the paper like the relevant ones relevant (the best of its background), and
+        // neither the one like the rejected ones nor the rest of the background.
         let cosine = |id| dot(&model.direction, &vectors.vector_of(id).unwrap());
-        assert!(cosine(PaperId(120)) < cosine(PaperId(2)), "{model:?}");
-        assert!(cosine(PaperId(6)) > model.relevant_from(), "{model:?}");
+        assert!(model.calls_relevant(cosine(PaperId(6))), "{model:?}");
+        assert!(!model.calls_relevant(cosine(PaperId(5))), "{model:?}");
+        assert!(!model.calls_relevant(cosine(PaperId(120))), "{model:?}");
         assert_eq!(model.relevant_at(1.0), model.relevant_cosines[1]);
-        assert_eq!(model.background_cosines.len(), 40);
+        assert_eq!(model.background_cosines.len(), 42, "every unrated paper");
         assert!(train_folder(&vectors, &[], &[PaperId(3)], FOLDER_TRAINING).is_none());
     }
 }
