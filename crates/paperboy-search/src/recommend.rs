@@ -72,7 +72,7 @@ pub struct Training {
     pub not_relevant_weight: f32,
 }
 
-/// The settings `paperboy eval for-you` chose on its tuning readers (docs/search.md).
+/// The settings `paperboy eval for-you` chose on its tuning readers (docs/web.md).
 pub const FOLDER_TRAINING: Training = Training {
     l2: 0.1,
     background: 400,
