@@ -52,10 +52,6 @@ impl Membership {
         self.invite_only
     }
 
-    pub fn allowed_domains(&self) -> &[String] {
-        &self.allowed_domains
-    }
-
     /// Whether `email` may sign in or get the digest.
     pub async fn admits(
         &self,

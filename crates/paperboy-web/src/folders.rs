@@ -20,18 +20,13 @@ use serde::Deserialize;
 
 use crate::error::{PageError, PageResult};
 use crate::lists::visible_paper;
-use crate::reader::{Reader, ReaderView, SignedIn, sign_in_url, stale_form};
-use crate::respond::{NoticePage, local_path, no_store, render, see_other};
+use crate::reader::{Reader, ReaderView, SignedIn, sign_in_first, stale_form};
+use crate::respond::{local_path, no_store, not_done, render, see_other};
 use crate::state::AppState;
 use crate::view::{Card, CardRating};
 
 /// The longest folder name, in characters.
 const MAX_NAME: usize = 60;
-
-/// The answer to a stranger: sign in, then come back to `here`.
-fn sign_in_first(here: &str) -> PageResult {
-    Ok(see_other(&sign_in_url(here)))
-}
 
 /// A folder id from the address; `None` for anything that is not one.
 fn folder_id(text: &str) -> Option<FolderId> {
@@ -49,17 +44,6 @@ async fn own_folder(state: &AppState, signed_in: &SignedIn, id: &str) -> Result<
         .ok_or_else(not_found)
 }
 
-fn refused(heading: &'static str, message: String, back: String) -> PageResult {
-    Ok(no_store(render(
-        StatusCode::BAD_REQUEST,
-        &NoticePage {
-            heading,
-            message,
-            link: Some((back, "Back")),
-        },
-    )))
-}
-
 #[derive(Template)]
 #[template(path = "folders.html")]
 struct FoldersPage {
@@ -71,7 +55,7 @@ struct FoldersPage {
 /// `GET /folders`: the reader's folders, and the form that makes one.
 pub(crate) async fn list(State(state): State<AppState>, reader: Reader) -> PageResult {
     let Some(signed_in) = &reader.signed_in else {
-        return sign_in_first("/folders");
+        return Ok(sign_in_first("/folders"));
     };
     let folders = state.store.folders(signed_in.user.id).await?;
     Ok(no_store(render(
@@ -99,7 +83,7 @@ pub(crate) async fn make(
     form: Result<Form<NewFolderForm>, FormRejection>,
 ) -> PageResult {
     let Some(signed_in) = &reader.signed_in else {
-        return sign_in_first("/folders");
+        return Ok(sign_in_first("/folders"));
     };
     let form = form.map(|Form(form)| form).unwrap_or_default();
     if !signed_in.accepts(&form.form_token) {
@@ -108,11 +92,11 @@ pub(crate) async fn make(
     let name = form.name.split_whitespace().collect::<Vec<_>>().join(" ");
     let back = "/folders".to_owned();
     if name.is_empty() || name.chars().count() > MAX_NAME {
-        return refused(
+        return Ok(not_done(
             "No folder made",
             format!("Name the folder in up to {MAX_NAME} characters."),
             back,
-        );
+        ));
     }
     match state
         .store
@@ -120,16 +104,16 @@ pub(crate) async fn make(
         .await?
     {
         NewFolder::Made(folder) => Ok(see_other(&format!("/folders/{}", folder.id))),
-        NewFolder::NameTaken => refused(
+        NewFolder::NameTaken => Ok(not_done(
             "No folder made",
             "You have a folder of that name already.".to_owned(),
             back,
-        ),
-        NewFolder::TooMany => refused(
+        )),
+        NewFolder::TooMany => Ok(not_done(
             "No folder made",
             format!("You have {MAX_FOLDERS} folders already: delete one you no longer use first."),
             back,
-        ),
+        )),
     }
 }
 
@@ -176,7 +160,10 @@ pub(crate) async fn page(
     Path(id): Path<String>,
 ) -> PageResult {
     let Some(signed_in) = &reader.signed_in else {
-        return sign_in_first(&format!("/folders/{}", paperboy_core::key_segment(&id)));
+        return Ok(sign_in_first(&format!(
+            "/folders/{}",
+            paperboy_core::key_segment(&id)
+        )));
     };
     let folder = own_folder(&state, signed_in, &id).await?;
     let ratings = state.store.ratings(folder.id).await?;
@@ -218,7 +205,7 @@ pub(crate) async fn delete(
     form: Result<Form<DeleteForm>, FormRejection>,
 ) -> PageResult {
     let Some(signed_in) = &reader.signed_in else {
-        return sign_in_first("/folders");
+        return Ok(sign_in_first("/folders"));
     };
     let form = form.map(|Form(form)| form).unwrap_or_default();
     if !signed_in.accepts(&form.form_token) {
@@ -264,7 +251,7 @@ pub(crate) async fn rate(
 ) -> PageResult {
     let form = form.map(|Form(form)| form).unwrap_or_default();
     let Some(signed_in) = &reader.signed_in else {
-        return sign_in_first("/folders");
+        return Ok(sign_in_first("/folders"));
     };
     if !signed_in.accepts(&form.form_token) {
         return Err(stale_form());
@@ -287,13 +274,13 @@ pub(crate) async fn rate(
         Rated::Done => {}
         Rated::NotFound => return Err(PageError::no_paper(&form.paper)),
         Rated::Full => {
-            return refused(
+            return Ok(not_done(
                 "Not rated",
                 format!(
                     "The folder holds {MAX_RATINGS} rated papers already: take some ratings back first."
                 ),
                 back,
-            );
+            ));
         }
     }
     Ok(see_other(&local_path(form.next.as_deref()).unwrap_or(back)))
@@ -326,11 +313,11 @@ pub(crate) async fn rate_page(
         .map(|QueryParams(params)| params.paper)
         .unwrap_or_default();
     let Some(signed_in) = &reader.signed_in else {
-        return sign_in_first(&format!(
+        return Ok(sign_in_first(&format!(
             "/folders/{}/rate?paper={}",
             paperboy_core::key_segment(&id),
             paperboy_core::text::urlencode(&key)
-        ));
+        )));
     };
     let folder = own_folder(&state, signed_in, &id).await?;
     let paper = visible_paper(&*state.store, &key, false)

@@ -197,6 +197,12 @@ pub(crate) fn sign_in_url(next: &str) -> String {
     format!("/signin?next={}", paperboy_core::text::urlencode(next))
 }
 
+/// The answer to a stranger asking for a reader's page or form: sign in, then come back to
+/// `here`.
+pub(crate) fn sign_in_first(here: &str) -> axum::response::Response {
+    crate::respond::see_other(&sign_in_url(here))
+}
+
 /// The session token in the request's cookie, if it is well-formed.
 pub(crate) fn session_token(headers: &HeaderMap) -> Option<Token> {
     headers

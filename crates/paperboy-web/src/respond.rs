@@ -64,6 +64,19 @@ pub(crate) fn sentence(message: &str) -> String {
     })
 }
 
+/// A form refused for what it asked (a name too long, a limit reached): a 400 notice with the
+/// way back to `back`.
+pub(crate) fn not_done(heading: &'static str, message: String, back: String) -> Response {
+    no_store(render(
+        StatusCode::BAD_REQUEST,
+        &NoticePage {
+            heading,
+            message,
+            link: Some((back, "Back")),
+        },
+    ))
+}
+
 /// A path on this site to go to next (after signing in, after a form): only local paths, so a
 /// link cannot send the reader elsewhere.
 pub(crate) fn local_path(next: Option<&str>) -> Option<String> {

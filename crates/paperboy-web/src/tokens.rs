@@ -17,8 +17,8 @@ use paperboy_store::account::{AccessToken, MAX_ACCESS_TOKENS, NewAccessToken};
 use serde::Deserialize;
 
 use crate::error::{PageError, PageResult};
-use crate::reader::{Reader, SignedIn, sign_in_url, stale_form};
-use crate::respond::{NoticePage, no_store, render, see_other};
+use crate::reader::{Reader, SignedIn, sign_in_first, stale_form};
+use crate::respond::{no_store, not_done, render, see_other};
 use crate::state::AppState;
 
 /// The longest name of a token, in characters.
@@ -82,20 +82,9 @@ struct TokenMadePage {
     base: String,
 }
 
-/// Where a stranger is sent: to sign in and come back to the list of tokens.
-fn sign_in_first() -> PageResult {
-    Ok(see_other(&sign_in_url("/me#tokens")))
-}
-
+/// A token the form could not make, and why.
 fn refused(message: String) -> PageResult {
-    Ok(no_store(render(
-        StatusCode::BAD_REQUEST,
-        &NoticePage {
-            heading: "No token made",
-            message,
-            link: Some(("/me#tokens".to_owned(), "Back to your page")),
-        },
-    )))
+    Ok(not_done("No token made", message, "/me#tokens".to_owned()))
 }
 
 /// `POST /me/tokens`: makes a token and shows it, this once.
@@ -105,7 +94,7 @@ pub(crate) async fn make(
     form: Result<Form<NewTokenForm>, FormRejection>,
 ) -> PageResult {
     let Some(signed_in) = &reader.signed_in else {
-        return sign_in_first();
+        return Ok(sign_in_first("/me#tokens"));
     };
     let form = form.map(|Form(form)| form).unwrap_or_default();
     if !signed_in.accepts(&form.form_token) {
@@ -165,7 +154,7 @@ pub(crate) async fn revoke(
     form: Result<Form<RevokeForm>, FormRejection>,
 ) -> PageResult {
     let Some(signed_in) = &reader.signed_in else {
-        return sign_in_first();
+        return Ok(sign_in_first("/me#tokens"));
     };
     let form = form.map(|Form(form)| form).unwrap_or_default();
     if !signed_in.accepts(&form.form_token) {
