@@ -37,8 +37,8 @@ use crate::error::{ApiError, ErrorCode, PageError, PageResult, retry_after};
 use crate::lists::visible_paper;
 use crate::params::{PreferencesForm, form_flag};
 use crate::reader::{
-    Credential, Reader, ReaderView, SESSION_DAYS, SignedIn, session_cookie, session_token,
-    sign_in_url, stale_form,
+    Credential, Reader, ReaderView, SESSION_DAYS, SignedIn, TokenForm, session_cookie,
+    session_token, sign_in_url, stale_form,
 };
 use crate::respond::{NoticePage, local_path, no_store, render, see_other, sentence};
 use crate::state::AppState;
@@ -289,13 +289,6 @@ pub(crate) async fn sign_in_complete(
             ));
         }
     })
-}
-
-/// A form that only carries the session's token.
-#[derive(Debug, Default, Deserialize)]
-pub(crate) struct TokenForm {
-    #[serde(default)]
-    form_token: String,
 }
 
 /// `POST /signout` and `POST /signout/everywhere`.

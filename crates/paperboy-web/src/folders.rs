@@ -20,7 +20,7 @@ use serde::Deserialize;
 
 use crate::error::{PageError, PageResult};
 use crate::lists::visible_paper;
-use crate::reader::{Reader, ReaderView, SignedIn, sign_in_first, stale_form};
+use crate::reader::{Reader, ReaderView, SignedIn, TokenForm, sign_in_first, stale_form};
 use crate::respond::{local_path, no_store, not_done, render, see_other};
 use crate::state::AppState;
 use crate::view::{Card, CardRating};
@@ -191,18 +191,12 @@ pub(crate) async fn page(
     )))
 }
 
-#[derive(Debug, Default, Deserialize)]
-pub(crate) struct DeleteForm {
-    #[serde(default)]
-    form_token: String,
-}
-
 /// `POST /folders/{id}/delete`: the folder and its ratings go.
 pub(crate) async fn delete(
     State(state): State<AppState>,
     reader: Reader,
     Path(id): Path<String>,
-    form: Result<Form<DeleteForm>, FormRejection>,
+    form: Result<Form<TokenForm>, FormRejection>,
 ) -> PageResult {
     let Some(signed_in) = &reader.signed_in else {
         return Ok(sign_in_first("/folders"));

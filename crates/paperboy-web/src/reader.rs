@@ -66,6 +66,13 @@ impl SignedIn {
     }
 }
 
+/// A form that only carries the session's token (signing out, deleting, revoking).
+#[derive(Debug, Default, serde::Deserialize)]
+pub(crate) struct TokenForm {
+    #[serde(default)]
+    pub(crate) form_token: String,
+}
+
 /// The answer to a form without the session's token: it came from elsewhere, or from a page
 /// of an earlier session.
 pub(crate) fn stale_form() -> PageError {

@@ -17,7 +17,7 @@ use paperboy_store::account::{AccessToken, MAX_ACCESS_TOKENS, NewAccessToken};
 use serde::Deserialize;
 
 use crate::error::{PageError, PageResult};
-use crate::reader::{Reader, SignedIn, sign_in_first, stale_form};
+use crate::reader::{Reader, SignedIn, TokenForm, sign_in_first, stale_form};
 use crate::respond::{no_store, not_done, render, see_other};
 use crate::state::AppState;
 
@@ -140,18 +140,12 @@ pub(crate) async fn make(
     )))
 }
 
-#[derive(Debug, Default, Deserialize)]
-pub(crate) struct RevokeForm {
-    #[serde(default)]
-    form_token: String,
-}
-
 /// `POST /me/tokens/{id}/revoke`: the token stops working at once, for good.
 pub(crate) async fn revoke(
     State(state): State<AppState>,
     reader: Reader,
     Path(id): Path<String>,
-    form: Result<Form<RevokeForm>, FormRejection>,
+    form: Result<Form<TokenForm>, FormRejection>,
 ) -> PageResult {
     let Some(signed_in) = &reader.signed_in else {
         return Ok(sign_in_first("/me#tokens"));
