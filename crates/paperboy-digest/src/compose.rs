@@ -20,7 +20,7 @@ use std::sync::Arc;
 
 use askama::Template;
 use chrono::{DateTime, Datelike, Days, NaiveDate, Utc, Weekday};
-use paperboy_core::account::FolderId;
+use paperboy_core::account::{FolderId, UserId};
 use paperboy_core::subscription::{Frequency, SubscriberId};
 use paperboy_core::text::{author_line, shorten};
 use paperboy_core::trending::{Voters, Window};
@@ -284,7 +284,17 @@ impl<'a> Composer<'a> {
 
         let mut sections = Vec::new();
         if let Some((from, until)) = window {
-            let ids = self.for_you(&subscriber.email, from, until).await?;
+            // The subscriber's account here (same address), if any and not hidden: what "for
+            // you" and the folders' sections are made from.
+            let reader = self
+                .store
+                .user_by_email(&subscriber.email)
+                .await?
+                .filter(|user| !user.hidden);
+            let ids = match &reader {
+                Some(user) => self.for_you(user.id, from, until).await?,
+                None => Vec::new(),
+            };
             let items = self.fresh_items(&ids, sent, &mut shown, PER_TOPIC).await?;
             if !items.is_empty() {
                 sections.push(Section {
@@ -293,7 +303,11 @@ impl<'a> Composer<'a> {
                     folder: None,
                 });
             }
-            for (folder, ids) in self.in_folders(&subscriber.email, from, until).await? {
+            let folders = match &reader {
+                Some(user) => self.in_folders(user.id, from, until).await?,
+                None => Vec::new(),
+            };
+            for (folder, ids) in folders {
                 let items = self.fresh_items(&ids, sent, &mut shown, PER_TOPIC).await?;
                 if !items.is_empty() {
                     sections.push(Section {
@@ -379,22 +393,16 @@ impl<'a> Composer<'a> {
         Ok(paper)
     }
 
-    /// New papers in the window most like the ones the subscriber, signed in here with the same
-    /// address, upvoted and saved (`paperboy_search::recommend`), best first.
+    /// New papers in the window most like the ones the reader upvoted and saved
+    /// (`paperboy_search::recommend`), best first.
     async fn for_you(
         &mut self,
-        email: &EmailAddress,
+        user: UserId,
         from: NaiveDate,
         until: NaiveDate,
     ) -> Result<Vec<PaperId>, DigestError> {
-        let Some(user) = self.store.user_by_email(email).await? else {
-            return Ok(Vec::new());
-        };
-        if user.hidden {
-            return Ok(Vec::new());
-        }
-        let saved = self.store.saved_papers(user.id).await?;
-        let voted = self.store.voted_papers(user.id).await?;
+        let saved = self.store.saved_papers(user).await?;
+        let voted = self.store.voted_papers(user).await?;
         let Likes { recent, marked } = Likes::new(&saved, &voted);
         if recent.is_empty() {
             return Ok(Vec::new());
@@ -414,22 +422,16 @@ impl<'a> Composer<'a> {
             .collect())
     }
 
-    /// For each of the subscriber's interest folders (signed in here with the same address),
-    /// the new papers in the window its classifier calls relevant, best first.
+    /// For each of the reader's interest folders, the new papers in the window its classifier
+    /// calls relevant, best first.
     async fn in_folders(
         &mut self,
-        email: &EmailAddress,
+        user: UserId,
         from: NaiveDate,
         until: NaiveDate,
     ) -> Result<Vec<(Folder, Vec<PaperId>)>, DigestError> {
-        let Some(user) = self.store.user_by_email(email).await? else {
-            return Ok(Vec::new());
-        };
-        if user.hidden {
-            return Ok(Vec::new());
-        }
         let mut found = Vec::new();
-        for folder in self.store.folders(user.id).await? {
+        for folder in self.store.folders(user).await? {
             if folder.relevant == 0 {
                 continue;
             }
